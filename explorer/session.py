@@ -1,0 +1,92 @@
+"""Session: the one holder of model, data, device, training history and a memo of results."""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from .data import ImageSet, load_dataset
+from .device import model_device, pick_device
+from .models import build_model
+from .train import Evaluation, History, evaluate, train
+
+
+class Session:
+    """Model, data and a bounded memo keyed by every input and by the state of the weights.
+
+    Panels read from a Session; it holds no widget. Build one with Session.open(...) or
+    Session(model, data) for your own model (move it to its device first).
+    """
+
+    def __init__(self, model: nn.Module, data: ImageSet, history: History | None = None, memo_size: int = 256):
+        self.model = model
+        self.data = data
+        self.history = history or History()
+        self.memo_size = memo_size
+        self._memo: OrderedDict = OrderedDict()
+        self.hits = self.misses = 0
+
+    @classmethod
+    def open(cls, dataset: str | ImageSet = "digits", model: str | nn.Module = "cnn", device: str | None = None,
+             epochs: int = 0, seed: int = 0, progress=None, data_kwargs: dict | None = None,
+             **model_kwargs) -> "Session":
+        """Load a dataset and build (or take) a model on the picked device; train it if epochs > 0.
+
+        Parameters
+        ----------
+        dataset : a name ('digits', 'block-digits', 'mnist', ...) or an ImageSet.
+        model : 'cnn', 'mlp', a torchvision classifier name, or your own nn.Module.
+        device : 'auto' (default: CUDA, then MPS, then CPU), 'cpu', 'cuda', ... or $EXPLORER_DEVICE.
+        epochs : training epochs to run now (0 keeps the weights as they are).
+        seed : seeds the weights and the training order.
+        progress : passed to train(): None, True (tqdm bar) or a callable(done, total, info).
+        """
+        data = dataset if isinstance(dataset, ImageSet) else load_dataset(dataset, **(data_kwargs or {}))
+        net = model if isinstance(model, nn.Module) else build_model(model, data, seed=seed, **model_kwargs)
+        net = net.to(pick_device(device))
+        net.eval()
+        session = cls(net, data)
+        if epochs:
+            session.train(epochs=epochs, seed=seed, progress=progress)
+        return session
+
+    @property
+    def device(self) -> torch.device:
+        """The model's device: everything follows it."""
+        return model_device(self.model)
+
+    def state(self) -> tuple:
+        """A token that changes whenever a parameter or buffer is changed in place (optimiser step, load)."""
+        return (id(self.model), self.model.training,
+                tuple(t._version for t in self.model.parameters()),
+                tuple(t._version for t in self.model.buffers()))
+
+    def memo(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        """compute() once per (key, model state, dataset); later calls return the stored result."""
+        full = (self.state(), id(self.data), *key)
+        if full in self._memo:
+            self.hits += 1
+            self._memo.move_to_end(full)
+            return self._memo[full]
+        self.misses += 1
+        value = compute()
+        self._memo[full] = value
+        while len(self._memo) > self.memo_size:
+            self._memo.popitem(last=False)
+        return value
+
+    def train(self, epochs: int = 15, seed: int = 0, progress=None, **kwargs) -> History:
+        """Train the model in place; keeps the history and its checkpoints for the labs."""
+        self.history = train(self.model, self.data, epochs=epochs, seed=seed, progress=progress, **kwargs)
+        return self.history
+
+    def evaluate(self, split: str = "test") -> Evaluation:
+        """Loss, accuracy, predictions and probabilities on a split (memoised)."""
+        return self.memo(("evaluate", split),
+                         lambda: evaluate(self.model, self.data.inputs(split), self.data.labels(split)))
+
+    def __repr__(self) -> str:
+        n = sum(p.numel() for p in self.model.parameters())
+        return f"Session({type(self.model).__name__} with {n:,} parameters on {self.device}, {self.data!r})"

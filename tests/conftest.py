@@ -1,0 +1,69 @@
+"""Shared fixtures: tiny models with fixed weights, the digits data, a trained default session."""
+from collections import OrderedDict
+
+import pytest
+import torch
+from torch import nn
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """The embedded default dataset."""
+    from explorer import load_dataset
+
+    return load_dataset("digits")
+
+
+@pytest.fixture(scope="session")
+def trained_session(digits):
+    """The default small CNN trained on digits for 15 epochs (seed 0) - about 2 s on the CPU.
+
+    Shared and read-only: tests must not train or change it (use a copy).
+    """
+    from explorer import Session
+
+    return Session.open(digits, "cnn", device="cpu", epochs=15, seed=0)
+
+
+@pytest.fixture
+def tiny_cnn():
+    """A 2-conv CNN with in-place ReLUs and seeded weights, for 1x8x8 inputs and 3 classes."""
+    torch.manual_seed(0)
+    return nn.Sequential(OrderedDict([
+        ("conv1", nn.Conv2d(1, 4, 3, padding=1)), ("relu1", nn.ReLU(inplace=True)),
+        ("conv2", nn.Conv2d(4, 6, 3, padding=1)), ("relu2", nn.ReLU(inplace=True)),
+        ("gap", nn.AdaptiveAvgPool2d(1)), ("flatten", nn.Flatten()), ("fc", nn.Linear(6, 3)),
+    ])).eval()
+
+
+def model_fingerprint(model: nn.Module) -> tuple:
+    """Everything a call must leave as it was: weights, buffers, every module's mode and hooks."""
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    modes = tuple(m.training for m in model.modules())
+    hooks = tuple((len(m._forward_hooks), len(m._forward_pre_hooks), len(m._backward_hooks),
+                   len(getattr(m, "_backward_pre_hooks", {}))) for m in model.modules())
+    grads = tuple(p.grad is None for p in model.parameters())
+    return state, modes, hooks, grads
+
+
+def assert_unchanged(model: nn.Module, before: tuple) -> None:
+    """Assert weights (bit for bit), modes, hooks and .grad are as in `before` (from model_fingerprint)."""
+    state, modes, hooks, grads = model_fingerprint(model)
+    for k, v in before[0].items():
+        assert torch.equal(state[k], v), f"{k} changed"
+    assert modes == before[1], "a module's training mode changed"
+    assert hooks == before[2], "hooks were left on the model"
+    assert grads == before[3], "parameter .grad was filled"
+
+
+@pytest.fixture
+def unchanged():
+    """unchanged(model) -> a context manager asserting the model is the same after the block."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def check(model):
+        before = model_fingerprint(model)
+        yield
+        assert_unchanged(model, before)
+    return check
