@@ -66,6 +66,7 @@ class Progress(W.HBox):
                                  layout=W.Layout(width="60%"))
         self.label = W.Label("")
         super().__init__([self.bar, self.label])
+        self.add_class("explorer-progress")
 
     def __call__(self, done: int, total: int, info: dict | None = None) -> None:
         self.bar.max = max(total, 1)

@@ -1,0 +1,6 @@
+"""`python -m explorer` is the `explorer` command."""
+import sys
+
+from .cli import main
+
+sys.exit(main())

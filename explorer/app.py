@@ -1,0 +1,81 @@
+"""The app layer: the tour/dashboard that picks data and model, trains, and hosts the labs in tabs."""
+from __future__ import annotations
+
+import importlib
+
+import ipywidgets as W
+
+from .data import DATASETS
+from .panels._common import ErrorLine, Progress, guarded
+from .session import Session
+
+# Tab title -> "module:Panel"; a panel is built the first time its tab is shown, on the current session.
+LABS = {
+    "Gallery": "explorer.panels.gallery:GalleryPanel",
+}
+MODELS = ("cnn", "mlp", "resnet18")
+
+
+def load_panel(spec: str):
+    """The panel class named by 'module:Class'."""
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+class Tour(W.VBox):
+    """Pick a dataset and a model, train with a live progress bar, then explore the labs in tabs."""
+
+    def __init__(self, dataset: str = "digits", model: str = "cnn", epochs: int = 15, seed: int = 0,
+                 device: str | None = None, labs: dict | None = None):
+        self.device, self.labs = device, dict(labs or LABS)
+        self.session: Session | None = None
+        self.dataset = W.Dropdown(options=list(DATASETS), value=dataset, description="dataset")
+        self.model = W.Dropdown(options=list(MODELS), value=model, description="model")
+        self.epochs = W.IntSlider(value=epochs, min=0, max=100, description="epochs", continuous_update=False)
+        self.seed = W.IntText(value=seed, description="seed", layout=W.Layout(width="160px"))
+        self.train_button = W.Button(description="Train", button_style="primary", icon="play")
+        self.progress = Progress("training")
+        self.status = W.HTML("Choose a dataset and a model, then press <b>Train</b>.")
+        self.error = ErrorLine()
+        self.tabs = W.Tab()
+        self.train_button.on_click(lambda _: self.train())
+        self.tabs.observe(self._show_tab, names="selected_index")
+        super().__init__([W.HBox([self.dataset, self.model]), W.HBox([self.epochs, self.seed, self.train_button]),
+                          self.progress, self.status, self.error, self.tabs])
+        self.add_class("explorer-tour")
+
+    @guarded
+    def train(self) -> Session:
+        """Open a session on the chosen data and model, train it with progress, and refresh every lab."""
+        self.train_button.disabled = True
+        try:
+            self.status.value = f"loading {self.dataset.value} and building {self.model.value} ..."
+            session = Session.open(self.dataset.value, self.model.value, device=self.device, seed=self.seed.value)
+            session.train(epochs=self.epochs.value, seed=self.seed.value, progress=self.progress)
+        finally:
+            self.train_button.disabled = False
+        self.use(session)
+        return session
+
+    def use(self, session: Session) -> None:
+        """Show a session (e.g. your own model and data): status line and freshly built lab tabs."""
+        self.session = session
+        acc = session.evaluate("test").accuracy
+        n = sum(p.numel() for p in session.model.parameters())
+        self.status.value = (f"<b>{type(session.model).__name__}</b> ({n:,} parameters) on "
+                             f"<b>{session.device}</b>, data <b>{session.data.name}</b>, "
+                             f"test accuracy <b class='explorer-accuracy'>{acc:.1%}</b>")
+        self.tabs.children = [W.VBox() for _ in self.labs]
+        for i, title in enumerate(self.labs):
+            self.tabs.set_title(i, title)
+        self.tabs.selected_index = 0
+        self._show_tab()
+
+    @guarded
+    def _show_tab(self, change=None) -> None:
+        """Build the selected lab's panel on the current session, once."""
+        i = self.tabs.selected_index
+        if self.session is None or i is None or self.tabs.children[i].children:
+            return
+        spec = list(self.labs.values())[i]
+        self.tabs.children[i].children = [load_panel(spec)(self.session)]

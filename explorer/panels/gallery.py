@@ -1,0 +1,48 @@
+"""Gallery panel: sample images of a split with the model's predictions and the accuracy."""
+from __future__ import annotations
+
+import ipywidgets as W
+import numpy as np
+
+from ..data import to_uint8
+from ._common import ErrorLine, display_scale, guarded, png
+
+
+class GalleryPanel(W.VBox):
+    """A grid of test images captioned 'prediction (truth)', wrong ones in red, and the split's accuracy."""
+
+    def __init__(self, session, n: int = 24, split: str = "test", seed: int = 0):
+        self.session, self.n, self.seed = session, n, seed
+        self.split = W.ToggleButtons(options=list(session.data.x), value=split, description="split")
+        self.summary = W.HTML()
+        self.grid = W.GridBox(layout=W.Layout(grid_template_columns="repeat(8, 104px)", grid_gap="4px"))
+        self.error = ErrorLine()
+        self.split.observe(self.refresh, names="value")
+        super().__init__([W.HBox([self.split, self.summary]), self.error, self.grid])
+        self.add_class("explorer-gallery")
+        self.refresh()
+
+    def indices(self) -> np.ndarray:
+        """A seeded sample of image indices from the split."""
+        total = len(self.session.data.labels(self.split.value))
+        return np.sort(np.random.default_rng(self.seed).choice(total, size=min(self.n, total), replace=False))
+
+    @guarded
+    def refresh(self, change=None) -> None:
+        """Evaluate (memoised) and redraw the grid and the accuracy."""
+        split, data = self.split.value, self.session.data
+        ev = self.session.evaluate(split)
+        idx = self.indices()
+        imgs = to_uint8(data.images(split)[idx])
+        scale = display_scale(imgs.shape[1])
+        cells = []
+        for i, img in zip(idx, imgs):
+            pred, true = int(ev.predictions[i]), int(data.labels(split)[i])
+            colour = "#1b7f3a" if pred == true else "#b00020"
+            cap = W.HTML(f"<span style='color:{colour}' title='image {i}'>{data.classes[pred]} "
+                         f"({data.classes[true]}) {float(ev.probabilities[i, pred]):.2f}</span>")
+            cells.append(W.VBox([W.Image(value=png(img, scale), format="png"), cap],
+                                layout=W.Layout(align_items="center")))
+        self.grid.children = cells
+        self.summary.value = (f"<b>{split} accuracy {ev.accuracy:.1%}</b>, loss {ev.loss:.3f} "
+                              f"on {len(data.labels(split))} images")

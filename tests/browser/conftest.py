@@ -1,0 +1,188 @@
+"""Browser harness: a real JupyterLab server and Debian's Chromium driven by Playwright (headless)."""
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = os.environ.get("EXPLORER_CHROMIUM", "/usr/bin/chromium")
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+TOKEN = "explorer-test"
+ARTIFACTS = Path(os.environ.get("EXPLORER_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts"))
+
+
+def _need_browser():
+    """Skip without Chromium or Playwright on a developer machine; in CI their absence is a failure."""
+    missing = [] if Path(CHROMIUM).exists() else [f"Chromium at {CHROMIUM} (apt-get install chromium)"]
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        missing.append("playwright (pip install playwright)")
+    if missing:
+        msg = "browser tests need " + " and ".join(missing)
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            if url.startswith("tcp:"):  # only the port: a GET on Voila's page would start a kernel
+                socket.create_connection(("127.0.0.1", int(url[4:])), timeout=2).close()
+                return
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"{url} did not answer in {timeout} s:\n{log.read_text()[-3000:]}")
+
+
+def _env(tmp: Path) -> dict:
+    env = dict(os.environ, BOKEH_RESOURCES="inline", JUPYTER_CONFIG_DIR=str(tmp / "config"),
+               JUPYTER_RUNTIME_DIR=str(tmp / "runtime"), JUPYTERLAB_WORKSPACES_DIR=str(tmp / "workspaces"),
+               JUPYTER_PLATFORM_DIRS="1", EXPLORER_DEVICE="cpu")
+    return env
+
+
+@pytest.fixture(scope="session")
+def notebook_dir(tmp_path_factory):
+    """A fresh working folder with the bundled notebooks, as `explorer lab` makes it."""
+    from explorer.cli import copy_notebooks
+
+    root = tmp_path_factory.mktemp("notebooks")
+    copy_notebooks(root)
+    return root
+
+
+def _serve(cmd: list[str], tmp: Path, url: str, cwd: Path):
+    log = tmp / "server.log"
+    fh = open(log, "w")
+    proc = subprocess.Popen(cmd, cwd=cwd, env=_env(tmp), stdout=fh, stderr=subprocess.STDOUT)
+    try:
+        _wait(url, proc, log)
+    except Exception:
+        proc.kill()
+        raise
+    return proc, fh
+
+
+@pytest.fixture(scope="session")
+def lab_server(notebook_dir, tmp_path_factory):
+    """A JupyterLab server (token auth, fresh config and workspaces, news off) on a free port; yields its URL."""
+    _need_browser()
+    tmp = tmp_path_factory.mktemp("lab")
+    port = _free_port()
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
+           f"--ServerApp.token={TOKEN}", f"--ServerApp.root_dir={notebook_dir}", "--LabApp.news_url=None",
+           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")
+    base = f"http://127.0.0.1:{port}"
+    proc, fh = _serve(cmd, tmp, f"{base}/api/status?token={TOKEN}", notebook_dir)
+    yield base
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    fh.close()
+
+
+@pytest.fixture(scope="session")
+def voila_server(notebook_dir, tmp_path_factory):
+    """`explorer app`'s Voila command on a free port; yields its URL."""
+    _need_browser()
+    from explorer.cli import app_command
+
+    tmp = tmp_path_factory.mktemp("voila")
+    port = _free_port()
+    cmd = app_command(notebook_dir, port, open_browser=False) + ["--Voila.ip=127.0.0.1"]
+    base = f"http://127.0.0.1:{port}"
+    proc, fh = _serve(cmd, tmp, f"tcp:{port}", notebook_dir)
+    yield base
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    fh.close()
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Headless Debian Chromium through Playwright (no browser download)."""
+    _need_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        yield browser
+        browser.close()
+
+
+# Voila's page template links Font Awesome from a CDN (icons only; everything else is served locally).
+ALLOWED_OFFLINE = ("fontawesome", "font-awesome")
+
+
+class Console:
+    """Collects the page's console errors, uncaught exceptions and failed requests (minus ALLOWED_OFFLINE)."""
+
+    def __init__(self, page):
+        self.messages: list[str] = []
+        self.failed: list[str] = []
+        page.on("console", lambda m: m.type == "error" and self.messages.append(f"console: {m.text}"))
+        page.on("pageerror", lambda e: self.messages.append(f"pageerror: {e}"))
+        page.on("requestfailed", lambda r: self.failed.append(r.url))
+
+    @property
+    def errors(self) -> list[str]:
+        """Errors, less the console lines of the allowed offline request failures."""
+        allowed = [u for u in self.failed if any(a in u for a in ALLOWED_OFFLINE)]
+        out = [f"request failed: {u}" for u in self.failed if u not in allowed]
+        n_skip = len(allowed)
+        for m in self.messages:
+            if n_skip and "Failed to load resource" in m:
+                n_skip -= 1
+                continue
+            out.append(m)
+        return out
+
+
+@pytest.fixture
+def lab_page(chromium, request):
+    """A fresh browser page with a console-error collector (page.console); a screenshot is kept afterwards."""
+    context = chromium.new_context(viewport={"width": 1400, "height": 1000})
+    pg = context.new_page()
+    pg.console = Console(pg)
+    yield pg
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    try:
+        pg.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+    finally:
+        context.close()
+
+
+def lab_url(base: str, notebook: str) -> str:
+    """A notebook URL in a fresh, unique JupyterLab workspace (no restored tabs)."""
+    return f"{base}/lab/workspaces/t{uuid.uuid4().hex[:8]}/tree/{notebook}?token={TOKEN}&reset"
+
+
+__all__ = ["lab_url", "TOKEN", "ARTIFACTS", "shutil"]

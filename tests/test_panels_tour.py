@@ -1,0 +1,40 @@
+"""The tour and the gallery, headless: train with progress, gallery redraws, errors shown in the panel."""
+import pytest
+
+pytest.importorskip("ipywidgets")
+
+from explorer.app import Tour  # noqa: E402
+from explorer.panels.gallery import GalleryPanel  # noqa: E402
+
+
+def test_gallery_shows_predictions(trained_session):
+    g = GalleryPanel(trained_session, n=10)
+    assert len(g.grid.children) == 10
+    first = bytes(g.grid.children[0].children[0].value)
+    assert first.startswith(b"\x89PNG")
+    assert "test accuracy" in g.summary.value
+    evals = trained_session.misses
+    g.split.value = "train"
+    assert len(g.grid.children) == 10 and bytes(g.grid.children[0].children[0].value) != first
+    g.split.value = "test"
+    assert trained_session.misses == evals + 1, "switching back must reuse the memoised evaluation"
+
+
+def test_tour_trains_with_progress_and_builds_tabs():
+    t = Tour(epochs=1, device="cpu")
+    session = t.train()
+    assert session is t.session and t.error.value == ""
+    assert t.progress.bar.value == t.progress.bar.max > 1
+    assert "test accuracy" in t.status.value
+    gallery = t.tabs.children[0].children[0]
+    assert isinstance(gallery, GalleryPanel) and gallery.session is session
+
+
+def test_tour_shows_errors_and_stays_usable(tmp_path, monkeypatch):
+    monkeypatch.setenv("EXPLORER_DATA", str(tmp_path))
+    t = Tour(dataset="mnist", epochs=1, device="cpu")
+    assert t.train() is None
+    assert "mnist not found" in t.error.value and "download=True" in t.error.value
+    assert not t.train_button.disabled
+    t.dataset.value = "digits"
+    assert t.train() is not None and t.error.value == ""
