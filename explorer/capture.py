@@ -28,9 +28,9 @@ def relu_layers(model: nn.Module) -> list[str]:
     """Names of the ReLU-like modules; a clear error if there are none."""
     names = find_layers(model, "relu")
     if not names:
-        raise ValueError(f"{type(model).__name__} has no ReLU-like module ({', '.join(c.__name__ for c in RELU_LIKE[:6])}"
-                         f", ...); activations applied with torch.nn.functional (F.relu) cannot be hooked, "
-                         f"use nn.ReLU modules")
+        kinds = ", ".join(c.__name__ for c in RELU_LIKE[:6])
+        raise ValueError(f"{type(model).__name__} has no ReLU-like module ({kinds}, ...); activations applied "
+                         "with torch.nn.functional (F.relu) cannot be hooked, use nn.ReLU modules")
     return names
 
 
@@ -86,7 +86,8 @@ class Record:
     @staticmethod
     def _get(store, name, call):
         if name not in store or not store[name]:
-            raise KeyError(f"nothing recorded for {name!r}; recorded: {', '.join(store) or 'nothing (no forward yet?)'}")
+            seen = ", ".join(store) or "nothing (no forward pass yet?)"
+            raise KeyError(f"nothing recorded for {name!r}; recorded: {seen}")
         return store[name][call]
 
 

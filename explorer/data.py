@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,11 +96,14 @@ def _as_images(x, what: str) -> torch.Tensor:
         raise ValueError(
             f"{what} must have shape (N, H, W), (N, C, H, W) or (N, H, W, C) with C = 1 or 3; got {tuple(t.shape)}"
         )
+    integer = not t.is_floating_point()
     t = t.float()
     if not torch.isfinite(t).all():
         raise ValueError(f"{what} contains NaN or infinite values")
-    if t.numel() and t.max() > 1.0:
-        t = t / (255.0 if t.max() > 16 else float(t.max()))
+    if t.numel() and (integer or t.max() > 1.0):  # 0..255 pixel values
+        if t.min() < 0 or t.max() > 255:
+            raise ValueError(f"{what} must hold pixel values in [0, 1] or [0, 255]; found {t.min():g}..{t.max():g}")
+        t = t / 255.0
     return t.contiguous()
 
 
@@ -260,7 +264,7 @@ def image_folder(root: str | os.PathLike, size: int = 32, test_fraction: float =
 DATASETS = {
     "digits": digits,
     "block-digits": block_digits,
-    **{k: (lambda k: lambda **kw: torchvision_set(k, **kw))(k) for k in TORCHVISION_SETS},
+    **{k: functools.partial(torchvision_set, k) for k in TORCHVISION_SETS},
 }
 
 

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -31,7 +32,7 @@ class Session:
     @classmethod
     def open(cls, dataset: str | ImageSet = "digits", model: str | nn.Module = "cnn", device: str | None = None,
              epochs: int = 0, seed: int = 0, progress=None, data_kwargs: dict | None = None,
-             **model_kwargs) -> "Session":
+             **model_kwargs) -> Session:
         """Load a dataset and build (or take) a model on the picked device; train it if epochs > 0.
 
         Parameters

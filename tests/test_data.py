@@ -109,3 +109,10 @@ def test_image_folder(tmp_path):
     assert torch.all(x[y == 1][:, 0] == 1) and torch.all(x[y == 0][:, 2] == 1)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         image_folder(tmp_path / "nope")
+
+
+def test_pixel_ranges():
+    x = np.full((10, 4, 4), 128, dtype=np.uint8)
+    assert torch.allclose(from_arrays(x, np.arange(10) % 2).images("train"), torch.tensor(128 / 255))
+    with pytest.raises(ValueError, match=r"\[0, 1\] or \[0, 255\]"):
+        from_arrays(np.full((10, 4, 4), 300.0), np.arange(10) % 2)

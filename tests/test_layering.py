@@ -9,8 +9,8 @@ UI = ("ipywidgets", "bokeh", "jupyter_bokeh", "umap", "IPython")
 
 
 def test_import_explorer_is_light():
-    code = ("import sys, explorer; bad = sorted({m.split('.')[0] for m in sys.modules} & set(%r)); "
-            "print(','.join(bad))" % (UI,))
+    code = (f"import sys, explorer; ui = set({UI!r}); "
+            "print(','.join(sorted({m.split('.')[0] for m in sys.modules} & ui)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "", f"import explorer pulled in {out}"
 

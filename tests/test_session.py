@@ -42,7 +42,7 @@ def test_memo_is_bounded(digits):
     s = Session.open(digits, "mlp", device="cpu", width=4)
     s.memo_size = 3
     for i in range(10):
-        s.memo(("k", i), lambda: i)
+        s.memo(("k", i), lambda i=i: i)
     assert len(s._memo) == 3
 
 
