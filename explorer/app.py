@@ -57,8 +57,10 @@ class Tour(W.VBox):
         self.use(session)
         return session
 
+    @guarded
     def use(self, session: Session) -> None:
         """Show a session (e.g. your own model and data): status line and freshly built lab tabs."""
+        session.check()
         self.session = session
         acc = session.evaluate("test").accuracy
         n = sum(p.numel() for p in session.model.parameters())

@@ -49,6 +49,7 @@ class Session:
         net = net.to(pick_device(device))
         net.eval()
         session = cls(net, data)
+        session.check()
         if epochs:
             session.train(epochs=epochs, seed=seed, progress=progress)
         return session
@@ -77,6 +78,23 @@ class Session:
         while len(self._memo) > self.memo_size:
             self._memo.popitem(last=False)
         return value
+
+    @torch.no_grad()
+    def check(self) -> None:
+        """Run two images through the model: a clear error if it does not take this data (mode restored)."""
+        from .train import eval_mode
+
+        x = self.data.inputs("test")[:2].to(self.device)
+        try:
+            with eval_mode(self.model):
+                out = self.model(x)
+        except Exception as err:  # noqa: BLE001 - re-raised with what the user needs to know
+            raise ValueError(f"the model does not accept {self.data.name!r} images of shape {tuple(x.shape[1:])} "
+                             f"(C, H, W): {err}") from err
+        if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[1] != self.data.n_classes:
+            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise ValueError(f"the model should return logits of shape (N, {self.data.n_classes}) for "
+                             f"{self.data.n_classes} classes; it returned {shape}")
 
     def train(self, epochs: int = 15, seed: int = 0, progress=None, **kwargs) -> History:
         """Train the model in place; keeps the history and its checkpoints for the labs."""

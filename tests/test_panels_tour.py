@@ -38,3 +38,19 @@ def test_tour_shows_errors_and_stays_usable(tmp_path, monkeypatch):
     assert not t.train_button.disabled
     t.dataset.value = "digits"
     assert t.train() is not None and t.error.value == ""
+
+
+def test_tour_use_refuses_a_mismatched_session(trained_session):
+    import torch
+    from torch import nn
+
+    from explorer import Session
+
+    t = Tour(device="cpu")
+    bad = Session(nn.Sequential(nn.Flatten(), nn.Linear(64, 3)), trained_session.data)
+    t.use(bad)
+    assert "logits of shape" in t.error.value and t.session is None
+    t.use(trained_session)
+    assert t.session is trained_session and t.error.value == ""
+    assert isinstance(t.tabs.children[0].children[0], GalleryPanel)
+    assert torch.is_tensor(trained_session.data.x["test"])

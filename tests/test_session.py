@@ -51,3 +51,13 @@ def test_open_errors_name_choices():
         Session.open("imagenet")
     with pytest.raises(KeyError, match="choose 'cnn', 'mlp'"):
         Session.open("digits", "transformer9000")
+
+
+def test_a_model_that_does_not_fit_the_data_is_a_clear_error(digits):
+    from torch import nn
+
+    rgb = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.LazyLinear(10))
+    with pytest.raises(ValueError, match=r"does not accept 'digits' images of shape \(1, 8, 8\)"):
+        Session.open(digits, rgb)
+    with pytest.raises(ValueError, match=r"logits of shape \(N, 10\).*\(2, 3\)"):
+        Session.open(digits, nn.Sequential(nn.Flatten(), nn.Linear(64, 3)))
