@@ -12,6 +12,9 @@ from .session import Session
 # Tab title -> "module:Panel"; a panel is built the first time its tab is shown, on the current session.
 LABS = {
     "Gallery": "explorer.panels.gallery:GalleryPanel",
+    "Saliency": "explorer.panels.saliency:SaliencyPanel",
+    "Neural codes": "explorer.panels.codes:CodesPanel",
+    "Loss landscape": "explorer.panels.landscape:LandscapePanel",
 }
 MODELS = ("cnn", "mlp", "resnet18")
 

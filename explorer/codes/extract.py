@@ -1,0 +1,100 @@
+"""Activation codes (He et al. 2021): one bit per ReLU-like unit, on when its pre-activation is > 0."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..capture import capture, relu_layers, resolve
+from ..device import model_device
+from ..train import eval_mode
+
+
+@dataclass(eq=False)
+class Codes:
+    """Bit-packed codes: row i is np.packbits of input i's bits; parts[j] spans bits boundaries[j]:boundaries[j+1]."""
+
+    packed: np.ndarray  # (N, ceil(n_bits / 8)) uint8
+    n_bits: int
+    layers: tuple[str, ...]  # the module names asked for, in the model's order
+    parts: tuple[str, ...]  # one entry per call: 'name', or 'name:call' for a module called several times
+    boundaries: np.ndarray  # (len(parts) + 1,) bit offsets
+
+    def __len__(self) -> int:
+        return len(self.packed)
+
+    def bits(self) -> np.ndarray:
+        """The 0/1 codes, (N, n_bits) uint8."""
+        return np.unpackbits(self.packed, axis=1, count=self.n_bits)
+
+    def _spans(self, name: str) -> list[tuple[int, int]]:
+        idx = [j for j, p in enumerate(self.parts) if p == name or p.rsplit(":", 1)[0] == name]
+        if not idx:
+            raise KeyError(f"no layer {name!r} in these codes; choose one of {', '.join(self.layers + self.parts)}")
+        return [(int(self.boundaries[j]), int(self.boundaries[j + 1])) for j in idx]
+
+    def layer(self, name: str) -> Codes:
+        """The codes of one module (all its calls) or of one call ('name:call')."""
+        spans = self._spans(name)
+        bits = self.bits()
+        sub = np.concatenate([bits[:, a:b] for a, b in spans], axis=1)
+        parts = tuple(p for p in self.parts if p == name or p.rsplit(":", 1)[0] == name)
+        bounds = np.cumsum([0] + [b - a for a, b in spans])
+        return Codes(np.packbits(sub, axis=1), sub.shape[1], (name.rsplit(":", 1)[0],), parts, bounds)
+
+    def __repr__(self) -> str:
+        return f"Codes({len(self)} inputs x {self.n_bits} bits over {len(self.parts)} layer calls)"
+
+
+def _forward(model: nn.Module, x: torch.Tensor, layers, batch_size: int):
+    """Yield, per batch, the pre-activations and outputs of each call of each layer, flattened (B, units)."""
+    device = model_device(model)
+    with torch.no_grad(), eval_mode(model), capture(model, layers) as rec:
+        for i in range(0, len(x), batch_size):
+            rec.clear()
+            model(x[i:i + batch_size].to(device))
+            calls = [(n, c) for n in layers for c in range(len(rec.preacts.get(n, ())))]
+            missing = [n for n in layers if not rec.preacts.get(n)]
+            if missing:
+                raise ValueError(f"layers {missing} did not run in the forward pass, so they have no code")
+            yield ([f"{n}:{c}" if len(rec.preacts[n]) > 1 else n for n, c in calls],
+                   [rec.preacts[n][c].flatten(1) for n, c in calls],
+                   [rec.outputs[n][c].flatten(1) for n, c in calls])
+
+
+def _check_layers(model: nn.Module, layers) -> list[str]:
+    """Default: every ReLU-like layer; otherwise the named ReLU-like layers, in the model's order."""
+    if layers is None:
+        return relu_layers(model)
+    names = list(resolve(model, [layers] if isinstance(layers, str) else list(layers), kind="relu"))
+    order = {n: i for i, (n, _) in enumerate(model.named_modules())}
+    return sorted(dict.fromkeys(names), key=order.__getitem__)
+
+
+def activation_codes(model: nn.Module, x: torch.Tensor, layers=None, batch_size: int = 256,
+                     with_activations: bool = False):
+    """Codes of inputs x (normalised model inputs) from the pre-activations of ReLU-like `layers` (default all).
+
+    Every (channel, position) of a conv layer and every call of a reused module is its own bit. The model runs in
+    eval mode without gradients on its own device; its modes are restored. With with_activations=True also
+    returns the continuous post-activation values, (N, n_bits) float32.
+    """
+    layers = _check_layers(model, layers)
+    if len(x) == 0:
+        raise ValueError("no inputs to encode")
+    packed, acts, parts, sizes = [], [], None, None
+    for names, pre, out in _forward(model, x, layers, batch_size):
+        if parts is None:
+            parts, sizes = names, [p.shape[1] for p in pre]
+        elif names != parts:
+            raise ValueError(f"the layers ran a different number of times per batch ({names} vs {parts})")
+        bits = torch.cat([p > 0 for p in pre], dim=1)  # sign of the pre-activation: on iff > 0
+        packed.append(np.packbits(bits.cpu().numpy(), axis=1))
+        if with_activations:
+            acts.append(torch.cat(out, dim=1).float().cpu().numpy())
+    codes = Codes(np.concatenate(packed), int(sum(sizes)), tuple(layers), tuple(parts),
+                  np.cumsum([0] + sizes))
+    return (codes, np.concatenate(acts)) if with_activations else codes
+

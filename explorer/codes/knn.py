@@ -1,0 +1,91 @@
+"""Exact Hamming k-NN on bit-packed codes: a GEMM, chunked, on any torch device."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def _smallest(v: torch.Tensor, k: int, spare: int = 32):
+    """Indices (q, k) of the k smallest of each row of integer-valued v, equal values ordered by index."""
+    n = v.shape[1]
+    m = min(n, k + spare)
+    vals, idx = torch.topk(v, m, dim=1, largest=False, sorted=True)
+    # rows whose k-th value recurs beyond the m found may hide smaller-index ties: redo those rows exactly
+    crowded = (vals[:, -1] == vals[:, k - 1]) if m < n else torch.zeros(len(v), dtype=torch.bool, device=v.device)
+    key = vals.round().long() * n + idx  # int64, not float64: MPS has no float64
+    out = idx.gather(1, torch.sort(key, dim=1).indices[:, :k])
+    if crowded.any():
+        rows = crowded.nonzero().flatten()
+        full = v[rows].round().long() * n + torch.arange(n, device=v.device)
+        out[rows] = torch.topk(full, k, dim=1, largest=False, sorted=True).indices
+    return out
+
+
+def hamming_neighbors(train, query, k: int = 9, device=None, chunk_bytes: int = 1 << 27,
+                      train_bytes: int = 1 << 30):
+    """Distances and indices (Q, k) of the k nearest train codes of each query in bit differences, nearest first.
+
+    Uses d(a, b) = |a| + |b| - 2 a.b as a GEMM on 0/1 floats (exact in float32 below 2^24 bits, else float64),
+    over blocks of train codes (train_bytes on the device at a time) and chunks of queries (chunk_bytes of
+    distances); equal distances are ordered by train index, so results are deterministic.
+    """
+    n, nq = len(train), len(query)
+    n_bits = _n_bits(train)
+    if _n_bits(query) != n_bits:
+        raise ValueError(f"train codes have {n_bits} bits but query codes {_n_bits(query)}")
+    if not 1 <= k <= n:
+        raise ValueError(f"k = {k} must be between 1 and the number of train codes ({n})")
+    device = torch.device(device or "cpu")
+    dtype = torch.float32 if n_bits < 2 ** 24 else torch.float64
+    dist, idx = torch.zeros((nq, k), dtype=torch.long), torch.zeros((nq, k), dtype=torch.long)
+    block = max(k, train_bytes // (4 * max(n_bits, 1)))
+    for lo in range(0, n, block):
+        ta = torch.from_numpy(_rows(train, lo, lo + block)).to(device, dtype)
+        na, m = ta.sum(1), min(k, len(ta))
+        step = max(1, chunk_bytes // (4 * len(ta)))
+        for i in range(0, nq, step):
+            tb = torch.from_numpy(_rows(query, i, i + step)).to(device, dtype)
+            v = torch.addmm(na, tb, ta.T, alpha=-2)  # |a| - 2 a.b: the distance less |b|, which ranks the same
+            j = _smallest(v, m)
+            d = (v.gather(1, j) + tb.sum(1, keepdim=True)).round().long().cpu()
+            j = j.cpu() + lo
+            if lo:  # merge with the best of the earlier blocks: they hold the smaller indices
+                d, j = torch.cat([dist[i:i + step], d], 1), torch.cat([idx[i:i + step], j], 1)
+                order = torch.sort(d * n + j, dim=1).indices[:, :k]
+                d, j = d.gather(1, order), j.gather(1, order)
+            dist[i:i + step], idx[i:i + step] = d, j
+    return dist.numpy(), idx.numpy()
+
+
+def _n_bits(codes) -> int:
+    return codes.n_bits if hasattr(codes, "n_bits") else np.shape(codes)[1]
+
+
+def _rows(codes, lo: int, hi: int) -> np.ndarray:
+    """Rows lo:hi as 0/1 uint8, unpacking only those rows of Codes."""
+    if hasattr(codes, "packed"):
+        return np.unpackbits(codes.packed[lo:hi], axis=1, count=codes.n_bits)
+    return np.asarray(codes[lo:hi], dtype=np.uint8)
+
+
+def vote(labels: np.ndarray, n_classes: int | None = None) -> np.ndarray:
+    """Uniform majority vote over each row of neighbour labels (Q, k); ties go to the smallest label (as sklearn)."""
+    labels = np.asarray(labels)
+    n_classes = n_classes or int(labels.max()) + 1
+    counts = np.zeros((len(labels), n_classes), dtype=np.int64)
+    np.add.at(counts, (np.arange(len(labels))[:, None], labels), 1)
+    return counts.argmax(1)  # argmax returns the first maximum: the smallest label
+
+
+def knn_predict(train, y_train, query, k: int = 9, device=None) -> np.ndarray:
+    """k-NN labels of query codes by Hamming distance to train codes, uniform vote."""
+    y_train = np.asarray(y_train)
+    if len(y_train) != len(train):
+        raise ValueError(f"{len(train)} train codes but {len(y_train)} labels")
+    _, idx = hamming_neighbors(train, query, k, device=device)
+    return vote(y_train[idx], int(y_train.max()) + 1)
+
+
+def knn_accuracy(train, y_train, query, y_query, k: int = 9, device=None) -> float:
+    """Share of query codes whose k-NN vote (Hamming, fit on train) equals their label."""
+    return float((knn_predict(train, y_train, query, k, device) == np.asarray(y_query)).mean())

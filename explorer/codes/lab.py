@@ -1,0 +1,102 @@
+"""The lab's session-level calls: codes, metrics and maps of a session's model, memoised; metrics over training."""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+from .complexity import local_complexity
+from .embed import embed
+from .extract import _check_layers, activation_codes
+from .knn import knn_accuracy
+from .metrics import categorization, determinism, redundancy
+
+SPLITS = ("train", "test")
+
+
+def session_codes(session, layers=None, split: str = "test", with_activations: bool = False):
+    """Codes of a session's split (memoised on layers, split and the weights)."""
+    layers = tuple(_check_layers(session.model, layers))
+    x = session.data.inputs(split)
+    return session.memo(("codes", layers, split, with_activations),
+                        lambda: activation_codes(session.model, x, layers, with_activations=with_activations))
+
+
+def session_determinism(session, layers=None) -> list[dict]:
+    """Redundancy per layer and for the whole network, train and test."""
+    layers = tuple(_check_layers(session.model, layers))
+    return session.memo(("codes-determinism", layers), lambda: determinism(
+        {s: session_codes(session, layers, s) for s in SPLITS}))
+
+
+def session_categorization(session, layers=None, k: int = 9, n_clusters: int = 10, seed: int = 9,
+                           baselines: bool = True) -> list[dict]:
+    """k-NN, logistic regression and K-Means on codes, and on raw pixels and continuous activations as baselines."""
+    layers = tuple(_check_layers(session.model, layers))
+
+    def compute():
+        (ctr, atr), (cte, ate) = (session_codes(session, layers, s, with_activations=True) for s in SPLITS)
+        feats = {"codes": (ctr, cte)}
+        if baselines:
+            data = session.data
+            feats["pixels"] = (data.images("train").flatten(1).numpy(), data.images("test").flatten(1).numpy())
+            feats["activations"] = (atr, ate)
+        ytr, yte = session.data.labels("train").numpy(), session.data.labels("test").numpy()
+        return categorization(feats, ytr, yte, k, n_clusters, seed, device=session.device)
+    return session.memo(("codes-categorization", layers, k, n_clusters, seed, baselines), compute)
+
+
+def map_indices(n: int, max_points: int | None = None, seed: int = 0) -> np.ndarray:
+    """All of range(n), or a seeded sorted sample of max_points of them."""
+    if max_points is None or n <= max_points:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, max_points, replace=False))
+
+
+def session_map(session, layers=None, split: str = "test", method: str = "PCA", seed: int = 0,
+                max_points: int | None = None) -> np.ndarray:
+    """(n, 2) map of a split's codes, of map_indices(N, max_points, seed) (memoised on all of these)."""
+    layers = tuple(_check_layers(session.model, layers))
+
+    def compute():
+        codes = session_codes(session, layers, split)
+        return embed(codes.bits()[map_indices(len(codes), max_points, seed)], method, seed)
+    return session.memo(("codes-map", layers, split, method, seed, max_points), compute)
+
+
+def session_local_complexity(session, layers=None, split: str = "test", radius: float = 0.1, n_vertices: int = 20,
+                             seed: int = 0, max_points: int | None = 1000) -> dict[str, np.ndarray]:
+    """local_complexity() of a split (a seeded sample of max_points inputs), memoised."""
+    layers = tuple(_check_layers(session.model, layers))
+    x = session.data.inputs(split)
+    idx = map_indices(len(x), max_points, seed)
+    return session.memo(("codes-lc", layers, split, radius, n_vertices, seed, max_points),
+                        lambda: local_complexity(session.model, x[idx], layers, radius, n_vertices, seed))
+
+
+def over_training(session, layers=None, k: int = 9, progress=None) -> list[dict]:
+    """Redundancy (train/test) and k-NN accuracy at each checkpoint of session.history, on a copy of the model."""
+    checkpoints = session.history.checkpoints
+    if not checkpoints:
+        raise ValueError("the session has no checkpoints: train it first (session.train(...) keeps them)")
+    layers = tuple(_check_layers(session.model, layers))
+    key = ("codes-over-training", layers, k, id(session.history), len(checkpoints))
+    return session.memo(key, lambda: _over_training(session, checkpoints, layers, k, progress))
+
+
+def _over_training(session, checkpoints, layers, k, progress) -> list[dict]:
+    from ..device import model_device
+
+    model = copy.deepcopy(session.model)  # never load weights into the user's model
+    rows = []
+    for i, (epoch, state) in enumerate(checkpoints):
+        model.load_state_dict(state)
+        codes = {s: activation_codes(model, session.data.inputs(s), layers) for s in SPLITS}
+        y = {s: session.data.labels(s).numpy() for s in SPLITS}
+        rows.append({"epoch": epoch, **{f"redundancy ratio {s}": redundancy(codes[s])["redundancy ratio"]
+                                        for s in SPLITS},
+                     f"{k}-NN": knn_accuracy(codes["train"], y["train"], codes["test"], y["test"], k,
+                                            model_device(model))})
+        if progress:
+            progress(i + 1, len(checkpoints), {"epoch": epoch})
+    return rows

@@ -1,0 +1,129 @@
+"""Determinism and categorization of codes (He et al. 2021): redundancy, k-NN, K-Means, logistic regression."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from .knn import knn_accuracy
+
+
+def _rows(codes) -> np.ndarray:
+    """Packed rows (N, bytes) uint8 from Codes or a 0/1 array."""
+    return codes.packed if hasattr(codes, "packed") else np.packbits(np.asarray(codes, dtype=np.uint8), axis=1)
+
+
+def redundancy(codes) -> dict:
+    """Uniqueness of codes: the paper's redundancy ratio (N - unique) / N and the share of inputs sharing a code."""
+    rows = np.ascontiguousarray(_rows(codes))
+    n = len(rows)
+    if n == 0:
+        raise ValueError("no codes")
+    _, inverse, counts = np.unique(rows.view(np.dtype((np.void, rows.shape[1]))).ravel(),
+                                   return_inverse=True, return_counts=True)
+    return {"n": n, "unique codes": len(counts),
+            "redundancy ratio": (n - len(counts)) / n,  # the paper's measure: 0 = every input has its own code
+            "share sharing a code": float((counts[inverse.ravel()] > 1).mean())}  # codes that are not theirs alone
+
+
+def determinism(codes_by_split: dict) -> list[dict]:
+    """redundancy() for the whole network and for each layer call, per split: rows of a table."""
+    rows = []
+    for split, codes in codes_by_split.items():
+        parts = [("all layers", codes)] + ([(p, codes.layer(p)) for p in codes.parts] if len(codes.parts) > 1 else [])
+        for name, c in parts:
+            rows.append({"split": split, "layer": name, "bits": c.n_bits, **redundancy(c)})
+    return rows
+
+
+def _check_labels(y, n_min: int, what: str) -> np.ndarray:
+    y = np.asarray(y)
+    if len(y) < n_min:
+        raise ValueError(f"{what} needs at least {n_min} samples; got {len(y)}")
+    if len(np.unique(y)) < 2:
+        raise ValueError(f"{what} needs at least two classes; all {len(y)} samples have label {y[0]}")
+    return y
+
+
+def purity(clusters, y) -> float:
+    """Cluster purity, the paper's 'K-Means accuracy': each cluster votes for its majority label."""
+    table = _contingency(clusters, y)
+    return float(table.max(axis=1).sum() / len(np.asarray(y)))
+
+
+def hungarian_accuracy(clusters, y) -> float:
+    """Accuracy under the best one-to-one matching of clusters to labels (scipy linear_sum_assignment)."""
+    from scipy.optimize import linear_sum_assignment
+
+    table = _contingency(clusters, y)
+    r, c = linear_sum_assignment(table, maximize=True)
+    return float(table[r, c].sum() / len(np.asarray(y)))
+
+
+def _contingency(clusters, y) -> np.ndarray:
+    """(clusters x labels) counts."""
+    _, ci = np.unique(np.asarray(clusters), return_inverse=True)
+    _, yi = np.unique(np.asarray(y), return_inverse=True)
+    table = np.zeros((ci.max() + 1, yi.max() + 1), dtype=np.int64)
+    np.add.at(table, (ci.ravel(), yi.ravel()), 1)
+    return table
+
+
+def kmeans_labels(x, n_clusters: int = 10, seed: int = 9) -> np.ndarray:
+    """Cluster index of each row of x: K-Means with n_init=10 and random_state=seed, as the paper."""
+    from sklearn.cluster import KMeans
+
+    if len(x) < n_clusters:
+        raise ValueError(f"K-Means with {n_clusters} clusters needs at least {n_clusters} samples; got {len(x)}")
+    return KMeans(n_clusters, n_init=10, random_state=seed).fit_predict(np.asarray(x, dtype=np.float32))
+
+
+def kmeans_scores(x, y, n_clusters: int = 10, seed: int = 9) -> dict:
+    """K-Means (n_init=10, random_state=seed as the paper) on features x: purity and Hungarian accuracy."""
+    y = _check_labels(y, n_clusters, f"K-Means with {n_clusters} clusters")
+    labels = kmeans_labels(x, n_clusters, seed)
+    return {"purity": purity(labels, y), "hungarian": hungarian_accuracy(labels, y)}
+
+
+def logistic_accuracy(x_train, y_train, x_test, y_test, seed: int = 9, max_iter: int = 1000) -> float:
+    """One-vs-one logistic regression (the paper's, with max_iter 1000 instead of 100) fit on train, test accuracy."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsOneClassifier
+
+    _check_labels(y_train, 2, "logistic regression")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # expected on separable codes; the score is what counts
+        clf = OneVsOneClassifier(LogisticRegression(random_state=seed, max_iter=max_iter))
+        clf.fit(np.asarray(x_train, dtype=np.float32), y_train)
+    return float(clf.score(np.asarray(x_test, dtype=np.float32), y_test))
+
+
+def euclidean_knn_accuracy(x_train, y_train, x_test, y_test, k: int = 9) -> float:
+    """k-NN (Euclidean, uniform vote) test accuracy on continuous features: the baselines' k-NN."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    _check_labels(y_train, k, f"{k}-NN")
+    return float(KNeighborsClassifier(k).fit(x_train, y_train).score(x_test, y_test))
+
+
+def categorization(features: dict, y_train, y_test, k: int = 9, n_clusters: int = 10, seed: int = 9,
+                   device=None) -> list[dict]:
+    """k-NN, logistic regression and K-Means (train and test) for each feature set {name: (train, test)}.
+
+    Codes (objects with .bits()) use Hamming k-NN; arrays (pixels, activations) use Euclidean k-NN.
+    """
+    y_train, y_test = _check_labels(y_train, k, f"{k}-NN"), np.asarray(y_test)
+    rows = []
+    for name, (tr, te) in features.items():
+        binary = hasattr(tr, "bits")
+        xtr, xte = (tr.bits(), te.bits()) if binary else (np.asarray(tr).reshape(len(tr), -1),
+                                                            np.asarray(te).reshape(len(te), -1))
+        knn = (knn_accuracy(tr, y_train, te, y_test, k, device) if binary
+               else euclidean_knn_accuracy(xtr, y_train, xte, y_test, k))
+        km_tr, km_te = kmeans_scores(xtr, y_train, n_clusters, seed), kmeans_scores(xte, y_test, n_clusters, seed)
+        rows.append({"features": name, "dims": xtr.shape[1], f"{k}-NN": knn,
+                     "logistic regression": logistic_accuracy(xtr, y_train, xte, y_test, seed),
+                     "K-Means purity train": km_tr["purity"], "K-Means purity test": km_te["purity"],
+                     "K-Means Hungarian train": km_tr["hungarian"], "K-Means Hungarian test": km_te["hungarian"]})
+    return rows

@@ -1,0 +1,81 @@
+"""Phase chart (He et al. 2021): redundancy and k-NN accuracy over width, training time and sample size."""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import torch
+
+from .extract import activation_codes
+from .knn import knn_accuracy
+from .metrics import redundancy
+
+REGIMES = ("under-expressive", "critically-expressive", "sufficiently-expressive")
+
+
+def _subset(data, n: int):
+    """The first n training samples (the paper's sample-size runs); the test split unchanged."""
+    if not 9 <= n <= len(data.y["train"]):
+        raise ValueError(f"sample size {n} must be between 9 and {len(data.y['train'])}")
+    return dataclasses.replace(data, x={**data.x, "train": data.x["train"][:n]},
+                               y={**data.y, "train": data.y["train"][:n]})
+
+
+def _seeded_mlp(shape, width: int, depth: int, n_classes: int, seed: int):
+    """An MLP with PyTorch's default Linear init drawn from its own generator (threads share the global RNG)."""
+    from ..models import MLP
+
+    model = MLP(shape, width=width, depth=depth, n_classes=n_classes)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.Linear):
+                torch.nn.init.kaiming_uniform_(m.weight, a=math.sqrt(5), generator=g)
+                bound = 1 / math.sqrt(m.in_features)
+                m.bias.uniform_(-bound, bound, generator=g)
+    return model
+
+
+def _run(data, width: int, n: int, epochs: tuple, depth: int, seed: int, lr: float, k: int) -> list:
+    """Train one MLP on n samples; (redundancy ratio test, k-NN accuracy) at each epoch in `epochs`."""
+    from ..train import train
+
+    sub = _subset(data, n)
+    model = _seeded_mlp(sub.shape, width, depth, sub.n_classes, seed)
+    hist = train(model, sub, epochs=max(epochs), lr=lr, seed=seed, checkpoint_epochs=list(epochs))
+    out = []
+    for _, state in hist.checkpoints:
+        model.load_state_dict(state)
+        tr, te = activation_codes(model, sub.inputs("train")), activation_codes(model, sub.inputs("test"))
+        out.append((redundancy(te)["redundancy ratio"],
+                    knn_accuracy(tr, sub.labels("train").numpy(), te, sub.labels("test").numpy(), min(k, n))))
+    return out
+
+
+def sweep(data, widths=(4, 8, 16, 32, 64), epochs=(0, 1, 5, 20), sizes=None, depth: int = 1, seed: int = 0,
+          lr: float = 3e-3, k: int = 9, n_jobs: int = 1, backend: str = "loky") -> dict:
+    """Grids (widths x epochs x sizes) of test redundancy ratio and k-NN accuracy, one MLP per (width, size),
+    trained in parallel through joblib (`backend`: 'loky', 'threading', 'sequential', ...)."""
+    from joblib import Parallel, delayed
+
+    sizes = tuple(sizes or (len(data.y["train"]),))
+    epochs = tuple(sorted(set(epochs)))
+    jobs = [(w, n) for w in widths for n in sizes]
+    results = Parallel(n_jobs=n_jobs, backend=backend)(
+        delayed(_run)(data, w, n, epochs, depth, seed, lr, k) for w, n in jobs)
+    rr = np.zeros((len(widths), len(epochs), len(sizes)))
+    acc = np.zeros_like(rr)
+    for (w, n), res in zip(jobs, results, strict=True):
+        i, j = widths.index(w), sizes.index(n)
+        rr[i, :, j], acc[i, :, j] = np.array(res).T
+    return {"widths": tuple(widths), "epochs": epochs, "sizes": sizes, "redundancy ratio": rr, "k-NN": acc}
+
+
+def regimes(rr: np.ndarray, acc: np.ndarray, rr_max: float = 0.01, acc_margin: float = 0.005) -> np.ndarray:
+    """explorer's own regime labels (thresholds are settable; the paper gives no numbers): under-expressive where
+    the redundancy ratio exceeds rr_max, sufficiently-expressive where it does not and the accuracy is within
+    acc_margin of the grid's best, critically-expressive otherwise."""
+    rr, acc = np.asarray(rr), np.asarray(acc)
+    out = np.where(rr > rr_max, 0, np.where(acc >= acc.max() - acc_margin, 2, 1))
+    return np.asarray(REGIMES, dtype=object)[out]

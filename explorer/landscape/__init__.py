@@ -1,0 +1,20 @@
+"""Loss-landscape lab: directions, slices, Hessian spectra and mode connectivity (no widget imports)."""
+from .align import permute, weight_matching
+from .connect import Path, barriers, interpolate, layerwise_barriers
+from .directions import (
+                         NORMS,
+                         ONE_D,
+                         check_same_architecture,
+                         model_direction,
+                         normalize,
+                         pca_directions,
+                         random_direction,
+                         random_plane,
+)
+from .hessian import HessianOperator, density, eigenvalue_density, top_eigen, trace
+from .slices import BACKENDS, BN_POLICIES, Surface, axis, preview_indices, slice_grid
+
+__all__ = ["NORMS", "ONE_D", "BACKENDS", "BN_POLICIES", "Surface", "Path", "HessianOperator", "axis",
+           "preview_indices", "slice_grid", "random_direction", "random_plane", "normalize", "model_direction",
+           "pca_directions", "check_same_architecture", "top_eigen", "trace", "density", "eigenvalue_density",
+           "interpolate", "barriers", "layerwise_barriers", "permute", "weight_matching"]

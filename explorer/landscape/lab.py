@@ -1,0 +1,96 @@
+"""What the landscape panel asks of a session: evaluation sets, axes by kind, one point, the spectrum."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..train import eval_mode
+from . import _functional as fn
+from .directions import pca_directions, random_plane
+from .hessian import HessianOperator, eigenvalue_density, top_eigen, trace
+from .slices import point
+
+AXES = ("random", "pca", "hessian")
+
+
+def eval_batch(data, n: int = 512, split: str = "test") -> tuple[torch.Tensor, torch.Tensor]:
+    """The first n inputs and labels of a split: a fixed evaluation set."""
+    return data.inputs(split)[:n], data.labels(split)[:n]
+
+
+def axes(model, data, history, kind: str = "random", norm: str = "filter", one_d: str = "zero",
+         seed: int = 0, hessian_n: int = 256) -> tuple[dict, dict]:
+    """Two directions: Gaussian ('random'), the trajectory's top principal components ('pca') or the top two
+    Hessian eigenvectors on hessian_n training inputs ('hessian').
+
+    The unit PCA and Hessian axes are scaled to the norm of the weights they cover, so that for every kind
+    alpha = 1 is a step as long as the weights (as with filter-normalised random axes, Li et al. 2018).
+    """
+    if kind == "random":
+        return random_plane(model, norm, one_d, seed)
+    if kind == "pca":
+        if len(history.checkpoints) < 3:
+            raise ValueError("PCA axes need a training trajectory with at least 3 checkpoints: train the model first")
+        dirs, _ = pca_directions(model, history.checkpoints, k=2, one_d=one_d)
+        return _to_weight_norm(model, dirs[0]), _to_weight_norm(model, dirs[1])
+    if kind == "hessian":
+        op = HessianOperator.of(model, *eval_batch(data, hessian_n, "train"))
+        _, vecs = top_eigen(op, k=2, seed=seed)
+        op.release()
+        return _to_weight_norm(model, op.to_dict(vecs[0])), _to_weight_norm(model, op.to_dict(vecs[1]))
+    raise ValueError(f"unknown direction type {kind!r}; choose one of {', '.join(AXES)}")
+
+
+def _to_weight_norm(model, d: dict) -> dict:
+    """d rescaled to the norm of the weights of the tensors where it is non-zero."""
+    base = fn.base_params(model)
+    wn = sum(float(base[k].norm()) ** 2 for k, v in d.items() if torch.count_nonzero(v)) ** 0.5
+    dn = sum(float(v.norm()) ** 2 for v in d.values()) ** 0.5
+    return {k: v * (wn / max(dn, 1e-12)) for k, v in d.items()}
+
+
+@torch.no_grad()
+def at_point(model, d1: dict, d2: dict | None, a: float, b: float, x, y, shown: torch.Tensor) -> dict:
+    """Loss and accuracy on (x, y) and predicted classes of `shown` at theta + a d1 + b d2 (functional)."""
+    base, buffers = fn.base_params(model), fn.base_buffers(model)
+    device = next(iter(base.values())).device
+    params = {k: point(w, d1[k], a, None if d2 is None else d2[k], b) for k, w in base.items()}
+    loss, acc = fn.metrics(model, params, buffers, x.to(device), y.to(device))
+    with eval_mode(model):
+        probs = fn.forward(model, params, buffers, shown.to(device)).float().softmax(1).cpu()
+    return {"loss": loss, "accuracy": acc, "predictions": probs.argmax(1).numpy(),
+            "confidence": probs.max(1)[0].numpy()}
+
+
+def spectrum(model, x, y, k: int = 3, iters: int = 40, seed: int = 0, layers=None) -> dict:
+    """Top-k eigenvalues, Hutchinson trace (with its samples) and the SLQ density on a grid of 300 points."""
+    from .hessian import density
+
+    op = HessianOperator.of(model, x, y, layers=layers)
+    top, _ = top_eigen(op, k=k, seed=seed)
+    tr, samples = trace(op, seed=seed)
+    nodes, weights = eigenvalue_density(op, iters=iters, seed=seed)
+    flat = np.concatenate([np.asarray(n) for n in nodes])
+    pad = 0.05 * max(flat.max() - flat.min(), 1e-3)
+    grid = np.linspace(flat.min() - pad, flat.max() + pad, 300)
+    op.release()
+    return {"top": top, "trace": tr, "trace_std": float(np.std(samples)), "trace_samples": len(samples),
+            "grid": grid, "density": density(nodes, weights, grid), "n": len(x)}
+
+
+def project(model, checkpoints, d1: dict, d2: dict) -> np.ndarray:
+    """(n, 2) coordinates of each checkpoint's theta - theta* along d1 and d2 (least squares on the plane)."""
+    base = fn.base_params(model)
+    flat = lambda d: torch.cat([d[k].reshape(-1).double() for k in base])  # noqa: E731
+    basis = torch.stack([flat(d1), flat(d2)], 1)  # (P, 2)
+    rows = [flat({k: s[k].to(w.device) - w for k, w in base.items()}) for _, s in checkpoints]
+    if not rows:
+        return np.zeros((0, 2))
+    return torch.linalg.lstsq(basis, torch.stack(rows, 1)).solution.t().cpu().numpy()
+
+
+def endpoints(history, model) -> dict[str, dict]:
+    """Models to interpolate between: each checkpoint of the trajectory by epoch, and the current model."""
+    out = {f"epoch {e}": s for e, s in history.checkpoints}
+    out["current model"] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    return out

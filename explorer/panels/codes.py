@@ -1,0 +1,228 @@
+"""Neural codes panel: determinism and categorization metrics, a map of the codes, selections, training time."""
+from __future__ import annotations
+
+import base64
+import contextlib
+import copy
+import html
+
+import ipywidgets as W
+import numpy as np
+
+from ..capture import relu_layers
+from ..codes import (
+    METHODS,
+    knn_accuracy,
+    over_training,
+    redundancy,
+    session_categorization,
+    session_codes,
+    session_determinism,
+    session_local_complexity,
+    session_map,
+)
+from ..codes.lab import map_indices
+from ..data import to_uint8
+from ._common import ErrorLine, display_scale, guarded, png
+
+COLOURINGS = ("label", "prediction", "correct", "cluster")
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+           "#17becf")
+
+
+def table(rows: list[dict]) -> str:
+    """An HTML table of dict rows (floats to 3 decimals)."""
+    if not rows:
+        return ""
+    cell = lambda v: f"{v:.3f}" if isinstance(v, float) else html.escape(str(v))  # noqa: E731
+    head = "".join(f"<th>{html.escape(k)}</th>" for k in rows[0])
+    body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in r.values()) + "</tr>" for r in rows)
+    return f"<table class='explorer-table'><tr>{head}</tr>{body}</table>"
+
+
+class CodesPanel(W.VBox):
+    """Codes of the chosen ReLU layers: redundancy and k-NN, a 2-D map coloured by label/prediction/correctness/
+    cluster with the image on hover, box/lasso selection with the selected images, and a training-time slider."""
+
+    def __init__(self, session, max_points: int = 3000, seed: int = 0):
+        self.session, self.max_points, self.seed = session, max_points, seed
+        self.layer = W.Dropdown(options=[("all ReLU layers", None)] + [(n, n) for n in relu_layers(session.model)],
+                                description="layers")
+        self.split = W.ToggleButtons(options=list(session.data.x), value="test", description="split")
+        self.method = W.Dropdown(options=METHODS, value="PCA", description="map")
+        self.colour = W.Dropdown(options=COLOURINGS, value="label", description="colour")
+        epochs = [e for e, _ in session.history.checkpoints]
+        self.epoch = W.SelectionSlider(options=[("now", -1)] + [(str(e), i) for i, e in enumerate(epochs)],
+                                       value=-1, description="epoch", continuous_update=False,
+                                       layout=W.Layout(display="flex" if epochs else "none"))
+        self.busy = W.HTML()
+        self.metrics = W.HTML()
+        self.more = W.Button(description="K-Means and LR table", tooltip="slow: K-Means and logistic regression")
+        self.categorization = W.HTML()
+        self.lc_button = W.Button(description="local complexity", tooltip="units whose sign changes within radius r")
+        self.radius = W.FloatLogSlider(value=0.1, base=10, min=-3, max=1, description="radius r",
+                                       continuous_update=False)
+        self.lc = W.HTML()
+        self.history_button = W.Button(description="over training", tooltip="redundancy and k-NN per checkpoint",
+                                       layout=W.Layout(display="flex" if epochs else "none"))
+        self.selection = W.HTML()
+        self.thumbs = W.HBox(layout=W.Layout(flex_flow="row wrap"))
+        self.error = ErrorLine()
+        self._sessions: dict = {}
+        self.map_ = None
+        self.source, self.plot = self._figure()
+        for w, fn in ((self.layer, self._recompute), (self.split, self._recompute), (self.method, self._recompute),
+                      (self.epoch, self._recompute), (self.colour, self._redraw)):
+            w.observe(fn, names="value")
+        self.more.on_click(self._categorize)
+        self.lc_button.on_click(self._local_complexity)
+        self.history_button.on_click(self._over_training)
+        controls = W.HBox([self.layer, self.split, self.method, self.colour])
+        buttons = W.HBox([self.more, self.history_button, self.lc_button, self.radius])
+        super().__init__([controls, self.epoch, self.error, self.busy, self.metrics, buttons, self.categorization,
+                          self.lc, self.plot, self.selection, self.thumbs])
+        self.add_class("explorer-codes")
+        self._recompute()
+
+    def view(self):
+        """The session being looked at: the user's, or a copy of the model at the chosen checkpoint."""
+        i = self.epoch.value
+        if i < 0:
+            return self.session
+        key = (id(self.session.history), i)  # a new training run brings new checkpoints
+        if key not in self._sessions:
+            from ..session import Session
+
+            model = copy.deepcopy(self.session.model)  # never load a checkpoint into the user's model
+            model.load_state_dict(self.session.history.checkpoints[i][1])
+            self._sessions[key] = Session(model, self.session.data)
+        return self._sessions[key]
+
+    def _figure(self):
+        """A bokeh scatter with image hover and box/lasso selection, wrapped for ipywidgets."""
+        import bokeh.io
+        import bokeh.resources
+        from bokeh.models import ColumnDataSource, HoverTool
+        from bokeh.plotting import figure
+        from jupyter_bokeh import BokehModel
+
+        bokeh.io.output_notebook(bokeh.resources.INLINE, hide_banner=True)
+        source = ColumnDataSource({k: [] for k in ("x", "y", "colour", "label", "prediction", "index", "image")})
+        fig = figure(width=560, height=440, tools="pan,wheel_zoom,box_select,lasso_select,reset",
+                     output_backend="webgl", title="codes")
+        fig.scatter("x", "y", source=source, color="colour", size=6, alpha=0.8)
+        fig.add_tools(HoverTool(tooltips="<div><img src='@image' width='56'><br>#@index: label @label, "
+                                         "predicted @prediction</div>"))
+        source.selected.on_change("indices", lambda attr, old, new: self._select(new))
+        return source, BokehModel(fig)
+
+    def indices(self) -> np.ndarray:
+        """The (seeded) sample of the split drawn on the map."""
+        return map_indices(len(self.session.data.labels(self.split.value)), self.max_points, self.seed)
+
+    @guarded
+    def _recompute(self, change=None) -> None:
+        """Codes, metrics and the map (memoised in the session): on layer, split, method or epoch change."""
+        s, layers, split = self.view(), self.layer.value, self.split.value
+        with self._working(f"computing codes and the {self.method.value} map"):
+            rows = session_determinism(s, layers)
+            tr, te = session_codes(s, layers, "train"), session_codes(s, layers, "test")
+            knn = s.memo(("codes-knn", layers), lambda: knn_accuracy(
+                tr, s.data.labels("train").numpy(), te, s.data.labels("test").numpy(), device=s.device))
+            self.metrics.value = (f"<b>{tr.n_bits} bits</b>; 9-NN (Hamming) test accuracy <b>{knn:.3f}</b>; "
+                                  "<i>redundancy ratio</i> = (N &minus; unique codes) / N (the paper's); "
+                                  "<i>share sharing a code</i> = inputs whose code another input also has"
+                                  + table(rows))
+            self.categorization.value = self.lc.value = ""
+            self.map_ = session_map(s, layers, split, self.method.value, self.seed, self.max_points)
+        self.source.selected.indices = []  # indices of the old map mean other inputs now
+        self._redraw()
+
+    def _colours(self) -> tuple[list, np.ndarray, np.ndarray]:
+        """Colours of the drawn points, their labels and predictions."""
+        s, split, idx = self.view(), self.split.value, self.indices()
+        y = s.data.labels(split).numpy()[idx]
+        pred = s.evaluate(split).predictions.numpy()[idx]
+        how = self.colour.value
+        if how == "correct":
+            return [PALETTE[2] if p == t else PALETTE[3] for p, t in zip(pred, y, strict=True)], y, pred
+        if how == "cluster":
+            from ..codes import kmeans_labels
+
+            values = s.memo(("codes-clusters", self.layer.value, split),
+                            lambda: kmeans_labels(session_codes(s, self.layer.value, split).bits()))[idx]
+        else:
+            values = y if how == "label" else pred
+        return [PALETTE[int(v) % len(PALETTE)] for v in values], y, pred
+
+    def _images(self) -> list[str]:
+        """base64 PNG data URLs of the drawn images (memoised per split)."""
+        split, idx = self.split.value, self.indices()
+
+        def encode():
+            imgs = to_uint8(self.session.data.images(split)[idx])
+            scale = display_scale(imgs.shape[1], 56)
+            return ["data:image/png;base64," + base64.b64encode(png(im, scale)).decode() for im in imgs]
+        return self.session.memo(("codes-thumbnails", split, self.max_points, self.seed), encode)
+
+    @guarded
+    def _redraw(self, change=None) -> None:
+        """Recolour the existing map (no recomputation of the embedding)."""
+        if self.map_ is None:
+            return
+        colours, y, pred = self._colours()
+        self.source.data = {"x": self.map_[:, 0], "y": self.map_[:, 1], "colour": colours, "label": y,
+                            "prediction": pred, "index": self.indices(), "image": self._images()}
+
+    @guarded
+    def _select(self, points) -> None:
+        """Show the selected images and their codes' statistics."""
+        if not len(points):
+            self.selection.value, self.thumbs.children = "", ()
+            return
+        s, split = self.view(), self.split.value
+        idx = self.indices()[np.asarray(points)]
+        codes = session_codes(s, self.layer.value, split)
+        bits = codes.bits()[idx]
+        labels = np.bincount(s.data.labels(split).numpy()[idx], minlength=s.data.n_classes)
+        r = redundancy(bits)
+        d = (bits[:, None, :] != bits[None, :200]).sum(-1).mean() if len(bits) > 1 else 0.0
+        self.selection.value = (f"<b>{len(idx)} selected</b>: {r['unique codes']} unique codes (redundancy ratio "
+                                f"{r['redundancy ratio']:.3f}), {bits.mean():.1%} of bits on, mean Hamming distance "
+                                f"{d:.1f} of {codes.n_bits}; labels " + ", ".join(
+                                    f"{s.data.classes[c]}: {n}" for c, n in enumerate(labels) if n))
+        imgs = self._images()
+        self.thumbs.children = [W.HTML(f"<img src='{imgs[int(j)]}' title='#{self.indices()[int(j)]}'>")
+                                for j in np.asarray(points)[:32]]
+
+    @contextlib.contextmanager
+    def _working(self, what: str):
+        """Show what is being computed for the duration of the block."""
+        self.busy.value = f"<i>{what}&hellip;</i>"
+        try:
+            yield
+        finally:
+            self.busy.value = ""
+
+    @guarded
+    def _categorize(self, button=None) -> None:
+        """The slow table: k-NN, logistic regression and K-Means on codes, pixels and activations."""
+        with self._working("fitting K-Means and logistic regression"):
+            self.categorization.value = ("K-Means: <i>purity</i> is the paper's 'accuracy'; <i>Hungarian</i> "
+                                         "matches clusters to labels one to one" +
+                                         table(session_categorization(self.view(), self.layer.value)))
+
+    @guarded
+    def _local_complexity(self, button=None) -> None:
+        """Mean local complexity (Humayun et al. 2024) per layer, train and test, at the chosen radius."""
+        with self._working("probing cross-polytopes around the inputs"):
+            rows = [{"split": split, **{k: float(v.mean()) for k, v in session_local_complexity(
+                self.view(), self.layer.value, split, self.radius.value).items()}} for split in ("train", "test")]
+        self.lc.value = (f"Local complexity: mean number of units whose sign changes over a cross-polytope of "
+                         f"radius {self.radius.value:.3g} (20 vertices) around each input" + table(rows))
+
+    @guarded
+    def _over_training(self, button=None) -> None:
+        """Redundancy and k-NN accuracy at every checkpoint (computed on a copy of the model)."""
+        with self._working("encoding every checkpoint"):
+            self.categorization.value = "Over training" + table(over_training(self.session, self.layer.value))

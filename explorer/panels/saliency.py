@@ -1,0 +1,200 @@
+"""Saliency panel: pick an image, a method, a layer and a class; see the map overlaid, compare methods, rank them."""
+from __future__ import annotations
+
+import html
+import inspect
+
+import ipywidgets as W
+import numpy as np
+
+from ..capture import find_layers
+from ..data import to_uint8
+from ..saliency import COLORMAPS, METHODS, Explainer, make_method, overlay, rank_methods
+from ..saliency.cfcam import FILTERS
+from ..saliency.eigencam import SIGNS
+from ..saliency.normgrad import FORMS
+from ._common import ErrorLine, Progress, display_scale, guarded, png
+
+PARAMS = ("noise_level", "samples", "steps")  # the methods' own knobs the panel offers
+# each method's one string option: (constructor argument, choices)
+VARIANTS = {"NormGrad": ("form", FORMS), "CF-CAM": ("filter", FILTERS), "Eigen-CAM": ("sign", SIGNS)}
+
+
+class SaliencyPanel(W.VBox):
+    """Two speeds: a change of image, method, layer, class or parameter recomputes (memoised, one forward at
+    most, none for a class switch); alpha and colormap only redraw."""
+
+    def __init__(self, session, split: str = "test", gallery: int = 8):
+        self.session, self.split, self.n_gallery = session, split, gallery
+        data = session.data
+        self.images = to_uint8(data.images(split))
+        self.scale = display_scale(self.images.shape[1], 192)
+        self.computes = 0  # maps computed (not from the memo): for tests and curiosity
+        self._explainers: dict = {}
+        self.cam_ = None
+        layers = find_layers(session.model, "conv")
+        # without a conv layer only the input-gradient methods apply (an MLP): offer just those
+        names = [n for n, c in METHODS.items() if layers or not c.needs_layer]
+        slow = dict(continuous_update=False)
+        self.index = W.IntSlider(0, 0, len(self.images) - 1, description="image", **slow)
+        self.method = W.Dropdown(options=names, value=names[0], description="method")
+        self.layer = W.Dropdown(options=layers, value=layers[-1] if layers else None, description="layer")
+        self.target = W.Dropdown(options=["predicted", "true", "class"], value="predicted", description="target")
+        self.klass = W.IntText(0, description="class", layout=W.Layout(width="160px"))
+        self.alpha = W.FloatSlider(0.5, min=0, max=1, step=0.05, description="alpha")
+        self.cmap = W.Dropdown(options=list(COLORMAPS), value="jet", description="colormap")
+        self.noise_level = W.FloatSlider(0.1, min=0, max=1, step=0.05, description="noise", **slow)
+        self.samples = W.IntSlider(8, min=1, max=50, description="samples", **slow)
+        self.steps = W.IntSlider(32, min=1, max=128, description="steps", **slow)
+        self.variant = W.Dropdown(options=[""], value="", description="variant")
+        self.image = W.Image(format="png")
+        self.caption = W.HTML()
+        self.thumbs = W.HBox()
+        self.compare_methods = W.SelectMultiple(options=names, value=tuple(names[:3]), description="compare", rows=5)
+        self.compare_image = W.Image(format="png")
+        self.evaluate_button = W.Button(description="Rank methods", icon="list-ol")
+        self.eval_n = W.IntSlider(32, min=4, max=256, description="images", **slow)
+        self.progress = Progress("ranking")
+        self.table = W.HTML()
+        self.error = ErrorLine()
+        for w in (self.index, self.method, self.layer, self.target, self.klass, self.noise_level, self.samples,
+                  self.steps, self.variant):
+            w.observe(self._recompute, names="value")
+        for w in (self.alpha, self.cmap):
+            w.observe(self._redraw, names="value")
+        self.compare_methods.observe(self._compare, names="value")
+        self.evaluate_button.on_click(self.evaluate)
+        controls = W.VBox([self.index, self.method, self.layer, W.HBox([self.target, self.klass]), self.alpha,
+                           self.cmap, self.noise_level, self.samples, self.steps, self.variant])
+        super().__init__([self.error, self.thumbs, W.HBox([controls, W.VBox([self.image, self.caption])]),
+                          W.HBox([self.compare_methods, self.compare_image]),
+                          W.HBox([self.evaluate_button, self.eval_n]), self.progress, self.table])
+        self.add_class("explorer-saliency")
+        self._recompute()
+
+    # --- slow path: the core, memoised -------------------------------------------------------------------------
+    def params(self, name: str) -> dict:
+        """The panel's knobs that this method's constructor takes."""
+        sig = inspect.signature(METHODS[name].__init__).parameters
+        out = {p: getattr(self, p).value for p in PARAMS if p in sig}
+        if name in VARIANTS and name == self.method.value and self.variant.value in VARIANTS[name][1]:
+            out[VARIANTS[name][0]] = self.variant.value  # compared tiles use the defaults
+        return out
+
+    def target_class(self) -> int:
+        """The class to explain for the current image, checked against the model's classes."""
+        i, data = self.index.value, self.session.data
+        if self.target.value == "predicted":
+            return int(self.session.evaluate(self.split).predictions[i])
+        if self.target.value == "true":
+            return int(data.labels(self.split)[i])
+        k = self.klass.value
+        if not 0 <= k < data.n_classes:
+            raise ValueError(f"class {k} out of range: choose 0..{data.n_classes - 1}")
+        return k
+
+    def cam(self, name: str, index: int, target: int) -> np.ndarray:
+        """(H, W) map in [0, 1] for one image, memoised by everything that determines it."""
+        layer = self.layer.value if METHODS[name].needs_layer else None
+        params = self.params(name)
+        key = ("saliency", name, layer, tuple(sorted(params.items())), self.split, index, target)
+
+        def compute():
+            self.computes += 1
+            ex_key = (name, layer, tuple(sorted(params.items())))
+            if ex_key not in self._explainers:  # one Explainer per configuration: class switches reuse its forward
+                self._explainers[ex_key] = Explainer(self.session.model, make_method(name, layer, **params))
+                while len(self._explainers) > 6:  # each keeps one graph: bound the memory
+                    self._explainers.pop(next(iter(self._explainers))).clear()
+            x = self.session.data.inputs(self.split)[index:index + 1]
+            return self._explainers[ex_key](x, [target])[0].cpu().numpy()
+        return self.session.memo(key, compute)
+
+    @guarded
+    def _recompute(self, change=None) -> None:
+        """New image, method, layer, class or parameter: fetch the map (memo or one compute) and redraw."""
+        self.layer.disabled = not METHODS[self.method.value].needs_layer
+        self.klass.disabled = self.target.value != "class"
+        sig = inspect.signature(METHODS[self.method.value].__init__).parameters
+        for p in PARAMS:
+            getattr(self, p).layout.display = "" if p in sig else "none"
+        arg, choices = VARIANTS.get(self.method.value, ("", ("",)))
+        if tuple(self.variant.options) != tuple(choices):
+            with self.variant.hold_trait_notifications():
+                self.variant.options, self.variant.description = choices, arg or "variant"
+        self.variant.layout.display = "" if arg else "none"
+        target = self.target_class()
+        self.cam_ = self.cam(self.method.value, self.index.value, target)
+        ev, data, i = self.session.evaluate(self.split), self.session.data, self.index.value
+        pred = int(ev.predictions[i])
+        true = data.classes[int(data.labels(self.split)[i])]
+        self.caption.value = (f"image {i}: predicted <b>{html.escape(data.classes[pred])}</b> "
+                              f"({float(ev.probabilities[i, pred]):.2f}), true {html.escape(true)}; "
+                              f"explaining class <b>{html.escape(data.classes[target])}</b>")
+        self._draw()
+        self._gallery()
+        self._draw_compare()
+
+    # --- fast path: numpy only ---------------------------------------------------------------------------------
+    @guarded
+    def _redraw(self, change=None) -> None:
+        """Alpha or colormap changed: blend again, no model call."""
+        self._draw()
+        self._draw_compare()
+
+    def _draw(self) -> None:
+        if self.cam_ is not None:
+            self.image.value = png(overlay(self.images[self.index.value], self.cam_, self.alpha.value,
+                                           self.cmap.value), self.scale)
+
+    def _gallery(self) -> None:
+        """Thumbnails around the current image, captioned 'prediction (truth)'; a click selects one."""
+        ev, data = self.session.evaluate(self.split), self.session.data
+        start = max(0, min(self.index.value - self.n_gallery // 2, len(self.images) - self.n_gallery))
+        idx = range(start, min(start + self.n_gallery, len(self.images)))
+        if [getattr(c, "index", None) for c in self.thumbs.children] == list(idx):
+            return
+        cells = []
+        for i in idx:
+            pred, true = int(ev.predictions[i]), int(data.labels(self.split)[i])
+            b = W.Button(description=f"{data.classes[pred]} ({data.classes[true]})", layout=W.Layout(width="72px"),
+                         button_style="" if pred == true else "danger", tooltip=f"image {i}")
+            b.on_click(lambda _, i=i: setattr(self.index, "value", i))
+            cell = W.VBox([W.Image(value=png(self.images[i], display_scale(self.images.shape[1], 48))), b])
+            cell.index = i
+            cells.append(cell)
+        self.thumbs.children = cells
+
+    @guarded
+    def _compare(self, change=None) -> None:
+        """Another selection of methods to compare."""
+        self._draw_compare()
+
+    def _draw_compare(self) -> None:
+        """The selected methods side by side on the current image and class (memoised maps)."""
+        names = list(self.compare_methods.value)
+        if not names:
+            self.compare_image.value = b""
+            return
+        target, i = self.target_class(), self.index.value
+        tiles = [overlay(self.images[i], self.cam(n, i, target), self.alpha.value, self.cmap.value) for n in names]
+        gap = np.full((tiles[0].shape[0], 2, 3), 255, np.uint8)
+        strip = np.concatenate([t for tile in tiles for t in (tile, gap)][:-1], axis=1)
+        self.compare_image.value = png(strip, self.scale)
+        self.compare_image.layout.title = " | ".join(names)  # method order, left to right
+
+    @guarded
+    def evaluate(self, button=None) -> None:
+        """Rank the compared methods (or all) on the current model: an HTML table."""
+        names = list(self.compare_methods.value) or list(self.method.options)
+        layer = self.layer.value
+        rows = rank_methods(self.session, names, n=self.eval_n.value, split=self.split, layers=layer,
+                            progress=self.progress)
+        cols = [c for c in ("rank", "method", "deletion_auc", "insertion_auc", "pointing", "energy", "sensitivity",
+                            "seconds") if c in rows[0]]
+        head = "".join(f"<th>{c}</th>" for c in cols)
+        body = "".join("<tr>" + "".join(f"<td>{r[c]:.3f}</td>" if isinstance(r[c], float) else
+                                         f"<td>{html.escape(str(r[c]))}</td>" for c in cols) + "</tr>" for r in rows)
+        self.table.value = (f"<table class='explorer-table'><tr>{head}</tr>{body}</table>"
+                            "<small>deletion: lower is better; insertion, pointing, energy: higher; "
+                            "sensitivity: lower is more class-sensitive</small>")

@@ -1,0 +1,102 @@
+"""Faithfulness and localisation of saliency maps: deletion/insertion, pointing game, energy, class sensitivity."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..device import model_device
+from ..train import eval_mode
+from .base import check_input
+
+
+def blur(x: torch.Tensor, sigma: float | None = None) -> torch.Tensor:
+    """Gaussian blur of (N, C, H, W) images (sigma defaults to H / 8), reflect padding: the RISE baseline."""
+    sigma = sigma or max(x.shape[-2:]) / 8
+    r = max(1, int(3 * sigma))
+    t = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
+    k = torch.exp(-t ** 2 / (2 * sigma ** 2))
+    k = k / k.sum()
+    c = x.shape[1]
+    pad_h, pad_w = min(r, x.shape[-2] - 1), min(r, x.shape[-1] - 1)
+    y = F.pad(x, (pad_w, pad_w, pad_h, pad_h), mode="reflect" if min(pad_h, pad_w) > 0 else "replicate")
+    y = F.conv2d(y, k[r - pad_h:r + pad_h + 1].view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+    return F.conv2d(y, k[r - pad_w:r + pad_w + 1].view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+
+
+def _baseline(x: torch.Tensor, baseline) -> torch.Tensor:
+    if isinstance(baseline, str):
+        if baseline == "blur":
+            return blur(x)
+        if baseline == "mean":
+            return x.mean(dim=(0, 2, 3), keepdim=True).expand_as(x)  # per-channel mean of the batch
+        raise ValueError(f"unknown baseline {baseline!r}; choose 'blur', 'mean' or a number")
+    return torch.as_tensor(baseline, dtype=x.dtype, device=x.device).expand_as(x)
+
+
+@torch.no_grad()
+def deletion_insertion(model: nn.Module, x, maps: torch.Tensor, targets: torch.Tensor, steps: int = 20,
+                       baseline="blur", batch_size: int = 512) -> dict:
+    """Target-class probability as pixels are removed (deletion) or inserted (insertion) in the map's order.
+
+    Returns curves (N, steps + 1) at fractions 0, 1/steps, ..., 1 and their trapezoid AUCs (N,): a faithful
+    map has a low deletion AUC and a high insertion AUC.
+    """
+    x = check_input(x).to(model_device(model))
+    n, c, h, w = x.shape
+    if maps.shape != (n, h, w):
+        raise ValueError(f"maps must have shape {(n, h, w)}; got {tuple(maps.shape)}")
+    targets = torch.as_tensor(targets, device=x.device).long().expand(n)
+    base = _baseline(x, baseline)
+    order = maps.to(x.device).flatten(1).argsort(dim=1, descending=True, stable=True)
+    rank = torch.empty_like(order).scatter_(1, order, torch.arange(h * w, device=x.device).expand(n, -1))
+    ks = torch.round(torch.linspace(0, h * w, steps + 1, device=x.device)).long()
+    first = (rank[None] < ks[:, None, None]).view(steps + 1, n, 1, h, w)  # (S, N, 1, H, W): top-k pixels
+    curves = {}
+    with eval_mode(model):
+        for name, src, dst in (("deletion", x, base), ("insertion", base, x)):
+            imgs = torch.where(first, dst[None], src[None]).flatten(0, 1)  # step-major (S*N, C, H, W)
+            probs = torch.cat([model(imgs[i:i + batch_size]).softmax(1) for i in range(0, len(imgs), batch_size)])
+            curves[name] = probs.view(steps + 1, n, -1).gather(2, targets.view(1, n, 1).expand(steps + 1, n, 1))[
+                ..., 0].T
+    out = {k: v.cpu() for k, v in curves.items()}
+    for k, v in list(out.items()):
+        out[f"{k}_auc"] = ((v[:, 1:] + v[:, :-1]) / 2).mean(1)
+    return out
+
+
+def pointing_game(maps: torch.Tensor, masks: torch.Tensor, tolerance: float = 0) -> torch.Tensor:
+    """(N,) bool: is the map's maximum within `tolerance` pixels of the ground-truth mask (TorchRay's protocol)."""
+    if maps.shape != masks.shape:
+        raise ValueError(f"maps {tuple(maps.shape)} and masks {tuple(masks.shape)} differ in shape")
+    n, h, w = maps.shape
+    idx = maps.flatten(1).argmax(1).cpu()
+    py, px = idx // w, idx % w
+    yy, xx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    near = (yy[None] - py.view(-1, 1, 1)) ** 2 + (xx[None] - px.view(-1, 1, 1)) ** 2 <= tolerance ** 2
+    return (near & masks.cpu().bool()).flatten(1).any(1)
+
+
+def energy(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """(N,) share of the map's total inside the mask (energy-based pointing game); 0 for an all-zero map."""
+    if maps.shape != masks.shape:
+        raise ValueError(f"maps {tuple(maps.shape)} and masks {tuple(masks.shape)} differ in shape")
+    m = maps.detach().cpu().clamp_min(0).flatten(1)
+    inside = (m * masks.cpu().flatten(1).float()).sum(1)
+    return torch.where(m.sum(1) > 0, inside / m.sum(1).clamp_min(1e-12), torch.zeros_like(inside))
+
+
+def class_sensitivity(explainer, x: torch.Tensor) -> torch.Tensor:
+    """(N,) Pearson correlation between maps for the highest- and lowest-scoring classes (lower: more class-sensitive).
+
+    `explainer` is an Explainer: both classes come from one forward pass where the method allows it.
+    """
+    hi = explainer(x, "predicted")
+    logits = explainer.logits()
+    if logits is None:  # a method that does not keep its forward
+        with torch.no_grad(), eval_mode(explainer.model):
+            logits = explainer.model(x.to(model_device(explainer.model)))
+    lo = explainer(x, logits.argmin(1))
+    a, b = hi.flatten(1), lo.flatten(1)
+    a, b = a - a.mean(1, keepdim=True), b - b.mean(1, keepdim=True)
+    return ((a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1)).clamp_min(1e-12)).cpu()

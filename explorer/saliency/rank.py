@@ -1,0 +1,54 @@
+"""rank_methods: one table comparing saliency methods on the session's current model."""
+from __future__ import annotations
+
+import time
+
+import torch
+
+from .explainer import Explainer, make_method
+from .metrics import class_sensitivity, deletion_insertion, energy, pointing_game
+
+
+def maps_in_batches(explainer: Explainer, x: torch.Tensor, targets, batch_size: int = 64) -> torch.Tensor:
+    """Maps (N, H, W) on the CPU, computed batch by batch (targets: a string or one per image)."""
+    out = []
+    for i in range(0, len(x), batch_size):
+        t = targets if isinstance(targets, str) else targets[i:i + batch_size]
+        out.append(explainer(x[i:i + batch_size], t).cpu())
+    return torch.cat(out)
+
+
+def rank_methods(session, methods=None, n: int = 64, split: str = "test", layers=None, steps: int = 10,
+                 baseline="blur", progress=None) -> list[dict]:
+    """Rank methods on the first n images of a split: deletion/insertion AUCs (for the predicted class), class
+    sensitivity, and, where the data has ground-truth masks, pointing game and energy. Best (insertion - deletion)
+    first; each row is a dict with 'rank' and 'method'."""
+    from . import METHODS
+
+    methods = list(METHODS) if methods is None else list(methods)
+    x = session.data.inputs(split)[:n].to(session.device)
+    masks = session.data.masks.get(split)
+    rows = []
+    for i, name in enumerate(methods):
+        cls = METHODS.get(name)
+        method = make_method(name, layers if cls is not None and cls.needs_layer else None)
+        ex = Explainer(session.model, method)
+        start = time.perf_counter()
+        maps = maps_in_batches(ex, x, "predicted")
+        seconds = time.perf_counter() - start
+        pred = session.evaluate(split).predictions[:n]
+        curves = deletion_insertion(session.model, x, maps, pred, steps=steps, baseline=baseline)
+        row = {"method": name, "deletion_auc": float(curves["deletion_auc"].mean()),
+               "insertion_auc": float(curves["insertion_auc"].mean()),
+               "sensitivity": float(class_sensitivity(ex, x[:min(n, 64)]).mean()), "seconds": seconds}
+        if masks is not None:
+            row["pointing"] = float(pointing_game(maps, masks[:n]).float().mean())
+            row["energy"] = float(energy(maps, masks[:n]).mean())
+        rows.append(row)
+        ex.clear()
+        if progress is not None:
+            progress(i + 1, len(methods), {"method": name})
+    rows.sort(key=lambda r: r["deletion_auc"] - r["insertion_auc"])
+    for r, row in enumerate(rows, 1):
+        row["rank"] = r
+    return rows

@@ -1,0 +1,79 @@
+"""The landscape panel, headless: a live point without recomputation, errors shown, barriers and spectrum drawn."""
+import numpy as np
+import pytest
+
+pytest.importorskip("jupyter_bokeh")
+
+
+@pytest.fixture(scope="module")
+def session(digits):
+    """A small MLP on digits trained 2 epochs (checkpoints 0, 1, 2): quick Hessians and slices."""
+    from explorer import Session
+
+    return Session.open(digits, "mlp", device="cpu", epochs=2, seed=0, width=12, batchnorm=True)
+
+
+@pytest.fixture
+def panel(session):
+    from explorer.panels.landscape import LandscapePanel
+
+    return LandscapePanel(session, n_eval=64, n_shown=4)
+
+
+def test_slice_then_live_point_without_recompute(panel, session, monkeypatch, unchanged):
+    import explorer.panels.landscape as mod
+
+    panel.span.value, panel.resolution.value = 0.6, 7
+    seen, redraw = [], panel._redraw
+    panel._redraw = lambda *a: (redraw(), seen.append((int(panel.surface_.done.sum()),
+                                                       np.asarray(panel.map_source.data["image"][0]))))
+    with unchanged(session.model):
+        panel._recompute()
+    assert seen[0][0] == 9 and seen[0][1].shape == (7, 7) and np.isfinite(seen[0][1]).all()  # preview drawn first
+    assert seen[-1][0] == 49 and not np.array_equal(seen[0][1], seen[-1][1])  # then refined in place
+    assert panel.error.value == "" and panel.surface_.complete
+    assert np.asarray(panel.map_source.data["image"][0]).shape == (7, 7)
+    assert panel.progress.bar.value == panel.progress.bar.max == 49
+    calls = []
+    monkeypatch.setattr(mod, "slice_grid", lambda *a, **k: calls.append(1))
+    shown = panel.readout.value
+    with unchanged(session.model):
+        panel.alpha.value = 0.2
+    assert panel.marker.data["x"] == [0.2] and panel.curve_at.location == 0.2
+    assert panel.readout.value != shown and "α=+0.200" in panel.readout.value
+    assert not calls  # the grid is not recomputed for a move
+    loss = float(panel.readout.value.split("loss ")[1].split("<")[0])
+    assert loss == pytest.approx(panel.surface_.loss[4, 3], abs=1e-4)  # the grid point (0.2, 0)
+    panel._recompute()  # same settings: memoised, not recomputed
+    assert not calls and panel.error.value == ""
+    panel.quantity.value = "accuracy"
+    assert np.nanmax(panel.map_source.data["image"][0]) <= 1.0
+
+
+def test_zero_range_shows_an_error(panel, session, unchanged):
+    panel.span.value = 0.0
+    with unchanged(session.model):
+        panel._recompute()
+    assert "zero range" in panel.error.value and panel.surface_ is None
+
+
+def test_pca_axes_draw_the_trajectory(panel, session):
+    panel.kind.value, panel.resolution.value, panel.span.value = "pca", 7, 0.5
+    panel._recompute()
+    assert panel.error.value == "" and len(panel.trajectory.data["x"]) == len(session.history.checkpoints) == 3
+
+
+def test_interpolation_and_spectrum(panel, session, unchanged):
+    assert panel.end_a.value == "epoch 0" and panel.end_b.value == "current model"
+    panel.path_bn.value = True
+    with unchanged(session.model):
+        panel._interpolate()
+        panel.top_k.value = 2
+        panel._spectrum()
+    assert panel.error.value == ""
+    assert len(panel.path_source.data["x"]) == 49 and "Entezari" in panel.barrier.value
+    panel.align.value = True
+    panel._interpolate()
+    assert panel.error.value == "" and "Entezari" in panel.barrier.value
+    assert len(panel.spectrum_["top"]) == 2 and "trace" in panel.spectrum.value
+    assert len(panel.density_source.data["x"]) == 300

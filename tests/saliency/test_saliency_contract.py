@@ -1,0 +1,108 @@
+"""Contract over every registered method: shape, range, no NaN, the model untouched, clear errors, no hooks left."""
+from collections import OrderedDict
+
+import pytest
+import torch
+from torch import nn
+
+from explorer.saliency import METHODS, GradCAM, make_method
+
+FAST = {"Smooth Grad-CAM++": dict(samples=2), "SmoothGrad": dict(samples=3), "Integrated gradients": dict(steps=8)}
+
+
+def method(name, layers=None):
+    return make_method(name, layers if METHODS[name].needs_layer else None, **FAST.get(name, {}))
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_contract(tiny_cnn, unchanged, name):
+    x = torch.randn(7, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    x0 = x.clone()
+    with unchanged(tiny_cnn):
+        maps = method(name)(tiny_cnn, x, targets=torch.arange(7) % 3)
+        raw = method(name)(tiny_cnn, x, targets="predicted", raw=True)
+        with pytest.raises(ValueError, match="out of range"):
+            method(name)(tiny_cnn, x, targets=3)
+        with pytest.raises(ValueError, match="one target per image"):
+            method(name)(tiny_cnn, x, targets=[0, 1])
+    assert maps.shape == (7, 8, 8) and raw.shape == (7, 8, 8)
+    assert not torch.isnan(maps).any() and maps.min() >= 0 and maps.max() <= 1
+    assert (raw >= 0).all()
+    assert torch.equal(x, x0), "the input was changed"
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_bad_images(tiny_cnn, unchanged, name):
+    with unchanged(tiny_cnn):
+        with pytest.raises(ValueError, match="N, C, H, W"):
+            method(name)(tiny_cnn, torch.zeros(1, 8, 8))
+        with pytest.raises(ValueError, match="NaN"):
+            method(name)(tiny_cnn, torch.full((1, 1, 8, 8), float("nan")))
+        with pytest.raises(ValueError, match="cannot run"):
+            method(name)(tiny_cnn, torch.zeros(2, 3, 8, 8))  # 3 channels into a 1-channel model
+
+
+def test_true_targets_need_labels(tiny_cnn):
+    x = torch.randn(4, 1, 8, 8)
+    with pytest.raises(ValueError, match="labels"):
+        GradCAM()(tiny_cnn, x, targets="true")
+    assert torch.allclose(GradCAM()(tiny_cnn, x, targets="true", labels=torch.tensor([0, 1, 2, 0])),
+                          GradCAM()(tiny_cnn, x, targets=[0, 1, 2, 0]))
+    with pytest.raises(ValueError, match="predicted"):
+        GradCAM()(tiny_cnn, x, targets="best")
+
+
+def test_layer_errors(tiny_cnn, unchanged):
+    x = torch.randn(2, 1, 8, 8)
+    mlp = nn.Sequential(nn.Flatten(), nn.Linear(64, 3))
+    with unchanged(tiny_cnn), unchanged(mlp):
+        with pytest.raises(ValueError, match="no.*conv|none"):
+            GradCAM()(mlp, x)
+        with pytest.raises(KeyError, match="conv1"):
+            GradCAM("fc")(tiny_cnn, x)
+        with pytest.raises(KeyError, match="valid choices"):
+            GradCAM("conv9")(tiny_cnn, x)
+        with pytest.raises(KeyError, match="Grad-CAM"):
+            make_method("GradCam")
+        with pytest.raises(ValueError, match="no layer"):
+            make_method("SmoothGrad", "conv1")
+    # a ReLU right after a conv is a valid (convolutional) layer
+    assert GradCAM("relu2")(tiny_cnn, x).shape == (2, 8, 8)
+
+
+def test_train_mode_batchnorm_model_untouched(unchanged):
+    torch.manual_seed(0)
+    model = nn.Sequential(OrderedDict(conv=nn.Conv2d(1, 4, 3, padding=1), bn=nn.BatchNorm2d(4), relu=nn.ReLU(),
+                                      gap=nn.AdaptiveAvgPool2d(1), flat=nn.Flatten(), fc=nn.Linear(4, 3)))
+    model.train()
+    with unchanged(model):  # BN running stats and the training flag must survive
+        for name in METHODS:
+            method(name, "conv")(model, torch.randn(3, 1, 8, 8))
+    assert model.training
+
+
+def test_any_device_follows_model(tiny_cnn):
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA")
+    model = tiny_cnn.cuda()
+    maps = GradCAM()(model, torch.randn(2, 1, 8, 8))
+    assert maps.device.type == "cuda"
+
+
+def test_torchvision_resnet_block_layers(unchanged):
+    tv = pytest.importorskip("torchvision")
+    net = tv.models.resnet18(weights=None, num_classes=5).eval()
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with unchanged(net):
+        for layers in ("layer4.1", "layer4.1.conv2", ["layer3", "layer4"]):
+            maps = GradCAM(layers)(net, x, targets=[1, 4])
+            assert maps.shape == (2, 32, 32) and torch.isfinite(maps).all()
+        with pytest.raises(KeyError, match="not convolutional|valid choices"):
+            GradCAM("fc")(net, x)
+
+
+def test_frozen_weights_still_explained(tiny_cnn, unchanged):
+    for p in tiny_cnn.parameters():
+        p.requires_grad_(False)
+    with unchanged(tiny_cnn):
+        assert GradCAM("conv2")(tiny_cnn, torch.randn(2, 1, 8, 8)).max() > 0

@@ -1,0 +1,123 @@
+"""The saliency panel headless: redraws without the model, recomputes once, shows errors and stays alive."""
+import pytest
+
+pytest.importorskip("ipywidgets")
+
+
+@pytest.fixture
+def panel_and_calls():
+    from explorer import Session
+    from explorer.panels.saliency import SaliencyPanel
+
+    session = Session.open("block-digits", epochs=0, device="cpu")
+    calls = []
+    handle = session.model.register_forward_hook(lambda *a: calls.append(1))
+    panel = SaliencyPanel(session)
+    yield panel, calls
+    handle.remove()
+
+
+def test_alpha_and_colormap_redraw_without_model(panel_and_calls):
+    panel, calls = panel_and_calls
+    assert panel.error.value == "", panel.error.value
+    first, n, computes = bytes(panel.image.value), len(calls), panel.computes
+    assert first.startswith(b"\x89PNG") and bytes(panel.compare_image.value).startswith(b"\x89PNG")
+    image_widget = panel.image
+    panel.alpha.value = 0.9
+    assert bytes(panel.image.value) != first and panel.image is image_widget
+    panel.cmap.value = "viridis"
+    assert len(calls) == n and panel.computes == computes
+    assert panel.error.value == ""
+
+
+def test_method_and_layer_change_recompute_once(panel_and_calls):
+    panel, calls = panel_and_calls
+    panel.compare_methods.value = ()  # only the main view
+    computes, n = panel.computes, len(calls)
+    panel.layer.value = "conv2"
+    assert (panel.computes, len(calls)) == (computes + 1, n + 1)  # one compute, one forward
+    panel.method.value = "NormGrad"  # (not among the compared methods, whose maps the init computed)
+    assert (panel.computes, len(calls)) == (computes + 2, n + 2)
+    panel.layer.value = panel.layer.options[-1]
+    assert (panel.computes, len(calls)) == (computes + 3, n + 3)
+    panel.method.value = "Grad-CAM"  # a configuration seen before: from the memo, no model call
+    assert (panel.computes, len(calls)) == (computes + 3, n + 3)
+    panel.method.value = "SmoothGrad"
+    assert panel.layer.disabled and panel.samples.layout.display == ""
+    assert panel.error.value == ""
+
+
+def test_class_switch_needs_no_forward(panel_and_calls):
+    panel, calls = panel_and_calls
+    panel.compare_methods.value = ()
+    panel.target.value = "class"
+    n = len(calls)
+    before = panel.image.value
+    for k in (3, 5, 7):
+        panel.klass.value = k
+    assert len(calls) == n, "a class switch ran the model"
+    assert panel.image.value != before
+
+
+def test_bad_class_shows_error_and_panel_lives(panel_and_calls, unchanged):
+    panel, _ = panel_and_calls
+    with unchanged(panel.session.model):
+        panel.target.value = "class"
+        panel.klass.value = 42
+        assert "out of range" in panel.error.value
+        panel.klass.value = 2
+        assert panel.error.value == ""
+        panel.method.value = "Eigen-CAM"  # still alive and drawing
+        assert bytes(panel.image.value).startswith(b"\x89PNG")
+
+
+def test_gallery_click_and_ranking(panel_and_calls):
+    panel, _ = panel_and_calls
+    panel.thumbs.children[3].children[1].click()
+    assert panel.index.value == 3
+    panel.compare_methods.value = ("Grad-CAM", "Input gradient")
+    panel.eval_n.value = 8
+    panel.evaluate()
+    assert "<table" in panel.table.value and "Grad-CAM" in panel.table.value and panel.error.value == ""
+    assert panel.progress.bar.value == panel.progress.bar.max == 2  # one step per ranked method
+
+
+def test_variant_dropdown_follows_method(panel_and_calls):
+    panel, _ = panel_and_calls
+    panel.method.value = "NormGrad"
+    assert panel.variant.options == ("identity", "conv", "selective") and panel.variant.layout.display == ""
+    before, computes = bytes(panel.image.value), panel.computes
+    panel.variant.value = "selective"
+    assert panel.computes == computes + 1 and bytes(panel.image.value) != before
+    panel.method.value = "Grad-CAM"
+    assert panel.variant.layout.display == "none" and panel.error.value == ""
+
+
+def test_compare_strip_and_its_errors(panel_and_calls):
+    panel, _ = panel_and_calls
+    panel.compare_methods.value = ("Grad-CAM",)
+    one = bytes(panel.compare_image.value)
+    panel.compare_methods.value = ("Grad-CAM", "Eigen-CAM", "NormGrad")
+    three = bytes(panel.compare_image.value)
+    from io import BytesIO
+
+    from PIL import Image
+    w1, w3 = Image.open(BytesIO(one)).width, Image.open(BytesIO(three)).width
+    assert w3 > 2.5 * w1  # three tiles side by side
+    panel.target.value = "class"
+    panel.klass.value = -1  # the error shows and stays shown (not cleared by the nested redraw)
+    assert "out of range" in panel.error.value
+    panel.alpha.value = 0.2
+    assert "out of range" in panel.error.value
+
+
+def test_mlp_offers_input_methods_only():
+    from explorer import Session
+    from explorer.panels.saliency import SaliencyPanel
+    from explorer.saliency import METHODS
+
+    panel = SaliencyPanel(Session.open("digits", "mlp", device="cpu"))
+    assert panel.error.value == "" and bytes(panel.image.value).startswith(b"\x89PNG")
+    assert panel.method.options and all(not METHODS[n].needs_layer for n in panel.method.options)
+    panel.method.value = "Integrated gradients"
+    assert panel.error.value == ""
