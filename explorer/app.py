@@ -6,7 +6,7 @@ import importlib
 import ipywidgets as W
 
 from .data import DATASETS
-from .panels._common import ErrorLine, Progress, guarded
+from .panels._common import ErrorLine, Progress, guarded, load_bokeh
 from .session import Session
 
 # Tab title -> "module:Panel"; a panel is built the first time its tab is shown, on the current session.
@@ -30,6 +30,7 @@ class Tour(W.VBox):
 
     def __init__(self, dataset: str = "digits", model: str = "cnn", epochs: int = 15, seed: int = 0,
                  device: str | None = None, labs: dict | None = None):
+        load_bokeh()  # now, in this cell's output: the labs' plots are built later, from tab clicks
         self.device, self.labs = device, dict(labs or LABS)
         self.session: Session | None = None
         self.dataset = W.Dropdown(options=list(DATASETS), value=dataset, description="dataset")

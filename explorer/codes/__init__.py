@@ -22,10 +22,10 @@ from .metrics import (
                   purity,
                   redundancy,
 )
-from .sweep import REGIMES, regimes, sweep
+from .sweep import PRESETS, REGIMES, regimes, sweep
 
 __all__ = ["Codes", "activation_codes", "session_codes", "redundancy", "determinism", "purity",
            "hungarian_accuracy", "kmeans_labels", "kmeans_scores", "logistic_accuracy", "categorization",
            "hamming_neighbors", "knn_predict", "knn_accuracy", "vote", "embed", "METHODS", "local_complexity",
            "cross_polytope", "session_determinism", "session_categorization", "session_map", "over_training",
-           "sweep", "regimes", "REGIMES", "session_local_complexity"]
+           "sweep", "regimes", "REGIMES", "PRESETS", "session_local_complexity"]

@@ -74,17 +74,19 @@ def session_local_complexity(session, layers=None, split: str = "test", radius: 
                         lambda: local_complexity(session.model, x[idx], layers, radius, n_vertices, seed))
 
 
-def over_training(session, layers=None, k: int = 9, progress=None) -> list[dict]:
-    """Redundancy (train/test) and k-NN accuracy at each checkpoint of session.history, on a copy of the model."""
+def over_training(session, layers=None, k: int = 9, progress=None, radius: float | None = 0.1,
+                  lc_points: int = 256) -> list[dict]:
+    """Redundancy (train/test), k-NN accuracy and mean local complexity at radius (None: skip; on a seeded
+    sample of lc_points inputs per split) at each checkpoint of session.history, on a copy of the model."""
     checkpoints = session.history.checkpoints
     if not checkpoints:
         raise ValueError("the session has no checkpoints: train it first (session.train(...) keeps them)")
     layers = tuple(_check_layers(session.model, layers))
-    key = ("codes-over-training", layers, k, id(session.history), len(checkpoints))
-    return session.memo(key, lambda: _over_training(session, checkpoints, layers, k, progress))
+    key = ("codes-over-training", layers, k, radius, lc_points, id(session.history), len(checkpoints))
+    return session.memo(key, lambda: _over_training(session, checkpoints, layers, k, progress, radius, lc_points))
 
 
-def _over_training(session, checkpoints, layers, k, progress) -> list[dict]:
+def _over_training(session, checkpoints, layers, k, progress, radius, lc_points) -> list[dict]:
     from ..device import model_device
 
     model = copy.deepcopy(session.model)  # never load weights into the user's model
@@ -97,6 +99,11 @@ def _over_training(session, checkpoints, layers, k, progress) -> list[dict]:
                                         for s in SPLITS},
                      f"{k}-NN": knn_accuracy(codes["train"], y["train"], codes["test"], y["test"], k,
                                             model_device(model))})
+        if radius is not None:  # grokking shows as local complexity moving late in training (Humayun et al.)
+            for s in SPLITS:
+                x = session.data.inputs(s)
+                lc = local_complexity(model, x[map_indices(len(x), lc_points, 0)], layers, radius)
+                rows[-1][f"local complexity {s}"] = float(lc["total"].mean())
         if progress:
             progress(i + 1, len(checkpoints), {"epoch": epoch})
     return rows

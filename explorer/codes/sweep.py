@@ -12,6 +12,13 @@ from .knn import knn_accuracy
 from .metrics import redundancy
 
 REGIMES = ("under-expressive", "critically-expressive", "sufficiently-expressive")
+# A quick grid for digits on a CPU (about a minute), and the paper's MNIST grid (a GPU, or a cluster backend).
+PRESETS = {
+    "quick (digits, CPU)": dict(widths=(2, 4, 8, 16, 32, 64), epochs=(0, 1, 3, 10), sizes=(100, 400, 1347)),
+    "paper (MNIST, GPU)": dict(widths=(3, 7, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 100),
+                               epochs=(0, 1, 3, 6, 10, 20, 40, 60, 100, 200),
+                               sizes=(10, 100, 1000, 5000, 10000, 20000, 40000)),
+}
 
 
 def _subset(data, n: int):
@@ -54,16 +61,23 @@ def _run(data, width: int, n: int, epochs: tuple, depth: int, seed: int, lr: flo
 
 
 def sweep(data, widths=(4, 8, 16, 32, 64), epochs=(0, 1, 5, 20), sizes=None, depth: int = 1, seed: int = 0,
-          lr: float = 3e-3, k: int = 9, n_jobs: int = 1, backend: str = "loky") -> dict:
+          lr: float = 3e-3, k: int = 9, n_jobs: int = 1, backend: str = "loky", progress=None) -> dict:
     """Grids (widths x epochs x sizes) of test redundancy ratio and k-NN accuracy, one MLP per (width, size),
-    trained in parallel through joblib (`backend`: 'loky', 'threading', 'sequential', ...)."""
+    trained in parallel through joblib (`backend`: 'loky', 'threading', 'sequential', 'dask', 'ray', ...)."""
     from joblib import Parallel, delayed
 
-    sizes = tuple(sizes or (len(data.y["train"]),))
+    sizes = tuple(min(n, len(data.y["train"])) for n in (sizes or (len(data.y["train"]),)))
+    sizes = tuple(dict.fromkeys(sizes))  # a preset's sizes capped at the data's, without repeats
     epochs = tuple(sorted(set(epochs)))
     jobs = [(w, n) for w in widths for n in sizes]
-    results = Parallel(n_jobs=n_jobs, backend=backend)(
+    # results come back in order as they finish, so the progress bar moves with the sweep
+    stream = Parallel(n_jobs=n_jobs, backend=backend, return_as="generator")(
         delayed(_run)(data, w, n, epochs, depth, seed, lr, k) for w, n in jobs)
+    results = []
+    for res in stream:
+        results.append(res)
+        if progress is not None:
+            progress(len(results), len(jobs), {})
     rr = np.zeros((len(widths), len(epochs), len(sizes)))
     acc = np.zeros_like(rr)
     for (w, n), res in zip(jobs, results, strict=True):

@@ -27,6 +27,16 @@ def display_scale(height: int, target: int = 96) -> int:
     return max(1, round(target / max(height, 1)))
 
 
+def load_bokeh() -> None:
+    """Load BokehJS (INLINE: offline) into the page; must run in a cell's output before any BokehModel shows,
+    else the widget shows 'Could not create a view' (bokeh/jupyter_bokeh#150). Panels call it; the dashboard calls
+    it when its cell runs, since panels built later from a tab click have no cell output to load it into."""
+    import bokeh.io
+    import bokeh.resources
+
+    bokeh.io.output_notebook(bokeh.resources.INLINE, hide_banner=True)
+
+
 class ErrorLine(W.HTML):
     """A red message line in a panel: empty when all is well."""
 

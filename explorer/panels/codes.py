@@ -23,7 +23,7 @@ from ..codes import (
 )
 from ..codes.lab import map_indices
 from ..data import to_uint8
-from ._common import ErrorLine, display_scale, guarded, png
+from ._common import ErrorLine, display_scale, guarded, load_bokeh, png
 
 COLOURINGS = ("label", "prediction", "correct", "cluster")
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
@@ -48,7 +48,8 @@ class CodesPanel(W.VBox):
         self.session, self.max_points, self.seed = session, max_points, seed
         self.layer = W.Dropdown(options=[("all ReLU layers", None)] + [(n, n) for n in relu_layers(session.model)],
                                 description="layers")
-        self.split = W.ToggleButtons(options=list(session.data.x), value="test", description="split")
+        self.split = W.ToggleButtons(options=list(session.data.x), value="test", description="split",
+                                     style={"button_width": "64px"})
         self.method = W.Dropdown(options=METHODS, value="PCA", description="map")
         self.colour = W.Dropdown(options=COLOURINGS, value="label", description="colour")
         epochs = [e for e, _ in session.history.checkpoints]
@@ -77,10 +78,17 @@ class CodesPanel(W.VBox):
         self.more.on_click(self._categorize)
         self.lc_button.on_click(self._local_complexity)
         self.history_button.on_click(self._over_training)
+        from .phase import PhasePanel
+
         controls = W.HBox([self.layer, self.split, self.method, self.colour])
-        buttons = W.HBox([self.more, self.history_button, self.lc_button, self.radius])
-        super().__init__([controls, self.epoch, self.error, self.busy, self.metrics, buttons, self.categorization,
-                          self.lc, self.plot, self.selection, self.thumbs])
+        self.phase = PhasePanel(session)
+        tabs = W.Tab([W.VBox([self.metrics, self.plot, self.selection, self.thumbs]),
+                      W.VBox([W.HBox([self.more, self.history_button]), self.categorization]),
+                      W.VBox([W.HBox([self.lc_button, self.radius]), self.lc]),
+                      self.phase])
+        for i, t in enumerate(("codes and map", "categorization", "local complexity", "phase chart")):
+            tabs.set_title(i, t)
+        super().__init__([controls, self.epoch, self.error, self.busy, tabs])
         self.add_class("explorer-codes")
         self._recompute()
 
@@ -100,13 +108,11 @@ class CodesPanel(W.VBox):
 
     def _figure(self):
         """A bokeh scatter with image hover and box/lasso selection, wrapped for ipywidgets."""
-        import bokeh.io
-        import bokeh.resources
         from bokeh.models import ColumnDataSource, HoverTool
         from bokeh.plotting import figure
         from jupyter_bokeh import BokehModel
 
-        bokeh.io.output_notebook(bokeh.resources.INLINE, hide_banner=True)
+        load_bokeh()
         source = ColumnDataSource({k: [] for k in ("x", "y", "colour", "label", "prediction", "index", "image")})
         fig = figure(width=560, height=440, tools="pan,wheel_zoom,box_select,lasso_select,reset",
                      output_backend="webgl", title="codes")
@@ -225,4 +231,6 @@ class CodesPanel(W.VBox):
     def _over_training(self, button=None) -> None:
         """Redundancy and k-NN accuracy at every checkpoint (computed on a copy of the model)."""
         with self._working("encoding every checkpoint"):
-            self.categorization.value = "Over training" + table(over_training(self.session, self.layer.value))
+            rows = over_training(self.session, self.layer.value, radius=self.radius.value)
+            self.categorization.value = (f"Over training (local complexity at radius {self.radius.value:.3g}, "
+                                         "256 inputs per split)" + table(rows))

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..data import to_uint8
 from ..landscape import BN_POLICIES, NORMS, axis, interpolate, lab, slice_grid, weight_matching
-from ._common import ErrorLine, Progress, debounce, display_scale, guarded, png
+from ._common import ErrorLine, Progress, debounce, display_scale, guarded, load_bokeh, png
 
 RESOLUTIONS = (7, 11, 15, 21, 31, 41, 51)
 PATH_ALPHAS = np.linspace(-0.25, 1.25, 49)  # steps of 1/32: 0 and 1 exact, 33 points on [0, 1]
@@ -29,11 +29,9 @@ class LandscapePanel(W.VBox):
     """Slices of the loss through the weights (preview, then refined), a live point, barriers and the spectrum."""
 
     def __init__(self, session, n_eval: int = 512, n_shown: int = 8, seed: int = 0):
-        import bokeh.io
-        import bokeh.resources
         from bokeh.models import ColorBar, ColumnDataSource, LinearColorMapper, Span
 
-        bokeh.io.output_notebook(bokeh.resources.INLINE, hide_banner=True)  # once per panel, before any view
+        load_bokeh()  # before any view
 
         self.session, self.n_eval, self.n_shown, self.seed = session, n_eval, n_shown, seed
         self.surface_ = self.axes_ = None

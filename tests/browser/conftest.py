@@ -56,6 +56,10 @@ def _wait(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90) -> N
 
 
 def _env(tmp: Path) -> dict:
+    # JupyterLab 4 asks about its news feed in a toast unless the notification plugin is told not to fetch news
+    settings = tmp / "config" / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True, exist_ok=True)
+    (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false", "checkForUpdates": false}')
     env = dict(os.environ, BOKEH_RESOURCES="inline", JUPYTER_CONFIG_DIR=str(tmp / "config"),
                JUPYTER_RUNTIME_DIR=str(tmp / "runtime"), JUPYTERLAB_WORKSPACES_DIR=str(tmp / "workspaces"),
                JUPYTER_PLATFORM_DIRS="1", EXPLORER_DEVICE="cpu")

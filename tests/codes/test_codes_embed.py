@@ -76,5 +76,12 @@ def test_session_map_memoised_and_over_training(digits, unchanged):
     assert rows[-1]["9-NN"] == knn_accuracy(tr, digits.labels("train").numpy(), te, digits.labels("test").numpy())
     assert rows[-1]["redundancy ratio test"] == redundancy(te)["redundancy ratio"]
     assert rows[0]["9-NN"] != rows[-1]["9-NN"]  # epoch 0 really used the initial weights
+    from explorer.codes import local_complexity
+    from explorer.codes.lab import map_indices
+
+    x = digits.inputs("test")
+    lc = local_complexity(s.model, x[map_indices(len(x), 256, 0)], None, 0.1)["total"].mean()
+    assert rows[-1]["local complexity test"] == pytest.approx(float(lc))
+    assert rows[0]["local complexity test"] != rows[-1]["local complexity test"]
     with pytest.raises(ValueError, match="no checkpoints"):
         over_training(Session.open(digits, "mlp", device="cpu", width=8))

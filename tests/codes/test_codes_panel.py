@@ -104,3 +104,31 @@ def test_core_imports_no_widget_code():
     code = ("import sys, explorer, explorer.codes; bad = {'ipywidgets', 'bokeh', 'umap', 'jupyter_bokeh'} & "
             "set(m.split('.')[0] for m in sys.modules); assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_phase_chart_draws_and_thresholds_relabel_without_recomputing(digits, monkeypatch):
+    pytest.importorskip("jupyter_bokeh")
+    from explorer import Session
+    from explorer.codes import PRESETS, REGIMES, sweep
+    from explorer.panels import phase
+
+    calls = []
+    monkeypatch.setitem(PRESETS, "tiny", dict(widths=(2, 12), epochs=(0, 2), sizes=(60, 10_000)))
+    monkeypatch.setattr(phase, "sweep", lambda *a, **k: calls.append(k) or sweep(*a, **k))
+    p = phase.PhasePanel(Session.open(digits, "mlp", device="cpu", width=8))
+    p.preset.value = "tiny"
+    p.compute()
+    assert p.error.value == "" and len(calls) == 1
+    assert p.result["sizes"] == (60, 1347)  # a preset's size above the data's is capped
+    assert p.progress.bar.value == p.progress.bar.max == 4  # one tick per (width, size) run
+    data = p.sources[0].data
+    assert len(data["value"]) == 4 and set(data["regime"]) <= set(REGIMES)
+    assert data["value"] == p.result["redundancy ratio"][:, :, 1].ravel().tolist()
+    # width 2 has at most 4 codes for 450 test images: under-expressive at any sensible threshold
+    assert data["letter"][0] == "U"
+    p.rr_max.value = 1.0  # every redundancy passes: no cell is under-expressive now, and nothing was recomputed
+    assert "U" not in p.sources[0].data["letter"] and len(calls) == 1
+    p.size.value = 0
+    assert p.sources[1].data["value"] == p.result["k-NN"][:, :, 0].ravel().tolist()
+    p.compute()
+    assert len(calls) == 1  # memoised

@@ -1,0 +1,99 @@
+"""Phase chart (He et al. 2021): redundancy and k-NN accuracy over width x training time, per sample size."""
+from __future__ import annotations
+
+import ipywidgets as W
+import numpy as np
+
+from ..codes import PRESETS, REGIMES, regimes, sweep
+from ._common import ErrorLine, Progress, guarded, load_bokeh
+
+SHORT = {r: r[0].upper() for r in REGIMES}  # U, C, S on the cells
+BACKENDS = ("sequential", "loky", "threading")  # 'dask' or 'ray' once the user registers them with joblib
+
+
+def _heatmap(title: str, source, palette: str, low: float, high: float):
+    """A categorical heat map (width x epoch) with the regime letter in each cell."""
+    from bokeh.models import ColorBar, LinearColorMapper
+    from bokeh.plotting import figure
+
+    mapper = LinearColorMapper(palette=palette, low=low, high=high)
+    fig = figure(title=title, width=420, height=320, x_range=[], y_range=[], x_axis_label="width",
+                 y_axis_label="epochs", toolbar_location=None, tools="hover",
+                 tooltips=[("width", "@width"), ("epochs", "@epoch"), ("value", "@value{0.000}"),
+                           ("regime", "@regime")])
+    fig.rect("width", "epoch", 1, 1, source=source, fill_color={"field": "value", "transform": mapper},
+             line_color=None)
+    fig.text("width", "epoch", text="letter", source=source, text_align="center", text_baseline="middle",
+             text_color="white", text_font_size="11px")
+    fig.add_layout(ColorBar(color_mapper=mapper), "right")
+    return fig
+
+
+class PhasePanel(W.VBox):
+    """Run a sweep of one-hidden-layer MLPs (width x epochs x sample size) and draw the paper's phase chart."""
+
+    def __init__(self, session):
+        from bokeh.models import ColumnDataSource
+        from jupyter_bokeh import BokehModel
+
+        load_bokeh()
+        self.session, self.result = session, None
+        self.preset = W.Dropdown(options=list(PRESETS), description="preset")
+        self.backend = W.Dropdown(options=BACKENDS, value="sequential", description="joblib")
+        self.n_jobs = W.BoundedIntText(value=1, min=-1, max=256, description="jobs", layout=W.Layout(width="150px"))
+        self.run = W.Button(description="run sweep", button_style="primary", icon="play")
+        self.size = W.Dropdown(description="samples")
+        self.rr_max = W.FloatText(value=0.01, step=0.005, description="RR ≤", layout=W.Layout(width="160px"),
+                                  tooltip="redundancy at most this is 'no collisions'")
+        self.acc_margin = W.FloatText(value=0.005, step=0.005, description="acc. margin",
+                                      layout=W.Layout(width="180px"), tooltip="within this of the best: saturated")
+        self.progress = Progress("sweep")
+        self.note = W.HTML(
+            "Regimes (explorer's own thresholds; the paper gives none): <b>U</b>nder-expressive where the test "
+            "redundancy ratio exceeds <i>RR</i>; <b>S</b>ufficiently-expressive where it does not and k-NN "
+            "accuracy is within the margin of the grid's best; <b>C</b>ritically-expressive otherwise.")
+        self.error = ErrorLine()
+        cols = ("width", "epoch", "value", "letter", "regime")
+        self.sources = [ColumnDataSource({c: [] for c in cols}) for _ in range(2)]
+        self.figs = [_heatmap("test redundancy ratio", self.sources[0], "Magma256", 0, 1),
+                     _heatmap("9-NN accuracy on codes", self.sources[1], "Viridis256", 0, 1)]
+        self.run.on_click(self.compute)
+        for w in (self.size, self.rr_max, self.acc_margin):
+            w.observe(self._draw, names="value")
+        super().__init__([W.HBox([self.preset, self.backend, self.n_jobs, self.run]), self.progress, self.error,
+                          W.HBox([self.size, self.rr_max, self.acc_margin]), self.note,
+                          W.HBox([BokehModel(f) for f in self.figs])])
+        self.add_class("explorer-phase")
+
+    @guarded
+    def compute(self, button=None) -> dict:
+        """Run the chosen preset's sweep on the session's data (memoised), then draw it."""
+        preset, data = PRESETS[self.preset.value], self.session.data
+        key = ("phase", self.preset.value)
+        self.run.disabled = True
+        try:
+            self.result = self.session.memo(key, lambda: sweep(data, **preset, backend=self.backend.value,
+                                                               n_jobs=self.n_jobs.value, progress=self.progress))
+        finally:
+            self.run.disabled = False
+        sizes = self.result["sizes"]
+        self.size.options = [(str(n), i) for i, n in enumerate(sizes)]  # draws the first size
+        self.size.value = len(sizes) - 1  # all the data by default
+        self._draw()
+        return self.result
+
+    @guarded
+    def _draw(self, change=None) -> None:
+        """Cells of the chosen sample size, with regimes from the current thresholds (no recomputation)."""
+        if self.result is None or self.size.value is None:
+            return
+        r, j = self.result, self.size.value
+        rr, acc = r["redundancy ratio"][:, :, j], r["k-NN"][:, :, j]
+        reg = regimes(rr, acc, self.rr_max.value, self.acc_margin.value)
+        w, e = np.meshgrid([str(x) for x in r["widths"]], [str(x) for x in r["epochs"]], indexing="ij")
+        for fig, source, values in zip(self.figs, self.sources, (rr, acc), strict=True):
+            fig.x_range.factors = [str(x) for x in r["widths"]]
+            fig.y_range.factors = [str(x) for x in r["epochs"]]
+            source.data = {"width": w.ravel().tolist(), "epoch": e.ravel().tolist(),
+                           "value": values.ravel().tolist(), "regime": reg.ravel().tolist(),
+                           "letter": [SHORT[x] for x in reg.ravel()]}
