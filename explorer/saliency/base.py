@@ -1,6 +1,7 @@
 """Base classes: one forward inside capture(), targeted autograd.grad to the chosen layer, combine, normalise."""
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 
 import torch
@@ -23,6 +24,18 @@ class Forward:
     acts: dict[str, torch.Tensor]
     inputs: dict[str, torch.Tensor] = field(default_factory=dict)
     model: nn.Module | None = None  # for methods that need more forward passes (noise, paths)
+
+
+_NO_CHANNELS_LAST: weakref.WeakSet = weakref.WeakSet()  # models whose forward failed on a channels-last input
+
+
+def _channels_last(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """A channels-last copy of a CPU image batch: oneDNN's convolutions run 12-16% faster on it (resnet18,
+    benchmarks/README.md), maps equal within 1e-5. The caller's tensor is not changed; models that .view()
+    their activations fall back to the plain layout."""
+    if x.device.type != "cpu" or x.ndim != 4 or model in _NO_CHANNELS_LAST:
+        return x
+    return x.contiguous(memory_format=torch.channels_last)
 
 
 class Saliency:
@@ -52,10 +65,13 @@ class Saliency:
                     x = x.requires_grad_(True)
                     return Forward(x, run_model(model, x), {}, model=model)
             mods = resolve(model, names)
-            # grad_from's hooks go first, so capture() records the layer's output as a graph leaf
-            with grad_from(mods), capture(model, names, keep_graph=True) as rec, \
-                    record_inputs(self._inputs(model, names)) as ins:
-                logits = run_model(model, x)
+            try:
+                logits, rec, ins = self._run(model, _channels_last(model, x), mods, names)
+            except (RuntimeError, ValueError) as err:  # run_model words a RuntimeError as a ValueError
+                if "view size" not in str(err) or x.is_contiguous(memory_format=torch.channels_last):
+                    raise
+                _NO_CHANNELS_LAST.add(model)  # the model calls .view() on activations: plain layout from now on
+                logits, rec, ins = self._run(model, x, mods, names)
         acts = {n: rec.output(n) for n in names}
         if not logits.requires_grad:
             raise ValueError(f"the logits do not depend on layer(s) {', '.join(names)}; choose a layer on the path "
@@ -65,6 +81,13 @@ class Saliency:
                 raise ValueError(f"layer {n!r} outputs {tuple(getattr(a, 'shape', ()))}, not a (N, C, h, w) map; "
                                  f"choose a convolutional layer: {', '.join(find_layers(model, 'conv'))}")
         return Forward(x, logits, acts, dict(ins), model)
+
+    def _run(self, model, x, mods, names):
+        # grad_from's hooks go first, so capture() records the layer's output as a graph leaf
+        with grad_from(mods), capture(model, names, keep_graph=True) as rec, \
+                record_inputs(self._inputs(model, names)) as ins:
+            logits = run_model(model, x)
+        return logits, rec, ins
 
     def _inputs(self, model, names) -> dict:
         return {}

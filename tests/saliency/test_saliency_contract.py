@@ -106,3 +106,48 @@ def test_frozen_weights_still_explained(tiny_cnn, unchanged):
         p.requires_grad_(False)
     with unchanged(tiny_cnn):
         assert GradCAM("conv2")(tiny_cnn, torch.randn(2, 1, 8, 8)).max() > 0
+
+
+class ViewNet(nn.Module):
+    """A CNN that flattens with .view(), which fails on a channels-last activation."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.fc = nn.Linear(4 * 6 * 6, 5)
+
+    def forward(self, x):
+        a = torch.relu(self.conv(x))
+        return self.fc(a.view(a.size(0), -1))
+
+
+def test_channels_last_fast_path_falls_back_for_view_models(unchanged):
+    from explorer.saliency import base
+
+    torch.manual_seed(0)
+    net, x = ViewNet(), torch.randn(3, 3, 6, 6)
+    x0 = x.clone()
+    with unchanged(net):
+        got = GradCAM("conv")(net, x, [0, 1, 2], raw=True)
+    assert net in base._NO_CHANNELS_LAST  # tried once, then remembered
+    assert torch.equal(x, x0) and x.is_contiguous()  # the caller's tensor untouched
+    # the same maps as a forward on the plain layout, computed by hand: ReLU(sum_c mean(dS/dA_c) A_c)
+    a = net.conv(x).detach().requires_grad_(True)  # the layer's output: before the functional ReLU
+    s = net.fc(torch.relu(a).reshape(3, -1)).gather(1, torch.tensor([[0], [1], [2]])).sum()
+    (g,) = torch.autograd.grad(s, a)
+    cam = torch.relu((g.mean((2, 3), keepdim=True) * a).sum(1)).detach()
+    assert cam.amax() > 0
+    torch.testing.assert_close(got, cam, atol=1e-5, rtol=0)
+
+
+def test_channels_last_layout_gives_the_same_maps():
+    import torchvision
+
+    from explorer.saliency import base
+
+    torch.manual_seed(0)
+    net, x = torchvision.models.resnet18(num_classes=4).eval(), torch.randn(2, 3, 64, 64)
+    fast = GradCAM("layer4")(net, x, [1, 2])
+    base._NO_CHANNELS_LAST.add(net)  # force the plain layout
+    plain = GradCAM("layer4")(net, x, [1, 2])
+    torch.testing.assert_close(fast, plain, atol=1e-4, rtol=0)
