@@ -7,10 +7,11 @@ from .data import ImageSet, from_arrays, image_folder, load_dataset
 from .device import pick_device
 from .models import MLP, SmallCNN, build_model, load_checkpoint, save_checkpoint
 from .session import Session
+from .table import Table
 from .train import evaluate, train
 
 __version__ = "0.1.0"
 
 __all__ = ["Session", "capture", "find_layers", "relu_layers", "ImageSet", "from_arrays", "image_folder",
            "load_dataset", "pick_device", "MLP", "SmallCNN", "build_model", "load_checkpoint",
-           "save_checkpoint", "evaluate", "train"]
+           "save_checkpoint", "evaluate", "train", "Table"]

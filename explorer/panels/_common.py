@@ -6,6 +6,7 @@ import functools
 import html
 import io
 import traceback
+import weakref
 
 import ipywidgets as W
 import numpy as np
@@ -84,20 +85,34 @@ class Progress(W.HBox):
         self.label.value = f"{done}/{total}" + "".join(f"  {k} {v}" for k, v in (info or {}).items())
 
 
+def _kernel_loop():
+    """The IPython kernel's running event loop, or None (tests, scripts, or another library's loop)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "kernel"):
+        return None
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 def debounce(wait: float):
-    """Call the decorated function only after `wait` seconds without a new call (when an event loop runs)."""
+    """Call the decorated method only after `wait` seconds without a new call on the same object, when a kernel's
+    event loop runs (slider drags then cost one evaluation, of the last value); elsewhere call at once."""
     def decorator(fn):
-        handle = None
+        handles = weakref.WeakKeyDictionary()  # per panel: two panels never cancel each other's call
 
         @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            nonlocal handle
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:  # no loop (tests, scripts): call at once
-                return fn(*args, **kwargs)
-            if handle is not None:
-                handle.cancel()
-            handle = loop.call_later(wait, lambda: fn(*args, **kwargs))
+        def wrapper(self, *args, **kwargs):
+            loop = _kernel_loop()
+            if loop is None:
+                return fn(self, *args, **kwargs)
+            if (old := handles.get(self)) is not None:
+                old.cancel()
+            handles[self] = loop.call_later(wait, lambda: fn(self, *args, **kwargs))
         return wrapper
     return decorator

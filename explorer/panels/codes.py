@@ -4,7 +4,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import copy
-import html
 
 import ipywidgets as W
 import numpy as np
@@ -23,6 +22,7 @@ from ..codes import (
 )
 from ..codes.lab import map_indices
 from ..data import to_uint8
+from ..table import Table
 from ._common import ErrorLine, display_scale, guarded, load_bokeh, png
 
 COLOURINGS = ("label", "prediction", "correct", "cluster")
@@ -32,12 +32,7 @@ PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 
 def table(rows: list[dict]) -> str:
     """An HTML table of dict rows (floats to 3 decimals)."""
-    if not rows:
-        return ""
-    cell = lambda v: f"{v:.3f}" if isinstance(v, float) else html.escape(str(v))  # noqa: E731
-    head = "".join(f"<th>{html.escape(k)}</th>" for k in rows[0])
-    body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in r.values()) + "</tr>" for r in rows)
-    return f"<table class='explorer-table'><tr>{head}</tr>{body}</table>"
+    return Table(rows).to_html()
 
 
 class CodesPanel(W.VBox):

@@ -1,0 +1,53 @@
+"""Panel helpers: debounce runs only the last of rapid calls, per object, inside a kernel; at once elsewhere."""
+import asyncio
+import types
+
+import pytest
+
+
+class Probe:
+    def __init__(self):
+        self.seen = []
+
+    def move(self, value):
+        self.seen.append(value)
+
+
+def test_debounce_last_value_per_object(monkeypatch):
+    import IPython
+
+    from explorer.panels._common import debounce
+
+    Probe.debounced = debounce(0.05)(Probe.move)
+    a, b = Probe(), Probe()
+    a.debounced(0)  # no kernel: at once
+    assert a.seen == [0]
+    monkeypatch.setattr(IPython, "get_ipython", lambda: types.SimpleNamespace(kernel=object()))
+
+    async def drag():
+        for v in range(1, 51):  # 50 moves, faster than the wait
+            a.debounced(v)
+            if v % 10 == 0:
+                b.debounced(-v)
+        assert a.seen == [0] and b.seen == []  # nothing yet: still moving
+        await asyncio.sleep(0.2)
+
+    asyncio.run(drag())
+    assert a.seen == [0, 50] and b.seen == [-50]  # the last value of each, once; b did not cancel a
+
+
+@pytest.mark.parametrize("shell", [None, types.SimpleNamespace()])
+def test_debounce_outside_a_kernel_is_immediate(monkeypatch, shell):
+    import IPython
+
+    from explorer.panels._common import debounce
+
+    monkeypatch.setattr(IPython, "get_ipython", lambda: shell)
+    p = Probe()
+    f = debounce(10)(Probe.move)
+
+    async def call():  # a running loop that is not a kernel's (e.g. Playwright's) must not defer the call
+        f(p, 1)
+
+    asyncio.run(call())
+    assert p.seen == [1]

@@ -1,0 +1,220 @@
+"""Write the workshop notebooks (explorer/notebooks/0[1-3]_*.ipynb) from the cells below; run after editing them."""
+from pathlib import Path
+
+import nbformat as nbf
+
+HERE = Path(__file__).resolve().parents[1] / "explorer" / "notebooks"
+KERNEL = {"kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
+          "language_info": {"name": "python"}}
+
+
+def notebook(cells):
+    nb = nbf.v4.new_notebook(metadata=KERNEL)
+    nb.cells = [nbf.v4.new_markdown_cell(c[3:]) if c.startswith("md:") else nbf.v4.new_code_cell(c.strip())
+                for c in cells]
+    return nb
+
+
+SALIENCY = [
+    """md:# Workshop 1: where does the network look? (saliency maps)
+
+A saliency map gives each pixel a score for how much it matters to the network's answer.
+Two families are in the panel below:
+
+* **Class activation maps** weight the feature maps $A^k$ of a convolutional layer.
+  *Grad-CAM* (Selvaraju et al., 2017) uses the mean gradient of the class score $S_c$ over the map,
+  $L^c = \\mathrm{ReLU}\\big(\\sum_k \\alpha_k^c A^k\\big)$
+  with $\\alpha_k^c = \\frac{1}{Z}\\sum_{ij} \\partial S_c / \\partial A^k_{ij}$;
+  *Grad-CAM++* (Chattopadhay et al., 2018) weights positive gradients pixel by pixel with second and third
+  derivatives; *Eigen-CAM* takes the first principal component of the maps (no gradient at all);
+  *CF-CAM* and *NormGrad* are recent variants.
+* **Input gradients** (Simonyan et al., 2014) differentiate the score with respect to the pixels; *SmoothGrad*
+  averages them over noisy copies; *integrated gradients* (Sundararajan et al., 2017) integrate them along a path
+  from a baseline.
+
+We use **block-digits**: each image is a digit (the *signal* block) stacked with a fixed decoy block that carries
+no information about the class. A good map should point at the digit, and we know exactly where it is.""",
+    """from explorer import Session
+from explorer.panels.saliency import SaliencyPanel
+
+session = Session.open("block-digits", "cnn", epochs=15, seed=0, progress=True)
+print(f"test accuracy: {session.evaluate('test').accuracy:.1%}")
+SaliencyPanel(session)""",
+    """md:**Try in the panel:** move *alpha* and change the *colormap* (only a redraw); switch the *method* and the
+*layer* (conv1 is early and sharp, conv3 late and coarse); set *target* to *class* and pick a wrong class.
+The *compare* box shows several methods on the same image.
+
+## Exercise 1: which method points at the digit?
+
+`rank_methods` scores every method on the first 64 test images: **deletion** (the score falls fast when the most
+salient pixels are removed: lower is better), **insertion** (the score rises fast when they are put back: higher is
+better), the **pointing game** (is the maximum inside the digit's block?) and the **energy** inside the block.""",
+    """from explorer import Table
+from explorer.saliency import rank_methods
+
+methods = ["Grad-CAM", "Grad-CAM++", "Eigen-CAM", "Input gradient", "SmoothGrad", "Integrated gradients"]
+Table(rank_methods(session, methods, n=64))""",
+    """md:*Questions.* Which method wins the pointing game, and does it also win deletion/insertion?
+Why can a map with a perfect pointing game still have a poor deletion score? Eigen-CAM uses no gradient: what does
+it show when the network is wrong?
+
+## Exercise 2: is the map about the class at all?
+
+*Class sensitivity* (the correlation between the maps of the highest- and the lowest-scoring class) asks whether a
+method explains the class or just the image. A value near 1 means the map barely depends on the class; a map that
+is all zero (no positive evidence for the bottom class) counts as 0.""",
+    """from explorer.saliency import Explainer, class_sensitivity, make_method
+
+x = session.data.inputs("test")[:64]
+for name in ["Grad-CAM", "Grad-CAM++", "Eigen-CAM", "Input gradient"]:
+    r = class_sensitivity(Explainer(session.model, make_method(name)), x)
+    print(f"{name:14s} correlation of the top- and bottom-class maps: mean {r.mean():+.2f}")""",
+    """md:*Questions.* Which method is class-blind, and why does that follow from its definition?
+
+## Exercise 3: a sanity check (Adebayo et al., 2018)
+
+An explanation of a network that has learned nothing should look like nothing. Rank the methods again on the same
+architecture with random weights (0 epochs).""",
+    """untrained = Session.open("block-digits", "cnn", epochs=0, seed=0)
+print(f"untrained test accuracy: {untrained.evaluate('test').accuracy:.1%}")
+Table(rank_methods(untrained, methods, n=64))""",
+    """md:*Questions.* Which methods still "find" the digit with random weights? What does that tell you about them?
+(Hint: a digit is brighter than its surroundings; a map that follows the input's edges passes the pointing game
+without the model.)""",
+]
+
+CODES = [
+    """md:# Workshop 2: a ReLU network as a hash encoder (neural codes)
+
+Each ReLU unit is on or off for a given input. The on/off pattern of all hidden units is a binary **code**, and it
+tells which linear region of the network the input falls in (inside a region the network is one affine map).
+He et al. (2021), *Neural networks behave as hash encoders: an empirical study*, found that once a network is
+expressive enough:
+
+* the codes are **unique**: different inputs get different codes. They measure this with the
+  **redundancy ratio** $(N - \\#\\text{unique codes}) / N$ (0: every code unique);
+* the codes are **categorical**: a 9-nearest-neighbour classifier in Hamming distance on the codes classifies
+  almost as well as the network, although the codes were never trained for it;
+* this depends mostly on model size, training time and sample size, with three regimes: under-, critically- and
+  sufficiently-expressive.
+
+Humayun et al. (2024), *Deep networks always grok*, add **local complexity**: how many units change sign in a
+small neighbourhood of an input (how many region boundaries are near it).""",
+    """from explorer import Session
+from explorer.panels.codes import CodesPanel
+
+session = Session.open("digits", "mlp", width=64, depth=2, epochs=10, seed=0, progress=True)
+print(f"test accuracy: {session.evaluate('test').accuracy:.1%}")
+CodesPanel(session)""",
+    """md:**Try in the panel:** choose one layer or all; switch the *map* between PCA, t-SNE and UMAP; colour by
+*correct* to see where the errors sit; select points with the box or lasso tool to see their images and how many
+distinct codes they have; move the *epoch* slider through training.
+
+## Exercise 1: how wide must a layer be for the codes to become unique?""",
+    """from explorer import Table
+from explorer.codes import session_determinism
+
+rows = []
+for width in (2, 4, 8, 16, 64):
+    s = Session.open("digits", "mlp", width=width, depth=1, epochs=10, seed=0)
+    test = [r for r in session_determinism(s) if r["split"] == "test"][0]
+    rows.append({"width": width, "network accuracy": s.evaluate("test").accuracy, **test})
+Table(rows)""",
+    """md:*Questions.* At which width does the redundancy ratio reach about 0? A layer of width $w$ has at most
+$2^w$ codes: is that bound what stops the narrow layers? How does the *share sharing a code* differ from the
+redundancy ratio?
+
+## Exercise 2: codes over training""",
+    """from explorer.codes import over_training
+
+Table(over_training(session))""",
+    """md:*Questions.* The initial (epoch 0) network is random: are its codes already unique? Already good for 9-NN?
+Does local complexity rise or fall as the network trains, and is it different for train and test inputs?
+
+## Exercise 3: the size of the neighbourhood""",
+    """from explorer.codes import session_local_complexity
+
+rows = []
+for radius in (0.01, 0.1, 1.0):
+    for split in ("train", "test"):
+        lc = session_local_complexity(session, split=split, radius=radius)
+        rows.append({"radius": radius, "split": split, **{k: float(v.mean()) for k, v in lc.items()}})
+Table(rows)""",
+    """md:*Questions.* How does local complexity grow with the radius? Which layer sees more sign changes, and why
+should a deeper layer see more? The panel's *phase chart* tab runs a sweep over width, epochs and sample size:
+where are the three regimes on digits?""",
+]
+
+LANDSCAPE = [
+    """md:# Workshop 3: the loss landscape
+
+The loss is a function of millions of weights; we can only look at it along a line or a plane through the trained
+weights $\\theta$: $f(\\alpha, \\beta) = L(\\theta + \\alpha d_1 + \\beta d_2)$.
+
+* **Filter normalisation** (Li et al., 2018): a random Gaussian direction is rescaled filter by filter to the norm of
+  the trained filter, so that the picture does not depend on the weights' scale (a ReLU network is unchanged when a
+  filter is scaled up and the next layer down).
+* **Curvature:** the top eigenvalues of the Hessian tell how sharp the minimum is; the trace (Hutchinson's
+  estimator) sums them; the eigenvalue density (stochastic Lanczos quadrature) shows the whole spectrum.
+* **Linear mode connectivity** (Frankle et al., 2020): are two trained networks joined by a straight line of low
+  loss? The **barrier** is the loss bump along that line.
+
+The alpha and beta sliders below move a point through weight space and show the model *at that point* (on a copy:
+your model is never changed).""",
+    """from explorer import Session
+from explorer.panels.landscape import LandscapePanel
+
+session = Session.open("digits", "cnn", epochs=15, seed=0, progress=True)
+print(f"test accuracy: {session.evaluate('test').accuracy:.1%}")
+LandscapePanel(session)""",
+    """md:**Try in the panel:** press *compute slice* (a coarse preview appears first, then it is refined); move
+alpha and beta and watch the predictions below change; switch the axes to *pca* (the training trajectory is drawn)
+or *hessian*; open the *interpolation* and *Hessian* tabs.
+
+## Exercise 1: does normalisation change the picture?""",
+    """from explorer import Table
+from explorer.landscape import random_direction, slice_grid
+from explorer.landscape.lab import eval_batch
+
+x, y = eval_batch(session.data, 512)
+rows = []
+for norm in ("filter", "layer", "none"):
+    d = random_direction(session.model, norm=norm, seed=0)
+    s = slice_grid(session.model, x, y, d, span=1.0, n=11, preview=1)
+    rows.append({"normalisation": norm, **{f"α={a:+.1f}": round(float(v), 3) for a, v in zip(s.alphas, s.loss)}})
+Table(rows)""",
+    """md:*Questions.* Without normalisation, why does the loss barely move (or explode) along the same range?
+Which choice makes two different networks comparable?
+
+## Exercise 2: how sharp is the minimum?""",
+    """from explorer.landscape.lab import spectrum
+
+early = Session.open("digits", "cnn", epochs=2, seed=0)
+for name, s in (("2 epochs", early), ("15 epochs", session)):
+    sp = spectrum(s.model, x, y, k=3, iters=30)
+    print(f"{name}: top eigenvalues {[round(float(v), 2) for v in sp['top']]}, trace {sp['trace']:.1f}")""",
+    """md:*Questions.* Does training make the minimum sharper or flatter here? Compare the top eigenvalue with
+the trace: how much of the curvature sits in the top three directions?
+
+## Exercise 3: are two networks linearly connected?""",
+    """from explorer.landscape import interpolate
+
+other = Session.open("digits", "cnn", epochs=15, seed=1)
+path = interpolate(session.model, session.model, other.model, x, y, n=25)
+print({k: round(v, 3) for k, v in path.barriers().items()})
+rows = [{"alpha": float(a), "loss": float(f), "accuracy": float(c)}
+        for a, f, c in zip(path.alphas, path.loss, path.accuracy)]
+Table(rows[::4])""",
+    """md:*Questions.* Two seeds, same data: is there a barrier? Now interpolate between two checkpoints of the same
+run (`session.history.checkpoints[5][1]` and the final weights): why is that path flat? Hidden units can be permuted
+without changing the function: the panel's *align* option matches them first (weight matching, MLPs) — try it
+with an MLP."""
+]
+
+if __name__ == "__main__":
+    for name, cells in (("01_saliency", SALIENCY), ("02_neural_codes", CODES), ("03_loss_landscape", LANDSCAPE)):
+        nbf.write(notebook(cells), HERE / f"{name}.ipynb")
+        link = HERE.parents[1] / "notebooks" / f"{name}.ipynb"
+        if not link.exists():
+            link.symlink_to(Path("..") / "explorer" / "notebooks" / f"{name}.ipynb")
+        print("wrote", name)
