@@ -24,6 +24,7 @@ from ..codes.lab import map_indices
 from ..data import to_uint8
 from ..table import Table
 from ._common import ErrorLine, display_scale, guarded, load_bokeh, png
+from .export import Export, bokeh_html
 
 COLOURINGS = ("label", "prediction", "correct", "cluster")
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
@@ -64,6 +65,7 @@ class CodesPanel(W.VBox):
         self.selection = W.HTML()
         self.thumbs = W.HBox(layout=W.Layout(flex_flow="row wrap"))
         self.error = ErrorLine()
+        self.tables_: dict[str, list] = {}  # name -> rows, for export
         self._sessions: dict = {}
         self.map_ = None
         self.source, self.plot = self._figure()
@@ -77,13 +79,16 @@ class CodesPanel(W.VBox):
 
         controls = W.HBox([self.layer, self.split, self.method, self.colour])
         self.phase = PhasePanel(session)
+        self.export = Export("codes", lambda: {
+            "map.html": bokeh_html(self.plot_figure, "neural codes map"),
+            **{f"{k}.csv": Table(v).to_csv() for k, v in self.tables_.items()}})
         tabs = W.Tab([W.VBox([self.metrics, self.plot, self.selection, self.thumbs]),
                       W.VBox([W.HBox([self.more, self.history_button]), self.categorization]),
                       W.VBox([W.HBox([self.lc_button, self.radius]), self.lc]),
                       self.phase])
         for i, t in enumerate(("codes and map", "categorization", "local complexity", "phase chart")):
             tabs.set_title(i, t)
-        super().__init__([controls, self.epoch, self.error, self.busy, tabs])
+        super().__init__([controls, self.epoch, self.error, self.busy, tabs, self.export])
         self.add_class("explorer-codes")
         self._recompute()
 
@@ -115,6 +120,7 @@ class CodesPanel(W.VBox):
         fig.add_tools(HoverTool(tooltips="<div><img src='@image' width='56'><br>#@index: label @label, "
                                          "predicted @prediction</div>"))
         source.selected.on_change("indices", lambda attr, old, new: self._select(new))
+        self.plot_figure = fig
         return source, BokehModel(fig)
 
     def indices(self) -> np.ndarray:
@@ -130,6 +136,7 @@ class CodesPanel(W.VBox):
             tr, te = session_codes(s, layers, "train"), session_codes(s, layers, "test")
             knn = s.memo(("codes-knn", layers), lambda: knn_accuracy(
                 tr, s.data.labels("train").numpy(), te, s.data.labels("test").numpy(), device=s.device))
+            self.tables_ = {"determinism": rows}
             self.metrics.value = (f"<b>{tr.n_bits} bits</b>; 9-NN (Hamming) test accuracy <b>{knn:.3f}</b>; "
                                   "<i>redundancy ratio</i> = (N &minus; unique codes) / N (the paper's); "
                                   "<i>share sharing a code</i> = inputs whose code another input also has"
@@ -209,9 +216,9 @@ class CodesPanel(W.VBox):
     def _categorize(self, button=None) -> None:
         """The slow table: k-NN, logistic regression and K-Means on codes, pixels and activations."""
         with self._working("fitting K-Means and logistic regression"):
+            rows = self.tables_["categorization"] = session_categorization(self.view(), self.layer.value)
             self.categorization.value = ("K-Means: <i>purity</i> is the paper's 'accuracy'; <i>Hungarian</i> "
-                                         "matches clusters to labels one to one" +
-                                         table(session_categorization(self.view(), self.layer.value)))
+                                         "matches clusters to labels one to one" + table(rows))
 
     @guarded
     def _local_complexity(self, button=None) -> None:
@@ -219,6 +226,7 @@ class CodesPanel(W.VBox):
         with self._working("probing cross-polytopes around the inputs"):
             rows = [{"split": split, **{k: float(v.mean()) for k, v in session_local_complexity(
                 self.view(), self.layer.value, split, self.radius.value).items()}} for split in ("train", "test")]
+        self.tables_["local-complexity"] = rows
         self.lc.value = (f"Local complexity: mean number of units whose sign changes over a cross-polytope of "
                          f"radius {self.radius.value:.3g} (20 vertices) around each input" + table(rows))
 
@@ -226,6 +234,7 @@ class CodesPanel(W.VBox):
     def _over_training(self, button=None) -> None:
         """Redundancy and k-NN accuracy at every checkpoint (computed on a copy of the model)."""
         with self._working("encoding every checkpoint"):
-            rows = over_training(self.session, self.layer.value, radius=self.radius.value)
+            rows = self.tables_["over-training"] = over_training(self.session, self.layer.value,
+                                                                 radius=self.radius.value)
             self.categorization.value = (f"Over training (local complexity at radius {self.radius.value:.3g}, "
                                          "256 inputs per split)" + table(rows))

@@ -6,7 +6,9 @@ import numpy as np
 
 from ..data import to_uint8
 from ..landscape import BN_POLICIES, NORMS, axis, interpolate, lab, slice_grid, weight_matching
+from ..table import Table
 from ._common import ErrorLine, Progress, debounce, display_scale, guarded, load_bokeh, png
+from .export import Export, bokeh_html
 
 RESOLUTIONS = (7, 11, 15, 21, 31, 41, 51)
 PATH_ALPHAS = np.linspace(-0.25, 1.25, 49)  # steps of 1/32: 0 and 1 exact, 33 points on [0, 1]
@@ -85,6 +87,9 @@ class LandscapePanel(W.VBox):
         hfig = _figure("eigenvalue density (SLQ)", "eigenvalue", "density", y_axis_type="log")
         hfig.line("x", "y", source=self.density_source, line_width=2)
         self.spectrum = W.HTML()
+        self.path_ = self.spectrum_ = None
+        self.figures = {"slice": fig, "slice-1d": cfig, "interpolation": pfig, "hessian-density": hfig}
+        self.export = Export("landscape", self._exports)
         self.compute.on_click(self._recompute)
         self.interp.on_click(self._interpolate)
         self.hess.on_click(self._spectrum)
@@ -100,9 +105,30 @@ class LandscapePanel(W.VBox):
             W.VBox([W.HBox([self.top_k, self.hess]), self.spectrum, _view(hfig)])])
         for i, t in enumerate(("slice", "interpolation", "Hessian")):
             tabs.set_title(i, t)
-        super().__init__([self.error, tabs])
+        super().__init__([self.error, tabs, self.export])
         self.add_class("explorer-landscape")
         self._endpoints()
+
+    def _exports(self) -> dict:
+        """Plots as HTML and their numbers as CSV, for what has been computed."""
+        out = {f"{k}.html": bokeh_html(f, k) for k, f in self.figures.items()}
+        surf = self.surface_
+        if surf is not None:
+            betas = surf.betas if surf.betas is not None else [None]
+            out["slice.csv"] = Table({"alpha": float(a), "beta": None if b is None else float(b),
+                                      "loss": float(surf.loss[i] if b is None else surf.loss[i, j]),
+                                      "accuracy": float(surf.accuracy[i] if b is None else surf.accuracy[i, j])}
+                                     for i, a in enumerate(surf.alphas) for j, b in enumerate(betas)).to_csv()
+        if self.path_ is not None:
+            p = self.path_
+            out["interpolation.csv"] = Table({"alpha": float(a), "loss": float(f), "accuracy": float(c)}
+                                             for a, f, c in zip(p.alphas, p.loss, p.accuracy, strict=True)).to_csv()
+        if self.spectrum_ is not None:
+            r = self.spectrum_
+            out["hessian.csv"] = Table([{"quantity": f"eigenvalue {i + 1}", "value": float(v)}
+                                        for i, v in enumerate(r["top"])]
+                                       + [{"quantity": "trace", "value": float(r["trace"])}]).to_csv()
+        return out
 
     def _eval(self):
         return lab.eval_batch(self.session.data, self.n_eval)

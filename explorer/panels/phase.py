@@ -5,7 +5,9 @@ import ipywidgets as W
 import numpy as np
 
 from ..codes import PRESETS, REGIMES, regimes, sweep
+from ..table import Table
 from ._common import ErrorLine, Progress, guarded, load_bokeh
+from .export import Export, bokeh_html
 
 SHORT = {r: r[0].upper() for r in REGIMES}  # U, C, S on the cells
 BACKENDS = ("sequential", "loky", "threading")  # 'dask' or 'ray' once the user registers them with joblib
@@ -57,12 +59,13 @@ class PhasePanel(W.VBox):
         self.sources = [ColumnDataSource({c: [] for c in cols}) for _ in range(2)]
         self.figs = [_heatmap("test redundancy ratio", self.sources[0], "Magma256", 0, 1),
                      _heatmap("9-NN accuracy on codes", self.sources[1], "Viridis256", 0, 1)]
+        self.export = Export("phase-chart", self._exports)
         self.run.on_click(self.compute)
         for w in (self.size, self.rr_max, self.acc_margin):
             w.observe(self._draw, names="value")
         super().__init__([W.HBox([self.preset, self.backend, self.n_jobs, self.run]), self.progress, self.error,
                           W.HBox([self.size, self.rr_max, self.acc_margin]), self.note,
-                          W.HBox([BokehModel(f) for f in self.figs])])
+                          W.HBox([BokehModel(f) for f in self.figs]), self.export])
         self.add_class("explorer-phase")
 
     @guarded
@@ -97,3 +100,14 @@ class PhasePanel(W.VBox):
             source.data = {"width": w.ravel().tolist(), "epoch": e.ravel().tolist(),
                            "value": values.ravel().tolist(), "regime": reg.ravel().tolist(),
                            "letter": [SHORT[x] for x in reg.ravel()]}
+
+    def _exports(self) -> dict:
+        """Both heat maps as HTML; the whole sweep as CSV (one row per width, epoch and sample size)."""
+        if self.result is None:
+            return {}
+        r = self.result
+        rows = [{"width": w, "epochs": e, "samples": n, "redundancy ratio": float(r["redundancy ratio"][i, j, k]),
+                 "k-NN": float(r["k-NN"][i, j, k])}
+                for i, w in enumerate(r["widths"]) for j, e in enumerate(r["epochs"]) for k, n in enumerate(r["sizes"])]
+        return {"redundancy.html": bokeh_html(self.figs[0], "redundancy ratio"),
+                "knn.html": bokeh_html(self.figs[1], "k-NN accuracy"), "sweep.csv": Table(rows).to_csv()}

@@ -13,7 +13,9 @@ from ..saliency import COLORMAPS, METHODS, Explainer, make_method, overlay, rank
 from ..saliency.cfcam import FILTERS
 from ..saliency.eigencam import SIGNS
 from ..saliency.normgrad import FORMS
+from ..table import Table
 from ._common import ErrorLine, Progress, display_scale, guarded, png
+from .export import Export
 
 PARAMS = ("noise_level", "samples", "steps")  # the methods' own knobs the panel offers
 # each method's one string option: (constructor argument, choices)
@@ -57,6 +59,11 @@ class SaliencyPanel(W.VBox):
         self.progress = Progress("ranking")
         self.table = W.HTML()
         self.error = ErrorLine()
+        self.rows_: list[dict] = []
+        self.export = Export("saliency", lambda: {
+            f"{self.method.value}-image{self.index.value}.png": self.image.value,
+            "compare.png": self.compare_image.value,
+            "ranking.csv": Table(self.rows_).to_csv() if self.rows_ else None})
         for w in (self.index, self.method, self.layer, self.target, self.klass, self.noise_level, self.samples,
                   self.steps, self.variant):
             w.observe(self._recompute, names="value")
@@ -68,7 +75,7 @@ class SaliencyPanel(W.VBox):
                            self.cmap, self.noise_level, self.samples, self.steps, self.variant])
         super().__init__([self.error, self.thumbs, W.HBox([controls, W.VBox([self.image, self.caption])]),
                           W.HBox([self.compare_methods, self.compare_image]),
-                          W.HBox([self.evaluate_button, self.eval_n]), self.progress, self.table])
+                          W.HBox([self.evaluate_button, self.eval_n]), self.progress, self.table, self.export])
         self.add_class("explorer-saliency")
         self._recompute()
 
@@ -190,6 +197,7 @@ class SaliencyPanel(W.VBox):
         layer = self.layer.value
         rows = rank_methods(self.session, names, n=self.eval_n.value, split=self.split, layers=layer,
                             progress=self.progress)
+        self.rows_ = rows
         cols = [c for c in ("rank", "method", "deletion_auc", "insertion_auc", "pointing", "energy", "sensitivity",
                             "seconds") if c in rows[0]]
         head = "".join(f"<th>{c}</th>" for c in cols)

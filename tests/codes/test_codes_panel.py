@@ -106,7 +106,7 @@ def test_core_imports_no_widget_code():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_phase_chart_draws_and_thresholds_relabel_without_recomputing(digits, monkeypatch):
+def test_phase_chart_draws_and_thresholds_relabel_without_recomputing(digits, monkeypatch, tmp_path):
     pytest.importorskip("jupyter_bokeh")
     from explorer import Session
     from explorer.codes import PRESETS, REGIMES, sweep
@@ -132,3 +132,18 @@ def test_phase_chart_draws_and_thresholds_relabel_without_recomputing(digits, mo
     assert p.sources[1].data["value"] == p.result["k-NN"][:, :, 0].ravel().tolist()
     p.compute()
     assert len(calls) == 1  # memoised
+    p.export.folder.value = str(tmp_path)
+    paths = {q.name.split("-", 4)[-1]: q for q in p.export.save()}
+    assert set(paths) == {"redundancy.html", "knn.html", "sweep.csv"}
+    assert len(paths["sweep.csv"].read_text().splitlines()) == 1 + 2 * 2 * 2
+
+
+def test_codes_export_map_and_tables(panel, tmp_path):
+    import csv
+
+    panel.export.folder.value = str(tmp_path)
+    paths = {p.name.split("-", 3)[-1]: p for p in panel.export.save()}
+    assert set(paths) == {"map.html", "determinism.csv"}
+    rows = list(csv.DictReader(paths["determinism.csv"].open()))
+    assert rows[0]["redundancy ratio"] and len(rows) == len(panel.tables_["determinism"])
+    assert "cdn.bokeh.org" not in paths["map.html"].read_text()

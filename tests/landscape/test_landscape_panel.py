@@ -77,3 +77,23 @@ def test_interpolation_and_spectrum(panel, session, unchanged):
     assert panel.error.value == "" and "Entezari" in panel.barrier.value
     assert len(panel.spectrum_["top"]) == 2 and "trace" in panel.spectrum.value
     assert len(panel.density_source.data["x"]) == 300
+
+
+def test_export_after_slice_path_and_spectrum(panel, session, tmp_path):
+    import csv
+
+    panel.export.folder.value = str(tmp_path)
+    names = sorted(p.name.split("-", 3)[-1] for p in panel.export.save())
+    assert names == sorted(["slice.html", "slice-1d.html", "interpolation.html", "hessian-density.html"])
+    panel.span.value, panel.resolution.value = 0.5, 7
+    panel._recompute()
+    panel._interpolate()
+    panel._spectrum()
+    paths = {p.name.split("-", 3)[-1]: p for p in panel.export.save()}
+    rows = list(csv.DictReader(paths["slice.csv"].open()))
+    assert len(rows) == 49 and {r["alpha"] for r in rows} == {str(float(a)) for a in panel.surface_.alphas}
+    centre = [r for r in rows if float(r["alpha"]) == 0 and float(r["beta"]) == 0]
+    assert float(centre[0]["loss"]) == panel.surface_.loss[3, 3]
+    assert len(list(csv.DictReader(paths["interpolation.csv"].open()))) == 49
+    html = paths["slice.html"].read_text()
+    assert "<html" in html.lower() and "Bokeh" in html and "cdn.bokeh.org" not in html  # standalone, offline

@@ -82,6 +82,27 @@ def test_gallery_click_and_ranking(panel_and_calls):
     assert panel.progress.bar.value == panel.progress.bar.max == 2  # one step per ranked method
 
 
+def test_export_writes_what_is_shown(panel_and_calls, tmp_path):
+    import csv
+
+    panel, _ = panel_and_calls
+    panel.export.folder.value = str(tmp_path / "out")
+    first = panel.export.save()
+    assert [p.name.split("-")[-1] for p in first] == ["image0.png", "compare.png"]  # nothing ranked yet
+    assert first[0].read_bytes() == panel.image.value and first[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    panel.compare_methods.value = ("Grad-CAM",)
+    panel.eval_n.value = 4
+    panel.evaluate()
+    paths = panel.export.save()
+    rows = list(csv.DictReader(paths[-1].open()))
+    assert paths[-1].name.endswith("ranking.csv") and rows[0]["method"] == "Grad-CAM"
+    assert float(rows[0]["deletion_auc"]) == panel.rows_[0]["deletion_auc"]  # full precision
+    assert "saved 3 file(s)" in panel.export.status.value
+    (tmp_path / "file").write_text("")
+    panel.export.folder.value = str(tmp_path / "file" / "sub")  # a folder that cannot be made: a clear error
+    assert panel.export.save() is None and panel.export.error.value != ""
+
+
 def test_variant_dropdown_follows_method(panel_and_calls):
     panel, _ = panel_and_calls
     panel.method.value = "NormGrad"
