@@ -45,3 +45,11 @@ def test_notebooks_ship_with_the_package():
     package_data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
     assert "notebooks/*.ipynb" in package_data["explorer"]
     assert (ROOT / "notebooks" / "00_tour.ipynb").resolve() == (ROOT / "explorer" / "notebooks" / "00_tour.ipynb")
+
+
+def test_readme_pictures_exist():
+    import re
+
+    text = (ROOT / "README.md").read_text()
+    pictures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert pictures and all((ROOT / p).is_file() for p in pictures), pictures

@@ -26,9 +26,8 @@ def changes(page, locator, action, timeout: float = 30.0) -> bool:
     return False
 
 
-def open_tab(page, title: str):
-    page.locator(f"{NOTEBOOK} .explorer-tour > .widget-tab > .lm-TabBar .lm-TabBar-tab",
-                 has_text=title).first.click()
+def open_tab(page, title: str, root: str = NOTEBOOK):
+    page.locator(f"{root} .explorer-tour > .widget-tab > .lm-TabBar .lm-TabBar-tab", has_text=title).first.click()
 
 
 def nudge(page, slider, key: str = "ArrowRight", times: int = 3) -> None:
@@ -86,5 +85,95 @@ def test_labs_respond_in_jupyterlab(lab_server, lab_page):
     page.wait_for_function("b => document.querySelector('.explorer-landscape').innerText !== b", arg=before,
                            timeout=30_000)
     assert readout.count()
+    assert not page.locator(".explorer-error:visible").count()
+    assert not page.console.errors, page.console.errors
+
+
+def overlay_digest(page, img) -> str:
+    """SHA-1 of the bytes the <img> shows (its blob URL fetched in the page)."""
+    return img.evaluate("async i => { const b = await (await fetch(i.src)).arrayBuffer();"
+                        " const h = await crypto.subtle.digest('SHA-1', b);"
+                        " return [...new Uint8Array(h)].map(x => x.toString(16).padStart(2, '0')).join(''); }")
+
+
+def settle(page, fn, quiet_ms: int = 1500, timeout_ms: int = 30_000):
+    """fn() once it has returned the same value for quiet_ms."""
+    last, since, waited = None, 0, 0
+    while waited < timeout_ms:
+        now = fn()
+        since = since + 250 if now == last else 0
+        if since >= quiet_ms:
+            return now
+        last = now
+        page.wait_for_timeout(250)
+        waited += 250
+    raise AssertionError(f"never settled: {last!r}")
+
+
+def test_rapid_slider_moves_end_on_the_last_value(lab_server, lab_page):
+    """50 slider moves in about a second: the picture and read-out are those of the last value, no error."""
+    page = lab_page
+    page.goto(lab_url(lab_server, "00_tour.ipynb"))
+    run_all(page)
+    page.locator(f"{NOTEBOOK} .explorer-accuracy").wait_for(timeout=120_000)
+
+    open_tab(page, "Saliency")
+    sal = page.locator(f"{NOTEBOOK} .explorer-saliency")
+    overlay = sal.locator("img").nth(8)
+    overlay.wait_for(timeout=60_000)
+    alpha = sal.locator(".widget-hslider", has_text="alpha")
+    handle = alpha.locator(".noUi-handle")
+    handle.focus()
+    for key in ["ArrowRight"] * 7 + ["ArrowLeft"] * 20 + ["ArrowRight"] * 23:  # 50 moves
+        handle.press(key, delay=5)
+        page.wait_for_timeout(10)
+    value = alpha.locator(".widget-readout").inner_text().strip()
+    fast = settle(page, lambda: overlay_digest(page, overlay))
+    # the same value reached slowly, one move away and back, must show the same bytes
+    away, back = ("ArrowLeft", "ArrowRight") if float(value) > 0 else ("ArrowRight", "ArrowLeft")
+    handle.press(away)
+    assert settle(page, lambda: overlay_digest(page, overlay), quiet_ms=750) != fast
+    handle.press(back)
+    assert alpha.locator(".widget-readout").inner_text().strip() == value
+    slow = settle(page, lambda: overlay_digest(page, overlay))
+    assert fast == slow, "the overlay after rapid moves is not the picture of the last value"
+
+    open_tab(page, "Loss landscape")
+    land = page.locator(f"{NOTEBOOK} .explorer-landscape")
+    land.wait_for(timeout=60_000)
+    land.locator(".widget-dropdown", has_text="points").locator("select").select_option("7")
+    land.locator("button", has_text="compute slice").click()
+    page.wait_for_function("() => document.querySelector('.explorer-landscape').innerText.includes('49/49')",
+                           timeout=120_000)
+    a = land.locator(".widget-hslider", has_text="α")
+    h = a.locator(".noUi-handle")
+    h.focus()
+    for key in ["ArrowRight"] * 30 + ["ArrowLeft"] * 9 + ["ArrowRight"] * 11:  # 50 moves
+        h.press(key, delay=5)
+        page.wait_for_timeout(10)
+    shown = float(a.locator(".widget-readout").inner_text())
+    readout = settle(page, lambda: land.locator(".widget-html", has_text="at α=").first.inner_text())
+    assert f"α={shown:+.3f}" in readout, (shown, readout)
+    assert not page.locator(".explorer-error:visible").count()
+    assert not page.console.errors, page.console.errors
+
+
+def test_labs_respond_in_the_voila_app(voila_server, lab_page):
+    """The app as `explorer app` serves it: the lab tabs work with no code on the page."""
+    page = lab_page
+    page.goto(f"{voila_server}/", wait_until="commit", timeout=120_000)
+    page.locator(".explorer-accuracy").wait_for(timeout=120_000)
+    open_tab(page, "Saliency", root="body")
+    overlay = page.locator(".explorer-saliency img").nth(8)
+    overlay.wait_for(timeout=60_000)
+    alpha = page.locator(".explorer-saliency .widget-hslider", has_text="alpha")
+    assert changes(page, overlay, lambda: nudge(page, alpha, "ArrowLeft", 4)), "alpha did not redraw in Voila"
+    open_tab(page, "Loss landscape", root="body")
+    land = page.locator(".explorer-landscape")
+    land.locator(".widget-dropdown", has_text="points").locator("select").select_option("7")
+    heat = land.locator(".bk-Figure").first
+    heat.wait_for(timeout=60_000)
+    assert changes(page, heat, lambda: land.locator("button", has_text="compute slice").click(), 120), \
+        "the slice was not drawn in Voila"
     assert not page.locator(".explorer-error:visible").count()
     assert not page.console.errors, page.console.errors
