@@ -54,3 +54,26 @@ def test_tour_use_refuses_a_mismatched_session(trained_session):
     assert t.session is trained_session and t.error.value == ""
     assert isinstance(t.tabs.children[0].children[0], GalleryPanel)
     assert torch.is_tensor(trained_session.data.x["test"])
+
+
+def test_switching_data_and_model_refreshes_every_lab():
+    pytest.importorskip("jupyter_bokeh")
+    from explorer.app import LABS, load_panel
+
+    t = Tour(epochs=1, device="cpu")
+    first = t.train()
+    panels = []
+    for i in range(len(LABS)):
+        t.tabs.selected_index = i  # a lab is built when its tab is shown
+        panel = t.tabs.children[i].children[0]
+        assert isinstance(panel, load_panel(list(LABS.values())[i])) and panel.session is first
+        panels.append(panel)
+    assert t.error.value == "" and all(getattr(p, "error", t.error).value == "" for p in panels)
+    t.dataset.value, t.model.value = "block-digits", "mlp"
+    second = t.train()
+    assert second is not first and second.data.name == "block-digits"
+    assert t.tabs.selected_index == 0 and t.tabs.children[0].children[0].session is second
+    for i in range(1, len(LABS)):
+        assert not t.tabs.children[i].children  # rebuilt on the new session when shown, not reused
+        t.tabs.selected_index = i
+        assert t.tabs.children[i].children[0].session is second and t.error.value == ""

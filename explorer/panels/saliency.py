@@ -9,7 +9,7 @@ import numpy as np
 
 from ..capture import find_layers
 from ..data import to_uint8
-from ..saliency import COLORMAPS, METHODS, Explainer, make_method, overlay, rank_methods
+from ..saliency import COLORMAPS, METHODS, Explainer, diff_roar, make_method, overlay, rank_methods
 from ..saliency.cfcam import FILTERS
 from ..saliency.eigencam import SIGNS
 from ..saliency.normgrad import FORMS
@@ -58,6 +58,12 @@ class SaliencyPanel(W.VBox):
         self.eval_n = W.IntSlider(32, min=4, max=256, description="images", **slow)
         self.progress = Progress("ranking")
         self.table = W.HTML()
+        self.roar_button = W.Button(description="DiffROAR", icon="refresh",
+                                    tooltip="retrain on the top-k vs the bottom-k attributed pixels (slow)")
+        self.roar_k = W.FloatSlider(0.2, min=0.05, max=0.95, step=0.05, description="keep k", **slow)
+        self.roar_epochs = W.IntSlider(5, min=1, max=30, description="epochs", **slow)
+        self.roar_progress = Progress("DiffROAR")
+        self.roar = W.HTML()
         self.error = ErrorLine()
         self.rows_: list[dict] = []
         self.export = Export("saliency", lambda: {
@@ -71,11 +77,14 @@ class SaliencyPanel(W.VBox):
             w.observe(self._redraw, names="value")
         self.compare_methods.observe(self._compare, names="value")
         self.evaluate_button.on_click(self.evaluate)
+        self.roar_button.on_click(self.diff_roar)
         controls = W.VBox([self.index, self.method, self.layer, W.HBox([self.target, self.klass]), self.alpha,
                            self.cmap, self.noise_level, self.samples, self.steps, self.variant])
         super().__init__([self.error, self.thumbs, W.HBox([controls, W.VBox([self.image, self.caption])]),
                           W.HBox([self.compare_methods, self.compare_image]),
-                          W.HBox([self.evaluate_button, self.eval_n]), self.progress, self.table, self.export])
+                          W.HBox([self.evaluate_button, self.eval_n]), self.progress, self.table,
+                          W.HBox([self.roar_button, self.roar_k, self.roar_epochs]), self.roar_progress, self.roar,
+                          self.export])
         self.add_class("explorer-saliency")
         self._recompute()
 
@@ -206,3 +215,23 @@ class SaliencyPanel(W.VBox):
         self.table.value = (f"<table class='explorer-table'><tr>{head}</tr>{body}</table>"
                             "<small>deletion: lower is better; insertion, pointing, energy: higher; "
                             "sensitivity: lower is more class-sensitive</small>")
+
+    @guarded
+    def diff_roar(self, button=None) -> dict:
+        """DiffROAR for the current method: the architecture retrained on the top-k and on the bottom-k pixels."""
+        name = self.method.value
+        layer = self.layer.value if METHODS[name].needs_layer else None
+        params, k, epochs = self.params(name), self.roar_k.value, self.roar_epochs.value
+        s = self.session
+        self.roar_button.disabled = True
+        try:
+            r = s.memo(("saliency-diffroar", name, layer, tuple(sorted(params.items())), k, epochs),
+                       lambda: diff_roar(s.model, s.data, make_method(name, layer, **params), k=k, epochs=epochs,
+                                         progress=self.roar_progress))
+        finally:
+            self.roar_button.disabled = False
+        self.roar.value = (f"DiffROAR of <b>{html.escape(name)}</b> keeping {k:.0%} of the pixels: retrained on the "
+                           f"most attributed {r['top_accuracy']:.1%}, on the least {r['bottom_accuracy']:.1%}, "
+                           f"difference <b>{r['diff_roar']:+.3f}</b> (&gt; 0: the map ranks the evidence first; "
+                           "a random map gives about 0)")
+        return r

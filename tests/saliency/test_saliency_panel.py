@@ -142,3 +142,23 @@ def test_mlp_offers_input_methods_only():
     assert panel.method.options and all(not METHODS[n].needs_layer for n in panel.method.options)
     panel.method.value = "Integrated gradients"
     assert panel.error.value == ""
+
+
+def test_diff_roar_button_with_progress_and_memo(panel_and_calls, monkeypatch):
+    from explorer.panels import saliency as mod
+
+    panel, _ = panel_and_calls
+    seen = []
+    real = mod.diff_roar
+
+    def spy(model, data, method, **kw):
+        seen.append((method.name, kw["k"], kw["epochs"]))
+        return real(model, data, method, **kw)
+    monkeypatch.setattr(mod, "diff_roar", spy)
+    panel.roar_k.value, panel.roar_epochs.value = 0.5, 1
+    r = panel.diff_roar()
+    assert panel.error.value == "" and seen == [("Grad-CAM", 0.5, 1)]
+    assert r["diff_roar"] == r["top_accuracy"] - r["bottom_accuracy"] and "DiffROAR" in panel.roar.value
+    assert panel.roar_progress.bar.value == panel.roar_progress.bar.max > 0  # both trainings reported
+    panel.diff_roar()
+    assert len(seen) == 1  # memoised
