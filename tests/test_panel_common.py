@@ -1,8 +1,27 @@
 """Panel helpers: debounce runs only the last of rapid calls, per object, inside a kernel; at once elsewhere."""
 import asyncio
+import threading
 import types
 
 import pytest
+
+
+def run_loop(coro) -> None:
+    """asyncio.run in a thread of its own (Playwright's sync API may leave a loop running in this one); errors
+    raised inside the coroutine are raised here."""
+    errors = []
+
+    def target():
+        try:
+            asyncio.run(coro)
+        except BaseException as err:  # noqa: BLE001 - re-raised in the test's thread
+            errors.append(err)
+    t = threading.Thread(target=target)
+    t.start()
+    t.join(10)
+    assert not t.is_alive()
+    if errors:
+        raise errors[0]
 
 
 class Probe:
@@ -32,7 +51,7 @@ def test_debounce_last_value_per_object(monkeypatch):
         assert a.seen == [0] and b.seen == []  # nothing yet: still moving
         await asyncio.sleep(0.2)
 
-    asyncio.run(drag())
+    run_loop(drag())
     assert a.seen == [0, 50] and b.seen == [-50]  # the last value of each, once; b did not cancel a
 
 
@@ -49,5 +68,5 @@ def test_debounce_outside_a_kernel_is_immediate(monkeypatch, shell):
     async def call():  # a running loop that is not a kernel's (e.g. Playwright's) must not defer the call
         f(p, 1)
 
-    asyncio.run(call())
+    run_loop(call())
     assert p.seen == [1]
