@@ -53,15 +53,21 @@ def map_indices(n: int, max_points: int | None = None, seed: int = 0) -> np.ndar
     return np.sort(np.random.default_rng(seed).choice(n, max_points, replace=False))
 
 
+def map_key(session, layers=None, split: str = "test", method: str = "PCA", seed: int = 0,
+            max_points: int | None = None) -> tuple:
+    """The memo key of session_map (so a panel can tell a stored map from one to compute)."""
+    return ("codes-map", tuple(_check_layers(session.model, layers)), split, method, seed, max_points)
+
+
 def session_map(session, layers=None, split: str = "test", method: str = "PCA", seed: int = 0,
                 max_points: int | None = None) -> np.ndarray:
     """(n, 2) map of a split's codes, of map_indices(N, max_points, seed) (memoised on all of these)."""
-    layers = tuple(_check_layers(session.model, layers))
+    key = map_key(session, layers, split, method, seed, max_points)
 
     def compute():
-        codes = session_codes(session, layers, split)
+        codes = session_codes(session, key[1], split)
         return embed(codes.bits()[map_indices(len(codes), max_points, seed)], method, seed)
-    return session.memo(("codes-map", layers, split, method, seed, max_points), compute)
+    return session.memo(key, compute)
 
 
 def session_local_complexity(session, layers=None, split: str = "test", radius: float = 0.1, n_vertices: int = 20,

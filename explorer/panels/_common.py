@@ -5,6 +5,7 @@ import asyncio
 import functools
 import html
 import io
+import threading
 import traceback
 import weakref
 
@@ -41,8 +42,11 @@ def load_bokeh() -> None:
 class ErrorLine(W.HTML):
     """A red message line in a panel: empty when all is well."""
 
+    shown = 0  # messages shown so far
+
     def show(self, err: BaseException) -> None:
         """Show an exception's message (its type for unnamed ones); the full traceback goes in the tooltip."""
+        self.shown += 1
         msg = str(err) or type(err).__name__
         if isinstance(err, KeyError) and msg.startswith(("'", '"')):
             msg = msg[1:-1]  # KeyError quotes its message
@@ -59,12 +63,14 @@ def guarded(method):
     """Run a panel handler; on an exception show it in self.error and keep the kernel and panel alive."""
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
+        shown = self.error.shown
         try:
             result = method(self, *args, **kwargs)
         except Exception as err:  # noqa: BLE001 - shown to the user, never swallowed silently
             self.error.show(err)
             return None
-        self.error.clear()
+        if self.error.shown == shown:  # success clears an old message, not one shown during this call
+            self.error.clear()
         return result
     return wrapper
 
@@ -116,3 +122,50 @@ def debounce(wait: float):
             handles[self] = loop.call_later(wait, lambda: fn(self, *args, **kwargs))
         return wrapper
     return decorator
+
+
+class Worker:
+    """Runs a slow computation that does not touch the model (an embedding, a sweep of its own models) on a thread
+    when a kernel's event loop runs, so the page stays live; done(result) or failed(error) then run on the kernel's
+    loop, and only for the newest request: a result that a later request superseded is dropped, never drawn.
+    Outside a kernel (tests, scripts) everything runs at once."""
+
+    def __init__(self):
+        self.generation = 0
+        self._loop = self._thread = None  # the kernel's loop and its thread, where submit() was called
+
+    def submit(self, compute, done, failed) -> None:
+        """Run compute() (on a thread in a kernel), then done(result) or failed(error) if still the newest."""
+        self.generation += 1
+        generation = self.generation
+        loop = self._loop = _kernel_loop()
+        self._thread = threading.get_ident()
+        if loop is None:
+            try:
+                result = compute()
+            except Exception as err:  # noqa: BLE001 - handed to failed(), which shows it
+                failed(err)
+                return
+            done(result)
+            return
+
+        def finish(result, err):
+            if generation != self.generation:
+                return  # superseded: drawing it would show a stale result
+            failed(err) if err is not None else done(result)
+
+        def work():
+            try:
+                result, err = compute(), None
+            except Exception as e:  # noqa: BLE001 - handed to failed() on the kernel's loop
+                result, err = None, e
+            loop.call_soon_threadsafe(finish, result, err)
+        threading.Thread(target=work, daemon=True, name="explorer-worker").start()
+
+    def call(self, fn, *args) -> None:
+        """fn(*args) on the kernel's loop when called from a worker thread (progress bars), else at once."""
+        loop = self._loop
+        if loop is None or threading.get_ident() == self._thread:
+            fn(*args)
+        else:
+            loop.call_soon_threadsafe(fn, *args)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import copy
+import html
 
 import ipywidgets as W
 import numpy as np
@@ -20,10 +21,10 @@ from ..codes import (
     session_local_complexity,
     session_map,
 )
-from ..codes.lab import map_indices
+from ..codes.lab import map_indices, map_key
 from ..data import to_uint8
 from ..table import Table
-from ._common import ErrorLine, display_scale, guarded, load_bokeh, png
+from ._common import ErrorLine, Worker, display_scale, guarded, load_bokeh, png
 from .export import Export, bokeh_html
 
 COLOURINGS = ("label", "prediction", "correct", "cluster")
@@ -68,6 +69,7 @@ class CodesPanel(W.VBox):
         self.tables_: dict[str, list] = {}  # name -> rows, for export
         self._sessions: dict = {}
         self.map_ = None
+        self.worker = Worker()  # t-SNE and UMAP take seconds: off the kernel's thread, the newest request wins
         self.source, self.plot = self._figure()
         for w, fn in ((self.layer, self._recompute), (self.split, self._recompute), (self.method, self._recompute),
                       (self.epoch, self._recompute), (self.colour, self._redraw)):
@@ -130,8 +132,8 @@ class CodesPanel(W.VBox):
     @guarded
     def _recompute(self, change=None) -> None:
         """Codes, metrics and the map (memoised in the session): on layer, split, method or epoch change."""
-        s, layers, split = self.view(), self.layer.value, self.split.value
-        with self._working(f"computing codes and the {self.method.value} map"):
+        s, layers, split, method = self.view(), self.layer.value, self.split.value, self.method.value
+        with self._working("computing codes"):
             rows = session_determinism(s, layers)
             tr, te = session_codes(s, layers, "train"), session_codes(s, layers, "test")
             knn = s.memo(("codes-knn", layers), lambda: knn_accuracy(
@@ -142,9 +144,27 @@ class CodesPanel(W.VBox):
                                   "<i>share sharing a code</i> = inputs whose code another input also has"
                                   + table(rows))
             self.categorization.value = self.lc.value = ""
-            self.map_ = session_map(s, layers, split, self.method.value, self.seed, self.max_points)
         self.source.selected.indices = []  # indices of the old map mean other inputs now
+        args = (s, layers, split, method, self.seed, self.max_points)
+        if s.known(map_key(*args)):
+            self.worker.generation += 1  # a map still computing for an earlier choice is stale now
+            self._show_map(session_map(*args))
+            return
+        self.map_ = None  # the old map is of other codes: never drawn while the new one computes
+        self.source.data = {k: [] for k in self.source.data}
+        self.busy.value = f"<i>computing the {html.escape(method)} map&hellip;</i>"
+        self.worker.submit(lambda: session_map(*args), self._show_map, self._map_failed)
+
+    @guarded
+    def _show_map(self, xy) -> None:
+        """Draw a newly computed (or stored) map."""
+        self.busy.value = ""
+        self.map_ = xy
         self._redraw()
+
+    def _map_failed(self, err) -> None:
+        self.busy.value = ""
+        self.error.show(err)
 
     def _colours(self) -> tuple[list, np.ndarray, np.ndarray]:
         """Colours of the drawn points, their labels and predictions."""

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..codes import PRESETS, REGIMES, regimes, sweep
 from ..table import Table
-from ._common import ErrorLine, Progress, guarded, load_bokeh
+from ._common import ErrorLine, Progress, Worker, guarded, load_bokeh
 from .export import Export, bokeh_html
 
 SHORT = {r: r[0].upper() for r in REGIMES}  # U, C, S on the cells
@@ -40,6 +40,7 @@ class PhasePanel(W.VBox):
 
         load_bokeh()
         self.session, self.result = session, None
+        self.worker = Worker()  # a sweep trains its own models for minutes: off the kernel's thread
         self.preset = W.Dropdown(options=list(PRESETS), description="preset")
         self.backend = W.Dropdown(options=BACKENDS, value="sequential", description="joblib")
         self.n_jobs = W.BoundedIntText(value=1, min=-1, max=256, description="jobs", layout=W.Layout(width="150px"))
@@ -69,21 +70,31 @@ class PhasePanel(W.VBox):
         self.add_class("explorer-phase")
 
     @guarded
-    def compute(self, button=None) -> dict:
-        """Run the chosen preset's sweep on the session's data (memoised), then draw it."""
-        preset, data = PRESETS[self.preset.value], self.session.data
-        key = ("phase", self.preset.value)
+    def compute(self, button=None) -> None:
+        """Run the chosen preset's sweep on the session's data (memoised; on a thread in a kernel), then draw it."""
+        preset, data, key = PRESETS[self.preset.value], self.session.data, ("phase", self.preset.value)
+        backend, n_jobs = self.backend.value, self.n_jobs.value
         self.run.disabled = True
-        try:
-            self.result = self.session.memo(key, lambda: sweep(data, **preset, backend=self.backend.value,
-                                                               n_jobs=self.n_jobs.value, progress=self.progress))
-        finally:
-            self.run.disabled = False
+
+        def progress(done, total, info):  # called from the sweep's thread: drawn on the kernel's
+            self.worker.call(self.progress, done, total, info)
+        self.worker.submit(lambda: self.session.memo(key, lambda: sweep(data, **preset, backend=backend,
+                                                                        n_jobs=n_jobs, progress=progress)),
+                           self._show, self._failed)
+
+    def _failed(self, err) -> None:
+        self.run.disabled = False
+        self.error.show(err)
+
+    @guarded
+    def _show(self, result: dict) -> None:
+        """A finished sweep: offer its sample sizes and draw."""
+        self.run.disabled = False
+        self.result = result
         sizes = self.result["sizes"]
         self.size.options = [(str(n), i) for i, n in enumerate(sizes)]  # draws the first size
         self.size.value = len(sizes) - 1  # all the data by default
         self._draw()
-        return self.result
 
     @guarded
     def _draw(self, change=None) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..capture import find_layers
 from ..data import to_uint8
-from ..saliency import COLORMAPS, METHODS, Explainer, diff_roar, make_method, overlay, rank_methods
+from ..saliency import COLORMAPS, METHODS, Explainer, KeptForwards, diff_roar, make_method, overlay, rank_methods
 from ..saliency.cfcam import FILTERS
 from ..saliency.eigencam import SIGNS
 from ..saliency.normgrad import FORMS
@@ -33,6 +33,7 @@ class SaliencyPanel(W.VBox):
         self.scale = display_scale(self.images.shape[1], 192)
         self.computes = 0  # maps computed (not from the memo): for tests and curiosity
         self._explainers: dict = {}
+        self._kept = KeptForwards(size=4)  # shared: a method switch on one layer and image reuses the forward
         self.cam_ = None
         layers = find_layers(session.model, "conv")
         # without a conv layer only the input-gradient methods apply (an MLP): offer just those
@@ -118,10 +119,11 @@ class SaliencyPanel(W.VBox):
         def compute():
             self.computes += 1
             ex_key = (name, layer, tuple(sorted(params.items())))
-            if ex_key not in self._explainers:  # one Explainer per configuration: class switches reuse its forward
-                self._explainers[ex_key] = Explainer(self.session.model, make_method(name, layer, **params))
-                while len(self._explainers) > 6:  # each keeps one graph: bound the memory
-                    self._explainers.pop(next(iter(self._explainers))).clear()
+            if ex_key not in self._explainers:  # one Explainer per configuration, all sharing the kept forwards
+                self._explainers[ex_key] = Explainer(self.session.model, make_method(name, layer, **params),
+                                                     self._kept)
+                while len(self._explainers) > 16:  # the graphs' memory is bounded by the kept forwards
+                    self._explainers.pop(next(iter(self._explainers)))
             x = self.session.data.inputs(self.split)[index:index + 1]
             return self._explainers[ex_key](x, [target])[0].cpu().numpy()
         return self.session.memo(key, compute)

@@ -11,7 +11,7 @@ noise_level * (max x - min x) per image (SmoothGrad's convention).
 from .base import CAM, Forward, Saliency, normalize, resolve_targets, upsample
 from .cfcam import CFCAM
 from .eigencam import EigenCAM
-from .explainer import Explainer, explain, make_method
+from .explainer import Explainer, KeptForwards, explain, make_method
 from .gradcam import GradCAM, GradCAMpp
 from .metrics import class_sensitivity, deletion_insertion, energy, pointing_game
 from .normgrad import NormGrad
@@ -25,7 +25,8 @@ from .smoothgradcampp import SmoothGradCAMpp
 METHODS = {cls.name: cls for cls in (GradCAM, GradCAMpp, SmoothGradCAMpp, EigenCAM, CFCAM, NormGrad,
                                      InputGradient, SmoothGrad, InputXGradient, IntegratedGradients)}
 
-__all__ = ["METHODS", "CAM", "CFCAM", "COLORMAPS", "EigenCAM", "Explainer", "Forward", "GradCAM", "GradCAMpp",
+__all__ = ["METHODS", "CAM", "CFCAM", "COLORMAPS", "EigenCAM", "Explainer", "Forward", "KeptForwards", "GradCAM",
+           "GradCAMpp",
            "InputGradient", "InputXGradient", "IntegratedGradients", "NormGrad", "Saliency", "SmoothGrad",
            "SmoothGradCAMpp", "class_sensitivity", "colormap", "deletion_insertion", "diff_roar", "energy",
            "explain", "make_method", "normalize", "overlay", "pointing_game", "rank_methods",

@@ -55,6 +55,11 @@ class Saliency:
         """The chosen layers, or the last convolution; errors name valid choices."""
         return []
 
+    def forward_key(self, model: nn.Module) -> tuple:
+        """What determines this method's forward besides images and weights: methods with equal keys can share one."""
+        names = self.layer_names(model)
+        return (type(self).forward, tuple(names), tuple(sorted(self._inputs(model, names))))
+
     def forward(self, model: nn.Module, x) -> Forward:
         """One forward pass (eval mode, grad on), keeping the graph to the chosen layers."""
         x = check_input(x).to(model_device(model))

@@ -1,10 +1,12 @@
 """Live use: keep the last forward's graph so a class switch is one autograd.grad, not a new forward."""
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import torch
 from torch import nn
 
-from .base import Saliency, check_input
+from .base import Forward, Saliency, check_input
 
 
 def make_method(name: str, layers=None, **params) -> Saliency:
@@ -32,42 +34,65 @@ def _weights_token(model: nn.Module) -> tuple:
     return (id(model), tuple(t._version for t in model.parameters()), tuple(t._version for t in model.buffers()))
 
 
+class KeptForwards:
+    """The last few forwards (graph kept), shared by Explainers of one model: methods that need the same forward
+    (same layers, same recorded inputs) reuse it, so a method switch on one layer runs no forward pass either."""
+
+    def __init__(self, size: int = 1):
+        self.size = size
+        self.runs = 0  # forward passes run
+        self._kept: OrderedDict = OrderedDict()  # (key, id) -> (Forward, x, x version)
+
+    def get(self, model: nn.Module, method: Saliency, x: torch.Tensor) -> tuple[Forward, bool]:
+        """The kept forward for these images, method's layers and the current weights, or a new one; (fw, is_new)."""
+        key = (_weights_token(model), method.forward_key(model), tuple(x.shape), x.dtype, x.device)
+        for (k, _), (fw, seen, version) in self._kept.items():
+            if k == key and ((seen is x and version == x._version)  # the same tensor, unmodified: no pixel compare
+                             or torch.equal(fw.x.detach(), x.to(fw.x.device))):
+                return fw, False
+        while len(self._kept) >= max(self.size, 1):
+            self._kept.popitem(last=False)  # free the oldest graph before building the next
+        fw = method.forward(model, x)
+        self.runs += 1
+        self._kept[(key, self.runs)] = (fw, x, x._version)
+        return fw, True
+
+    def clear(self) -> None:
+        """Drop every kept graph and activation."""
+        self._kept.clear()
+
+
 class Explainer:
-    """Maps for one model and method, reusing the last forward (graph kept) while images, layers and weights stay.
+    """Maps for one model and method, reusing a kept forward (graph kept) while images, layers and weights stay.
 
     A target switch then costs one targeted autograd.grad with retain_graph; methods with their own
-    forward passes (SmoothGrad, integrated gradients, Smooth Grad-CAM++) recompute. clear() frees the graph.
+    forward passes (SmoothGrad, integrated gradients, Smooth Grad-CAM++) recompute. Explainers given one
+    KeptForwards share it across methods. clear() frees the kept graphs.
     """
 
-    def __init__(self, model: nn.Module, method: Saliency):
+    def __init__(self, model: nn.Module, method: Saliency, kept: KeptForwards | None = None):
         self.model = model
         self.method = method
+        self.kept = kept if kept is not None else KeptForwards()
         self.forwards = 0  # forward passes run by this explainer (for tests and the panel's status)
-        self._key = self._fw = self._x = self._x_version = None
+        self._fw = None
 
     def __call__(self, x: torch.Tensor, targets="predicted", labels=None, raw: bool = False) -> torch.Tensor:
-        """Maps (N, H, W) for the targets; a new forward only when images, method, layers or weights changed."""
+        """Maps (N, H, W) for the targets; a new forward only when images, layers or weights changed."""
         if not isinstance(x, torch.Tensor):
             check_input(x)  # raises the clear error
         if not self.method.reusable:
             self.forwards += 1
             return self.method(self.model, x, targets, labels, raw)
-        key = (_weights_token(self.model), repr(self.method.layers), tuple(x.shape), x.dtype, x.device)
-        same = self._fw is not None and key == self._key and (
-            (self._x is x and self._x_version == x._version)  # the same tensor, unmodified: skip comparing pixels
-            or torch.equal(self._fw.x.detach(), x.to(self._fw.x.device)))
-        if not same:
-            self._fw = None  # free the old graph before building the next
-            self._fw = self.method.forward(self.model, x)
-            self._key = key
-            self.forwards += 1
-        self._x, self._x_version = x, x._version
+        self._fw, new = self.kept.get(self.model, self.method, x)
+        self.forwards += new
         return self.method.explain(self._fw, targets, labels, raw)
 
     def logits(self) -> torch.Tensor | None:
-        """Logits of the kept forward (detached), e.g. to offer classes by score."""
+        """Logits of the last forward used (detached), e.g. to offer classes by score."""
         return None if self._fw is None else self._fw.logits.detach()
 
     def clear(self) -> None:
-        """Drop the kept graph and activations."""
-        self._fw = self._key = self._x = self._x_version = None
+        """Drop the kept graphs and activations (of every Explainer sharing them)."""
+        self._fw = None
+        self.kept.clear()

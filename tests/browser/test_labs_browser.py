@@ -67,6 +67,17 @@ def test_labs_respond_in_jupyterlab(lab_server, lab_page):
     assert "bits" in codes.inner_text()
     colour = codes.locator(".widget-dropdown", has_text="colour").locator("select")
     assert changes(page, plot, lambda: colour.select_option("correct")), "recolouring did not change the map"
+    # a slow map (UMAP: numba's first compile alone takes seconds) runs off the kernel's thread: the panel answers
+    # a layer change meanwhile, the superseded map is dropped, and the new layer's map is drawn
+    codes.locator(".widget-dropdown", has_text="map").locator("select").select_option("UMAP")
+    page.wait_for_function("() => document.querySelector('.explorer-codes').innerText.includes('computing the UMAP')",
+                           timeout=30_000)
+    codes.locator(".widget-dropdown", has_text="layers").locator("select").select_option("relu1")
+    page.wait_for_function("() => { const t = document.querySelector('.explorer-codes').innerText;"
+                           " return t.includes('1024 bits') && t.includes('computing the UMAP'); }", timeout=30_000)
+    page.wait_for_function("() => !document.querySelector('.explorer-codes').innerText.includes('computing')",
+                           timeout=180_000)
+    assert not codes.locator(".explorer-error:visible").count()
 
     # loss landscape: compute a slice, then α moves the marker and the live read-out
     open_tab(page, "Loss landscape")

@@ -37,6 +37,25 @@ def test_class_switch_reuses_forward(tiny_cnn, unchanged, method):
     ex.clear()
 
 
+def test_methods_on_one_layer_share_the_kept_forward(tiny_cnn, unchanged):
+    from explorer.saliency import METHODS, KeptForwards, NormGrad
+
+    model = Counting(tiny_cnn)
+    x = torch.randn(3, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    kept = KeptForwards(size=2)
+    with unchanged(tiny_cnn):
+        for name in ("Grad-CAM", "Grad-CAM++", "Eigen-CAM", "CF-CAM", "NormGrad"):
+            method = METHODS[name]("net.conv2")
+            got = Explainer(model, method, kept)(x, targets=1)
+            assert torch.allclose(got, method(model, x, targets=1), atol=1e-6), name
+        assert kept.runs == 1  # the one-shot calls above counted on model.calls, not here
+        Explainer(model, NormGrad("net.conv2", form="conv"), kept)(x, 1)  # records the layer's input too
+        Explainer(model, GradCAM("net.conv1"), kept)(x, 1)  # another layer
+        Explainer(model, InputGradient(), kept)(x, 1)  # the input
+        assert kept.runs == 4 and len(kept._kept) == 2  # bounded: the oldest graphs were freed
+        kept.clear()
+
+
 def test_weights_change_invalidates(tiny_cnn):
     model = Counting(tiny_cnn)
     x = torch.randn(2, 1, 8, 8)

@@ -37,11 +37,15 @@ def test_method_and_layer_change_recompute_once(panel_and_calls):
     panel.layer.value = "conv2"
     assert (panel.computes, len(calls)) == (computes + 1, n + 1)  # one compute, one forward
     panel.method.value = "NormGrad"  # (not among the compared methods, whose maps the init computed)
-    assert (panel.computes, len(calls)) == (computes + 2, n + 2)
-    panel.layer.value = panel.layer.options[-1]
-    assert (panel.computes, len(calls)) == (computes + 3, n + 3)
+    assert (panel.computes, len(calls)) == (computes + 2, n + 1)  # same layer and image: the kept forward serves
+    panel.layer.value = panel.layer.options[-1]  # the first view's layer: its forward is still kept
+    assert (panel.computes, len(calls)) == (computes + 3, n + 1)
     panel.method.value = "Grad-CAM"  # a configuration seen before: from the memo, no model call
-    assert (panel.computes, len(calls)) == (computes + 3, n + 3)
+    assert (panel.computes, len(calls)) == (computes + 3, n + 1)
+    panel.index.value = 5  # a new image: one forward, then a method switch needs none
+    assert (panel.computes, len(calls)) == (computes + 4, n + 2)
+    panel.method.value = "Eigen-CAM"
+    assert (panel.computes, len(calls)) == (computes + 5, n + 2)
     panel.method.value = "SmoothGrad"
     assert panel.layer.disabled and panel.samples.layout.display == ""
     assert panel.error.value == ""
