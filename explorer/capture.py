@@ -38,11 +38,16 @@ def resolve(model: nn.Module, layers, kind: str | None = None) -> dict[str, nn.M
     """Map layer names to modules, with an error that names the valid choices (of `kind`, if given)."""
     if isinstance(layers, str):
         layers = [layers]
+    if kind not in (None, "all", *KINDS):
+        find_layers(model, kind)  # raises: names the kinds
     modules = dict(model.named_modules())
-    valid = find_layers(model, kind or "all")
     out = {}
     for name in layers:
-        if name not in modules or (kind is not None and name not in valid):
+        m = modules.get(name)
+        ok = m is not None and (kind is None or (isinstance(m, KINDS[kind]) if kind in KINDS else
+                                                 bool(name) and not any(True for _ in m.children())))
+        if not ok:
+            valid = find_layers(model, kind or "all")  # only on the error path: it walks the model again
             near = difflib.get_close_matches(str(name), valid, n=3)
             what = f"{kind} layer" if kind else "layer"
             is_other = name in modules and kind is not None

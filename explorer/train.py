@@ -15,6 +15,9 @@ from .device import model_device
 def eval_mode(model: nn.Module):
     """Put the model in eval mode for the block, then restore every module's own mode."""
     modes = [(m, m.training) for m in model.modules()]
+    if not any(mode for _, mode in modes):  # already in eval mode (the usual case): nothing to set or restore
+        yield model
+        return
     model.eval()
     try:
         yield model

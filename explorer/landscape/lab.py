@@ -62,14 +62,20 @@ def at_point(model, d1: dict, d2: dict | None, a: float, b: float, x, y, shown: 
             "confidence": probs.max(1)[0].numpy()}
 
 
-def spectrum(model, x, y, k: int = 3, iters: int = 40, seed: int = 0, layers=None) -> dict:
-    """Top-k eigenvalues, Hutchinson trace (with its samples) and the SLQ density on a grid of 300 points."""
+def spectrum(model, x, y, k: int = 3, iters: int = 40, seed: int = 0, layers=None, progress=None) -> dict:
+    """Top-k eigenvalues, Hutchinson trace (with its samples) and the SLQ density on a grid of 300 points;
+    progress(done, 3, {"next": stage}) after each of the three stages."""
     from .hessian import density
 
+    report = progress or (lambda *a: None)
     op = HessianOperator.of(model, x, y, layers=layers)
+    report(0, 3, {"next": f"top {k} eigenvalues"})
     top, _ = top_eigen(op, k=k, seed=seed)
+    report(1, 3, {"next": "trace"})
     tr, samples = trace(op, seed=seed)
+    report(2, 3, {"next": "density"})
     nodes, weights = eigenvalue_density(op, iters=iters, seed=seed)
+    report(3, 3, {})
     flat = np.concatenate([np.asarray(n) for n in nodes])
     pad = 0.05 * max(flat.max() - flat.min(), 1e-3)
     grid = np.linspace(flat.min() - pad, flat.max() + pad, 300)

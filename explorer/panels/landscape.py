@@ -83,6 +83,7 @@ class LandscapePanel(W.VBox):
         # Hessian spectrum
         self.top_k = W.BoundedIntText(value=3, min=1, max=10, description="top k")
         self.hess = W.Button(description="Hessian spectrum")
+        self.hess_progress = Progress("Hessian")
         self.density_source = ColumnDataSource({"x": [], "y": []})
         hfig = _figure("eigenvalue density (SLQ)", "eigenvalue", "density", y_axis_type="log")
         hfig.line("x", "y", source=self.density_source, line_width=2)
@@ -102,7 +103,7 @@ class LandscapePanel(W.VBox):
                     W.HBox([self.alpha, self.beta]), self.readout, gallery]),
             W.VBox([W.HBox([self.end_a, self.end_b]), W.HBox([self.path_bn, self.align]), self.interp, _view(pfig),
                     self.barrier]),
-            W.VBox([W.HBox([self.top_k, self.hess]), self.spectrum, _view(hfig)])])
+            W.VBox([W.HBox([self.top_k, self.hess]), self.hess_progress, self.spectrum, _view(hfig)])])
         for i, t in enumerate(("slice", "interpolation", "Hessian")):
             tabs.set_title(i, t)
         super().__init__([self.error, tabs, self.export])
@@ -231,7 +232,8 @@ class LandscapePanel(W.VBox):
         """Top-k eigenvalues, trace and density of the Hessian on 256 training inputs."""
         s, k = self.session, self.top_k.value
         r = s.memo(("landscape-hessian", k, self.seed),
-                   lambda: lab.spectrum(s.model, *lab.eval_batch(s.data, 256, "train"), k=k, seed=self.seed))
+                   lambda: lab.spectrum(s.model, *lab.eval_batch(s.data, 256, "train"), k=k, seed=self.seed,
+                                        progress=self.hess_progress))
         self.spectrum_ = r
         self.density_source.data = {"x": r["grid"], "y": np.maximum(r["density"], 1e-8)}
         self.spectrum.value = (f"top {k} eigenvalues: {', '.join(f'{v:.4g}' for v in r['top'])}; trace "

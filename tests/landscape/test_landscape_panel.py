@@ -76,6 +76,7 @@ def test_interpolation_and_spectrum(panel, session, unchanged):
     panel._interpolate()
     assert panel.error.value == "" and "Entezari" in panel.barrier.value
     assert len(panel.spectrum_["top"]) == 2 and "trace" in panel.spectrum.value
+    assert panel.hess_progress.bar.value == panel.hess_progress.bar.max == 3  # the three stages were shown
     assert len(panel.density_source.data["x"]) == 300
 
 
