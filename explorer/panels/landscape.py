@@ -73,7 +73,7 @@ class LandscapePanel(W.VBox):
         # interpolation between two models of the trajectory
         self.end_a, self.end_b = W.Dropdown(description="from"), W.Dropdown(description="to")
         self.path_bn = W.Checkbox(value=False, description="recompute BatchNorm along the path")
-        self.align = W.Checkbox(value=False, description="align hidden units first (weight matching, MLPs)")
+        self.align = W.Checkbox(value=False, description="align hidden units first (weight matching: MLPs, plain CNNs)")
         self.interp = W.Button(description="interpolate")
         self.path_source = ColumnDataSource({"x": [], "loss": [], "error": []})
         pfig = _figure("θ(α) = (1 − α) θ_A + α θ_B", "α", "loss / error")
@@ -216,7 +216,7 @@ class LandscapePanel(W.VBox):
         bn_x = s.data.inputs("train")[:256] if bn else None
 
         def compute():
-            target = weight_matching(s.model, ends[a], ends[b])[0] if align else ends[b]
+            target = weight_matching(s.model, ends[a], ends[b], check_x=self._eval()[0])[0] if align else ends[b]
             return interpolate(s.model, ends[a], target, *self._eval(), alphas=PATH_ALPHAS, bn_x=bn_x,
                                callback=lambda d, t, _: self.progress(d, t))
         path = s.memo(("landscape-path", a, b, bn, align, self.n_eval), compute)

@@ -13,13 +13,15 @@ from ..saliency import COLORMAPS, METHODS, Explainer, KeptForwards, diff_roar, m
 from ..saliency.cfcam import FILTERS
 from ..saliency.eigencam import SIGNS
 from ..saliency.normgrad import FORMS
+from ..saliency.smoothgradcampp import NUMERATORS
 from ..table import Table
 from ._common import ErrorLine, Progress, display_scale, guarded, png
 from .export import Export
 
 PARAMS = ("noise_level", "samples", "steps")  # the methods' own knobs the panel offers
 # each method's one string option: (constructor argument, choices)
-VARIANTS = {"NormGrad": ("form", FORMS), "CF-CAM": ("filter", FILTERS), "Eigen-CAM": ("sign", SIGNS)}
+VARIANTS = {"NormGrad": ("form", FORMS), "CF-CAM": ("filter", FILTERS), "Eigen-CAM": ("sign", SIGNS),
+            "Smooth Grad-CAM++": ("numerator", NUMERATORS)}
 
 
 class SaliencyPanel(W.VBox):
@@ -42,6 +44,9 @@ class SaliencyPanel(W.VBox):
         self.index = W.IntSlider(0, 0, len(self.images) - 1, description="image", **slow)
         self.method = W.Dropdown(options=names, value=names[0], description="method")
         self.layer = W.Dropdown(options=layers, value=layers[-1] if layers else None, description="layer")
+        self.combine = W.SelectMultiple(  # several layers: mean of normalised maps (NormGrad: their product)
+            options=layers, value=(), description="+ layers", rows=max(1, min(3, len(layers))),
+            tooltip="combine the layer with these")
         self.target = W.Dropdown(options=["predicted", "true", "class"], value="predicted", description="target")
         self.klass = W.IntText(0, description="class", layout=W.Layout(width="160px"))
         self.alpha = W.FloatSlider(0.5, min=0, max=1, step=0.05, description="alpha")
@@ -71,7 +76,8 @@ class SaliencyPanel(W.VBox):
             f"{self.method.value}-image{self.index.value}.png": self.image.value,
             "compare.png": self.compare_image.value,
             "ranking.csv": Table(self.rows_).to_csv() if self.rows_ else None})
-        for w in (self.index, self.method, self.layer, self.target, self.klass, self.noise_level, self.samples,
+        for w in (self.index, self.method, self.layer, self.combine, self.target, self.klass, self.noise_level,
+                  self.samples,
                   self.steps, self.variant):
             w.observe(self._recompute, names="value")
         for w in (self.alpha, self.cmap):
@@ -79,7 +85,8 @@ class SaliencyPanel(W.VBox):
         self.compare_methods.observe(self._compare, names="value")
         self.evaluate_button.on_click(self.evaluate)
         self.roar_button.on_click(self.diff_roar)
-        controls = W.VBox([self.index, self.method, self.layer, W.HBox([self.target, self.klass]), self.alpha,
+        controls = W.VBox([self.index, self.method, self.layer, self.combine, W.HBox([self.target, self.klass]),
+                           self.alpha,
                            self.cmap, self.noise_level, self.samples, self.steps, self.variant])
         super().__init__([self.error, self.thumbs, W.HBox([controls, W.VBox([self.image, self.caption])]),
                           W.HBox([self.compare_methods, self.compare_image]),
@@ -90,6 +97,14 @@ class SaliencyPanel(W.VBox):
         self._recompute()
 
     # --- slow path: the core, memoised -------------------------------------------------------------------------
+    def layers(self):
+        """The chosen layer, or it and the layers combined with it (a tuple in the model's order)."""
+        extra = [n for n in self.combine.value if n != self.layer.value]
+        if not extra:
+            return self.layer.value
+        order = list(self.layer.options)
+        return tuple(sorted({self.layer.value, *extra}, key=order.index))
+
     def params(self, name: str) -> dict:
         """The panel's knobs that this method's constructor takes."""
         sig = inspect.signature(METHODS[name].__init__).parameters
@@ -112,7 +127,7 @@ class SaliencyPanel(W.VBox):
 
     def cam(self, name: str, index: int, target: int) -> np.ndarray:
         """(H, W) map in [0, 1] for one image, memoised by everything that determines it."""
-        layer = self.layer.value if METHODS[name].needs_layer else None
+        layer = self.layers() if METHODS[name].needs_layer else None
         params = self.params(name)
         key = ("saliency", name, layer, tuple(sorted(params.items())), self.split, index, target)
 
@@ -131,7 +146,7 @@ class SaliencyPanel(W.VBox):
     @guarded
     def _recompute(self, change=None) -> None:
         """New image, method, layer, class or parameter: fetch the map (memo or one compute) and redraw."""
-        self.layer.disabled = not METHODS[self.method.value].needs_layer
+        self.layer.disabled = self.combine.disabled = not METHODS[self.method.value].needs_layer
         self.klass.disabled = self.target.value != "class"
         sig = inspect.signature(METHODS[self.method.value].__init__).parameters
         for p in PARAMS:
@@ -205,7 +220,7 @@ class SaliencyPanel(W.VBox):
     def evaluate(self, button=None) -> None:
         """Rank the compared methods (or all) on the current model: an HTML table."""
         names = list(self.compare_methods.value) or list(self.method.options)
-        layer = self.layer.value
+        layer = self.layers()
         rows = rank_methods(self.session, names, n=self.eval_n.value, split=self.split, layers=layer,
                             progress=self.progress)
         self.rows_ = rows
@@ -222,7 +237,7 @@ class SaliencyPanel(W.VBox):
     def diff_roar(self, button=None) -> dict:
         """DiffROAR for the current method: the architecture retrained on the top-k and on the bottom-k pixels."""
         name = self.method.value
-        layer = self.layer.value if METHODS[name].needs_layer else None
+        layer = self.layers() if METHODS[name].needs_layer else None
         params, k, epochs = self.params(name), self.roar_k.value, self.roar_epochs.value
         s = self.session
         self.roar_button.disabled = True

@@ -5,17 +5,22 @@ import torch.nn.functional as F
 from .base import CAM, normalize, resolve_targets, upsample
 from .smoothgrad import noise_sigma
 
+NUMERATORS = ("D2", "D1")  # alpha's numerator: torchcam's correction (reduces to eq. 19), or the paper as printed
+
 
 class SmoothGradCAMpp(CAM):
     """Smooth Grad-CAM++ (Omeiza et al. 2019): D_p = mean_m g_m^p, alpha = D2 / (2 D2 + sum A D3), w = sum a ReLU(D1).
 
-    D2 (not the paper's D1) in alpha's numerator, as torchcam's documented correction, so that it reduces to eq. 19.
+    numerator='D2' (default): D2 in alpha's numerator, torchcam's documented correction, so that with no noise it
+    is eq. 19 exactly; 'D1': the paper's text as printed.
     """
     name = "Smooth Grad-CAM++"
     reusable = False
 
-    def __init__(self, layers=None, samples: int = 8, noise_level: float = 0.2, seed: int = 0, batch_size: int = 64):
+    def __init__(self, layers=None, samples: int = 8, noise_level: float = 0.2, seed: int = 0, batch_size: int = 64,
+                 numerator: str = "D2"):
         self.layers = layers
+        self.numerator = numerator
         self.samples = samples
         self.noise_level = noise_level
         self.seed = seed
@@ -25,6 +30,8 @@ class SmoothGradCAMpp(CAM):
         # A is the clean input's activation (torchcam keeps the last noisy one); alpha's numerator is D2, not D1
         if self.samples < 1:
             raise ValueError(f"samples must be >= 1; got {self.samples}")
+        if self.numerator not in NUMERATORS:
+            raise ValueError(f"unknown numerator {self.numerator!r}; choose one of {', '.join(NUMERATORS)}")
         t = resolve_targets(targets, fw.logits, labels)
         names = list(fw.acts)
         x, sigma = fw.x.detach(), noise_sigma(fw.x, self.noise_level)
@@ -45,7 +52,8 @@ class SmoothGradCAMpp(CAM):
                 a = fw.acts[n].detach()
                 d1, d2, d3 = d[n]
                 denom = 2 * d2 + a.sum(dim=(2, 3), keepdim=True) * d3
-                alpha = torch.where(denom != 0, d2 / torch.where(denom != 0, denom, torch.ones_like(denom)), 0.0)
+                top = d2 if self.numerator == "D2" else d1
+                alpha = torch.where(denom != 0, top / torch.where(denom != 0, denom, torch.ones_like(denom)), 0.0)
                 w = (alpha * d1.clamp_min(0)).sum(dim=(2, 3))
                 m = F.relu((w[:, :, None, None] * a).sum(1))
                 maps.append(upsample(m if raw else normalize(m), fw.x.shape[-2:]))

@@ -103,7 +103,55 @@ def test_weight_matching_undoes_a_permutation(pair, unchanged):
     assert all(np.array_equal(f[p], np.arange(6)) for f, p in zip(found, perms, strict=True))  # the inverses
     after = interpolate(a, a, aligned, x, y, n=9).barriers()
     assert before["entezari_loss"] > 0.01 and after["entezari_loss"] == 0.0
+    odd = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 4), torch.nn.LayerNorm(4), torch.nn.Linear(4, 3))
+    with pytest.raises(ValueError, match="supports MLPs and plain CNNs"):
+        weight_matching(odd, odd, odd)
+
+
+class Residual(torch.nn.Module):
+    """conv -> relu -> conv plus a skip connection: permuting conv2's filters breaks the sum."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.conv2 = torch.nn.Conv2d(2, 4, 3, padding=1), torch.nn.Conv2d(4, 2, 3, padding=1)
+        self.fc = torch.nn.Linear(2 * 16, 3)
+
+    def forward(self, x):
+        return self.fc((x + self.conv2(self.conv1(x).relu())).flatten(1))
+
+
+def test_weight_matching_on_a_plain_cnn(unchanged):
     from explorer.models import SmallCNN
-    with pytest.raises(ValueError, match="supports MLPs"):
-        cnn = SmallCNN(1, 3, 4)
-        weight_matching(cnn, cnn, cnn)
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(20, 1, 8, 8, generator=gen)
+    torch.manual_seed(0)
+    a = SmallCNN(1, 3, 4).eval()  # conv 4 -> conv 8 -> pool -> conv 16 -> GAP -> fc
+    rng = np.random.default_rng(2)
+    perms = [rng.permutation(4), rng.permutation(8), rng.permutation(16)]
+    b = copy.deepcopy(a)
+    b.load_state_dict(permute(a.state_dict(), a, perms))
+    torch.testing.assert_close(b(x), a(x))
+    with unchanged(a), unchanged(b):
+        aligned, found = weight_matching(a, a, b, check_x=x)
+    assert all(torch.equal(aligned[k], v) for k, v in a.state_dict().items())
+    assert all(np.array_equal(f[p], np.arange(len(p))) for f, p in zip(found, perms, strict=True))
+    # a Linear after flattening C x h x w moves whole blocks of h*w columns with each channel
+    flat = torch.nn.Sequential(torch.nn.Conv2d(1, 3, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
+                               torch.nn.Linear(3 * 64, 5), torch.nn.ReLU(), torch.nn.Linear(5, 2)).eval()
+    other = copy.deepcopy(flat)
+    other.load_state_dict(permute(flat.state_dict(), flat, [rng.permutation(3), rng.permutation(5)]))
+    torch.testing.assert_close(other(x), flat(x))
+    aligned, _ = weight_matching(flat, flat, other, check_x=x)
+    assert all(torch.equal(aligned[k], v) for k, v in flat.state_dict().items())
+
+
+def test_weight_matching_refuses_a_skip_connection():
+    x = torch.randn(6, 2, 4, 4, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    a = Residual().eval()
+    b = copy.deepcopy(a)  # a with conv2's two filters swapped: matching swaps them back, which the skip forbids
+    b.load_state_dict(permute(a.state_dict(), a, [np.arange(4), np.array([1, 0])]))
+    assert not torch.allclose(a(x), b(x))
+    with pytest.raises(ValueError, match="plain chain"):
+        weight_matching(a, a, b, check_x=x)

@@ -98,3 +98,15 @@ def test_export_after_slice_path_and_spectrum(panel, session, tmp_path):
     assert len(list(csv.DictReader(paths["interpolation.csv"].open()))) == 49
     html = paths["slice.html"].read_text()
     assert "<html" in html.lower() and "Bokeh" in html and "cdn.bokeh.org" not in html  # standalone, offline
+
+
+def test_aligned_interpolation_on_the_default_cnn(digits, unchanged):
+    from explorer import Session
+    from explorer.panels.landscape import LandscapePanel
+
+    s = Session.open(digits, "cnn", device="cpu", epochs=1, seed=0, width=4)
+    p = LandscapePanel(s, n_eval=64, n_shown=2)
+    p.align.value = True
+    with unchanged(s.model):
+        p._interpolate()
+    assert p.error.value == "" and "Entezari" in p.barrier.value

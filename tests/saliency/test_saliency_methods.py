@@ -198,3 +198,24 @@ def test_gradcampp_alpha_is_eq19_without_epsilon():
         assert torch.allclose(alpha, torch.tensor(want), rtol=1e-5), (alpha, want)
     # tiny gradients keep alpha = 1/2 (the peer's eps would shrink it towards 0)
     assert torch.allclose(gradcampp_alpha(torch.zeros(1, 1, 1, 1), torch.full((1, 1, 1, 1), 1e-5)), torch.tensor(0.5))
+
+
+def test_smooth_gradcampp_numerator_d1_is_the_paper_as_printed(cnn_session):
+    from explorer.saliency import GradCAM, SmoothGradCAMpp
+    from explorer.saliency.util import normalize, upsample
+
+    model, x = cnn_session.model, cnn_session.data.inputs("test")[:3]
+    fw = GradCAM("conv3").forward(model, x)
+    score = fw.logits.gather(1, fw.logits.argmax(1, keepdim=True)).sum()
+    g = torch.autograd.grad(score, fw.acts["conv3"], retain_graph=True)[0]
+    a = fw.acts["conv3"].detach()
+    # sigma = 0: D_p = g^p, so alpha = g / (2 g^2 + sum A g^3) with the paper's D1 on top
+    denom = 2 * g ** 2 + a.sum(dim=(2, 3), keepdim=True) * g ** 3
+    alpha = torch.where(denom != 0, g / torch.where(denom != 0, denom, torch.ones_like(denom)), 0.0)
+    w = (alpha * g.clamp_min(0)).sum(dim=(2, 3))
+    want = normalize(upsample(normalize(torch.relu((w[:, :, None, None] * a).sum(1))), x.shape[-2:]))
+    got = SmoothGradCAMpp("conv3", samples=2, noise_level=0.0, numerator="D1")(model, x)
+    assert torch.allclose(got, want, atol=1e-5)
+    assert not torch.allclose(got, SmoothGradCAMpp("conv3", samples=2, noise_level=0.0)(model, x), atol=1e-3)
+    with pytest.raises(ValueError, match="choose one of D2, D1"):
+        SmoothGradCAMpp("conv3", numerator="D3")(model, x)

@@ -1,4 +1,5 @@
 """The saliency panel headless: redraws without the model, recomputes once, shows errors and stays alive."""
+import numpy as np
 import pytest
 
 pytest.importorskip("ipywidgets")
@@ -166,3 +167,23 @@ def test_diff_roar_button_with_progress_and_memo(panel_and_calls, monkeypatch):
     assert panel.roar_progress.bar.value == panel.roar_progress.bar.max > 0  # both trainings reported
     panel.diff_roar()
     assert len(seen) == 1  # memoised
+
+
+def test_combined_layers_are_the_multi_layer_method(panel_and_calls):
+    from explorer.saliency import explain
+
+    panel, _ = panel_and_calls
+    panel.compare_methods.value = ()
+    panel.index.value = 3
+    single = panel.cam_.copy()
+    panel.combine.value = ("conv1", "conv3")  # conv3 is the layer already: conv1 joins it
+    assert panel.layers() == ("conv1", "conv3") and panel.error.value == ""
+    x = panel.session.data.inputs("test")[3:4]
+    want = explain(panel.session.model, x, "Grad-CAM", ["conv1", "conv3"], targets=[panel.target_class()])[0]
+    np.testing.assert_allclose(panel.cam_, want.numpy(), atol=1e-6)
+    assert not np.allclose(panel.cam_, single)
+    panel.method.value = "NormGrad"  # the product of the layers' maps
+    want = explain(panel.session.model, x, "NormGrad", ["conv1", "conv3"], targets=[panel.target_class()])[0]
+    np.testing.assert_allclose(panel.cam_, want.numpy(), atol=1e-6)
+    panel.method.value = "Input gradient"
+    assert panel.combine.disabled and panel.error.value == ""
