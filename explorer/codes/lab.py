@@ -59,15 +59,17 @@ def map_key(session, layers=None, split: str = "test", method: str = "PCA", seed
     return ("codes-map", tuple(_check_layers(session.model, layers)), split, method, seed, max_points)
 
 
+def map_bits(session, layers=None, split: str = "test", seed: int = 0, max_points: int | None = None) -> np.ndarray:
+    """The 0/1 codes a map embeds: those of map_indices(N, max_points, seed) of the split."""
+    codes = session_codes(session, layers, split)
+    return codes.bits()[map_indices(len(codes), max_points, seed)]
+
+
 def session_map(session, layers=None, split: str = "test", method: str = "PCA", seed: int = 0,
                 max_points: int | None = None) -> np.ndarray:
     """(n, 2) map of a split's codes, of map_indices(N, max_points, seed) (memoised on all of these)."""
     key = map_key(session, layers, split, method, seed, max_points)
-
-    def compute():
-        codes = session_codes(session, key[1], split)
-        return embed(codes.bits()[map_indices(len(codes), max_points, seed)], method, seed)
-    return session.memo(key, compute)
+    return session.memo(key, lambda: embed(map_bits(session, key[1], split, seed, max_points), method, seed))
 
 
 def session_local_complexity(session, layers=None, split: str = "test", radius: float = 0.1, n_vertices: int = 20,

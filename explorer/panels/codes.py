@@ -13,6 +13,7 @@ from ..capture import relu_layers
 from ..codes import (
     METHODS,
     knn_accuracy,
+    lab,
     over_training,
     redundancy,
     session_categorization,
@@ -21,7 +22,7 @@ from ..codes import (
     session_local_complexity,
     session_map,
 )
-from ..codes.lab import map_indices, map_key
+from ..codes.lab import map_bits, map_indices, map_key
 from ..data import to_uint8
 from ..table import Table
 from ._common import ErrorLine, Worker, display_scale, guarded, load_bokeh, png
@@ -145,15 +146,18 @@ class CodesPanel(W.VBox):
                                   + table(rows))
             self.categorization.value = self.lc.value = ""
         self.source.selected.indices = []  # indices of the old map mean other inputs now
-        args = (s, layers, split, method, self.seed, self.max_points)
-        if s.known(map_key(*args)):
+        key = map_key(s, layers, split, method, self.seed, self.max_points)
+        if s.known(key):
             self.worker.generation += 1  # a map still computing for an earlier choice is stale now
-            self._show_map(session_map(*args))
+            self._show_map(session_map(s, layers, split, method, self.seed, self.max_points))
             return
         self.map_ = None  # the old map is of other codes: never drawn while the new one computes
         self.source.data = {k: [] for k in self.source.data}
         self.busy.value = f"<i>computing the {html.escape(method)} map&hellip;</i>"
-        self.worker.submit(lambda: session_map(*args), self._show_map, self._map_failed)
+        # the codes now, on the kernel's thread (the model runs only here); the thread gets bits and embeds them
+        bits, seed = map_bits(s, layers, split, self.seed, self.max_points), self.seed
+        self.worker.submit(lambda: lab.embed(bits, method, seed),
+                           lambda xy: self._show_map(s.memo(key, lambda: xy)), self._map_failed)
 
     @guarded
     def _show_map(self, xy) -> None:
