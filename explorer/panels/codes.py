@@ -80,7 +80,7 @@ class CodesPanel(W.VBox):
         self.history_button.on_click(self._over_training)
         from .phase import PhasePanel
 
-        controls = W.HBox([self.layer, self.split, self.method, self.colour])
+        controls = W.VBox([W.HBox([self.layer, self.split]), W.HBox([self.method, self.colour])])
         self.phase = PhasePanel(session)
         self.export = Export("codes", lambda: {
             "map.html": bokeh_html(self.plot_figure, "neural codes map"),
@@ -116,10 +116,13 @@ class CodesPanel(W.VBox):
         from jupyter_bokeh import BokehModel
 
         load_bokeh()
-        source = ColumnDataSource({k: [] for k in ("x", "y", "colour", "label", "prediction", "index", "image")})
+        source = ColumnDataSource({k: [] for k in ("x", "y", "colour", "key", "label", "prediction", "index",
+                                                   "image")})
         fig = figure(width=560, height=440, tools="pan,wheel_zoom,box_select,lasso_select,reset",
                      output_backend="webgl", title="codes")
-        fig.scatter("x", "y", source=source, color="colour", size=6, alpha=0.8)
+        fig.scatter("x", "y", source=source, color="colour", size=6, alpha=0.8, legend_field="key")
+        fig.add_layout(fig.legend[0], "right")  # beside the map, not over its points
+        fig.legend[0].label_text_font_size = "9pt"
         fig.add_tools(HoverTool(tooltips="<div><img src='@image' width='56'><br>#@index: label @label, "
                                          "predicted @prediction</div>"))
         source.selected.on_change("indices", lambda attr, old, new: self._select(new))
@@ -170,22 +173,25 @@ class CodesPanel(W.VBox):
         self.busy.value = ""
         self.error.show(err)
 
-    def _colours(self) -> tuple[list, np.ndarray, np.ndarray]:
-        """Colours of the drawn points, their labels and predictions."""
+    def _colours(self) -> tuple[list, list, np.ndarray, np.ndarray]:
+        """Colours of the drawn points, their legend keys, labels and predictions."""
         s, split, idx = self.view(), self.split.value, self.indices()
         y = s.data.labels(split).numpy()[idx]
         pred = s.evaluate(split).predictions.numpy()[idx]
         how = self.colour.value
         if how == "correct":
-            return [PALETTE[2] if p == t else PALETTE[3] for p, t in zip(pred, y, strict=True)], y, pred
+            ok = pred == y
+            return [PALETTE[2] if o else PALETTE[3] for o in ok], ["correct" if o else "wrong" for o in ok], y, pred
         if how == "cluster":
             from ..codes import kmeans_labels
 
             values = s.memo(("codes-clusters", self.layer.value, split),
                             lambda: kmeans_labels(session_codes(s, self.layer.value, split).bits()))[idx]
+            keys = [f"cluster {int(v)}" for v in values]
         else:
             values = y if how == "label" else pred
-        return [PALETTE[int(v) % len(PALETTE)] for v in values], y, pred
+            keys = [s.data.classes[int(v)] for v in values]
+        return [PALETTE[int(v) % len(PALETTE)] for v in values], keys, y, pred
 
     def _images(self) -> list[str]:
         """base64 PNG data URLs of the drawn images (memoised per split)."""
@@ -202,8 +208,8 @@ class CodesPanel(W.VBox):
         """Recolour the existing map (no recomputation of the embedding)."""
         if self.map_ is None:
             return
-        colours, y, pred = self._colours()
-        self.source.data = {"x": self.map_[:, 0], "y": self.map_[:, 1], "colour": colours, "label": y,
+        colours, keys, y, pred = self._colours()
+        self.source.data = {"x": self.map_[:, 0], "y": self.map_[:, 1], "colour": colours, "key": keys, "label": y,
                             "prediction": pred, "index": self.indices(), "image": self._images()}
 
     @guarded

@@ -25,7 +25,8 @@ class Export(W.VBox):
     def __init__(self, name: str, items, folder: str = "explorer-exports"):
         self.name, self.items = name, items
         self.folder = W.Text(value=folder, description="save to", layout=W.Layout(width="320px"))
-        self.button = W.Button(description="save figures and tables", icon="download")
+        self.button = W.Button(description="save figures and tables", icon="download",
+                               layout=W.Layout(width="auto"))  # the default width cuts the label
         self.status = W.HTML()
         self.error = ErrorLine()
         self.saved: list[Path] = []

@@ -58,7 +58,8 @@ class LandscapePanel(W.VBox):
         self.trajectory = ColumnDataSource({"x": [], "y": []})  # checkpoints projected on PCA axes (Li et al.)
         fig.line("x", "y", source=self.trajectory, color="white", line_width=2)
         fig.scatter("x", "y", source=self.marker, marker="x", size=14, line_width=3, color="red")
-        fig.add_layout(ColorBar(color_mapper=self.mapper), "right")
+        fig.add_layout(ColorBar(color_mapper=self.mapper, width=10), "right")
+        fig.min_border_right = 40  # room for the colour bar's labels
         self.curve = ColumnDataSource({"x": [], "y": []})
         self.curve_at = Span(location=0.0, dimension="height", line_color="red")
         cfig = _figure("1-D: f(α) at the nearest β row", "α", "value")
@@ -72,8 +73,10 @@ class LandscapePanel(W.VBox):
                           for im, c in zip(shown, self.captions, strict=True)])
         # interpolation between two models of the trajectory
         self.end_a, self.end_b = W.Dropdown(description="from"), W.Dropdown(description="to")
-        self.path_bn = W.Checkbox(value=False, description="recompute BatchNorm along the path")
-        self.align = W.Checkbox(value=False, description="align hidden units first (weight matching: MLPs, plain CNNs)")
+        wide = dict(layout=W.Layout(width="auto"), indent=False)  # the default width cuts long labels
+        self.path_bn = W.Checkbox(value=False, description="recompute BatchNorm along the path", **wide)
+        self.align = W.Checkbox(value=False, description="align hidden units first (weight matching: MLPs, plain CNNs)",
+                                **wide)
         self.interp = W.Button(description="interpolate")
         self.path_source = ColumnDataSource({"x": [], "loss": [], "error": []})
         pfig = _figure("θ(α) = (1 − α) θ_A + α θ_B", "α", "loss / error")

@@ -27,7 +27,8 @@ def _heatmap(title: str, source, palette: str, low: float, high: float):
              line_color=None)
     fig.text("width", "epoch", text="letter", source=source, text_align="center", text_baseline="middle",
              text_color="white", text_font_size="11px")
-    fig.add_layout(ColorBar(color_mapper=mapper), "right")
+    fig.add_layout(ColorBar(color_mapper=mapper, width=10), "right")
+    fig.min_border_right = 40  # room for the colour bar's labels
     return fig
 
 

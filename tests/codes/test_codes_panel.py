@@ -40,9 +40,10 @@ def test_recolour_redraws_without_recomputing(panel):
     panel.colour.value = "correct"
     after = panel.source.data["colour"]
     assert after != before and set(after) <= {"#2ca02c", "#d62728"}
+    assert set(panel.source.data["key"]) <= {"correct", "wrong"}  # the legend says what the colours mean
     np.testing.assert_array_equal(panel.source.data["x"], xy)
     panel.colour.value = "cluster"
-    assert len(set(panel.source.data["colour"])) == 10
+    assert len(set(panel.source.data["colour"])) == 10 and len(set(panel.source.data["key"])) == 10
     assert len(panel.calls) == 1
     assert panel.source.data["image"][0].startswith("data:image/png;base64,")
 
