@@ -60,6 +60,9 @@ class SaliencyPanel(W.VBox):
         self.thumbs = W.HBox()
         self.compare_methods = W.SelectMultiple(options=names, value=tuple(names[:3]), description="compare", rows=5)
         self.compare_image = W.Image(format="png")
+        self.compare_caption = W.HTML()
+        self.compare_rows = W.IntSlider(3, min=1, max=6, description="images", continuous_update=False,
+                                        tooltip="rows: the current image and the next ones")
         self.evaluate_button = W.Button(description="Rank methods", icon="list-ol")
         self.eval_n = W.IntSlider(32, min=4, max=256, description="images", **slow)
         self.progress = Progress("ranking")
@@ -82,14 +85,16 @@ class SaliencyPanel(W.VBox):
             w.observe(self._recompute, names="value")
         for w in (self.alpha, self.cmap):
             w.observe(self._redraw, names="value")
-        self.compare_methods.observe(self._compare, names="value")
+        for w in (self.compare_methods, self.compare_rows):
+            w.observe(self._compare, names="value")
         self.evaluate_button.on_click(self.evaluate)
         self.roar_button.on_click(self.diff_roar)
         controls = W.VBox([self.index, self.method, self.layer, self.combine, W.HBox([self.target, self.klass]),
                            self.alpha,
                            self.cmap, self.noise_level, self.samples, self.steps, self.variant])
         super().__init__([self.error, self.thumbs, W.HBox([controls, W.VBox([self.image, self.caption])]),
-                          W.HBox([self.compare_methods, self.compare_image]),
+                          W.HBox([W.VBox([self.compare_methods, self.compare_rows]),
+                                  W.VBox([self.compare_caption, self.compare_image])]),
                           W.HBox([self.evaluate_button, self.eval_n]), self.progress, self.table,
                           W.HBox([self.roar_button, self.roar_k, self.roar_epochs]), self.roar_progress, self.roar,
                           self.export])
@@ -113,9 +118,9 @@ class SaliencyPanel(W.VBox):
             out[VARIANTS[name][0]] = self.variant.value  # compared tiles use the defaults
         return out
 
-    def target_class(self) -> int:
-        """The class to explain for the current image, checked against the model's classes."""
-        i, data = self.index.value, self.session.data
+    def target_class(self, index: int | None = None) -> int:
+        """The class to explain for an image (the current one by default), checked against the model's classes."""
+        i, data = self.index.value if index is None else index, self.session.data
         if self.target.value == "predicted":
             return int(self.session.evaluate(self.split).predictions[i])
         if self.target.value == "true":
@@ -203,18 +208,30 @@ class SaliencyPanel(W.VBox):
         """Another selection of methods to compare."""
         self._draw_compare()
 
+    def compare_indices(self) -> list[int]:
+        """The grid's rows: the current image and the next ones (wrapping round the split)."""
+        n = len(self.images)
+        return [(self.index.value + r) % n for r in range(min(self.compare_rows.value, n))]
+
     def _draw_compare(self) -> None:
-        """The selected methods side by side on the current image and class (memoised maps)."""
+        """The selected methods side by side (columns) on the same images (rows), each image's own target class."""
         names = list(self.compare_methods.value)
         if not names:
-            self.compare_image.value = b""
+            self.compare_image.value, self.compare_caption.value = b"", ""
             return
-        target, i = self.target_class(), self.index.value
-        tiles = [overlay(self.images[i], self.cam(n, i, target), self.alpha.value, self.cmap.value) for n in names]
-        gap = np.full((tiles[0].shape[0], 2, 3), 255, np.uint8)
-        strip = np.concatenate([t for tile in tiles for t in (tile, gap)][:-1], axis=1)
-        self.compare_image.value = png(strip, self.scale)
+        rows, k = [], display_scale(self.images.shape[1], 128)  # tiles enlarged here, so the gaps stay thin
+        for i in self.compare_indices():
+            target = self.target_class(i)
+            tiles = [overlay(self.images[i], self.cam(n, i, target), self.alpha.value, self.cmap.value)
+                     .repeat(k, 0).repeat(k, 1) for n in names]
+            gap = np.full((tiles[0].shape[0], 4, 3), 255, np.uint8)
+            rows.append(np.concatenate([t for tile in tiles for t in (tile, gap)][:-1], axis=1))
+        gap = np.full((4, rows[0].shape[1], 3), 255, np.uint8)
+        grid = np.concatenate([r for row in rows for r in (row, gap)][:-1], axis=0)
+        self.compare_image.value = png(grid)
         self.compare_image.layout.title = " | ".join(names)  # method order, left to right
+        self.compare_caption.value = (f"columns: {html.escape(' | '.join(names))}; rows: images "
+                                      f"{', '.join(map(str, self.compare_indices()))}, each for its own target class")
 
     @guarded
     def evaluate(self, button=None) -> None:

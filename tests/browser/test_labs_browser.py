@@ -186,5 +186,8 @@ def test_labs_respond_in_the_voila_app(voila_server, lab_page):
     heat.wait_for(timeout=60_000)
     assert changes(page, heat, lambda: land.locator("button", has_text="compute slice").click(), 120), \
         "the slice was not drawn in Voila"
+    page.wait_for_function("() => document.querySelector('.explorer-landscape').innerText.includes('49/49')",
+                           timeout=120_000)  # refined to the full grid after the preview
+    page.wait_for_timeout(500)
     assert not page.locator(".explorer-error:visible").count()
     assert not page.console.errors, page.console.errors

@@ -130,6 +130,21 @@ def test_compare_strip_and_its_errors(panel_and_calls):
     from PIL import Image
     w1, w3 = Image.open(BytesIO(one)).width, Image.open(BytesIO(three)).width
     assert w3 > 2.5 * w1  # three tiles side by side
+    h3 = Image.open(BytesIO(three)).height
+    panel.compare_rows.value = 1  # one image: a third of the height
+    assert Image.open(BytesIO(bytes(panel.compare_image.value))).height < h3 / 2.5
+    assert "columns: Grad-CAM | Eigen-CAM | NormGrad; rows: images 0" in panel.compare_caption.value
+    panel.compare_rows.value = 2  # the second row is the next image with its own class, from the same maps
+    panel.target.value = "true"
+    grid = np.asarray(Image.open(BytesIO(bytes(panel.compare_image.value))).convert("RGB"))
+    from explorer.panels._common import display_scale, png
+    from explorer.saliency import overlay
+    i = panel.index.value + 1
+    tile = overlay(panel.images[i], panel.cam("Grad-CAM", i, panel.target_class(i)), panel.alpha.value,
+                   panel.cmap.value)
+    want = np.asarray(Image.open(BytesIO(png(tile, display_scale(tile.shape[0], 128)))).convert("RGB"))
+    top = grid.shape[0] - want.shape[0]  # the last row, first column
+    np.testing.assert_array_equal(grid[top:, :want.shape[1]], want)
     panel.target.value = "class"
     panel.klass.value = -1  # the error shows and stays shown (not cleared by the nested redraw)
     assert "out of range" in panel.error.value
