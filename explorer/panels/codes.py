@@ -29,6 +29,7 @@ from ._common import ErrorLine, Worker, display_scale, guarded, load_bokeh, png
 from .export import Export, bokeh_html
 
 COLOURINGS = ("label", "prediction", "correct", "cluster")
+ALL = "all"  # the layer menu's value for every ReLU-like layer
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#17becf")
 
@@ -44,7 +45,8 @@ class CodesPanel(W.VBox):
 
     def __init__(self, session, max_points: int = 3000, seed: int = 0):
         self.session, self.max_points, self.seed = session, max_points, seed
-        self.layer = W.Dropdown(options=[("all ReLU layers", None)] + [(n, n) for n in relu_layers(session.model)],
+        # a string for "all": a None value would read as "nothing selected" (a blank menu in the browser)
+        self.layer = W.Dropdown(options=[("all ReLU layers", ALL)] + [(n, n) for n in relu_layers(session.model)],
                                 description="layers")
         self.split = W.ToggleButtons(options=list(session.data.x), value="test", description="split",
                                      style={"button_width": "64px"})
@@ -95,6 +97,10 @@ class CodesPanel(W.VBox):
         self.add_class("explorer-codes")
         self._recompute()
 
+    def layers(self):
+        """The chosen ReLU layer's name, or None for all of them (the core's default)."""
+        return None if self.layer.value == ALL else self.layer.value
+
     def view(self):
         """The session being looked at: the user's, or a copy of the model at the chosen checkpoint."""
         i = self.epoch.value
@@ -136,7 +142,7 @@ class CodesPanel(W.VBox):
     @guarded
     def _recompute(self, change=None) -> None:
         """Codes, metrics and the map (memoised in the session): on layer, split, method or epoch change."""
-        s, layers, split, method = self.view(), self.layer.value, self.split.value, self.method.value
+        s, layers, split, method = self.view(), self.layers(), self.split.value, self.method.value
         with self._working("computing codes"):
             rows = session_determinism(s, layers)
             tr, te = session_codes(s, layers, "train"), session_codes(s, layers, "test")
@@ -185,8 +191,8 @@ class CodesPanel(W.VBox):
         if how == "cluster":
             from ..codes import kmeans_labels
 
-            values = s.memo(("codes-clusters", self.layer.value, split),
-                            lambda: kmeans_labels(session_codes(s, self.layer.value, split).bits()))[idx]
+            values = s.memo(("codes-clusters", self.layers(), split),
+                            lambda: kmeans_labels(session_codes(s, self.layers(), split).bits()))[idx]
             keys = [f"cluster {int(v)}" for v in values]
         else:
             values = y if how == "label" else pred
@@ -220,7 +226,7 @@ class CodesPanel(W.VBox):
             return
         s, split = self.view(), self.split.value
         idx = self.indices()[np.asarray(points)]
-        codes = session_codes(s, self.layer.value, split)
+        codes = session_codes(s, self.layers(), split)
         bits = codes.bits()[idx]
         labels = np.bincount(s.data.labels(split).numpy()[idx], minlength=s.data.n_classes)
         r = redundancy(bits)
@@ -246,7 +252,7 @@ class CodesPanel(W.VBox):
     def _categorize(self, button=None) -> None:
         """The slow table: k-NN, logistic regression and K-Means on codes, pixels and activations."""
         with self._working("fitting K-Means and logistic regression"):
-            rows = self.tables_["categorization"] = session_categorization(self.view(), self.layer.value)
+            rows = self.tables_["categorization"] = session_categorization(self.view(), self.layers())
             self.categorization.value = ("K-Means: <i>purity</i> is the paper's 'accuracy'; <i>Hungarian</i> "
                                          "matches clusters to labels one to one" + table(rows))
 
@@ -255,7 +261,7 @@ class CodesPanel(W.VBox):
         """Mean local complexity (Humayun et al. 2024) per layer, train and test, at the chosen radius."""
         with self._working("probing cross-polytopes around the inputs"):
             rows = [{"split": split, **{k: float(v.mean()) for k, v in session_local_complexity(
-                self.view(), self.layer.value, split, self.radius.value).items()}} for split in ("train", "test")]
+                self.view(), self.layers(), split, self.radius.value).items()}} for split in ("train", "test")]
         self.tables_["local-complexity"] = rows
         self.lc.value = (f"Local complexity: mean number of units whose sign changes over a cross-polytope of "
                          f"radius {self.radius.value:.3g} (20 vertices) around each input" + table(rows))
@@ -264,7 +270,7 @@ class CodesPanel(W.VBox):
     def _over_training(self, button=None) -> None:
         """Redundancy and k-NN accuracy at every checkpoint (computed on a copy of the model)."""
         with self._working("encoding every checkpoint"):
-            rows = self.tables_["over-training"] = over_training(self.session, self.layer.value,
+            rows = self.tables_["over-training"] = over_training(self.session, self.layers(),
                                                                  radius=self.radius.value)
             self.categorization.value = (f"Over training (local complexity at radius {self.radius.value:.3g}, "
                                          "256 inputs per split)" + table(rows))

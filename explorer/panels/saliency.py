@@ -229,6 +229,7 @@ class SaliencyPanel(W.VBox):
         gap = np.full((4, rows[0].shape[1], 3), 255, np.uint8)
         grid = np.concatenate([r for row in rows for r in (row, gap)][:-1], axis=0)
         self.compare_image.value = png(grid)
+        self.compare_image.width = str(grid.shape[1])  # its own size, not stretched to the caption's width
         self.compare_image.layout.title = " | ".join(names)  # method order, left to right
         self.compare_caption.value = (f"columns: {html.escape(' | '.join(names))}; rows: images "
                                       f"{', '.join(map(str, self.compare_indices()))}, each for its own target class")

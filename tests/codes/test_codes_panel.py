@@ -34,6 +34,7 @@ def panel(digits, trained_mlp, monkeypatch):
 
 
 def test_recolour_redraws_without_recomputing(panel):
+    assert panel.layer.index == 0 and panel.layers() is None  # "all ReLU layers", shown as selected
     assert len(panel.calls) == 1 and panel.error.value == ""
     before = list(panel.source.data["colour"])
     xy = np.array(panel.source.data["x"])
@@ -51,7 +52,8 @@ def test_recolour_redraws_without_recomputing(panel):
 def test_layer_change_recomputes_once(panel):
     panel.layer.value = "relu1"
     assert len(panel.calls) == 2 and "16 bits" in panel.metrics.value
-    panel.layer.value = None  # back: memoised
+    assert panel.layer.index is not None  # the browser shows a selected entry, never a blank menu
+    panel.layer.value = "all"  # back: memoised
     assert len(panel.calls) == 2 and "32 bits" in panel.metrics.value
     panel.split.value = "train"
     assert len(panel.calls) == 3 and len(panel.source.data["x"]) == 1347
