@@ -122,7 +122,7 @@ def main():
             lr = lambda i: "ArrowLeft" if i % 2 else "ArrowRight"  # noqa: E731
             rows.append(summary("overlay alpha (cached redraw)", measure(
                 page, args.steps, sal, {"kind": "key", "index": alpha}, {"kind": "img", "nth": 8}, lr)))
-            rows.append(summary("saliency recompute (a new image: map, gallery, 3-method strip)", measure(
+            rows.append(summary("saliency recompute (a new image: map, gallery, 3 x 3 compare grid)", measure(
                 page, args.steps, sal, {"kind": "click", "selector": "button[title^='image ']"},
                 {"kind": "img", "nth": 8}, lambda i: "")))
 
