@@ -29,21 +29,33 @@ def session_determinism(session, layers=None) -> list[dict]:
         {s: session_codes(session, layers, s) for s in SPLITS}))
 
 
+def categorization_key(session, layers=None, k: int = 9, n_clusters: int = 10, seed: int = 9,
+                       baselines: bool = True) -> tuple:
+    """The memo key of session_categorization."""
+    return ("codes-categorization", tuple(_check_layers(session.model, layers)), k, n_clusters, seed, baselines)
+
+
+def categorization_features(session, layers=None, baselines: bool = True) -> tuple[dict, np.ndarray, np.ndarray]:
+    """What session_categorization scores: {name: (train, test)} for codes (and pixels, activations), and labels."""
+    layers = tuple(_check_layers(session.model, layers))
+    (ctr, atr), (cte, ate) = (session_codes(session, layers, s, with_activations=True) for s in SPLITS)
+    feats = {"codes": (ctr, cte)}
+    if baselines:
+        data = session.data
+        feats["pixels"] = (data.images("train").flatten(1).numpy(), data.images("test").flatten(1).numpy())
+        feats["activations"] = (atr, ate)
+    return feats, session.data.labels("train").numpy(), session.data.labels("test").numpy()
+
+
 def session_categorization(session, layers=None, k: int = 9, n_clusters: int = 10, seed: int = 9,
                            baselines: bool = True) -> list[dict]:
     """k-NN, logistic regression and K-Means on codes, and on raw pixels and continuous activations as baselines."""
-    layers = tuple(_check_layers(session.model, layers))
+    key = categorization_key(session, layers, k, n_clusters, seed, baselines)
 
     def compute():
-        (ctr, atr), (cte, ate) = (session_codes(session, layers, s, with_activations=True) for s in SPLITS)
-        feats = {"codes": (ctr, cte)}
-        if baselines:
-            data = session.data
-            feats["pixels"] = (data.images("train").flatten(1).numpy(), data.images("test").flatten(1).numpy())
-            feats["activations"] = (atr, ate)
-        ytr, yte = session.data.labels("train").numpy(), session.data.labels("test").numpy()
+        feats, ytr, yte = categorization_features(session, key[1], baselines)
         return categorization(feats, ytr, yte, k, n_clusters, seed, device=session.device)
-    return session.memo(("codes-categorization", layers, k, n_clusters, seed, baselines), compute)
+    return session.memo(key, compute)
 
 
 def map_indices(n: int, max_points: int | None = None, seed: int = 0) -> np.ndarray:
@@ -89,9 +101,14 @@ def over_training(session, layers=None, k: int = 9, progress=None, radius: float
     checkpoints = session.history.checkpoints
     if not checkpoints:
         raise ValueError("the session has no checkpoints: train it first (session.train(...) keeps them)")
-    layers = tuple(_check_layers(session.model, layers))
-    key = ("codes-over-training", layers, k, radius, lc_points, id(session.history), len(checkpoints))
-    return session.memo(key, lambda: _over_training(session, checkpoints, layers, k, progress, radius, lc_points))
+    key = over_training_key(session, layers, k, radius, lc_points)
+    return session.memo(key, lambda: _over_training(session, checkpoints, key[1], k, progress, radius, lc_points))
+
+
+def over_training_key(session, layers=None, k: int = 9, radius: float | None = 0.1, lc_points: int = 256) -> tuple:
+    """The memo key of over_training."""
+    return ("codes-over-training", tuple(_check_layers(session.model, layers)), k, radius, lc_points,
+            id(session.history), len(session.history.checkpoints))
 
 
 def _over_training(session, checkpoints, layers, k, progress, radius, lc_points) -> list[dict]:

@@ -108,10 +108,11 @@ def euclidean_knn_accuracy(x_train, y_train, x_test, y_test, k: int = 9) -> floa
 
 
 def categorization(features: dict, y_train, y_test, k: int = 9, n_clusters: int = 10, seed: int = 9,
-                   device=None) -> list[dict]:
+                   device=None, progress=None) -> list[dict]:
     """k-NN, logistic regression and K-Means (train and test) for each feature set {name: (train, test)}.
 
     Codes (objects with .bits()) use Hamming k-NN; arrays (pixels, activations) use Euclidean k-NN.
+    progress(done, total, {"features": name}) after each feature set.
     """
     y_train, y_test = _check_labels(y_train, k, f"{k}-NN"), np.asarray(y_test)
     rows = []
@@ -126,4 +127,6 @@ def categorization(features: dict, y_train, y_test, k: int = 9, n_clusters: int 
                      "logistic regression": logistic_accuracy(xtr, y_train, xte, y_test, seed),
                      "K-Means purity train": km_tr["purity"], "K-Means purity test": km_te["purity"],
                      "K-Means Hungarian train": km_tr["hungarian"], "K-Means Hungarian test": km_te["hungarian"]})
+        if progress is not None:
+            progress(len(rows), len(features), {"features": name})
     return rows

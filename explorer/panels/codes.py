@@ -25,7 +25,7 @@ from ..codes import (
 from ..codes.lab import map_bits, map_indices, map_key
 from ..data import to_uint8
 from ..table import Table
-from ._common import ErrorLine, Worker, display_scale, guarded, load_bokeh, png
+from ._common import ErrorLine, Progress, Worker, display_scale, guarded, load_bokeh, png
 from .export import Export, bokeh_html
 
 COLOURINGS = ("label", "prediction", "correct", "cluster")
@@ -73,6 +73,8 @@ class CodesPanel(W.VBox):
         self._sessions: dict = {}
         self.map_ = None
         self.worker = Worker()  # t-SNE and UMAP take seconds: off the kernel's thread, the newest request wins
+        self.slow = Worker()  # the categorization and over-training tables (tens of seconds), likewise
+        self.table_progress = Progress("tables")
         self.source, self.plot = self._figure()
         for w, fn in ((self.layer, self._recompute), (self.split, self._recompute), (self.method, self._recompute),
                       (self.epoch, self._recompute), (self.colour, self._redraw)):
@@ -88,7 +90,7 @@ class CodesPanel(W.VBox):
             "map.html": bokeh_html(self.plot_figure, "neural codes map"),
             **{f"{k}.csv": Table(v).to_csv() for k, v in self.tables_.items()}})
         tabs = W.Tab([W.VBox([self.metrics, self.plot, self.selection, self.thumbs]),
-                      W.VBox([W.HBox([self.more, self.history_button]), self.categorization]),
+                      W.VBox([W.HBox([self.more, self.history_button]), self.table_progress, self.categorization]),
                       W.VBox([W.HBox([self.lc_button, self.radius]), self.lc]),
                       self.phase])
         for i, t in enumerate(("codes and map", "categorization", "local complexity", "phase chart")):
@@ -154,6 +156,7 @@ class CodesPanel(W.VBox):
                                   "<i>share sharing a code</i> = inputs whose code another input also has"
                                   + table(rows))
             self.categorization.value = self.lc.value = ""
+            self.slow.generation += 1  # a table still computing for the old choice would be stale
         self.source.selected.indices = []  # indices of the old map mean other inputs now
         key = map_key(s, layers, split, method, self.seed, self.max_points)
         if s.known(key):
@@ -248,13 +251,35 @@ class CodesPanel(W.VBox):
         finally:
             self.busy.value = ""
 
+    def _table_progress(self, done, total, info) -> None:
+        """Progress of a table computed on the worker's thread, drawn on the kernel's."""
+        self.slow.call(self.table_progress, done, total, info)
+
+    def _table_failed(self, err) -> None:
+        self.table_progress.label.value = "failed"
+        self.error.show(err)
+
     @guarded
     def _categorize(self, button=None) -> None:
-        """The slow table: k-NN, logistic regression and K-Means on codes, pixels and activations."""
-        with self._working("fitting K-Means and logistic regression"):
-            rows = self.tables_["categorization"] = session_categorization(self.view(), self.layers())
-            self.categorization.value = ("K-Means: <i>purity</i> is the paper's 'accuracy'; <i>Hungarian</i> "
-                                         "matches clusters to labels one to one" + table(rows))
+        """The slow table: k-NN, logistic regression and K-Means on codes, pixels and activations (on a thread;
+        the codes and activations are computed here first, so the thread never runs the model)."""
+        s, layers = self.view(), self.layers()
+        key = lab.categorization_key(s, layers)
+        if s.known(key):
+            self.slow.generation += 1
+            self._show_categorization(session_categorization(s, layers))
+            return
+        feats, ytr, yte = lab.categorization_features(s, layers)
+        device = s.device
+        self.table_progress(0, len(feats), {"fitting": "K-Means and logistic regression"})
+        self.slow.submit(lambda: lab.categorization(feats, ytr, yte, device=device, progress=self._table_progress),
+                         lambda rows: self._show_categorization(s.memo(key, lambda: rows)), self._table_failed)
+
+    @guarded
+    def _show_categorization(self, rows) -> None:
+        self.tables_["categorization"] = rows
+        self.categorization.value = ("K-Means: <i>purity</i> is the paper's 'accuracy'; <i>Hungarian</i> "
+                                     "matches clusters to labels one to one" + table(rows))
 
     @guarded
     def _local_complexity(self, button=None) -> None:
@@ -268,9 +293,23 @@ class CodesPanel(W.VBox):
 
     @guarded
     def _over_training(self, button=None) -> None:
-        """Redundancy and k-NN accuracy at every checkpoint (computed on a copy of the model)."""
-        with self._working("encoding every checkpoint"):
-            rows = self.tables_["over-training"] = over_training(self.session, self.layers(),
-                                                                 radius=self.radius.value)
-            self.categorization.value = (f"Over training (local complexity at radius {self.radius.value:.3g}, "
-                                         "256 inputs per split)" + table(rows))
+        """Redundancy and k-NN accuracy at every checkpoint (on a thread, with a copy of the model made here)."""
+        from ..session import Session
+
+        s, layers, radius = self.session, self.layers(), self.radius.value
+        key = lab.over_training_key(s, layers, radius=radius)
+        if s.known(key):
+            self.slow.generation += 1
+            self._show_over_training(over_training(s, layers, radius=radius), radius)
+            return
+        twin = Session(copy.deepcopy(s.model), s.data, s.history)  # the thread's own model: the user's stays here
+        self.table_progress(0, len(s.history.checkpoints), {"encoding": "checkpoints"})
+        self.slow.submit(lambda: over_training(twin, layers, radius=radius, progress=self._table_progress),
+                         lambda rows: self._show_over_training(s.memo(key, lambda: rows), radius),
+                         self._table_failed)
+
+    @guarded
+    def _show_over_training(self, rows, radius) -> None:
+        self.tables_["over-training"] = rows
+        self.categorization.value = (f"Over training (local complexity at radius {radius:.3g}, 256 inputs per "
+                                     "split)" + table(rows))

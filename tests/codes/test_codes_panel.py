@@ -150,3 +150,36 @@ def test_codes_export_map_and_tables(panel, tmp_path):
     rows = list(csv.DictReader(paths["determinism.csv"].open()))
     assert rows[0]["redundancy ratio"] and len(rows) == len(panel.tables_["determinism"])
     assert "cdn.bokeh.org" not in paths["map.html"].read_text()
+
+
+def test_a_table_for_an_old_choice_is_never_drawn(panel, monkeypatch):
+    """In a kernel the slow table runs on a thread; a layer change meanwhile makes its result stale: dropped."""
+    import asyncio
+    import time
+    import types
+
+    import IPython
+
+    from explorer.codes import lab
+
+    from ..test_panel_common import run_loop
+
+    def slow_table(feats, *a, progress=None, **k):
+        time.sleep(0.4)
+        return [{"features": f, "K-Means Hungarian test": 0.5} for f in feats]
+    monkeypatch.setattr(lab, "categorization", slow_table)
+    monkeypatch.setattr(IPython, "get_ipython", lambda: types.SimpleNamespace(kernel=object()))
+
+    async def use():
+        start = time.perf_counter()
+        panel._categorize()
+        assert time.perf_counter() - start < 0.3 and panel.categorization.value == ""  # returned at once
+        panel.layer.value = "relu1"  # meanwhile: another choice clears the tables
+        await asyncio.sleep(1.0)  # the old table has arrived by now (and any map of relu1)
+        assert panel.categorization.value == "", "a stale table was drawn"
+        panel._categorize()  # asked again for relu1: drawn when done
+        await asyncio.sleep(1.0)
+        assert "Hungarian" in panel.categorization.value
+
+    run_loop(use())
+    assert panel.error.value == ""
