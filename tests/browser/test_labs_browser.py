@@ -78,6 +78,16 @@ def test_labs_respond_in_jupyterlab(lab_server, lab_page):
     page.wait_for_function("() => !document.querySelector('.explorer-codes').innerText.includes('computing')",
                            timeout=180_000)
     assert not codes.locator(".explorer-error:visible").count()
+    # the categorization table (K-Means and logistic regression: seconds) runs on a thread too: while it does, the
+    # saliency overlay still answers its slider; then the table arrives
+    codes.locator(".lm-TabBar-tab", has_text="categorization").click()
+    codes.locator("button", has_text="K-Means and LR table").click()
+    open_tab(page, "Saliency")
+    assert changes(page, overlay, lambda: nudge(page, alpha, "ArrowRight", 3), timeout=10), "the kernel was blocked"
+    assert "Hungarian" not in codes.text_content(), "the table finished before the check: it proves nothing"
+    open_tab(page, "Neural codes")
+    page.wait_for_function("() => document.querySelector('.explorer-codes').innerText.includes('Hungarian')",
+                           timeout=180_000)
 
     # loss landscape: compute a slice, then α moves the marker and the live read-out
     open_tab(page, "Loss landscape")
