@@ -1,13 +1,16 @@
 """Loss-landscape panel: a 2-D slice as a heat map with a live point, interpolation barriers, Hessian spectrum."""
 from __future__ import annotations
 
+import copy
+import dataclasses
+
 import ipywidgets as W
 import numpy as np
 
 from ..data import to_uint8
 from ..landscape import BN_POLICIES, NORMS, axis, interpolate, lab, slice_grid, weight_matching
 from ..table import Table
-from ._common import ErrorLine, Progress, debounce, display_scale, guarded, load_bokeh, png
+from ._common import ErrorLine, Progress, Worker, debounce, display_scale, guarded, load_bokeh, png
 from .export import Export, bokeh_html
 
 RESOLUTIONS = (7, 11, 15, 21, 31, 41, 51)
@@ -37,6 +40,7 @@ class LandscapePanel(W.VBox):
 
         self.session, self.n_eval, self.n_shown, self.seed = session, n_eval, n_shown, seed
         self.surface_ = self.axes_ = None
+        self.worker = Worker()  # slices take seconds to minutes: off the kernel's thread, the newest wins
         self.kind = W.Dropdown(options=lab.AXES, value="random", description="axes")
         self.norm = W.Dropdown(options=NORMS, value="filter", description="normalise")
         self.span = W.FloatText(value=1.0, step=0.1, description="range ±")
@@ -145,22 +149,46 @@ class LandscapePanel(W.VBox):
 
     @guarded
     def _recompute(self, _=None) -> None:
-        """Directions and the slice (memoised); the preview is drawn first, then refined in place."""
+        """Directions, then the slice (memoised): on a worker thread in a kernel, so α and β stay live; the preview
+        is drawn first, then refined in place."""
         s, kind, norm, n, bn = self.session, self.kind.value, self.norm.value, self.resolution.value, self.bn.value
         span = float(self.span.value)
         axis(span, n)  # bad range or resolution: a clear error before any work
-        axes = s.memo(("landscape-axes", kind, norm, "zero", self.seed),
-                      lambda: lab.axes(s.model, s.data, s.history, kind, norm, "zero", self.seed))
+        key = ("landscape-axes", kind, norm, "zero", self.seed)
+        if kind != "random" and not s.known(key):
+            self.progress(0, 1, {"computing": f"{kind} axes"})
+        axes = s.memo(key, lambda: lab.axes(s.model, s.data, s.history, kind, norm, "zero", self.seed))
         bn_x = s.data.inputs("train")[:256] if bn == "recompute" else None
+        key = ("landscape-slice", kind, norm, self.seed, span, n, bn, self.n_eval)
+        if s.known(key):
+            self.worker.generation += 1  # a slice still computing for other settings is stale now
+            self._show_slice(s.memo(key, lambda: None), axes, kind, span)
+            return
+        # the thread gets its own copy: functional_call swaps a module's tensors while it runs, and the user's
+        # model must stay usable here (the live point, the other labs)
+        twin, (x, y), generation = copy.deepcopy(s.model), self._eval(), self.worker.generation + 1
 
-        def stream(done, total, surf):
-            self.progress(done, total)
-            self.surface_, self.axes_ = surf, axes
-            self._redraw()
-        self.surface_ = s.memo(("landscape-slice", kind, norm, self.seed, span, n, bn, self.n_eval),
-                               lambda: slice_grid(s.model, *self._eval(), *axes, span=span, n=n, bn=bn,
-                                                  bn_x=bn_x, callback=stream))
-        self.axes_ = axes
+        def stream(done, total, surf):  # on the thread: a snapshot, drawn on the kernel's loop if still current
+            snap = dataclasses.replace(surf, loss=surf.loss.copy(), accuracy=surf.accuracy.copy(),
+                                       done=surf.done.copy())
+            self.worker.call(self._stream, generation, done, total, snap, axes)
+        self.worker.submit(lambda: slice_grid(twin, x, y, *axes, span=span, n=n, bn=bn, bn_x=bn_x, callback=stream),
+                           lambda surf: self._show_slice(s.memo(key, lambda: surf), axes, kind, span),
+                           self.error.show)
+
+    def _stream(self, generation, done, total, surf, axes) -> None:
+        if generation != self.worker.generation:
+            return  # a part of a superseded slice
+        self.progress(done, total)
+        self.surface_, self.axes_ = surf, axes
+        self._redraw()
+
+    @guarded
+    def _show_slice(self, surf, axes, kind, span) -> None:
+        """A finished (or stored) slice: map, trajectory, slider ranges, and the point under the sliders."""
+        s = self.session
+        self.surface_, self.axes_ = surf, axes
+        self.progress(int(surf.done.sum()), surf.done.size)
         xy = lab.project(s.model, s.history.checkpoints, *axes) if kind == "pca" else np.zeros((0, 2))
         self.trajectory.data = {"x": xy[:, 0], "y": xy[:, 1]}
         for w in (self.alpha, self.beta):

@@ -106,6 +106,20 @@ def test_labs_respond_in_jupyterlab(lab_server, lab_page):
     page.wait_for_function("b => document.querySelector('.explorer-landscape').innerText !== b", arg=before,
                            timeout=30_000)
     assert readout.count()
+    # a fine slice (31 x 31, about ten seconds here) computes on a thread: α's live point answers meanwhile
+    land.locator(".widget-dropdown", has_text="points").locator("select").select_option("31")
+    land.locator("button", has_text="compute slice").click()
+    page.wait_for_function("() => /\\d+\\/961/.test(document.querySelector('.explorer-landscape').innerText)",
+                           timeout=30_000)
+    live = ("b => { const land = document.querySelector('.explorer-landscape');"
+            " const r = [...land.querySelectorAll('.widget-html')].map(e => e.innerText)"
+            ".find(t => t.includes('at α='));"
+            " return r !== undefined && r !== b && !land.innerText.includes('961/961'); }")
+    shown = land.locator(".widget-html", has_text="at α=").first.inner_text()
+    nudge(page, land.locator(".widget-hslider", has_text="α"), "ArrowLeft", 4)
+    page.wait_for_function(live, arg=shown, timeout=30_000)
+    page.wait_for_function("() => document.querySelector('.explorer-landscape').innerText.includes('961/961')",
+                           timeout=180_000)
     assert not page.locator(".explorer-error:visible").count()
     assert not page.console.errors, page.console.errors
 
