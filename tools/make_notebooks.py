@@ -42,7 +42,7 @@ print(f"test accuracy: {session.evaluate('test').accuracy:.1%}")
 SaliencyPanel(session)""",
     """md:**Try in the panel:** move *alpha* and change the *colormap* (only a redraw); switch the *method* and the
 *layer* (conv1 is early and sharp, conv3 late and coarse); set *target* to *class* and pick a wrong class.
-The *compare* box shows several methods on the same image.
+The *compare* box shows several methods (columns) on the same images (rows); *+ layers* combines layers.
 
 ## Exercise 1: which method points at the digit?
 
@@ -207,8 +207,8 @@ rows = [{"alpha": float(a), "loss": float(f), "accuracy": float(c)}
 Table(rows[::4])""",
     """md:*Questions.* Two seeds, same data: is there a barrier? Now interpolate between two checkpoints of the same
 run (`session.history.checkpoints[5][1]` and the final weights): why is that path flat? Hidden units can be permuted
-without changing the function: the panel's *align* option matches them first (weight matching, MLPs) — try it
-with an MLP."""
+without changing the function: the panel's *align* option matches them first (weight matching, for MLPs and
+plain CNNs such as this one) — tick it and interpolate again: how much of the barrier was only a permutation?"""
 ]
 
 if __name__ == "__main__":
