@@ -5,7 +5,7 @@ import importlib
 
 import ipywidgets as W
 
-from .data import DATASETS
+from .data import DATASETS, TORCHVISION_SETS, data_root
 from .panels._common import ErrorLine, Progress, guarded, load_bokeh
 from .session import Session
 
@@ -37,6 +37,11 @@ class Tour(W.VBox):
         self.model = W.Dropdown(options=list(MODELS), value=model, description="model")
         self.epochs = W.IntSlider(value=epochs, min=0, max=100, description="epochs", continuous_update=False)
         self.seed = W.IntText(value=seed, description="seed", layout=W.Layout(width="160px"))
+        # MNIST, Fashion-MNIST, CIFAR-10: read from a folder in torchvision's layout; downloaded only when ticked
+        self.root = W.Text(value="", placeholder=str(data_root()), description="data folder",
+                           layout=W.Layout(width="420px"))
+        self.download = W.Checkbox(value=False, description="download if missing (needs network)", indent=False,
+                                   layout=W.Layout(width="auto"))
         self.train_button = W.Button(description="Train", button_style="primary", icon="play")
         self.progress = Progress("training")
         self.status = W.HTML("Choose a dataset and a model, then press <b>Train</b>.")
@@ -44,7 +49,10 @@ class Tour(W.VBox):
         self.tabs = W.Tab()
         self.train_button.on_click(lambda _: self.train())
         self.tabs.observe(self._show_tab, names="selected_index")
-        super().__init__([W.HBox([self.dataset, self.model]), W.HBox([self.epochs, self.seed, self.train_button]),
+        self.dataset.observe(self._show_data_options, names="value")
+        self._show_data_options()
+        super().__init__([W.HBox([self.dataset, self.model]), W.HBox([self.root, self.download]),
+                          W.HBox([self.epochs, self.seed, self.train_button]),
                           self.progress, self.status, self.error, self.tabs])
         self.add_class("explorer-tour")
 
@@ -54,12 +62,23 @@ class Tour(W.VBox):
         self.train_button.disabled = True
         try:
             self.status.value = f"loading {self.dataset.value} and building {self.model.value} ..."
-            session = Session.open(self.dataset.value, self.model.value, device=self.device, seed=self.seed.value)
+            kwargs = ({"root": self.root.value.strip() or None, "download": self.download.value}
+                      if self.dataset.value in TORCHVISION_SETS else {})
+            try:
+                session = Session.open(self.dataset.value, self.model.value, device=self.device,
+                                       seed=self.seed.value, data_kwargs=kwargs)
+            except FileNotFoundError as err:
+                raise FileNotFoundError(f"{err}. Here: fill in 'data folder', or tick 'download if missing'") from err
             session.train(epochs=self.epochs.value, seed=self.seed.value, progress=self.progress)
         finally:
             self.train_button.disabled = False
         self.use(session)
         return session
+
+    def _show_data_options(self, change=None) -> None:
+        """The folder and download choices apply to the torchvision datasets only."""
+        shown = "" if self.dataset.value in TORCHVISION_SETS else "none"
+        self.root.layout.display = self.download.layout.display = shown
 
     @guarded
     def use(self, session: Session) -> None:

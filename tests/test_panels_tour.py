@@ -34,10 +34,37 @@ def test_tour_shows_errors_and_stays_usable(tmp_path, monkeypatch):
     monkeypatch.setenv("EXPLORER_DATA", str(tmp_path))
     t = Tour(dataset="mnist", epochs=1, device="cpu")
     assert t.train() is None
-    assert "mnist not found" in t.error.value and "download=True" in t.error.value
-    assert not t.train_button.disabled
+    assert "mnist not found" in t.error.value and "download if missing" in t.error.value
+    assert not t.train_button.disabled and t.root.layout.display == ""
     t.dataset.value = "digits"
+    assert t.root.layout.display == "none"  # the folder and download choices are for torchvision sets only
     assert t.train() is not None and t.error.value == ""
+
+
+def test_tour_asks_before_downloading_and_says_when_offline(tmp_path, monkeypatch):
+    import urllib.error
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr("urllib.request.urlopen", offline)
+    t = Tour(dataset="fashion-mnist", epochs=1, device="cpu")
+    t.root.value = str(tmp_path)
+    assert t.train() is None and "download if missing" in t.error.value  # nothing fetched unless ticked
+    t.download.value = True
+    assert t.train() is None and "no network" in t.error.value and "could not download" in t.error.value
+
+
+def test_tour_reads_a_data_folder():
+    from pathlib import Path
+
+    subset = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist-subset"
+    if not subset.exists():
+        pytest.skip("the shared MNIST subset is not beside this checkout")
+    t = Tour(dataset="mnist", model="mlp", epochs=1, device="cpu")
+    t.root.value = str(subset)
+    session = t.train()
+    assert t.error.value == "" and session.data.name == "mnist" and session.data.shape == (1, 28, 28)
 
 
 def test_tour_use_refuses_a_mismatched_session(trained_session):
