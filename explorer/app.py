@@ -6,6 +6,7 @@ import importlib
 import ipywidgets as W
 
 from .data import DATASETS, TORCHVISION_SETS, data_root
+from .models import BUILTIN
 from .panels._common import ErrorLine, Progress, guarded, load_bokeh
 from .session import Session
 
@@ -42,6 +43,8 @@ class Tour(W.VBox):
                            layout=W.Layout(width="420px"))
         self.download = W.Checkbox(value=False, description="download if missing (needs network)", indent=False,
                                    layout=W.Layout(width="auto"))
+        self.pretrained = W.Checkbox(value=False, description="pretrained weights (downloads once)", indent=False,
+                                     layout=W.Layout(width="auto"))  # torchvision models; random weights otherwise
         self.train_button = W.Button(description="Train", button_style="primary", icon="play")
         self.progress = Progress("training")
         self.status = W.HTML("Choose a dataset and a model, then press <b>Train</b>.")
@@ -49,9 +52,10 @@ class Tour(W.VBox):
         self.tabs = W.Tab()
         self.train_button.on_click(lambda _: self.train())
         self.tabs.observe(self._show_tab, names="selected_index")
-        self.dataset.observe(self._show_data_options, names="value")
+        for w in (self.dataset, self.model):
+            w.observe(self._show_data_options, names="value")
         self._show_data_options()
-        super().__init__([W.HBox([self.dataset, self.model]), W.HBox([self.root, self.download]),
+        super().__init__([W.HBox([self.dataset, self.model, self.pretrained]), W.HBox([self.root, self.download]),
                           W.HBox([self.epochs, self.seed, self.train_button]),
                           self.progress, self.status, self.error, self.tabs])
         self.add_class("explorer-tour")
@@ -65,10 +69,14 @@ class Tour(W.VBox):
             kwargs = ({"root": self.root.value.strip() or None, "download": self.download.value}
                       if self.dataset.value in TORCHVISION_SETS else {})
             try:
+                extra = {"pretrained": True} if self.pretrained.value and self.model.value not in BUILTIN else {}
                 session = Session.open(self.dataset.value, self.model.value, device=self.device,
-                                       seed=self.seed.value, data_kwargs=kwargs)
+                                       seed=self.seed.value, data_kwargs=kwargs, **extra)
             except FileNotFoundError as err:
                 raise FileNotFoundError(f"{err}. Here: fill in 'data folder', or tick 'download if missing'") from err
+            except ConnectionError as err:
+                raise ConnectionError(f"{err}. Here: untick the download and use the files or weights you have, "
+                                      "or the bundled digits") from err
             session.train(epochs=self.epochs.value, seed=self.seed.value, progress=self.progress)
         finally:
             self.train_button.disabled = False
@@ -76,9 +84,11 @@ class Tour(W.VBox):
         return session
 
     def _show_data_options(self, change=None) -> None:
-        """The folder and download choices apply to the torchvision datasets only."""
+        """The folder and download choices apply to the torchvision datasets only, pretrained weights to the
+        torchvision models only."""
         shown = "" if self.dataset.value in TORCHVISION_SETS else "none"
         self.root.layout.display = self.download.layout.display = shown
+        self.pretrained.layout.display = "none" if self.model.value in BUILTIN else ""
 
     @guarded
     def use(self, session: Session) -> None:

@@ -55,6 +55,24 @@ def test_tour_asks_before_downloading_and_says_when_offline(tmp_path, monkeypatc
     assert t.train() is None and "no network" in t.error.value and "could not download" in t.error.value
 
 
+def test_pretrained_weights_only_when_ticked(tmp_path, monkeypatch):
+    import urllib.error
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr("urllib.request.urlopen", offline)
+    t = Tour(model="cnn", epochs=0, device="cpu")
+    assert t.pretrained.layout.display == "none"  # the built-in models have no pretrained weights
+    t.model.value = "resnet18"
+    assert t.pretrained.layout.display == ""
+    t.pretrained.value = True
+    assert t.train() is None and "could not download pretrained weights" in t.error.value
+    assert "pretrained=False" in t.error.value
+
+
 def test_tour_reads_a_data_folder():
     from pathlib import Path
 
