@@ -167,6 +167,12 @@ class LandscapePanel(W.VBox):
         # the thread gets its own copy: functional_call swaps a module's tensors while it runs, and the user's
         # model must stay usable here (the live point, the other labs)
         twin, (x, y), generation = copy.deepcopy(s.model), self._eval(), self.worker.generation + 1
+        # until the preview arrives: a blank map (never the old slice under the new axes), the point on the new axes
+        self.surface_, self.axes_ = None, axes
+        self.map_source.data = {"image": [np.full((1, 1), np.nan)], "x": [-span], "y": [-span], "dw": [2 * span],
+                                "dh": [2 * span]}
+        self.curve.data = {"x": [], "y": []}
+        self.progress(0, n * n)
 
         def stream(done, total, surf):  # on the thread: a snapshot, drawn on the kernel's loop if still current
             snap = dataclasses.replace(surf, loss=surf.loss.copy(), accuracy=surf.accuracy.copy(),
