@@ -125,10 +125,11 @@ def debounce(wait: float):
 
 
 class Worker:
-    """Runs a slow computation that does not touch the model (an embedding, a sweep of its own models) on a thread
-    when a kernel's event loop runs, so the page stays live; done(result) or failed(error) then run on the kernel's
-    loop, and only for the newest request: a result that a later request superseded is dropped, never drawn.
-    Outside a kernel (tests, scripts) everything runs at once."""
+    """Runs a slow computation that never uses the user's model itself (an embedding of codes, sklearn fits on
+    features, a sweep of its own models, a slice on a copy of the model) on a thread when a kernel's event loop
+    runs, so the page stays live; done(result) or failed(error) then run on the kernel's loop, and only for the
+    newest request: a result that a later request superseded is dropped, never drawn. Outside a kernel (tests,
+    scripts) everything runs at once."""
 
     def __init__(self):
         self.generation = 0
