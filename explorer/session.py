@@ -1,7 +1,6 @@
 """Session: the one holder of model, data, device, training history and a memo of results."""
 from __future__ import annotations
 
-import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -28,7 +27,6 @@ class Session:
         self.history = history or History()
         self.memo_size = memo_size
         self._memo: OrderedDict = OrderedDict()
-        self._lock = threading.RLock()  # panels may fill the memo from a worker thread
         self.hits = self.misses = 0
 
     @classmethod
@@ -70,23 +68,20 @@ class Session:
     def memo(self, key: tuple, compute: Callable[[], Any]) -> Any:
         """compute() once per (key, model state, dataset); later calls return the stored result."""
         full = (self.state(), id(self.data), *key)
-        with self._lock:
-            if full in self._memo:
-                self.hits += 1
-                self._memo.move_to_end(full)
-                return self._memo[full]
-            self.misses += 1
-        value = compute()  # outside the lock: a slow compute on a thread does not block the kernel's memo reads
-        with self._lock:
-            self._memo[full] = value
-            while len(self._memo) > self.memo_size:
-                self._memo.popitem(last=False)
+        if full in self._memo:
+            self.hits += 1
+            self._memo.move_to_end(full)
+            return self._memo[full]
+        self.misses += 1
+        value = compute()
+        self._memo[full] = value
+        while len(self._memo) > self.memo_size:
+            self._memo.popitem(last=False)
         return value
 
     def known(self, key: tuple) -> bool:
         """Whether memo(key, ...) would return a stored result now (no compute)."""
-        with self._lock:
-            return (self.state(), id(self.data), *key) in self._memo
+        return (self.state(), id(self.data), *key) in self._memo
 
     @torch.no_grad()
     def check(self) -> None:

@@ -119,3 +119,21 @@ def test_worker_outside_a_kernel_runs_at_once(monkeypatch):
     Worker().submit(lambda: 2, shown.append, errors.append)
     Worker().submit(lambda: [][1], shown.append, errors.append)
     assert shown == [2] and isinstance(errors[0], IndexError)
+
+
+def test_worker_cached_starts_only_what_the_memo_lacks(digits, monkeypatch):
+    import IPython
+
+    from explorer import Session
+    from explorer.panels._common import Worker
+
+    monkeypatch.setattr(IPython, "get_ipython", lambda: None)
+    session, shown, started = Session.open(digits, "mlp", device="cpu", width=4), [], []
+
+    def start():
+        started.append(1)
+        return lambda: "computed"
+    w = Worker()
+    w.cached(session, ("k",), start, shown.append, shown.append)
+    w.cached(session, ("k",), start, shown.append, shown.append)  # stored: no start, no thread
+    assert shown == ["computed", "computed"] and started == [1] and session.memo(("k",), lambda: "other") == "computed"

@@ -128,8 +128,8 @@ class Worker:
     """Runs a slow computation that never uses the user's model itself (an embedding of codes, sklearn fits on
     features, a sweep of its own models, a slice on a copy of the model) on a thread when a kernel's event loop
     runs, so the page stays live; done(result) or failed(error) then run on the kernel's loop, and only for the
-    newest request: a result that a later request superseded is dropped, never drawn. Outside a kernel (tests,
-    scripts) everything runs at once."""
+    newest request: a result that a later request superseded is dropped, never drawn. The session's memo is read
+    and filled only on the kernel's thread (cached()). Outside a kernel (tests, scripts) everything runs at once."""
 
     def __init__(self):
         self.generation = 0
@@ -162,6 +162,15 @@ class Worker:
                 result, err = None, e
             loop.call_soon_threadsafe(finish, result, err)
         threading.Thread(target=work, daemon=True, name="explorer-worker").start()
+
+    def cached(self, session, key: tuple, start, done, failed) -> None:
+        """done(the memoised result) at once if session holds key; else compute = start() here (the part that needs
+        the model, on the kernel's thread), compute() on a thread, and the result stored in the memo and drawn."""
+        if session.known(key):
+            self.generation += 1  # a result still computing for an earlier request is stale now
+            done(session.memo(key, lambda: None))
+            return
+        self.submit(start(), lambda result: done(session.memo(key, lambda: result)), failed)
 
     def call(self, fn, *args) -> None:
         """fn(*args) on the kernel's loop when called from a worker thread (progress bars), else at once."""

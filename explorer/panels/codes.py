@@ -16,11 +16,9 @@ from ..codes import (
     lab,
     over_training,
     redundancy,
-    session_categorization,
     session_codes,
     session_determinism,
     session_local_complexity,
-    session_map,
 )
 from ..codes.lab import map_bits, map_indices, map_key
 from ..data import to_uint8
@@ -158,18 +156,17 @@ class CodesPanel(W.VBox):
             self.categorization.value = self.lc.value = ""
             self.slow.generation += 1  # a table still computing for the old choice would be stale
         self.source.selected.indices = []  # indices of the old map mean other inputs now
-        key = map_key(s, layers, split, method, self.seed, self.max_points)
-        if s.known(key):
-            self.worker.generation += 1  # a map still computing for an earlier choice is stale now
-            self._show_map(session_map(s, layers, split, method, self.seed, self.max_points))
-            return
-        self.map_ = None  # the old map is of other codes: never drawn while the new one computes
-        self.source.data = {k: [] for k in self.source.data}
-        self.busy.value = f"<i>computing the {html.escape(method)} map&hellip;</i>"
-        # the codes now, on the kernel's thread (the model runs only here); the thread gets bits and embeds them
-        bits, seed = map_bits(s, layers, split, self.seed, self.max_points), self.seed
-        self.worker.submit(lambda: lab.embed(bits, method, seed),
-                           lambda xy: self._show_map(s.memo(key, lambda: xy)), self._map_failed)
+        seed = self.seed
+
+        def start():
+            self.map_ = None  # the old map is of other codes: never drawn while the new one computes
+            self.source.data = {k: [] for k in self.source.data}
+            self.busy.value = f"<i>computing the {html.escape(method)} map&hellip;</i>"
+            # the codes now, on the kernel's thread (the model runs only here); the thread embeds bits
+            bits = map_bits(s, layers, split, seed, self.max_points)
+            return lambda: lab.embed(bits, method, seed)
+        self.worker.cached(s, map_key(s, layers, split, method, seed, self.max_points), start, self._show_map,
+                           self._map_failed)
 
     @guarded
     def _show_map(self, xy) -> None:
@@ -264,16 +261,13 @@ class CodesPanel(W.VBox):
         """The slow table: k-NN, logistic regression and K-Means on codes, pixels and activations (on a thread;
         the codes and activations are computed here first, so the thread never runs the model)."""
         s, layers = self.view(), self.layers()
-        key = lab.categorization_key(s, layers)
-        if s.known(key):
-            self.slow.generation += 1
-            self._show_categorization(session_categorization(s, layers))
-            return
-        feats, ytr, yte = lab.categorization_features(s, layers)
-        device = s.device
-        self.table_progress(0, len(feats), {"fitting": "K-Means and logistic regression"})
-        self.slow.submit(lambda: lab.categorization(feats, ytr, yte, device=device, progress=self._table_progress),
-                         lambda rows: self._show_categorization(s.memo(key, lambda: rows)), self._table_failed)
+
+        def start():
+            feats, ytr, yte = lab.categorization_features(s, layers)
+            self.table_progress(0, len(feats), {"fitting": "K-Means and logistic regression"})
+            device = s.device
+            return lambda: lab.categorization(feats, ytr, yte, device=device, progress=self._table_progress)
+        self.slow.cached(s, lab.categorization_key(s, layers), start, self._show_categorization, self._table_failed)
 
     @guarded
     def _show_categorization(self, rows) -> None:
@@ -297,16 +291,13 @@ class CodesPanel(W.VBox):
         from ..session import Session
 
         s, layers, radius = self.session, self.layers(), self.radius.value
-        key = lab.over_training_key(s, layers, radius=radius)
-        if s.known(key):
-            self.slow.generation += 1
-            self._show_over_training(over_training(s, layers, radius=radius), radius)
-            return
-        twin = Session(copy.deepcopy(s.model), s.data, s.history)  # the thread's own model: the user's stays here
-        self.table_progress(0, len(s.history.checkpoints), {"encoding": "checkpoints"})
-        self.slow.submit(lambda: over_training(twin, layers, radius=radius, progress=self._table_progress),
-                         lambda rows: self._show_over_training(s.memo(key, lambda: rows), radius),
-                         self._table_failed)
+
+        def start():
+            twin = Session(copy.deepcopy(s.model), s.data, s.history)  # the thread's own model; the user's stays
+            self.table_progress(0, len(s.history.checkpoints), {"encoding": "checkpoints"})
+            return lambda: over_training(twin, layers, radius=radius, progress=self._table_progress)
+        self.slow.cached(s, lab.over_training_key(s, layers, radius=radius), start,
+                         lambda rows: self._show_over_training(rows, radius), self._table_failed)
 
     @guarded
     def _show_over_training(self, rows, radius) -> None:

@@ -159,28 +159,25 @@ class LandscapePanel(W.VBox):
             self.progress(0, 1, {"computing": f"{kind} axes"})
         axes = s.memo(key, lambda: lab.axes(s.model, s.data, s.history, kind, norm, "zero", self.seed))
         bn_x = s.data.inputs("train")[:256] if bn == "recompute" else None
-        key = ("landscape-slice", kind, norm, self.seed, span, n, bn, self.n_eval)
-        if s.known(key):
-            self.worker.generation += 1  # a slice still computing for other settings is stale now
-            self._show_slice(s.memo(key, lambda: None), axes, kind, span)
-            return
-        # the thread gets its own copy: functional_call swaps a module's tensors while it runs, and the user's
-        # model must stay usable here (the live point, the other labs)
-        twin, (x, y), generation = copy.deepcopy(s.model), self._eval(), self.worker.generation + 1
-        # until the preview arrives: a blank map (never the old slice under the new axes), the point on the new axes
-        self.surface_, self.axes_ = None, axes
-        self.map_source.data = {"image": [np.full((1, 1), np.nan)], "x": [-span], "y": [-span], "dw": [2 * span],
-                                "dh": [2 * span]}
-        self.curve.data = {"x": [], "y": []}
-        self.progress(0, n * n)
 
-        def stream(done, total, surf):  # on the thread: a snapshot, drawn on the kernel's loop if still current
-            snap = dataclasses.replace(surf, loss=surf.loss.copy(), accuracy=surf.accuracy.copy(),
-                                       done=surf.done.copy())
-            self.worker.call(self._stream, generation, done, total, snap, axes)
-        self.worker.submit(lambda: slice_grid(twin, x, y, *axes, span=span, n=n, bn=bn, bn_x=bn_x, callback=stream),
-                           lambda surf: self._show_slice(s.memo(key, lambda: surf), axes, kind, span),
-                           self.error.show)
+        def start():
+            # the thread gets its own copy: functional_call swaps a module's tensors while it runs, and the user's
+            # model must stay usable here (the live point, the other labs)
+            twin, (x, y), generation = copy.deepcopy(s.model), self._eval(), self.worker.generation + 1
+            # until the preview arrives: a blank map (never the old slice under the new axes), the point on them
+            self.surface_, self.axes_ = None, axes
+            self.map_source.data = {"image": [np.full((1, 1), np.nan)], "x": [-span], "y": [-span],
+                                    "dw": [2 * span], "dh": [2 * span]}
+            self.curve.data = {"x": [], "y": []}
+            self.progress(0, n * n)
+
+            def stream(done, total, surf):  # on the thread: a snapshot, drawn on the kernel's loop if still current
+                snap = dataclasses.replace(surf, loss=surf.loss.copy(), accuracy=surf.accuracy.copy(),
+                                           done=surf.done.copy())
+                self.worker.call(self._stream, generation, done, total, snap, axes)
+            return lambda: slice_grid(twin, x, y, *axes, span=span, n=n, bn=bn, bn_x=bn_x, callback=stream)
+        self.worker.cached(s, ("landscape-slice", kind, norm, self.seed, span, n, bn, self.n_eval), start,
+                           lambda surf: self._show_slice(surf, axes, kind, span), self.error.show)
 
     def _stream(self, generation, done, total, surf, axes) -> None:
         if generation != self.worker.generation:

@@ -79,9 +79,8 @@ class PhasePanel(W.VBox):
 
         def progress(done, total, info):  # called from the sweep's thread: drawn on the kernel's
             self.worker.call(self.progress, done, total, info)
-        self.worker.submit(lambda: self.session.memo(key, lambda: sweep(data, **preset, backend=backend,
-                                                                        n_jobs=n_jobs, progress=progress)),
-                           self._show, self._failed)
+        self.worker.cached(self.session, key, lambda: lambda: sweep(data, **preset, backend=backend, n_jobs=n_jobs,
+                                                                    progress=progress), self._show, self._failed)
 
     def _failed(self, err) -> None:
         self.run.disabled = False
