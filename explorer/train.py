@@ -9,6 +9,7 @@ from torch import nn
 
 from .capture import eval_mode  # noqa: F401 - kept importable from here
 from .device import model_device
+from .optim import Adam
 
 
 @dataclass
@@ -88,7 +89,7 @@ def train(model: nn.Module, data, epochs: int = 15, lr: float = 3e-3, batch_size
     x, y = data.inputs("train"), data.labels("train")
     x_test, y_test = data.inputs("test"), data.labels("test")
     gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    opt = Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     n_batches = (len(x) + batch_size - 1) // batch_size
     report, close = _reporter(progress, epochs * n_batches)
     keep = (lambda e: True) if checkpoint_epochs is None else (lambda e: e in set(checkpoint_epochs))
