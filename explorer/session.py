@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .data import ImageSet, load_dataset
+from .data import ImageSet, as_model_input, check_model, load_dataset
 from .device import model_device, pick_device
 from .models import build_model
 from .train import Evaluation, History, evaluate, train
@@ -46,8 +46,10 @@ class Session:
         """
         data = dataset if isinstance(dataset, ImageSet) else load_dataset(dataset, **(data_kwargs or {}))
         net = model if isinstance(model, nn.Module) else build_model(model, data, seed=seed, **model_kwargs)
+        check_model(net)
         net = net.to(pick_device(device))
-        net.eval()
+        if not isinstance(model, nn.Module):
+            net.eval()  # a model built here starts in eval mode; the user's own keeps its modes (labs use eval_mode)
         session = cls(net, data)
         session.check()
         if epochs:
@@ -88,7 +90,8 @@ class Session:
         """Run two images through the model: a clear error if it does not take this data (mode restored)."""
         from .train import eval_mode
 
-        x = self.data.inputs("test")[:2].to(self.device)
+        check_model(self.model)
+        x = as_model_input(self.data.inputs("test")[:2], self.model, "inputs").to(self.device)
         try:
             with eval_mode(self.model):
                 out = self.model(x)

@@ -38,7 +38,7 @@ def determinism(codes_by_split: dict) -> list[dict]:
 
 def _check_labels(y, n_min: int, what: str) -> np.ndarray:
     y = np.asarray(y)
-    if len(y) < n_min:
+    if len(y) < max(n_min, 1):
         raise ValueError(f"{what} needs at least {n_min} samples; got {len(y)}")
     if len(np.unique(y)) < 2:
         raise ValueError(f"{what} needs at least two classes; all {len(y)} samples have label {y[0]}")
@@ -62,6 +62,9 @@ def hungarian_accuracy(clusters, y) -> float:
 
 def _contingency(clusters, y) -> np.ndarray:
     """(clusters x labels) counts."""
+    if len(np.asarray(y)) == 0 or len(np.asarray(clusters)) != len(np.asarray(y)):
+        raise ValueError(f"need one cluster per label and at least one; got {len(np.asarray(clusters))} clusters "
+                         f"and {len(np.asarray(y))} labels")
     _, ci = np.unique(np.asarray(clusters), return_inverse=True)
     _, yi = np.unique(np.asarray(y), return_inverse=True)
     table = np.zeros((ci.max() + 1, yi.max() + 1), dtype=np.int64)
@@ -114,7 +117,7 @@ def categorization(features: dict, y_train, y_test, k: int = 9, n_clusters: int 
     Codes (objects with .bits()) use Hamming k-NN; arrays (pixels, activations) use Euclidean k-NN.
     progress(done, total, {"features": name}) after each feature set.
     """
-    y_train, y_test = _check_labels(y_train, k, f"{k}-NN"), np.asarray(y_test)
+    y_train, y_test = _check_labels(y_train, k, f"{k}-NN"), _check_labels(y_test, 1, "the test split")
     rows = []
     for name, (tr, te) in features.items():
         binary = hasattr(tr, "bits")
