@@ -31,7 +31,8 @@ def check_input(x, model: nn.Module | None = None) -> torch.Tensor:
     """An (N, C, H, W) float tensor without NaN or inf, or a clear ValueError.
 
     The one input rule of explorer.data.as_model_input: uint8 pixels are scaled by 1 / 255; floating images keep
-    their values, cast to the model's dtype when it is given (else run_model casts them); other dtypes are refused.
+    their values, cast to the model's dtype (float32 when no model is given; run_model casts to the model's dtype
+    again); other dtypes are refused.
     """
     if not isinstance(x, torch.Tensor):
         raise ValueError(f"images must be a torch.Tensor of shape (N, C, H, W); got {type(x).__name__}")
@@ -39,10 +40,6 @@ def check_input(x, model: nn.Module | None = None) -> torch.Tensor:
         raise ValueError(f"images must have shape (N, C, H, W); got {tuple(x.shape)} (add a batch axis with x[None])")
     if len(x) == 0:
         raise ValueError("no images: the batch is empty")
-    if model is None and x.is_floating_point():
-        if not torch.isfinite(x).all():
-            raise ValueError("NaN or infinite values in images")
-        return x.detach()
     return as_model_input(x.detach(), model, "images")
 
 
