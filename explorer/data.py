@@ -68,6 +68,14 @@ class ImageSet:
         x = self.images(split)
         return self.transform(x) if self.transform is not None else self.normalize(x)
 
+    def sample(self, split: str = "test", n: int | None = None, seed: int = 0):
+        """(inputs, labels, indices) of a seeded stratified sample of n of a split (all of it for n=None or
+        n >= N): for a lab that asks to evaluate a large dataset on a subsample."""
+        y = self.labels(split)
+        idx = np.arange(len(y)) if n is None else stratified_indices(y, n, seed)
+        x = self.images(split)[torch.from_numpy(idx)]
+        return (self.transform(x) if self.transform is not None else self.normalize(x)), y[idx], idx
+
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """(x - mean) / std per channel."""
         m = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(-1, 1, 1)
@@ -117,20 +125,20 @@ def check_model(model: nn.Module) -> None:
 
 def as_model_input(x, model: nn.Module | None = None, what: str = "images") -> torch.Tensor:
     """The one rule for images entering a lab (module docstring): uint8 / 255, floats cast to the model's dtype."""
-    t = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
+    src = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
     if model is not None:
         check_model(model)
-    if t.dtype == torch.uint8:
-        t = t.to(model_dtype(model)) / 255.0
-    elif t.dtype == torch.bool or not t.is_floating_point():
-        raise ValueError(f"{what} have dtype {t.dtype}: pass uint8 pixels (0..255, scaled to [0, 1]) or floating "
+    dtype = model_dtype(model)
+    if src.dtype == torch.uint8:
+        t = src.to(dtype) / 255.0
+    elif src.dtype == torch.bool or not src.is_floating_point():
+        raise ValueError(f"{what} have dtype {src.dtype}: pass uint8 pixels (0..255, scaled to [0, 1]) or floating "
                          f"images (used as they are), e.g. x.astype('float32') / 65535 for 16-bit images")
-    elif t.dtype != model_dtype(model):
-        big = t.abs().amax().item() if t.numel() and torch.isfinite(t).all() else None
-        t = t.to(model_dtype(model))
-        if big is not None and not torch.isfinite(t).all():
-            raise ValueError(f"{what} overflow {model_dtype(model)} (values up to {big:g}); rescale them")
+    else:
+        t = src.to(dtype)
     if t.numel() and not torch.isfinite(t).all():
+        if t.dtype != src.dtype and src.is_floating_point() and torch.isfinite(src).all():
+            raise ValueError(f"{what} overflow {dtype} (values up to {src.abs().amax().item():g}); rescale them")
         raise ValueError(f"NaN or infinite values in {what}")
     return t
 

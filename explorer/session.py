@@ -38,7 +38,8 @@ class Session:
         Parameters
         ----------
         dataset : a name ('digits', 'block-digits', 'mnist', ...) or an ImageSet.
-        model : 'cnn', 'mlp', a torchvision classifier name, or your own nn.Module.
+        model : 'cnn', 'mlp', a torchvision classifier name, or your own nn.Module (its training modes are kept;
+            the labs run it in eval mode and restore them).
         device : 'auto' (default: CUDA, then MPS, then CPU), 'cpu', 'cuda', ... or $EXPLORER_DEVICE.
         epochs : training epochs to run now (0 keeps the weights as they are).
         seed : seeds the weights and the training order.

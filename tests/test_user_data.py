@@ -144,3 +144,13 @@ def test_stratified_indices():
     assert np.array_equal(stratified_indices(y, 5000), np.arange(1000))
     with pytest.raises(ValueError, match="positive integer"):
         stratified_indices(y, 0)
+
+
+def test_a_lab_asks_for_a_stratified_sample(digits):
+    x, y, idx = digits.sample("test", 100, seed=1)
+    assert len(x) == len(y) == 100 and torch.equal(x, digits.inputs("test")[idx]) and torch.equal(
+        y, digits.labels("test")[idx])
+    share = np.bincount(y.numpy(), minlength=10) / 100
+    assert np.abs(share - np.bincount(digits.labels("test").numpy()) / 450).max() <= 0.01
+    x, y, idx = digits.sample("test")  # nothing subsamples unless asked
+    assert torch.equal(x, digits.inputs("test")) and len(idx) == 450
