@@ -20,21 +20,22 @@ class JobBar(W.HBox):
         self.bar = W.IntProgress(value=0, min=0, max=1, description=description, layout=W.Layout(width="45%"))
         self.label = W.Label("")
         self.cancel = W.Button(description="cancel", icon="stop", disabled=True, layout=W.Layout(width="90px"))
-        self.started = None
+        self.started, self.reported = None, False
         super().__init__([self.bar, self.label, self.cancel])
         self.add_class("explorer-progress")
 
     def start(self, title: str = "") -> None:
-        """A job starts: empty bar, the cancel button on."""
-        self.started = time.perf_counter()
+        """A job starts: empty bar, what it computes, the cancel button on."""
+        self.started, self.reported = time.perf_counter(), False
         self.bar.value, self.bar.bar_style = 0, ""
-        self.label.value = f"{title}…" if title else ""
+        self.label.value = f"computing the {title}…" if title else "computing…"
         self.cancel.disabled = False
 
     def __call__(self, done: int, total: int, info: dict | None = None) -> None:
         """Progress (the trainer's protocol), with the time left estimated from the rate so far."""
         self.bar.max = max(total, 1)
         self.bar.value = min(done, self.bar.max)
+        self.reported = True
         left = ""
         if self.started is not None and 0 < done < total:
             eta = (time.perf_counter() - self.started) / done * (total - done)
@@ -43,13 +44,15 @@ class JobBar(W.HBox):
         self.label.value = f"{done}/{total}{left}{extra}"
 
     def finish(self, how: str = "") -> None:
-        """The job ended: done, cancelled or failed."""
+        """The job ended: done (the last count stays), cancelled or failed."""
+        took = f" in {time.perf_counter() - self.started:.1f} s" if self.started is not None else ""
         self.started, self.cancel.disabled = None, True
+        self.bar.bar_style = {"done": "success", "cancelled": "warning", "failed": "danger"}.get(how, "")
         if how == "done":
             self.bar.value = self.bar.max
-        if how:
-            self.bar.bar_style = {"done": "success", "cancelled": "warning", "failed": "danger"}.get(how, "")
-            self.label.value = how if how != "done" else self.label.value.split(",")[0]
+            self.label.value = (self.label.value.split(",")[0] if getattr(self, "reported", False) else "done") + took
+        elif how:
+            self.label.value = how
 
 
 @dataclass

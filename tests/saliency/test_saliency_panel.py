@@ -160,7 +160,7 @@ def test_mlp_offers_input_methods_only():
 
     panel = SaliencyPanel(Session.open("digits", "mlp", device="cpu"))
     assert panel.error.value == "" and bytes(panel.image.value).startswith(b"\x89PNG")
-    assert panel.method.options and all(not METHODS[n].needs_layer for _, n in panel.method.options)
+    assert panel.method.options and all(not METHODS[n].needs_layer for n in panel.method.options)
     panel.method.value = "Integrated gradients"
     assert panel.error.value == ""
 

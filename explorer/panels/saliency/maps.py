@@ -12,13 +12,13 @@ from .._common import display_scale, guarded, png
 from .knobs import KnobForm
 
 
-def method_options(layers: list[str]) -> list[tuple[str, str]]:
-    """The method menu: grouped by family (CAMs first), each labelled with its family; CAMs only with a layer."""
+def method_options(layers: list[str]) -> list[str]:
+    """The method menu, grouped by family (CAMs, then gradients, then the rest); CAMs only with a layer."""
     names = [n for n, c in METHODS.items() if layers or not c.needs_layer]
     family = lambda n: getattr(METHODS[n], "family", "CAM" if METHODS[n].needs_layer else "gradient")  # noqa: E731
     order = {"CAM": 0, "gradient": 1}
     names.sort(key=lambda n: (order.get(family(n), 2), family(n)))  # stable: the registry's order within a family
-    return [(f"{family(n)} · {n}", n) for n in names]
+    return names
 
 
 class MapView(W.VBox):
@@ -35,7 +35,7 @@ class MapView(W.VBox):
         slow = dict(continuous_update=False)
         options = method_options(layers)
         self.index = W.IntSlider(0, 0, len(self.images) - 1, description="image", **slow)
-        self.method = W.Dropdown(options=options, value=options[0][1], description="method")
+        self.method = W.Dropdown(options=options, value=options[0], description="method")
         self.layer = W.Dropdown(options=layers, value=default_layer(session, layers), description="layer")
         self.combine = W.SelectMultiple(options=layers, value=(), description="+ layers",  # mean of normalised maps
                                         rows=max(1, min(3, len(layers))), tooltip="combine the layer with these")
