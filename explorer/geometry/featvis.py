@@ -81,13 +81,19 @@ class Visualisation:
 
 def maximise(model: nn.Module, layer: str, unit: int, shape: tuple, steps: int = 64, lr: float = 0.05,
              seed: int = 0, param: str = "fourier", jitter: int = 1, tv: float = 0.0, normalize=None,
-             init: torch.Tensor | None = None, progress=None) -> Visualisation:
+             init: torch.Tensor | None = None, pre: bool | None = None, progress=None) -> Visualisation:
     """Activation maximisation of `unit` of `layer` by Adam on a seeded image parametrisation.
 
     shape: (C, H, W) of the model's images; normalize: images in [0, 1] -> model inputs (data.normalize);
     jitter: random shifts of up to `jitter` pixels per step; tv: weight of total_variation; init: a start
-    image in [0, 1] (multifaceted). The trace is measured on the unjittered image. The model is untouched.
+    image in [0, 1] (multifaceted). pre: maximise a ReLU-like layer's pre-activation (default for those layers: a
+    unit that is off at the start has no gradient after the ReLU, lucid#68). The trace is the objective on the
+    unjittered image. The model is untouched.
     """
+    from ..capture import RELU_LIKE, resolve
+
+    if pre is None:
+        pre = isinstance(resolve(model, layer)[layer], RELU_LIKE)
     if param not in ("fourier", "pixel"):
         raise ValueError(f"param must be 'fourier' or 'pixel'; got {param!r}")
     if steps < 1 or lr <= 0:
@@ -109,7 +115,7 @@ def maximise(model: nn.Module, layer: str, unit: int, shape: tuple, steps: int =
         def activation(img):
             rec.clear()
             model(norm(img))
-            return unit_activation(rec.output(layer), unit)[0]
+            return unit_activation(rec.pre(layer) if pre else rec.output(layer), unit)[0]
 
         for i in range(steps + 1):
             with torch.no_grad():
