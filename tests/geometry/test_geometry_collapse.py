@@ -1,7 +1,6 @@
 """Neural collapse: zero at a simplex ETF, the pseudo-inverse formula, curves over the trainer's checkpoints."""
 import numpy as np
 import pytest
-import torch
 
 from explorer.geometry import collapse_metrics, collapse_over_training, layer_collapse
 
