@@ -87,60 +87,83 @@ class CKAMatrix:
     debiased: bool
 
 
+def _hsic(k: torch.Tensor, l: torch.Tensor, debiased: bool) -> torch.Tensor:  # noqa: E741
+    """HSIC of (n, n) Gram matrices, or summed over a stack (B, n, n) of minibatches (Nguyen et al. 2021).
+
+    Biased: <HKH, HLH> (the 1/(n-1)^2 cancels in CKA, minibatches being equal in size); debiased: HSIC1.
+    """
+    if k.ndim == 3:
+        return sum(_hsic(kb, lb, debiased) for kb, lb in zip(k, l, strict=True))
+    return hsic1(k, l) if debiased else (_center(k) * _center(l)).sum()
+
+
 def cka_matrix(grams_a: dict, grams_b: dict | None = None, debiased: bool = False, progress=None) -> CKAMatrix:
-    """CKA of every pair of layers from their raw Gram matrices {name: (n, n)} (pure: no model runs here)."""
+    """CKA of every pair of layers from Gram matrices {name: (n, n)}, or minibatch CKA from stacks {name:
+    (B, b, b)} (layer_grams(minibatch=b)); pure: no model runs here."""
     same = grams_b is None
     grams_b = grams_a if same else grams_b
-    ns = {len(g) for g in list(grams_a.values()) + list(grams_b.values())}
-    if len(ns) > 1:
-        raise ValueError(f"CKA compares the same examples: the layers were seen on {sorted(ns)} examples")
+    shapes = {tuple(g.shape) for g in list(grams_a.values()) + list(grams_b.values())}
+    if len(shapes) > 1:
+        raise ValueError(f"CKA compares the same examples: the layers' Gram matrices have shapes {sorted(shapes)}")
     ra, rb = list(grams_a), list(grams_b)
-    if debiased:  # one HSIC1 per layer for the denominators
-        selfa = {n: hsic1(g, g) for n, g in grams_a.items()}
-        selfb = selfa if same else {n: hsic1(g, g) for n, g in grams_b.items()}
-    else:
-        ca = {n: _center(g) for n, g in grams_a.items()}
-        cb = ca if same else {n: _center(g) for n, g in grams_b.items()}
-        norm_a = {n: g.norm() for n, g in ca.items()}
-        norm_b = norm_a if same else {n: g.norm() for n, g in cb.items()}
+    selfa = {n: _hsic(g, g, debiased) for n, g in grams_a.items()}
+    selfb = selfa if same else {n: _hsic(g, g, debiased) for n, g in grams_b.items()}
     out = np.full((len(ra), len(rb)), np.nan)
     total, done = len(ra) * len(rb), 0
     for i, a in enumerate(ra):
         for j, b in enumerate(rb):
             if same and j < i:
                 out[i, j] = out[j, i]
-            elif debiased:
-                den = torch.sqrt(selfa[a] * selfb[b])
-                out[i, j] = float(hsic1(grams_a[a], grams_b[b]) / den) if den > 0 else np.nan
             else:
-                den = norm_a[a] * norm_b[b]
-                out[i, j] = float((ca[a] * cb[b]).sum() / den) if den > 0 else np.nan
+                den = torch.sqrt(selfa[a] * selfb[b])
+                out[i, j] = float(_hsic(grams_a[a], grams_b[b], debiased) / den) if den > 0 else np.nan
             done += 1
         if progress:
             progress(done, total, {"layer": a})
     return CKAMatrix(out, tuple(ra), tuple(rb), debiased)
 
 
-def layer_grams(model: nn.Module, x: torch.Tensor, layers=None, batch_size: int = 128, progress=None) -> dict:
-    """Gram matrices {layer: (n, n) float64} of each layer's flattened, column-centred outputs on x (runs the model).
+def layer_grams(model: nn.Module, x: torch.Tensor, layers=None, batch_size: int = 128, minibatch: int | None = None,
+                progress=None) -> dict:
+    """Gram matrices {layer: (n, n) float64} of each layer's flattened, column-centred outputs on x (runs the model);
+    with minibatch=b, stacks {layer: (n // b, b, b)} of per-minibatch Grams (a short last batch is dropped).
 
     layers: names, or None for features.stages(model) (leaves, or residual blocks as a whole). Centring first
-    changes neither CKA nor HSIC1 (both are translation invariant) and keeps the float32 product accurate: a
-    float64 product of 1,000 x 65,536 features costs seconds per layer.
+    changes neither CKA nor HSIC1 (both are translation invariant) and keeps the float32 product accurate. The full
+    Gram costs n^2 p and keeps every layer's features (1,000 resnet18 inputs of 64 x 64: about 1 GB); minibatch
+    CKA costs n b p and keeps one batch, as pytorch-cka does.
     """
     layers = stages(model, x) if layers is None else ([layers] if isinstance(layers, str) else list(layers))
-    feats = layer_outputs(model, x, layers, batch_size=batch_size, progress=progress)
-    grams = {}
-    for n in layers:
-        f = feats.pop(n)  # drop each layer's features once its Gram is made: peak memory
-        f = f - f.mean(0)
-        grams[n] = (f @ f.T).double()
-    return grams
+
+    def grams_of(xs, report=None):
+        feats = layer_outputs(model, xs, layers, batch_size=batch_size, progress=report)
+        out = {}
+        for n in layers:
+            f = feats.pop(n)  # drop each layer's features once its Gram is made: peak memory
+            f = f - f.mean(0)
+            out[n] = (f @ f.T).double()
+        return out
+
+    if minibatch is None:
+        return grams_of(x, progress)
+    if minibatch < 4 or minibatch > len(x):
+        raise ValueError(f"minibatch must be in 4..{len(x)} (HSIC1 needs 4 examples); got {minibatch}")
+    blocks = {n: [] for n in layers}
+    n_batches = len(x) // minibatch
+    for i in range(n_batches):
+        for n, g in grams_of(x[i * minibatch:(i + 1) * minibatch]).items():
+            blocks[n].append(g)
+        if progress:
+            progress(i + 1, n_batches, {"batch": i})
+    return {n: torch.stack(g) for n, g in blocks.items()}
 
 
 def cka_layers(model_a: nn.Module, x: torch.Tensor, layers_a=None, model_b: nn.Module | None = None,
-               layers_b=None, x_b: torch.Tensor | None = None, debiased: bool = False, progress=None) -> CKAMatrix:
-    """CKA between every pair of layers of one model, or of model_a and model_b (same inputs unless x_b)."""
-    ga = layer_grams(model_a, x, layers_a, progress=progress)
-    gb = None if model_b is None else layer_grams(model_b, x if x_b is None else x_b, layers_b, progress=progress)
+               layers_b=None, x_b: torch.Tensor | None = None, debiased: bool = False, minibatch: int | None = None,
+               progress=None) -> CKAMatrix:
+    """CKA between every pair of layers of one model, or of model_a and model_b (same inputs unless x_b);
+    minibatch=b: minibatch CKA (Nguyen et al. 2021; with debiased=True, what pytorch-cka computes)."""
+    ga = layer_grams(model_a, x, layers_a, minibatch=minibatch, progress=progress)
+    gb = None if model_b is None else layer_grams(model_b, x if x_b is None else x_b, layers_b, minibatch=minibatch,
+                                                  progress=progress)
     return cka_matrix(ga, gb, debiased)

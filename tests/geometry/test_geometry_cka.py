@@ -91,3 +91,24 @@ def test_matching_recovers_a_permutation(digits, unchanged):
     np.testing.assert_array_equal(m.semi, np.argsort(perm))
     conv = match_units(torch.randn(5, 3, 4, 4), torch.randn(5, 2, 4, 4))  # positions count as samples
     assert conv.corr.shape == (3, 2) and len(conv.perm) == 2
+
+
+def test_minibatch_cka_matches_pytorch_cka_on_a_model(tiny_cnn, unchanged):
+    cka = pytest.importorskip("cka")
+    from torch.utils.data import DataLoader, TensorDataset
+
+    # pytorch-cka keeps a reference to each hooked output, so an in-place ReLU after conv2 rewrites what it
+    # recorded (conv2 becomes relu2): compare on a copy with out-of-place ReLUs (ours clones what it records)
+    # Both in float64: theirs takes HSIC1 of raw (uncentred) float32 Grams, whose cancellation costs ~1e-2 here
+    # (its matrix is not even symmetric); ours centres the features first.
+    net = copy.deepcopy(tiny_cnn).double()
+    net.relu1.inplace = net.relu2.inplace = False
+    x = torch.randn(40, 1, 8, 8, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    layers = ["conv1", "conv2", "gap", "fc"]
+    with unchanged(tiny_cnn):
+        ours = cka_layers(tiny_cnn, x.float(), layers, debiased=True, minibatch=10)
+    theirs = cka.compute_cka(net, net, DataLoader(TensorDataset(x), batch_size=10), layers=layers,
+                             progress=False)[0].double().numpy()
+    np.testing.assert_allclose(np.clip(ours.values, 0, 1), theirs, atol=1e-5)  # theirs is clamped to [0, 1]
+    with pytest.raises(ValueError, match="minibatch"):
+        cka_layers(tiny_cnn, x, layers, minibatch=2)
