@@ -7,6 +7,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..capture import capture
 from ..codes.extract import _check_layers, activation_codes
 from ..device import model_device
 from ..train import eval_mode
@@ -69,19 +70,22 @@ def _changes(a: np.ndarray) -> np.ndarray:
 
 def grid_samples(model: nn.Module, plane: Plane, resolution: int = 200, bounds=None, layers=None,
                  batch_size: int = 2048, progress=None) -> GridSamples:
-    """Codes of `layers` (default every ReLU-like layer) and logits at each cell centre of the plane's grid."""
+    """Codes of `layers` (default every ReLU-like layer; bit on iff pre-activation > 0, as explorer.codes) and
+    logits at each cell centre of the plane's grid, from one forward pass per batch."""
     layers = tuple(_check_layers(model, layers))
     u, v = plane.grid(resolution, bounds)
     device = model_device(model)
     packed, logits, n_bits = [], [], 0
     total = u.size
-    with torch.no_grad(), eval_mode(model):
+    with torch.no_grad(), eval_mode(model), capture(model, layers) as rec:
         for i in range(0, total, batch_size):
+            rec.clear()
             x = plane.points(u.ravel()[i:i + batch_size], v.ravel()[i:i + batch_size]).to(device)
-            codes = activation_codes(model, x, layers, batch_size=batch_size)
-            packed.append(codes.packed)
-            n_bits = codes.n_bits
-            logits.append(model(x).float().cpu().numpy())
+            out = model(x)
+            bits = torch.cat([p.flatten(1) > 0 for n in layers for p in rec.preacts[n]], dim=1)
+            packed.append(np.packbits(bits.cpu().numpy(), axis=1))
+            n_bits = bits.shape[1]
+            logits.append(out.float().cpu().numpy())
             if progress:
                 progress(min(i + batch_size, total), total, {"cells": total})
     return GridSamples(u, v, np.concatenate(packed), n_bits, np.concatenate(logits), plane.anchors, layers)

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from explorer.codes import activation_codes
-from explorer.geometry import exact_regions, grid_regions, plane_from, plane_through, region_at
+from explorer.geometry import exact_regions, grid_regions, grid_samples, plane_from, plane_through, region_at
 
 BOX = (-5.0, 5.0, -5.0, 5.0)
 
@@ -100,7 +100,9 @@ def test_grid_agrees_with_exact_on_a_random_mlp():
     exact = exact_regions(net, plane)
     grid = grid_regions(net, plane, resolution=60)
     assert 0 < grid.count <= exact.count
-    codes = activation_codes(net, plane.points(grid.u.ravel(), grid.v.ravel())).bits()
+    codes = activation_codes(net, plane.points(grid.u.ravel(), grid.v.ravel()))
+    np.testing.assert_array_equal(grid_samples(net, plane, resolution=60, batch_size=500).packed, codes.packed)
+    codes = codes.bits()
     for cell in range(0, grid.u.size, 97):  # each sampled cell's code is that of the exact polygon holding it
         i = exact.locate(grid.u.ravel()[cell], grid.v.ravel()[cell])
         assert list(exact.bits[i]) == list(codes[cell])
