@@ -7,7 +7,7 @@ import ipywidgets as W
 
 from .data import DATASETS, TORCHVISION_SETS, data_root
 from .models import BUILTIN
-from .panels._common import ErrorLine, Progress, guarded, load_bokeh
+from .panels._common import ErrorLine, Progress, close_tree, guarded, load_bokeh
 from .session import Session
 
 # Tab title -> "module:Panel"; a panel is built the first time its tab is shown, on the current session.
@@ -100,7 +100,10 @@ class Tour(W.VBox):
         self.status.value = (f"<b>{type(session.model).__name__}</b> ({n:,} parameters) on "
                              f"<b>{session.device}</b>, data <b>{session.data.name}</b>, "
                              f"test accuracy <b class='explorer-accuracy'>{acc:.1%}</b>")
+        old = self.tabs.children
         self.tabs.children = [W.VBox() for _ in self.labs]
+        for page in old:  # the previous session's panels: closed, or they live on in the kernel and the page
+            close_tree(page)
         for i, title in enumerate(self.labs):
             self.tabs.set_title(i, title)
         self.tabs.selected_index = 0

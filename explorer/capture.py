@@ -140,3 +140,25 @@ def capture(model: nn.Module, layers, keep_graph: bool = False):
     finally:
         for h in handles:
             h.remove()
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module):
+    """Put the model in eval mode for the block, then restore every module's own mode."""
+    modes = [(m, m.training) for m in model.modules()]
+    if not any(mode for _, mode in modes):  # already in eval mode (the usual case): nothing to set or restore
+        yield model
+        return
+    model.eval()
+    try:
+        yield model
+    finally:
+        for m, mode in modes:
+            m.training = mode
+
+
+def weights_state(model: nn.Module) -> tuple:
+    """A token that changes whenever a parameter or buffer is changed in place (optimiser step, load) or the mode
+    changes: the one state token of the session's memo, the runner's staleness check and the kept forwards."""
+    return (id(model), model.training, tuple(t._version for t in model.parameters()),
+            tuple(t._version for t in model.buffers()))

@@ -8,8 +8,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from .capture import eval_mode, weights_state
 from .data import ImageSet, load_dataset
 from .device import model_device, pick_device
+from .jobs import Job, no_progress
 from .models import build_model
 from .train import Evaluation, History, evaluate, train
 
@@ -61,33 +63,54 @@ class Session:
 
     def state(self) -> tuple:
         """A token that changes whenever a parameter or buffer is changed in place (optimiser step, load)."""
-        return (id(self.model), self.model.training,
-                tuple(t._version for t in self.model.parameters()),
-                tuple(t._version for t in self.model.buffers()))
+        return weights_state(self.model)
 
-    def memo(self, key: tuple, compute: Callable[[], Any]) -> Any:
-        """compute() once per (key, model state, dataset); later calls return the stored result."""
-        full = (self.state(), id(self.data), *key)
+    def full_key(self, key: tuple) -> tuple:
+        """key with the weights' state and the dataset now: what a result computed now is filed under."""
+        return (self.state(), id(self.data), *key)
+
+    def lookup(self, full: tuple) -> tuple[bool, Any]:
+        """(True, value) if a result is stored under this full key, else (False, None)."""
         if full in self._memo:
             self.hits += 1
             self._memo.move_to_end(full)
-            return self._memo[full]
-        self.misses += 1
-        value = compute()
+            return True, self._memo[full]
+        return False, None
+
+    def store(self, full: tuple, value: Any) -> Any:
+        """File value under a full key (taken when its computation was requested); the oldest go past memo_size."""
         self._memo[full] = value
+        self._memo.move_to_end(full)
         while len(self._memo) > self.memo_size:
             self._memo.popitem(last=False)
         return value
 
+    def memo(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        """compute() once per (key, model state, dataset); later calls return the stored result."""
+        full = self.full_key(key)
+        found, value = self.lookup(full)
+        if found:
+            return value
+        self.misses += 1
+        return self.store(full, compute())
+
     def known(self, key: tuple) -> bool:
         """Whether memo(key, ...) would return a stored result now (no compute)."""
-        return (self.state(), id(self.data), *key) in self._memo
+        return self.full_key(key) in self._memo
+
+    def run(self, job: Job, progress=None) -> Any:
+        """A lab's job, synchronously: the stored result, or prepare() and compute() here, filed under the weights'
+        state at the request (the panels' runner does the same on a thread)."""
+        full = self.full_key(job.key)
+        found, value = self.lookup(full)
+        if found:
+            return value
+        self.misses += 1
+        return self.store(full, job.compute(job.prepare(), progress or no_progress))
 
     @torch.no_grad()
     def check(self) -> None:
         """Run two images through the model: a clear error if it does not take this data (mode restored)."""
-        from .train import eval_mode
-
         x = self.data.inputs("test")[:2].to(self.device)
         try:
             with eval_mode(self.model):

@@ -1,29 +1,14 @@
 """Seeded training with checkpoints along the trajectory, and evaluation."""
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .capture import eval_mode  # noqa: F401 - kept importable from here
 from .device import model_device
-
-
-@contextlib.contextmanager
-def eval_mode(model: nn.Module):
-    """Put the model in eval mode for the block, then restore every module's own mode."""
-    modes = [(m, m.training) for m in model.modules()]
-    if not any(mode for _, mode in modes):  # already in eval mode (the usual case): nothing to set or restore
-        yield model
-        return
-    model.eval()
-    try:
-        yield model
-    finally:
-        for m, mode in modes:
-            m.training = mode
 
 
 @dataclass

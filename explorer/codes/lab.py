@@ -5,6 +5,7 @@ import copy
 
 import numpy as np
 
+from ..jobs import Job
 from .complexity import local_complexity
 from .embed import embed
 from .extract import _check_layers, activation_codes
@@ -47,15 +48,22 @@ def categorization_features(session, layers=None, baselines: bool = True) -> tup
     return feats, session.data.labels("train").numpy(), session.data.labels("test").numpy()
 
 
+def categorization_job(session, layers=None, k: int = 9, n_clusters: int = 10, seed: int = 9,
+                       baselines: bool = True) -> Job:
+    """k-NN, logistic regression and K-Means on codes (pixels and activations as baselines): the codes here, the
+    fits anywhere."""
+    key = categorization_key(session, layers, k, n_clusters, seed, baselines)
+    device = session.device
+    return Job(key, lambda: categorization_features(session, key[1], baselines),
+               lambda prepared, progress: categorization(*prepared, k, n_clusters, seed, device=device,
+                                                         progress=progress),
+               "K-Means and logistic regression")
+
+
 def session_categorization(session, layers=None, k: int = 9, n_clusters: int = 10, seed: int = 9,
                            baselines: bool = True) -> list[dict]:
     """k-NN, logistic regression and K-Means on codes, and on raw pixels and continuous activations as baselines."""
-    key = categorization_key(session, layers, k, n_clusters, seed, baselines)
-
-    def compute():
-        feats, ytr, yte = categorization_features(session, key[1], baselines)
-        return categorization(feats, ytr, yte, k, n_clusters, seed, device=session.device)
-    return session.memo(key, compute)
+    return session.run(categorization_job(session, layers, k, n_clusters, seed, baselines))
 
 
 def map_indices(n: int, max_points: int | None = None, seed: int = 0) -> np.ndarray:
@@ -67,7 +75,7 @@ def map_indices(n: int, max_points: int | None = None, seed: int = 0) -> np.ndar
 
 def map_key(session, layers=None, split: str = "test", method: str = "PCA", seed: int = 0,
             max_points: int | None = None) -> tuple:
-    """The memo key of session_map (so a panel can tell a stored map from one to compute)."""
+    """The memo key of session_map."""
     return ("codes-map", tuple(_check_layers(session.model, layers)), split, method, seed, max_points)
 
 
@@ -77,32 +85,36 @@ def map_bits(session, layers=None, split: str = "test", seed: int = 0, max_point
     return codes.bits()[map_indices(len(codes), max_points, seed)]
 
 
+def map_job(session, layers=None, split: str = "test", method: str = "PCA", seed: int = 0,
+            max_points: int | None = None) -> Job:
+    """(n, 2) map of a split's codes: the codes here (the model runs), the embedding of their bits anywhere."""
+    key = map_key(session, layers, split, method, seed, max_points)
+    return Job(key, lambda: map_bits(session, key[1], split, seed, max_points),
+               lambda bits, progress: embed(bits, method, seed), f"{method} map")
+
+
 def session_map(session, layers=None, split: str = "test", method: str = "PCA", seed: int = 0,
                 max_points: int | None = None) -> np.ndarray:
     """(n, 2) map of a split's codes, of map_indices(N, max_points, seed) (memoised on all of these)."""
-    key = map_key(session, layers, split, method, seed, max_points)
-    return session.memo(key, lambda: embed(map_bits(session, key[1], split, seed, max_points), method, seed))
+    return session.run(map_job(session, layers, split, method, seed, max_points))
+
+
+def local_complexity_job(session, layers=None, split: str = "test", radius: float = 0.1, n_vertices: int = 20,
+                         seed: int = 0, max_points: int | None = 1000) -> Job:
+    """local_complexity() of a split (a seeded sample of max_points inputs), on a copy of the model."""
+    layers = tuple(_check_layers(session.model, layers))
+    x = session.data.inputs(split)
+    idx = map_indices(len(x), max_points, seed)
+    return Job(("codes-lc", layers, split, radius, n_vertices, seed, max_points),
+               lambda: copy.deepcopy(session.model),  # the thread probes its own copy; the user's model stays free
+               lambda model, progress: local_complexity(model, x[idx], layers, radius, n_vertices, seed),
+               "local complexity")
 
 
 def session_local_complexity(session, layers=None, split: str = "test", radius: float = 0.1, n_vertices: int = 20,
                              seed: int = 0, max_points: int | None = 1000) -> dict[str, np.ndarray]:
     """local_complexity() of a split (a seeded sample of max_points inputs), memoised."""
-    layers = tuple(_check_layers(session.model, layers))
-    x = session.data.inputs(split)
-    idx = map_indices(len(x), max_points, seed)
-    return session.memo(("codes-lc", layers, split, radius, n_vertices, seed, max_points),
-                        lambda: local_complexity(session.model, x[idx], layers, radius, n_vertices, seed))
-
-
-def over_training(session, layers=None, k: int = 9, progress=None, radius: float | None = 0.1,
-                  lc_points: int = 256) -> list[dict]:
-    """Redundancy (train/test), k-NN accuracy and mean local complexity at radius (None: skip; on a seeded
-    sample of lc_points inputs per split) at each checkpoint of session.history, on a copy of the model."""
-    checkpoints = session.history.checkpoints
-    if not checkpoints:
-        raise ValueError("the session has no checkpoints: train it first (session.train(...) keeps them)")
-    key = over_training_key(session, layers, k, radius, lc_points)
-    return session.memo(key, lambda: _over_training(session, checkpoints, key[1], k, progress, radius, lc_points))
+    return session.run(local_complexity_job(session, layers, split, radius, n_vertices, seed, max_points))
 
 
 def over_training_key(session, layers=None, k: int = 9, radius: float | None = 0.1, lc_points: int = 256) -> tuple:
@@ -111,24 +123,87 @@ def over_training_key(session, layers=None, k: int = 9, radius: float | None = 0
             id(session.history), len(session.history.checkpoints))
 
 
-def _over_training(session, checkpoints, layers, k, progress, radius, lc_points) -> list[dict]:
+def over_training_job(session, layers=None, k: int = 9, radius: float | None = 0.1, lc_points: int = 256) -> Job:
+    """Redundancy (train/test), k-NN accuracy and mean local complexity at radius (None: skip; on a seeded
+    sample of lc_points inputs per split) at each checkpoint of session.history, on a copy of the model."""
+    checkpoints = list(session.history.checkpoints)
+    if not checkpoints:
+        raise ValueError("the session has no checkpoints: train it first (session.train(...) keeps them)")
+    key = over_training_key(session, layers, k, radius, lc_points)
+    return Job(key, lambda: copy.deepcopy(session.model),  # never load weights into the user's model
+               lambda model, progress: _over_training(model, session.data, checkpoints, key[1], k, progress, radius,
+                                                      lc_points), "codes over training")
+
+
+def over_training(session, layers=None, k: int = 9, progress=None, radius: float | None = 0.1,
+                  lc_points: int = 256) -> list[dict]:
+    """Rows of over_training_job, synchronously (memoised)."""
+    return session.run(over_training_job(session, layers, k, radius, lc_points), progress)
+
+
+def _over_training(model, data, checkpoints, layers, k, progress, radius, lc_points) -> list[dict]:
     from ..device import model_device
 
-    model = copy.deepcopy(session.model)  # never load weights into the user's model
     rows = []
     for i, (epoch, state) in enumerate(checkpoints):
         model.load_state_dict(state)
-        codes = {s: activation_codes(model, session.data.inputs(s), layers) for s in SPLITS}
-        y = {s: session.data.labels(s).numpy() for s in SPLITS}
+        codes = {s: activation_codes(model, data.inputs(s), layers) for s in SPLITS}
+        y = {s: data.labels(s).numpy() for s in SPLITS}
         rows.append({"epoch": epoch, **{f"redundancy ratio {s}": redundancy(codes[s])["redundancy ratio"]
                                         for s in SPLITS},
                      f"{k}-NN": knn_accuracy(codes["train"], y["train"], codes["test"], y["test"], k,
                                             model_device(model))})
         if radius is not None:  # grokking shows as local complexity moving late in training (Humayun et al.)
             for s in SPLITS:
-                x = session.data.inputs(s)
+                x = data.inputs(s)
                 lc = local_complexity(model, x[map_indices(len(x), lc_points, 0)], layers, radius)
                 rows[-1][f"local complexity {s}"] = float(lc["total"].mean())
         if progress:
             progress(i + 1, len(checkpoints), {"epoch": epoch})
     return rows
+
+
+def selection_summary(session, layers, split: str, idx, ref: int = 200, chunk: int = 1024) -> dict:
+    """Statistics of selected inputs' codes: unique codes, redundancy ratio, share of bits on, mean Hamming distance
+    to the first `ref` selected (an exact GEMM in chunks: memory stays near the codes' own), label counts."""
+    import torch
+
+    idx = np.asarray(idx, dtype=np.int64)
+    codes = session_codes(session, layers, split)
+    bits = codes.bits()[idx]
+    r = redundancy(bits)
+    d = 0.0
+    if len(bits) > 1:
+        refs = torch.from_numpy(bits[:ref]).float()
+        total = 0.0
+        for i in range(0, len(bits), chunk):  # d(a, b) = |a| + |b| - 2 a.b, one block of rows at a time
+            block = torch.from_numpy(bits[i:i + chunk]).float()
+            total += float((block.sum(1, keepdim=True) + refs.sum(1) - 2 * block @ refs.T).sum())
+        d = total / (len(bits) * len(refs))
+    labels = np.bincount(session.data.labels(split).numpy()[idx], minlength=session.data.n_classes)
+    return {"selected": len(idx), "unique codes": r["unique codes"], "redundancy ratio": r["redundancy ratio"],
+            "bits on": float(bits.mean()), "mean Hamming distance": d, "bits": codes.n_bits, "labels": labels}
+
+
+def sweep_job(session, preset: dict, name: str = "", backend: str = "sequential", n_jobs: int = 1) -> Job:
+    """The phase chart's sweep of a preset on the session's data (its own models: nothing to prepare)."""
+    from .sweep import sweep
+
+    data = session.data
+    return Job(("phase", name or tuple(sorted(preset.items()))), lambda: None,
+               lambda _, progress: sweep(data, **preset, backend=backend, n_jobs=n_jobs, progress=progress),
+               "phase sweep")
+
+
+def local_complexity_table_job(session, layers=None, radius: float = 0.1, max_points: int | None = 1000) -> Job:
+    """Mean local complexity per layer (and 'total'), one row per split, on one copy of the model."""
+    jobs = {s: local_complexity_job(session, layers, s, radius, max_points=max_points) for s in SPLITS}
+
+    def compute(model, progress):
+        rows = []
+        for i, (split, j) in enumerate(jobs.items()):
+            rows.append({"split": split, **{k: float(v.mean()) for k, v in j.compute(model, progress).items()}})
+            progress(i + 1, len(jobs), {"split": split})
+        return rows
+    return Job(("codes-lc-table", jobs["test"].key[1], radius, max_points), lambda: copy.deepcopy(session.model),
+               compute, "local complexity")

@@ -1,10 +1,14 @@
 """What the landscape panel asks of a session: evaluation sets, axes by kind, one point, the spectrum."""
 from __future__ import annotations
 
+import copy
+import dataclasses
+
 import numpy as np
 import torch
 
-from ..train import eval_mode
+from ..capture import eval_mode
+from ..jobs import Job
 from . import _functional as fn
 from .directions import pca_directions, random_plane
 from .hessian import HessianOperator, eigenvalue_density, top_eigen, trace
@@ -100,3 +104,67 @@ def endpoints(history, model) -> dict[str, dict]:
     out = {f"epoch {e}": s for e, s in history.checkpoints}
     out["current model"] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     return out
+
+
+# --- jobs: what the panel runs off the kernel's thread, and notebooks run with session.run(job) -------------------
+def axes_job(session, kind: str = "random", norm: str = "filter", seed: int = 0, one_d: str = "zero") -> Job:
+    """axes() of the session's model (Hessian axes on a copy: they take HVPs)."""
+    data, history = session.data, session.history
+    return Job(("landscape-axes", kind, norm, one_d, seed), lambda: copy.deepcopy(session.model),
+               lambda twin, progress: axes(twin, data, history, kind, norm, one_d, seed), f"{kind} axes")
+
+
+def slice_job(session, axes_: tuple, kind: str = "random", norm: str = "filter", seed: int = 0, span: float = 1.0,
+              n: int = 21, bn: str = "keep", n_eval: int = 512) -> Job:
+    """The slice through axes_ (from axes_job with the same kind, norm and seed) on a copy of the model; each
+    refined snapshot streams as progress info {"partial": surface}."""
+    from .slices import axis, slice_grid
+
+    axis(span, n)  # a bad range or resolution: a clear error before any work
+    data = session.data
+
+    def prepare():  # the thread gets its own copy: functional_call swaps a module's tensors while it runs
+        return (copy.deepcopy(session.model), eval_batch(data, n_eval),
+                data.inputs("train")[:256] if bn == "recompute" else None)
+
+    def compute(prepared, progress):
+        twin, (x, y), bn_x = prepared
+
+        def stream(done, total, surf):  # a snapshot: the grid keeps refining while it is drawn
+            progress(done, total, {"partial": dataclasses.replace(
+                surf, loss=surf.loss.copy(), accuracy=surf.accuracy.copy(), done=surf.done.copy())})
+        return slice_grid(twin, x, y, *axes_, span=span, n=n, bn=bn, bn_x=bn_x, callback=stream)
+    return Job(("landscape-slice", kind, norm, seed, span, n, bn, n_eval), prepare, compute, "slice")
+
+
+def path_job(session, a: str, b: str, bn: bool = False, align: bool = False, n_eval: int = 512,
+             alphas=None) -> Job:
+    """Loss and error along (1 - α) θ_A + α θ_B between two of endpoints() (B aligned first if asked)."""
+    from .align import weight_matching
+    from .connect import interpolate
+
+    alphas = np.linspace(-0.25, 1.25, 49) if alphas is None else np.asarray(alphas)
+    ends = endpoints(session.history, session.model)
+    for name in (a, b):
+        if name not in ends:
+            raise ValueError(f"unknown end point {name!r}; choose one of {', '.join(ends)}")
+
+    def prepare():
+        return (copy.deepcopy(session.model), eval_batch(session.data, n_eval),
+                session.data.inputs("train")[:256] if bn else None)
+
+    def compute(prepared, progress):
+        twin, (x, y), bn_x = prepared
+        target = weight_matching(twin, ends[a], ends[b], check_x=x)[0] if align else ends[b]
+        return interpolate(twin, ends[a], target, x, y, alphas=alphas, bn_x=bn_x,
+                           callback=lambda d, t, _: progress(d, t))
+    return Job(("landscape-path", a, b, bn, align, n_eval, tuple(np.round(alphas, 12))), prepare, compute,
+               "interpolation")
+
+
+def spectrum_job(session, k: int = 3, seed: int = 0, n: int = 256) -> Job:
+    """spectrum() on n training inputs, on a copy of the model."""
+    return Job(("landscape-hessian", k, seed, n),
+               lambda: (copy.deepcopy(session.model), eval_batch(session.data, n, "train")),
+               lambda prepared, progress: spectrum(prepared[0], *prepared[1], k=k, seed=seed, progress=progress),
+               "Hessian spectrum")

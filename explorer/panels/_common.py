@@ -5,7 +5,6 @@ import asyncio
 import functools
 import html
 import io
-import threading
 import traceback
 import weakref
 
@@ -124,58 +123,53 @@ def debounce(wait: float):
     return decorator
 
 
-class Worker:
-    """Runs a slow computation that never uses the user's model itself (an embedding of codes, sklearn fits on
-    features, a sweep of its own models, a slice on a copy of the model) on a thread when a kernel's event loop
-    runs, so the page stays live; done(result) or failed(error) then run on the kernel's loop, and only for the
-    newest request: a result that a later request superseded is dropped, never drawn. The session's memo is read
-    and filled only on the kernel's thread (cached()). Outside a kernel (tests, scripts) everything runs at once."""
+def close_tree(widget) -> None:
+    """Close a widget and every widget it holds (children, pages, its layout and style): none left in the kernel."""
+    if getattr(widget, "comm", None) is None and not isinstance(widget, W.Widget):
+        return
+    for name in getattr(widget, "keys", ()):
+        value = getattr(widget, name, None)
+        for item in value if isinstance(value, (list, tuple)) else (value,):
+            if isinstance(item, W.Widget) and item is not widget:
+                close_tree(item)
+    try:
+        widget.close()
+    except KeyError:  # jupyter_bokeh's BokehModel.close when its document never registered it: closed all the same
+        pass
 
-    def __init__(self):
-        self.generation = 0
-        self._loop = self._thread = None  # the kernel's loop and its thread, where submit() was called
 
-    def submit(self, compute, done, failed) -> None:
-        """Run compute() (on a thread in a kernel), then done(result) or failed(error) if still the newest."""
-        self.generation += 1
-        generation = self.generation
-        loop = self._loop = _kernel_loop()
-        self._thread = threading.get_ident()
-        if loop is None:
-            try:
-                result = compute()
-            except Exception as err:  # noqa: BLE001 - handed to failed(), which shows it
-                failed(err)
-                return
-            done(result)
-            return
+def replace_children(box, children) -> None:
+    """Set a box's children and close the ones it no longer shows (replaced widgets would otherwise live on)."""
+    keep = {id(c) for c in children}
+    old = [c for c in box.children if id(c) not in keep]
+    box.children = tuple(children)
+    for c in old:
+        close_tree(c)
 
-        def finish(result, err):
-            if generation != self.generation:
-                return  # superseded: drawing it would show a stale result
-            failed(err) if err is not None else done(result)
 
-        def work():
-            try:
-                result, err = compute(), None
-            except Exception as e:  # noqa: BLE001 - handed to failed() on the kernel's loop
-                result, err = None, e
-            loop.call_soon_threadsafe(finish, result, err)
-        threading.Thread(target=work, daemon=True, name="explorer-worker").start()
+def live_widgets() -> int:
+    """How many widgets the kernel holds (ipywidgets' registry): for leak tests."""
+    from ipywidgets.widgets import widget
 
-    def cached(self, session, key: tuple, start, done, failed) -> None:
-        """done(the memoised result) at once if session holds key; else compute = start() here (the part that needs
-        the model, on the kernel's thread), compute() on a thread, and the result stored in the memo and drawn."""
-        if session.known(key):
-            self.generation += 1  # a result still computing for an earlier request is stale now
-            done(session.memo(key, lambda: None))
-            return
-        self.submit(start(), lambda result: done(session.memo(key, lambda: result)), failed)
+    return len(widget._instances)
 
-    def call(self, fn, *args) -> None:
-        """fn(*args) on the kernel's loop when called from a worker thread (progress bars), else at once."""
-        loop = self._loop
-        if loop is None or threading.get_ident() == self._thread:
-            fn(*args)
-        else:
-            loop.call_soon_threadsafe(fn, *args)
+
+class Lab(W.VBox):
+    """A lab panel made of views: public attributes it lacks are looked up on its views, in order, so
+    `panel.alpha` is the overlay view's slider; close() closes every view and widget inside."""
+
+    views: tuple = ()
+
+    def __getattr__(self, name):
+        if name.startswith("_") or name == "views":
+            raise AttributeError(name)
+        for view in self.__dict__.get("_views", ()):
+            if hasattr(view, name):
+                return getattr(view, name)
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+
+    def close(self) -> None:
+        """Close the panel and everything it shows."""
+        for child in self.children:
+            close_tree(child)
+        super().close()

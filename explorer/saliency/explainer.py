@@ -6,6 +6,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
+from ..capture import weights_state
 from .base import Forward, Saliency, check_input
 
 
@@ -29,11 +30,6 @@ def explain(model: nn.Module, x, method: str = "Grad-CAM", layers=None, targets=
     return make_method(method, layers, **params)(model, x, targets, labels, raw)
 
 
-def _weights_token(model: nn.Module) -> tuple:
-    """Changes whenever a parameter or buffer is modified in place (training, loading)."""
-    return (id(model), tuple(t._version for t in model.parameters()), tuple(t._version for t in model.buffers()))
-
-
 class KeptForwards:
     """The last few forwards (graph kept), shared by Explainers of one model: methods that need the same forward
     (same layers, same recorded inputs) reuse it, so a method switch on one layer runs no forward pass either."""
@@ -45,7 +41,7 @@ class KeptForwards:
 
     def get(self, model: nn.Module, method: Saliency, x: torch.Tensor) -> tuple[Forward, bool]:
         """The kept forward for these images, method's layers and the current weights, or a new one; (fw, is_new)."""
-        key = (_weights_token(model), method.forward_key(model), tuple(x.shape), x.dtype, x.device)
+        key = (weights_state(model), method.forward_key(model), tuple(x.shape), x.dtype, x.device)
         for (k, _), (fw, seen, version) in self._kept.items():
             if k == key and ((seen is x and version == x._version)  # the same tensor, unmodified: no pixel compare
                              or torch.equal(fw.x.detach(), x.to(fw.x.device))):

@@ -15,6 +15,7 @@ class SmoothGradCAMpp(CAM):
     is eq. 19 exactly; 'D1': the paper's text as printed.
     """
     name = "Smooth Grad-CAM++"
+    choices = {"numerator": NUMERATORS}  # the panel offers these
     reusable = False
 
     def __init__(self, layers=None, samples: int = 8, noise_level: float = 0.2, seed: int = 0, batch_size: int = 64,

@@ -61,9 +61,9 @@ def test_layer_change_recomputes_once(panel):
 
 def test_selection_shows_images_and_code_statistics(panel):
     panel.source.selected.indices = [0, 1, 2]
-    assert "3 selected" in panel.selection.value and len(panel.thumbs.children) == 3
+    assert "3 selected" in panel.selection.value and panel.thumbs.value.count("<img") == 3
     panel.split.value = "train"  # a new map: the old selection no longer means anything
-    assert panel.selection.value == "" and not panel.thumbs.children and not panel.source.selected.indices
+    assert panel.selection.value == "" and panel.thumbs.value == "" and not panel.source.selected.indices
 
 
 def test_epoch_slider_uses_a_copy(panel, unchanged):
@@ -73,7 +73,7 @@ def test_epoch_slider_uses_a_copy(panel, unchanged):
         assert panel.error.value == "" and panel.metrics.value != now
         panel.epoch.value = -1
         assert panel.metrics.value == now
-        panel._over_training()
+        panel.over_training()
         assert panel.error.value == "" and panel.categorization.value.count("<tr>") == 1 + 3  # epochs 0, 1, 2
 
 
@@ -84,7 +84,7 @@ def test_categorization_table_and_errors(panel, monkeypatch):
     seen = []
     monkeypatch.setattr(lab, "categorization", lambda feats, *a, **k: seen.append(sorted(feats)) or
                         [{"features": f, "K-Means Hungarian test": 0.5} for f in feats])
-    panel._categorize()
+    panel.categorize()
     assert seen == [["activations", "codes", "pixels"]]
     assert "Hungarian" in panel.categorization.value and "pixels" in panel.categorization.value
 
@@ -97,7 +97,7 @@ def test_categorization_table_and_errors(panel, monkeypatch):
 
 def test_local_complexity_button(panel):
     panel.radius.value = 0.5
-    panel._local_complexity()
+    panel.local_complexity()
     assert panel.error.value == "" and "relu1" in panel.lc.value and "total" in panel.lc.value
     panel.layer.value = "relu2"
     assert panel.lc.value == ""  # stale numbers are cleared
@@ -113,11 +113,11 @@ def test_phase_chart_draws_and_thresholds_relabel_without_recomputing(digits, mo
     pytest.importorskip("jupyter_bokeh")
     from explorer import Session
     from explorer.codes import PRESETS, REGIMES, sweep
-    from explorer.panels import phase
+    from explorer.panels.codes import phase
 
     calls = []
     monkeypatch.setitem(PRESETS, "tiny", dict(widths=(2, 12), epochs=(0, 2), sizes=(60, 10_000)))
-    monkeypatch.setattr(phase, "sweep", lambda *a, **k: calls.append(k) or sweep(*a, **k))
+    monkeypatch.setattr(sys.modules["explorer.codes.sweep"], "sweep", lambda *a, **k: calls.append(k) or sweep(*a, **k))
     p = phase.PhasePanel(Session.open(digits, "mlp", device="cpu", width=8))
     p.preset.value = "tiny"
     p.compute()
@@ -172,12 +172,12 @@ def test_a_table_for_an_old_choice_is_never_drawn(panel, monkeypatch):
 
     async def use():
         start = time.perf_counter()
-        panel._categorize()
+        panel.categorize()
         assert time.perf_counter() - start < 0.3 and panel.categorization.value == ""  # returned at once
         panel.layer.value = "relu1"  # meanwhile: another choice clears the tables
         await asyncio.sleep(1.0)  # the old table has arrived by now (and any map of relu1)
         assert panel.categorization.value == "", "a stale table was drawn"
-        panel._categorize()  # asked again for relu1: drawn when done
+        panel.categorize()  # asked again for relu1: drawn when done
         await asyncio.sleep(1.0)
         assert "Hungarian" in panel.categorization.value
 

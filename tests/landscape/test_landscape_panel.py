@@ -21,14 +21,14 @@ def panel(session):
 
 
 def test_slice_then_live_point_without_recompute(panel, session, monkeypatch, unchanged):
-    import explorer.panels.landscape as mod
+    import explorer.landscape.slices as mod
 
     panel.span.value, panel.resolution.value = 0.6, 7
-    seen, redraw = [], panel._redraw
-    panel._redraw = lambda *a: (redraw(), seen.append((int(panel.surface_.done.sum()),
-                                                       np.asarray(panel.map_source.data["image"][0]))))
+    seen, redraw = [], panel.slices.redraw
+    panel.slices.redraw = lambda *a: (redraw(), seen.append((int(panel.surface_.done.sum()),
+                                                             np.asarray(panel.map_source.data["image"][0]))))
     with unchanged(session.model):
-        panel._recompute()
+        panel.slices.recompute()
     assert seen[0][0] == 9 and seen[0][1].shape == (7, 7) and np.isfinite(seen[0][1]).all()  # preview drawn first
     assert seen[-1][0] == 49 and not np.array_equal(seen[0][1], seen[-1][1])  # then refined in place
     assert panel.error.value == "" and panel.surface_.complete
@@ -44,7 +44,7 @@ def test_slice_then_live_point_without_recompute(panel, session, monkeypatch, un
     assert not calls  # the grid is not recomputed for a move
     loss = float(panel.readout.value.split("loss ")[1].split("<")[0])
     assert loss == pytest.approx(panel.surface_.loss[4, 3], abs=1e-4)  # the grid point (0.2, 0)
-    panel._recompute()  # same settings: memoised, not recomputed
+    panel.slices.recompute()  # same settings: memoised, not recomputed
     assert not calls and panel.error.value == ""
     panel.quantity.value = "accuracy"
     assert np.nanmax(panel.map_source.data["image"][0]) <= 1.0
@@ -53,13 +53,13 @@ def test_slice_then_live_point_without_recompute(panel, session, monkeypatch, un
 def test_zero_range_shows_an_error(panel, session, unchanged):
     panel.span.value = 0.0
     with unchanged(session.model):
-        panel._recompute()
+        panel.slices.recompute()
     assert "zero range" in panel.error.value and panel.surface_ is None
 
 
 def test_pca_axes_draw_the_trajectory(panel, session):
     panel.kind.value, panel.resolution.value, panel.span.value = "pca", 7, 0.5
-    panel._recompute()
+    panel.slices.recompute()
     assert panel.error.value == "" and len(panel.trajectory.data["x"]) == len(session.history.checkpoints) == 3
 
 
@@ -67,13 +67,13 @@ def test_interpolation_and_spectrum(panel, session, unchanged):
     assert panel.end_a.value == "epoch 0" and panel.end_b.value == "current model"
     panel.path_bn.value = True
     with unchanged(session.model):
-        panel._interpolate()
+        panel.interpolate()
         panel.top_k.value = 2
-        panel._spectrum()
+        panel.hessian.compute()
     assert panel.error.value == ""
     assert len(panel.path_source.data["x"]) == 49 and "Entezari" in panel.barrier.value
     panel.align.value = True
-    panel._interpolate()
+    panel.interpolate()
     assert panel.error.value == "" and "Entezari" in panel.barrier.value
     assert len(panel.spectrum_["top"]) == 2 and "trace" in panel.spectrum.value
     assert panel.hess_progress.bar.value == panel.hess_progress.bar.max == 3  # the three stages were shown
@@ -87,9 +87,9 @@ def test_export_after_slice_path_and_spectrum(panel, session, tmp_path):
     names = sorted(p.name.split("-", 3)[-1] for p in panel.export.save())
     assert names == sorted(["slice.html", "slice-1d.html", "interpolation.html", "hessian-density.html"])
     panel.span.value, panel.resolution.value = 0.5, 7
-    panel._recompute()
-    panel._interpolate()
-    panel._spectrum()
+    panel.slices.recompute()
+    panel.interpolate()
+    panel.hessian.compute()
     paths = {p.name.split("-", 3)[-1]: p for p in panel.export.save()}
     rows = list(csv.DictReader(paths["slice.csv"].open()))
     assert len(rows) == 49 and {r["alpha"] for r in rows} == {str(float(a)) for a in panel.surface_.alphas}
@@ -108,5 +108,5 @@ def test_aligned_interpolation_on_the_default_cnn(digits, unchanged):
     p = LandscapePanel(s, n_eval=64, n_shown=2)
     p.align.value = True
     with unchanged(s.model):
-        p._interpolate()
+        p.interpolate()
     assert p.error.value == "" and "Entezari" in p.barrier.value

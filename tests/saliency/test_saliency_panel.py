@@ -48,7 +48,7 @@ def test_method_and_layer_change_recompute_once(panel_and_calls):
     panel.method.value = "Eigen-CAM"
     assert (panel.computes, len(calls)) == (computes + 5, n + 2)
     panel.method.value = "SmoothGrad"
-    assert panel.layer.disabled and panel.samples.layout.display == ""
+    assert panel.layer.disabled and "samples" in panel.knobs.widgets
     assert panel.error.value == ""
 
 
@@ -108,15 +108,16 @@ def test_export_writes_what_is_shown(panel_and_calls, tmp_path):
     assert panel.export.save() is None and panel.export.error.value != ""
 
 
-def test_variant_dropdown_follows_method(panel_and_calls):
+def test_knob_form_follows_method(panel_and_calls):
     panel, _ = panel_and_calls
     panel.method.value = "NormGrad"
-    assert panel.variant.options == ("identity", "conv", "selective") and panel.variant.layout.display == ""
+    form = panel.knobs.widgets["form"]  # read from NormGrad's own declaration
+    assert form.options == ("identity", "conv", "selective")
     before, computes = bytes(panel.image.value), panel.computes
-    panel.variant.value = "selective"
+    form.value = "selective"
     assert panel.computes == computes + 1 and bytes(panel.image.value) != before
     panel.method.value = "Grad-CAM"
-    assert panel.variant.layout.display == "none" and panel.error.value == ""
+    assert "form" not in panel.knobs.widgets and panel.error.value == ""
 
 
 def test_compare_strip_and_its_errors(panel_and_calls):
@@ -159,13 +160,13 @@ def test_mlp_offers_input_methods_only():
 
     panel = SaliencyPanel(Session.open("digits", "mlp", device="cpu"))
     assert panel.error.value == "" and bytes(panel.image.value).startswith(b"\x89PNG")
-    assert panel.method.options and all(not METHODS[n].needs_layer for n in panel.method.options)
+    assert panel.method.options and all(not METHODS[n].needs_layer for _, n in panel.method.options)
     panel.method.value = "Integrated gradients"
     assert panel.error.value == ""
 
 
 def test_diff_roar_button_with_progress_and_memo(panel_and_calls, monkeypatch):
-    from explorer.panels import saliency as mod
+    from explorer.saliency import roar as mod
 
     panel, _ = panel_and_calls
     seen = []
@@ -176,7 +177,8 @@ def test_diff_roar_button_with_progress_and_memo(panel_and_calls, monkeypatch):
         return real(model, data, method, **kw)
     monkeypatch.setattr(mod, "diff_roar", spy)
     panel.roar_k.value, panel.roar_epochs.value = 0.5, 1
-    r = panel.diff_roar()
+    panel.diff_roar()
+    r = panel.roar_result_
     assert panel.error.value == "" and seen == [("Grad-CAM", 0.5, 1)]
     assert r["diff_roar"] == r["top_accuracy"] - r["bottom_accuracy"] and "DiffROAR" in panel.roar.value
     assert panel.roar_progress.bar.value == panel.roar_progress.bar.max > 0  # both trainings reported

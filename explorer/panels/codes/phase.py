@@ -4,10 +4,11 @@ from __future__ import annotations
 import ipywidgets as W
 import numpy as np
 
-from ..codes import PRESETS, REGIMES, regimes, sweep
-from ..table import Table
-from ._common import ErrorLine, Progress, Worker, guarded, load_bokeh
-from .export import Export, bokeh_html
+from ...codes import PRESETS, REGIMES, lab, regimes
+from ...table import Table
+from .._common import ErrorLine, guarded, load_bokeh
+from .._runner import JobBar, Runner
+from ..export import Export, bokeh_html
 
 SHORT = {r: r[0].upper() for r in REGIMES}  # U, C, S on the cells
 BACKENDS = ("sequential", "loky", "threading")  # 'dask' or 'ray' once the user registers them with joblib
@@ -41,7 +42,6 @@ class PhasePanel(W.VBox):
 
         load_bokeh()
         self.session, self.result = session, None
-        self.worker = Worker()  # a sweep trains its own models for minutes: off the kernel's thread
         self.preset = W.Dropdown(options=list(PRESETS), description="preset")
         self.backend = W.Dropdown(options=BACKENDS, value="sequential", description="joblib")
         self.n_jobs = W.BoundedIntText(value=1, min=-1, max=256, description="jobs", layout=W.Layout(width="150px"))
@@ -51,7 +51,8 @@ class PhasePanel(W.VBox):
                                   tooltip="redundancy at most this is 'no collisions'")
         self.acc_margin = W.FloatText(value=0.005, step=0.005, description="acc. margin",
                                       layout=W.Layout(width="180px"), tooltip="within this of the best: saturated")
-        self.progress = Progress("sweep")
+        self.progress = JobBar("sweep")
+        self.runner = Runner(session, self.progress)  # a sweep trains its own models for minutes: off the thread
         self.note = W.HTML(
             "Regimes (explorer's own thresholds; the paper gives none): <b>U</b>nder-expressive where the test "
             "redundancy ratio exceeds <i>RR</i>; <b>S</b>ufficiently-expressive where it does not and k-NN "
@@ -72,15 +73,11 @@ class PhasePanel(W.VBox):
 
     @guarded
     def compute(self, button=None) -> None:
-        """Run the chosen preset's sweep on the session's data (memoised; on a thread in a kernel), then draw it."""
-        preset, data, key = PRESETS[self.preset.value], self.session.data, ("phase", self.preset.value)
-        backend, n_jobs = self.backend.value, self.n_jobs.value
+        """Run the chosen preset's sweep on the session's data (a job: stored, on a thread in a kernel), then draw."""
+        job = lab.sweep_job(self.session, PRESETS[self.preset.value], self.preset.value, self.backend.value,
+                            self.n_jobs.value)
         self.run.disabled = True
-
-        def progress(done, total, info):  # called from the sweep's thread: drawn on the kernel's
-            self.worker.call(self.progress, done, total, info)
-        self.worker.cached(self.session, key, lambda: lambda: sweep(data, **preset, backend=backend, n_jobs=n_jobs,
-                                                                    progress=progress), self._show, self._failed)
+        self.runner.submit(job, self._show, self._failed)
 
     def _failed(self, err) -> None:
         self.run.disabled = False

@@ -1,0 +1,124 @@
+"""The codes map view: redundancy and k-NN of the chosen codes, and their 2-D map coloured four ways."""
+from __future__ import annotations
+
+import base64
+
+import ipywidgets as W
+import numpy as np
+
+from ...codes import METHODS, knn_accuracy, lab, session_codes, session_determinism
+from ...data import to_uint8
+from ...table import Table
+from .._common import display_scale, guarded, load_bokeh, png
+from .._runner import JobBar, Runner
+
+COLOURINGS = ("label", "prediction", "correct", "cluster")
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+           "#17becf")
+
+
+class MapView(W.VBox):
+    """Metrics at once; the map as a job (t-SNE and UMAP take seconds: off the kernel's thread); recolour redraws."""
+
+    def __init__(self, choice, error, max_points: int = 3000, seed: int = 0):
+        self.choice, self.error, self.max_points, self.seed = choice, error, max_points, seed
+        self.session = choice.session
+        self.method = W.Dropdown(options=METHODS, value="PCA", description="map")
+        self.colour = W.Dropdown(options=COLOURINGS, value="label", description="colour")
+        self.metrics = W.HTML()
+        self.progress = JobBar("map")
+        self.tables_: dict[str, list] = {}
+        self.map_ = None
+        self.runner = Runner(self.session, self.progress)
+        self.source, self.plot = self._figure()
+        choice.observe_all(self.recompute)
+        self.method.observe(self.recompute, names="value")
+        self.colour.observe(self.redraw, names="value")
+        super().__init__([W.HBox([self.method, self.colour]), self.metrics, self.progress, self.plot])
+
+    def _figure(self):
+        """A bokeh scatter with image hover and box/lasso selection, wrapped for ipywidgets."""
+        from bokeh.models import ColumnDataSource, HoverTool
+        from bokeh.plotting import figure
+        from jupyter_bokeh import BokehModel
+
+        load_bokeh()
+        source = ColumnDataSource({k: [] for k in ("x", "y", "colour", "key", "label", "prediction", "index",
+                                                   "image")})
+        fig = figure(width=560, height=440, tools="pan,wheel_zoom,box_select,lasso_select,reset",
+                     output_backend="webgl", title="codes")
+        fig.scatter("x", "y", source=source, color="colour", size=6, alpha=0.8, legend_field="key")
+        fig.add_layout(fig.legend[0], "right")  # beside the map, not over its points
+        fig.legend[0].label_text_font_size = "9pt"
+        fig.add_tools(HoverTool(tooltips="<div><img src='@image' width='56'><br>#@index: label @label, "
+                                         "predicted @prediction</div>"))
+        self.plot_figure = fig
+        return source, BokehModel(fig)
+
+    def indices(self) -> np.ndarray:
+        """The (seeded) sample of the split drawn on the map."""
+        return lab.map_indices(len(self.session.data.labels(self.choice.split.value)), self.max_points, self.seed)
+
+    @guarded
+    def recompute(self, change=None) -> None:
+        """Codes and metrics here (the model runs only on the kernel's thread); the map as a job."""
+        s, layers, split = self.choice.view(), self.choice.layers(), self.choice.split.value
+        rows = session_determinism(s, layers)
+        tr, te = session_codes(s, layers, "train"), session_codes(s, layers, "test")
+        knn = s.memo(("codes-knn", layers), lambda: knn_accuracy(
+            tr, s.data.labels("train").numpy(), te, s.data.labels("test").numpy(), device=s.device))
+        self.tables_ = {"determinism": rows}
+        self.metrics.value = (f"<b>{tr.n_bits} bits</b>; 9-NN (Hamming) test accuracy <b>{knn:.3f}</b>; "
+                              "<i>redundancy ratio</i> = (N &minus; unique codes) / N (the paper's); "
+                              "<i>share sharing a code</i> = inputs whose code another input also has"
+                              + Table(rows).to_html())
+        self.source.selected.indices = []  # indices of the old map mean other inputs now
+        self.map_ = None  # the old map is of other codes: never drawn while the new one computes
+        self.source.data = {k: [] for k in self.source.data}
+        self.runner.submit(lab.map_job(s, layers, split, self.method.value, self.seed, self.max_points),
+                           self._show, self.error.show)
+
+    @guarded
+    def _show(self, xy) -> None:
+        """Draw a newly computed (or stored) map."""
+        self.map_ = xy
+        self.redraw()
+
+    def _colours(self) -> tuple[list, list, np.ndarray, np.ndarray]:
+        """Colours of the drawn points, their legend keys, labels and predictions."""
+        s, split, idx, how = self.choice.view(), self.choice.split.value, self.indices(), self.colour.value
+        y = s.data.labels(split).numpy()[idx]
+        pred = s.evaluate(split).predictions.numpy()[idx]
+        if how == "correct":
+            ok = pred == y
+            return [PALETTE[2] if o else PALETTE[3] for o in ok], ["correct" if o else "wrong" for o in ok], y, pred
+        if how == "cluster":
+            from ...codes import kmeans_labels
+
+            layers = self.choice.layers()
+            values = s.memo(("codes-clusters", layers, split),
+                            lambda: kmeans_labels(session_codes(s, layers, split).bits()))[idx]
+            keys = [f"cluster {int(v)}" for v in values]
+        else:
+            values = y if how == "label" else pred
+            keys = [s.data.classes[int(v)] for v in values]
+        return [PALETTE[int(v) % len(PALETTE)] for v in values], keys, y, pred
+
+    def images(self) -> list[str]:
+        """base64 PNG data URLs of the drawn images (memoised per split)."""
+        split, idx = self.choice.split.value, self.indices()
+
+        def encode():
+            imgs = to_uint8(self.session.data.images(split)[idx])
+            scale = display_scale(imgs.shape[1], 56)
+            return ["data:image/png;base64," + base64.b64encode(png(im, scale)).decode() for im in imgs]
+        return self.session.memo(("codes-thumbnails", split, self.max_points, self.seed), encode)
+
+    @guarded
+    def redraw(self, change=None) -> None:
+        """Recolour the existing map (no recomputation of the embedding)."""
+        if self.map_ is None:
+            return
+        colours, keys, y, pred = self._colours()
+        self.source.data = {"x": self.map_[:, 0], "y": self.map_[:, 1], "colour": colours, "key": keys, "label": y,
+                            "prediction": pred, "index": self.indices(), "image": self.images()}

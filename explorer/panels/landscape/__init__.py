@@ -1,0 +1,54 @@
+"""Loss-landscape panel: a 2-D slice as a heat map with a live point, interpolation barriers, Hessian spectrum."""
+from __future__ import annotations
+
+import ipywidgets as W
+
+from ...table import Table
+from .._common import ErrorLine, Lab, load_bokeh
+from ..export import Export, bokeh_html
+from .hessian import HessianView
+from .path import PathView
+from .point import PointView
+from .slice import RESOLUTIONS, SliceView
+
+__all__ = ["RESOLUTIONS", "LandscapePanel"]
+
+
+class LandscapePanel(Lab):
+    """Slices of the loss through the weights (preview, then refined), a live point, barriers and the spectrum."""
+
+    def __init__(self, session, n_eval: int = 512, n_shown: int = 8, seed: int = 0):
+        load_bokeh()  # before any view
+        self.session, self.error = session, ErrorLine()
+        self.slices = SliceView(session, self.error, n_eval, seed)
+        self.live = PointView(self.slices, self.error, n_shown)
+        self.path = PathView(session, self.error, n_eval)
+        self.hessian = HessianView(session, self.error, seed)
+        self._views = (self.slices, self.live, self.path, self.hessian)
+        self.figures = {**self.slices.figures, "interpolation": self.path.figure,
+                        "hessian-density": self.hessian.figure}
+        self.export = Export("landscape", self._exports)
+        tabs = W.Tab([W.VBox([self.slices, self.live]), self.path, self.hessian])
+        for i, t in enumerate(("slice", "interpolation", "Hessian")):
+            tabs.set_title(i, t)
+        super().__init__([self.error, tabs, self.export])
+        self.add_class("explorer-landscape")
+
+    def _exports(self) -> dict:
+        """Plots as HTML and their numbers as CSV, for what has been computed."""
+        out = {f"{k}.html": bokeh_html(f, k) for k, f in self.figures.items()}
+        surf = self.slices.surface_
+        if surf is not None:
+            betas = surf.betas if surf.betas is not None else [None]
+            out["slice.csv"] = Table({"alpha": float(a), "beta": None if b is None else float(b),
+                                      "loss": float(surf.loss[i] if b is None else surf.loss[i, j]),
+                                      "accuracy": float(surf.accuracy[i] if b is None else surf.accuracy[i, j])}
+                                     for i, a in enumerate(surf.alphas) for j, b in enumerate(betas)).to_csv()
+        if (p := self.path.path_) is not None:
+            out["interpolation.csv"] = Table({"alpha": float(a), "loss": float(f), "accuracy": float(c)}
+                                             for a, f, c in zip(p.alphas, p.loss, p.accuracy, strict=True)).to_csv()
+        if (r := self.hessian.spectrum_) is not None:
+            out["hessian.csv"] = Table([{"quantity": f"eigenvalue {i + 1}", "value": float(v)}
+                                        for i, v in enumerate(r["top"])]
+                                       + [{"quantity": "trace", "value": float(r["trace"])}]).to_csv()
+        return out

@@ -1,0 +1,15 @@
+"""Small bokeh figures for the landscape views (bokeh imported only when a panel is built)."""
+from __future__ import annotations
+
+
+def figure(title, x_label, y_label, **kw):
+    """A small bokeh figure."""
+    from bokeh.plotting import figure as bokeh_figure
+    return bokeh_figure(title=title, width=380, height=300, x_axis_label=x_label, y_axis_label=y_label,
+                        toolbar_location=None, **kw)
+
+
+def view(fig):
+    """A bokeh figure as a widget (BokehJS loaded by the panel, INLINE: works offline)."""
+    from jupyter_bokeh import BokehModel
+    return BokehModel(fig)

@@ -1,0 +1,121 @@
+"""What the saliency panel asks of a session: maps (memoised, one forward shared), the ranking and DiffROAR jobs."""
+from __future__ import annotations
+
+import copy
+import inspect
+
+import numpy as np
+
+from ..jobs import Job
+from .explainer import Explainer, KeptForwards, make_method
+
+
+def method_key(name: str, layers, params: dict) -> tuple:
+    """What names a configured method: its name, layers and knobs."""
+    return (name, layers if isinstance(layers, (str, type(None))) else tuple(layers), tuple(sorted(params.items())))
+
+
+# Ranges of the knobs that several methods share (a method's own `ranges` class attribute wins).
+RANGES = {"noise_level": (0.0, 1.0, 0.05), "samples": (1, 64, 1), "steps": (1, 128, 1), "sigma": (0.1, 20.0, 0.1),
+          "baseline": (0.0, 1.0, 0.05), "window": (1, 64, 1), "stride": (1, 64, 1), "epsilon": (0.0, 1.0, 0.01)}
+HIDDEN = ("batch_size",)  # knobs that change the speed, not the map: not offered
+
+
+def knobs(cls) -> dict[str, dict]:
+    """A method class's knobs, read from its constructor and class attributes: {parameter: {"default", and
+    "choices" (a string option: `choices` on the class) or "range" (min, max, step)}}; the panel builds its form
+    from this, so a method with a new knob needs no panel edit."""
+    sig = inspect.signature(cls.__init__).parameters
+    out = {}
+    for p, v in sig.items():
+        if p in ("self", "layers", *HIDDEN) or v.default is v.empty or v.kind is v.VAR_KEYWORD:
+            continue
+        default, spec = v.default, {"default": v.default}
+        if p in getattr(cls, "choices", {}):
+            spec["choices"] = tuple(cls.choices[p])
+        elif isinstance(default, bool):
+            spec["choices"] = (False, True)
+        elif isinstance(default, (int, float)):
+            lo, hi, step = getattr(cls, "ranges", {}).get(p) or RANGES.get(p) or (
+                (0, max(8, 4 * default), 1) if isinstance(default, int) else (0.0, max(1.0, 4 * default), 0.01))
+            spec["range"] = (lo, hi, step)
+        else:
+            continue  # a knob the panel cannot offer (e.g. an image or a callable): the default stays
+        out[p] = spec
+    return out
+
+
+class Explainers:
+    """One Explainer per configured method of a session's model, all sharing the kept forwards: a method switch
+    on one layer and image runs no forward; the memo holds the maps, so nothing here outlives a bounded cache."""
+
+    def __init__(self, session, size: int = 16, kept: int = 4):
+        self.session, self.size = session, size
+        self.kept = KeptForwards(size=kept)
+        self.computes = 0  # maps computed (not from the memo): for tests and curiosity
+        self._explainers: dict = {}
+
+    def get(self, name: str, layers=None, **params) -> Explainer:
+        """The Explainer of one configuration (made once, the oldest dropped past size)."""
+        key = method_key(name, layers, params)
+        if key not in self._explainers:
+            self._explainers[key] = Explainer(self.session.model, make_method(name, layers, **params), self.kept)
+            while len(self._explainers) > self.size:  # the graphs' memory is bounded by the kept forwards
+                self._explainers.pop(next(iter(self._explainers)))
+        return self._explainers[key]
+
+    def cam(self, name: str, layers, params: dict, split: str, index: int, target: int) -> np.ndarray:
+        """(H, W) map in [0, 1] of one image of a split, memoised by everything that determines it."""
+        def compute():
+            self.computes += 1
+            x = self.session.data.inputs(split)[index:index + 1]
+            return self.get(name, layers, **params)(x, [target])[0].cpu().numpy()
+        return self.session.memo(("saliency", *method_key(name, layers, params), split, index, target), compute)
+
+    def clear(self) -> None:
+        """Free every kept graph."""
+        self._explainers.clear()
+        self.kept.clear()
+
+
+def _twin(session):
+    """A session on a copy of the model: the thread's own, so the user's model stays free for the live map."""
+    from ..session import Session
+
+    return Session(copy.deepcopy(session.model), session.data, session.history)
+
+
+def rank_job(session, methods, n: int = 32, split: str = "test", layers=None) -> Job:
+    """rank_methods() on a copy of the model."""
+    from .rank import rank_methods
+
+    methods = tuple(methods)
+    layers = layers if isinstance(layers, (str, type(None))) else tuple(layers)
+    return Job(("saliency-rank", methods, n, split, layers), lambda: _twin(session),
+               lambda twin, progress: rank_methods(twin, list(methods), n=n, split=split, layers=layers,
+                                                   progress=progress), "ranking methods")
+
+
+def diff_roar_job(session, name: str, layers=None, params: dict | None = None, k: float = 0.2,
+                  epochs: int = 5) -> Job:
+    """DiffROAR of one configured method: the architecture retrained on its top-k and bottom-k pixels."""
+    from .roar import diff_roar
+
+    params = dict(params or {})
+    method = make_method(name, layers, **params)  # a bad name or knob: a clear error before any work
+    return Job(("saliency-diffroar", *method_key(name, layers, params), k, epochs),
+               lambda: copy.deepcopy(session.model),
+               lambda twin, progress: diff_roar(twin, session.data, method, k=k, epochs=epochs, progress=progress),
+               "DiffROAR")
+
+
+def cam_layers(session) -> list[str]:
+    """The layers a CAM can explain in this model, in the model's order (the panel's layer menu)."""
+    from ..capture import find_layers
+
+    return find_layers(session.model, "conv")
+
+
+def default_layer(session, layers: list[str]) -> str | None:
+    """The layer a CAM explains when the user has not chosen: the last of them."""
+    return layers[-1] if layers else None
