@@ -92,12 +92,3 @@ def collapse_over_training(model: nn.Module, checkpoints, x: torch.Tensor, y: to
         if progress:
             progress(i + 1, len(checkpoints), {"epoch": epoch})
     return rows
-
-
-def session_collapse(session, split: str = "train", layers=None, progress=None) -> list[dict]:
-    """collapse_over_training of a session's checkpoints on a split (memoised)."""
-    ckpts = session.history.checkpoints
-    key = ("geometry-collapse", split, None if layers is None else tuple(np.atleast_1d(layers)),
-           id(session.history), len(ckpts))
-    return session.memo(key, lambda: collapse_over_training(session.model, ckpts, session.data.inputs(split),
-                                                            session.data.labels(split), layers, progress))
