@@ -91,6 +91,9 @@ class ExactRegions:
         out = []
         for poly, a, c in zip(self.polygons, self.weight, self.bias, strict=True):
             k = len(c)
+            top = (poly @ a.T + c).argmax(1)
+            if k > 1 and (top == top[0]).all():
+                continue  # class top[0]'s winning set is convex and holds every vertex: no boundary in here
             pairs = [(0, -1)] if k == 1 else [(i, j) for i in range(k) for j in range(i + 1, k)]
             for i, j in pairs:
                 da, dc = (a[0], c[0]) if j < 0 else (a[i] - a[j], c[i] - c[j])
@@ -129,37 +132,51 @@ def exact_regions(model: nn.Module, plane: Plane, bounds=None, min_area: float =
     rect = np.array([[u0, v0], [u1, v0], [u1, v1], [u0, v1]], float)
     basis = plane.basis.flatten(1).double().cpu().numpy()  # (2, d)
     # each polygon: (vertices, A (n, 2), c (n,), code bits so far); the current layer's values are A @ uv + c
-    polys = [(rect, basis.T.copy(), plane.origin.flatten().double().cpu().numpy(), [])]
+    # polygons share arrays: A (P, n, 2) and c (P, n) give the current layer's values A @ (u, v) + c on each
+    verts = [rect]
+    A, c = basis.T[None].copy(), plane.origin.flatten().double().cpu().numpy()[None]
+    bits = np.zeros((1, 0), np.uint8)
     for _, m in chain:
         if isinstance(m, AFFINE):
             w, b = _affine(m)
-            polys = [(p, w @ a, w @ c + b, code) for p, a, c, code in polys]
+            A, c = np.einsum("oi,pit->pot", w, A), c @ w.T + b
         elif isinstance(m, BENDS):
             slope = m.negative_slope if isinstance(m, nn.LeakyReLU) else 0.0
-            n_units = len(polys[0][2])
-            for j in range(n_units):
-                nxt = []
-                for p, a, c, code in polys:
-                    g = p @ a[j] + c[j]
-                    if (g > 0).any() and (g < 0).any():
-                        for part, on in zip(_split(p, g), (1, 0), strict=True):
-                            if len(part) >= 3 and _area(part) > min_area:
-                                nxt.append((part, a, c, code + [on]))
-                    else:
-                        nxt.append((p, a, c, code + [int(g.mean() > 0)]))
-                polys = nxt
-            polys = [(p, a * _slopes(code, n_units, slope)[:, None], c * _slopes(code, n_units, slope), code)
-                     for p, a, c, code in polys]
-    regions = ExactRegions([p for p, *_ in polys], np.array([code for *_, code in polys], np.uint8),
-                           np.stack([a for _, a, _, _ in polys]), np.stack([c for _, _, c, _ in polys]),
-                           (u0, u1, v0, v1))
+            layer = np.zeros((len(verts), c.shape[1]), np.uint8)
+            for j in range(c.shape[1]):
+                verts, A, c, bits, layer = _cut(verts, A, c, bits, layer, j, min_area)
+            gain = np.where(layer > 0, 1.0, slope)
+            A, c, bits = A * gain[:, :, None], c * gain, np.concatenate([bits, layer], 1)
+    regions = ExactRegions(verts, bits, A, c, (u0, u1, v0, v1))
     _verify(model, plane, regions)
     return regions
 
 
-def _slopes(code: list, n: int, slope: float) -> np.ndarray:
-    """The last n bits of a code as the ReLU's slopes (1 on, `slope` off)."""
-    return np.where(np.array(code[-n:]) > 0, 1.0, slope)
+def _cut(verts, A, c, bits, layer, j, min_area):
+    """Split every polygon that unit j's zero line crosses; set unit j's bit (pre-activation > 0) of each."""
+    lens = np.array([len(v) for v in verts])
+    starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
+    owner = np.repeat(np.arange(len(verts)), lens)
+    g = (np.concatenate(verts) * A[owner, j]).sum(1) + c[owner, j]  # unit j at every vertex, all polygons at once
+    hi, lo = np.maximum.reduceat(g, starts), np.minimum.reduceat(g, starts)
+    layer[:, j] = np.add.reduceat(g, starts) > 0  # polygons the line misses: the sign of their vertices' mean
+    new = []
+    for i in np.flatnonzero((hi > 0) & (lo < 0)):
+        pos, neg = _split(verts[i], g[starts[i]:starts[i] + lens[i]])
+        keep_pos, keep_neg = (len(q) >= 3 and _area(q) > min_area for q in (pos, neg))
+        if keep_pos and keep_neg:
+            verts[i], layer[i, j] = pos, 1
+            verts.append(neg)
+            new.append(i)  # the negative half: a copy of polygon i's rows, unit j off
+        else:
+            verts[i], layer[i, j] = (pos, 1) if keep_pos else (neg, 0)
+    if new:
+        new = np.array(new)
+        extra = layer[new].copy()
+        extra[:, j] = 0
+        A, c, bits, layer = (np.concatenate([A, A[new]]), np.concatenate([c, c[new]]),
+                             np.concatenate([bits, bits[new]]), np.concatenate([layer, extra]))
+    return verts, A, c, bits, layer
 
 
 def _verify(model: nn.Module, plane: Plane, regions: ExactRegions) -> None:
