@@ -110,7 +110,7 @@ def _check_input(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def local_map(model: nn.Module, x: torch.Tensor, linearise: bool = False, dtype: torch.dtype | None = None,
-              classes=None, batch_size: int = 64) -> LocalMap:
+              classes=None, batch_size: int = 64, progress=None) -> LocalMap:
     """The exact affine map (W_x, b_x) of a piecewise-linear model at each input (eval mode; model untouched).
 
     x: (N, *shape) normalised inputs. W_x is the Jacobian, one backward pass per class over a batch (inputs are
@@ -118,7 +118,7 @@ def local_map(model: nn.Module, x: torch.Tensor, linearise: bool = False, dtype:
     takes seconds); b_x = f(x) - W_x x. classes: the rows to compute (default all; ImageNet's 1000 rows of a
     224 x 224 input are 0.6 GB). A ValueError names the first part that is not piecewise linear, unless
     linearise=True: then the first-order (tangent) map is returned with exact=False. dtype=torch.float64 runs a
-    float64 copy of the model (for exactness checks).
+    float64 copy of the model (for exactness checks). progress(done, total, info) after each batch.
     """
     x = _check_input(model, x)
     bad = nonlinear_modules(model, x)
@@ -139,6 +139,8 @@ def local_map(model: nn.Module, x: torch.Tensor, linearise: bool = False, dtype:
             grads = [torch.autograd.grad(out[:, c].sum(), [xb], retain_graph=True)[0] for c in rows]
             ws.append(torch.stack(grads, 1).detach())  # (B, K', *shape): only xb gets a gradient, never a weight
             outs.append(out.detach()[:, list(rows)])
+            if progress:
+                progress(min(i + batch_size, len(x)), len(x), {"inputs": len(x)})
     xs = x.detach().to(device, dt)
     w, out = torch.cat(ws), torch.cat(outs)
     lin = torch.einsum("nkd,nd->nk", w.flatten(2), xs.flatten(1))
@@ -157,7 +159,7 @@ class PathMaps:
 
 
 def along_path(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, steps: int = 16, linearise: bool = False,
-               dtype: torch.dtype | None = None) -> PathMaps:
+               dtype: torch.dtype | None = None, progress=None) -> PathMaps:
     """local_map at `steps` evenly spaced points from x0 to x1 (single inputs, (C, H, W))."""
     if steps < 2:
         raise ValueError(f"steps must be >= 2; got {steps}")
@@ -165,7 +167,7 @@ def along_path(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, steps: int 
         raise ValueError(f"x0 and x1 differ in shape: {tuple(x0.shape)} vs {tuple(x1.shape)}")
     t = torch.linspace(0, 1, steps, dtype=x0.dtype, device=x0.device)
     pts = x0[None] + t.view(-1, *[1] * x0.ndim) * (x1 - x0)[None]
-    maps = local_map(model, pts, linearise=linearise, dtype=dtype)
+    maps = local_map(model, pts, linearise=linearise, dtype=dtype, progress=progress)
     w = maps.weight.reshape(steps, maps.bias.shape[1], -1)
     norm = np.linalg.norm(w.reshape(steps, -1), axis=1)
     change = np.linalg.norm((w[1:] - w[:-1]).reshape(steps - 1, -1), axis=1) / np.maximum(norm[:-1], 1e-30)

@@ -73,8 +73,14 @@ def test_mlp_with_batchnorm_is_exact(unchanged):
     torch.manual_seed(0)
     net = _calibrated(MLP((1, 8, 8), width=20, depth=2, batchnorm=True), (1, 8, 8))
     x = torch.randn(5, 1, 8, 8, generator=torch.Generator().manual_seed(2))
+    calls = []
     with unchanged(net):
-        _check_exact(net, x)
+        m = _check_exact(net, x)
+        m32 = local_map(net, x, batch_size=2, progress=lambda *a: calls.append(a[:2]))
+    assert calls == [(2, 5), (4, 5), (5, 5)]
+    jac = torch.autograd.functional.jacobian(lambda v: net(v[None])[0], x[3])
+    np.testing.assert_allclose(m32.weight[3], jac.numpy(), atol=1e-6)
+    np.testing.assert_allclose(m.weight[3], jac.numpy(), atol=1e-5)
 
 
 @pytest.mark.slow
