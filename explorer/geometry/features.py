@@ -40,7 +40,10 @@ def stages(model: nn.Module, x: torch.Tensor) -> list[str]:
             return [n for p in parts for n in p]
         return [prefix] if counts[prefix] == 1 and prefix else None
 
-    return walk("", model) or []
+    found = walk("", model)
+    if not found:
+        raise ValueError(f"{type(model).__name__}: no modules that run once each cover it; name the layers")
+    return found
 
 
 def last_linear(model: nn.Module) -> str:

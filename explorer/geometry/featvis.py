@@ -103,6 +103,8 @@ def maximise(model: nn.Module, layer: str, unit: int, shape: tuple, steps: int =
     gen = torch.Generator().manual_seed(seed)
     c, h, w = shape
     if init is not None:
+        if tuple(init.shape) != tuple(shape):
+            raise ValueError(f"init must be one image of shape {tuple(shape)}; got {tuple(init.shape)}")
         p0 = from_image(init.detach().cpu(), param)
     elif param == "pixel":
         p0 = 0.01 * torch.randn(c, h, w, generator=gen)

@@ -60,6 +60,11 @@ class GridRegions:
         return np.unpackbits(self.codes[region], count=self.n_bits)
 
 
+def _dtype(model: nn.Module) -> torch.dtype:
+    """The model's floating dtype (a float64 plane still feeds a float32 model)."""
+    return next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+
+
 def _changes(a: np.ndarray) -> np.ndarray:
     """(R, C) bool: a cell differs from its right or lower neighbour."""
     out = np.zeros(a.shape, bool)
@@ -74,13 +79,13 @@ def grid_samples(model: nn.Module, plane: Plane, resolution: int = 200, bounds=N
     logits at each cell centre of the plane's grid, from one forward pass per batch."""
     layers = tuple(_check_layers(model, layers))
     u, v = plane.grid(resolution, bounds)
-    device = model_device(model)
+    device, dtype = model_device(model), _dtype(model)
     packed, logits, n_bits = [], [], 0
     total = u.size
     with torch.no_grad(), eval_mode(model), capture(model, layers) as rec:
         for i in range(0, total, batch_size):
             rec.clear()
-            x = plane.points(u.ravel()[i:i + batch_size], v.ravel()[i:i + batch_size]).to(device)
+            x = plane.points(u.ravel()[i:i + batch_size], v.ravel()[i:i + batch_size]).to(device, dtype)
             out = model(x)
             bits = torch.cat([p.flatten(1) > 0 for n in layers for p in rec.preacts[n]], dim=1)
             packed.append(np.packbits(bits.cpu().numpy(), axis=1))
@@ -129,7 +134,7 @@ def region_at(model: nn.Module, plane: Plane, u: float, v: float, layers=None, i
     inputs: the inputs to search (e.g. session.data.inputs('train')); input_codes: their Codes, if known.
     """
     layers = tuple(_check_layers(model, layers))
-    x = plane.points([u], [v]).to(model_device(model))
+    x = plane.points([u], [v]).to(model_device(model), _dtype(model))
     code = activation_codes(model, x, layers)
     m = local_map(model, x, linearise=linearise)
     k = m.bias.shape[1]

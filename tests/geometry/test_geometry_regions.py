@@ -114,7 +114,7 @@ def test_grid_regions_of_the_cnn(digits, unchanged):
 
     net = SmallCNN().eval()
     x = digits.inputs("test")[:3]
-    plane = plane_through(*x)
+    plane = plane_through(*x.double())  # a float64 plane still feeds the float32 model
     with unchanged(net):
         g = grid_regions(net, plane, resolution=12, layers="relu1")
         r = region_at(net, plane, *plane.anchors[1], layers="relu1", inputs=x)
