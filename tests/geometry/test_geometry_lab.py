@@ -40,3 +40,18 @@ def test_maximise_job(trained_session, unchanged):
     with unchanged(s.model):
         v = s.run(maximise_job(s, "relu3", 1, steps=4, lr=0.02, jitter=0))
     assert v.trace.shape == (5,) and np.isfinite(v.image).all()
+
+
+def test_other_jobs(trained_session, unchanged):
+    from explorer.geometry import exact_regions_job, local_map_job, match_job, multifaceted_job
+
+    s = trained_session
+    with unchanged(s.model):
+        lm = s.run(local_map_job(s, [0, 1]))
+        m = s.run(match_job(s, "conv3", copy.deepcopy(s.model), max_points=50))
+        f = s.run(multifaceted_job(s, "relu3", 2, n_facets=2, top=8, steps=2, jitter=0))
+        with pytest.raises(ValueError, match="MLP"):
+            s.run(exact_regions_job(s, (0, 1, 2)))
+    assert lm.weight.shape == (2, 10, 1, 8, 8) and lm.exact
+    np.testing.assert_array_equal(m.perm, np.arange(64))  # a copy matches itself unit for unit
+    assert len(f.results) == 2
