@@ -128,6 +128,9 @@ def load_checkpoint(model: nn.Module, path) -> dict:
 
     Uses torch.load(weights_only=True): a checkpoint cannot run code.
     """
+    from .train import check_archive
+
+    check_archive(path)  # torch.load does not check the zip CRCs: flipped bytes would load silently
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from .capture import eval_mode, weights_state
-from .data import ImageSet, load_dataset
+from .data import ImageSet, as_model_input, check_model, load_dataset
 from .device import model_device, pick_device
 from .jobs import Job, no_progress
 from .models import build_model
@@ -40,7 +40,8 @@ class Session:
         Parameters
         ----------
         dataset : a name ('digits', 'block-digits', 'mnist', ...) or an ImageSet.
-        model : 'cnn', 'mlp', a torchvision classifier name, or your own nn.Module.
+        model : 'cnn', 'mlp', a torchvision classifier name, or your own nn.Module (its training modes are kept;
+            the labs run it in eval mode and restore them).
         device : 'auto' (default: CUDA, then MPS, then CPU), 'cpu', 'cuda', ... or $EXPLORER_DEVICE.
         epochs : training epochs to run now (0 keeps the weights as they are).
         seed : seeds the weights and the training order.
@@ -48,8 +49,10 @@ class Session:
         """
         data = dataset if isinstance(dataset, ImageSet) else load_dataset(dataset, **(data_kwargs or {}))
         net = model if isinstance(model, nn.Module) else build_model(model, data, seed=seed, **model_kwargs)
+        check_model(net)
         net = net.to(pick_device(device))
-        net.eval()
+        if not isinstance(model, nn.Module):
+            net.eval()  # a model built here starts in eval mode; the user's own keeps its modes (labs use eval_mode)
         session = cls(net, data)
         session.check()
         if epochs:
@@ -111,7 +114,8 @@ class Session:
     @torch.no_grad()
     def check(self) -> None:
         """Run two images through the model: a clear error if it does not take this data (mode restored)."""
-        x = self.data.inputs("test")[:2].to(self.device)
+        check_model(self.model)
+        x = as_model_input(self.data.inputs("test")[:2], self.model, "inputs").to(self.device)
         try:
             with eval_mode(self.model):
                 out = self.model(x)

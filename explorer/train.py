@@ -8,7 +8,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .capture import eval_mode  # noqa: F401 - kept importable from here
+from .data import as_model_input, check_model
 from .device import model_device
+from .optim import Adam
 
 
 @dataclass
@@ -26,11 +28,12 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     """Mean cross-entropy, accuracy and predictions of model on (x, y), in eval mode; the mode is restored."""
     if len(x) != len(y):
         raise ValueError(f"{len(x)} inputs but {len(y)} labels")
+    check_model(model)
     device = model_device(model)
     total, probs = 0.0, []
     with eval_mode(model):
-        for i in range(0, len(x), batch_size):
-            logits = model(x[i:i + batch_size].to(device)).float()
+        for i in range(0, len(x), batch_size):  # the one input rule (uint8 / 255, the model's dtype) per batch
+            logits = model(as_model_input(x[i:i + batch_size], model, "inputs").to(device)).float()
             total += F.cross_entropy(logits, y[i:i + batch_size].to(device), reduction="sum").item()
             probs.append(logits.softmax(dim=1).cpu())
     p = torch.cat(probs) if probs else torch.zeros(0, 0)
@@ -84,11 +87,12 @@ def train(model: nn.Module, data, epochs: int = 15, lr: float = 3e-3, batch_size
 
     if epochs < 0:
         raise ValueError(f"epochs must be >= 0; got {epochs}")
+    check_model(model)
     device = model_device(model)
     x, y = data.inputs("train"), data.labels("train")
     x_test, y_test = data.inputs("test"), data.labels("test")
     gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    opt = Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     n_batches = (len(x) + batch_size - 1) // batch_size
     report, close = _reporter(progress, epochs * n_batches)
     keep = (lambda e: True) if checkpoint_epochs is None else (lambda e: e in set(checkpoint_epochs))
@@ -104,7 +108,7 @@ def train(model: nn.Module, data, epochs: int = 15, lr: float = 3e-3, batch_size
             running = 0.0
             for b in range(n_batches):
                 idx = order[b * batch_size:(b + 1) * batch_size]
-                xb, yb = x[idx].to(device), y[idx].to(device)
+                xb, yb = as_model_input(x[idx], model, "inputs").to(device), y[idx].to(device)
                 loss = F.cross_entropy(model(xb), yb)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -125,3 +129,19 @@ def train(model: nn.Module, data, epochs: int = 15, lr: float = 3e-3, batch_size
         model.zero_grad(set_to_none=True)
     hist.seconds = time.perf_counter() - start
     return hist
+
+
+def check_archive(path) -> None:
+    """A clear ValueError if a torch.save zip archive is corrupt (a CRC mismatch: torch.load would not notice)."""
+    import os
+    import zipfile
+
+    if not isinstance(path, (str, os.PathLike)) or not os.path.isfile(path) or not zipfile.is_zipfile(path):
+        return  # a missing file or a legacy (non-zip) checkpoint: torch.load reports those itself
+    try:
+        with zipfile.ZipFile(path) as z:
+            bad = z.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
+        raise ValueError(f"{path} is a damaged checkpoint archive: {err}") from err
+    if bad is not None:
+        raise ValueError(f"{path} is corrupt: {bad!r} inside it fails its CRC check (a damaged copy or download)")

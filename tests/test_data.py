@@ -114,5 +114,8 @@ def test_image_folder(tmp_path):
 def test_pixel_ranges():
     x = np.full((10, 4, 4), 128, dtype=np.uint8)
     assert torch.allclose(from_arrays(x, np.arange(10) % 2).images("train"), torch.tensor(128 / 255))
-    with pytest.raises(ValueError, match=r"\[0, 1\] or \[0, 255\]"):
-        from_arrays(np.full((10, 4, 4), 300.0), np.arange(10) % 2)
+    # floats are used as they are (no guessing a /255), other integer dtypes are refused
+    assert torch.equal(from_arrays(np.full((10, 4, 4), 300.0), np.arange(10) % 2).inputs("train"),
+                       torch.full((8, 1, 4, 4), 300.0))
+    with pytest.raises(ValueError, match="dtype torch.int64: pass uint8"):
+        from_arrays(np.full((10, 4, 4), 3), np.arange(10) % 2)

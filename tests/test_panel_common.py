@@ -1,4 +1,5 @@
-"""Panel helpers: debounce runs only the last of rapid calls, per object, inside a kernel; at once elsewhere."""
+"""Panel helpers: debounce runs only the last of rapid calls, per object, inside a kernel; at once elsewhere.
+The runner of jobs is tested in test_runner.py."""
 import asyncio
 import threading
 import types
@@ -70,70 +71,3 @@ def test_debounce_outside_a_kernel_is_immediate(monkeypatch, shell):
 
     run_loop(call())
     assert p.seen == [1]
-
-
-def test_worker_keeps_the_kernel_free_and_drops_stale_results(monkeypatch):
-    import time
-
-    import IPython
-
-    from explorer.panels._common import Worker
-
-    monkeypatch.setattr(IPython, "get_ipython", lambda: types.SimpleNamespace(kernel=object()))
-    worker, shown, errors, ticks = Worker(), [], [], []
-
-    def slow(value, seconds):
-        def compute():
-            time.sleep(seconds)
-            worker.call(lambda: ticks.append((value, threading.get_ident())))
-            return value
-        return compute
-
-    loop_thread = []
-
-    async def use():
-        loop_thread.append(threading.get_ident())
-        start = time.perf_counter()
-        worker.submit(slow("old", 0.4), shown.append, errors.append)  # e.g. a UMAP for the previous layer
-        worker.submit(slow("new", 0.05), shown.append, errors.append)
-        assert time.perf_counter() - start < 0.1  # submit returned at once: the loop was never blocked
-        await asyncio.sleep(0.2)
-        assert shown == ["new"]
-        await asyncio.sleep(0.4)  # the old result arrives later and must not be drawn over the new one
-        assert shown == ["new"] and not errors
-        worker.submit(lambda: 1 / 0, shown.append, errors.append)
-        await asyncio.sleep(0.1)
-        assert isinstance(errors[0], ZeroDivisionError) and shown == ["new"]
-
-    run_loop(use())
-    assert sorted(ticks) == [("new", loop_thread[0]), ("old", loop_thread[0])]  # progress drawn on the loop's thread
-
-
-def test_worker_outside_a_kernel_runs_at_once(monkeypatch):
-    import IPython
-
-    from explorer.panels._common import Worker
-
-    monkeypatch.setattr(IPython, "get_ipython", lambda: None)
-    shown, errors = [], []
-    Worker().submit(lambda: 2, shown.append, errors.append)
-    Worker().submit(lambda: [][1], shown.append, errors.append)
-    assert shown == [2] and isinstance(errors[0], IndexError)
-
-
-def test_worker_cached_starts_only_what_the_memo_lacks(digits, monkeypatch):
-    import IPython
-
-    from explorer import Session
-    from explorer.panels._common import Worker
-
-    monkeypatch.setattr(IPython, "get_ipython", lambda: None)
-    session, shown, started = Session.open(digits, "mlp", device="cpu", width=4), [], []
-
-    def start():
-        started.append(1)
-        return lambda: "computed"
-    w = Worker()
-    w.cached(session, ("k",), start, shown.append, shown.append)
-    w.cached(session, ("k",), start, shown.append, shown.append)  # stored: no start, no thread
-    assert shown == ["computed", "computed"] and started == [1] and session.memo(("k",), lambda: "other") == "computed"

@@ -1,4 +1,5 @@
 """Training is seeded and reproducible, keeps checkpoints, restores modes; evaluation has known answers."""
+import copy
 import math
 
 import pytest
@@ -63,3 +64,27 @@ def test_bad_training_arguments(digits):
         train(build_model("cnn", digits), digits, epochs=-1)
     with pytest.raises(ValueError, match="4 inputs but 3 labels"):
         evaluate(nn.Flatten(), torch.zeros(4, 2), torch.zeros(3, dtype=torch.long))
+
+
+def test_our_adam_is_torch_adam_bit_for_bit_and_never_imports_dynamo():
+    import subprocess
+    import sys
+
+    from explorer.optim import Adam
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.ReLU(), torch.nn.Linear(7, 3))
+    twin = copy.deepcopy(net)
+    ours, theirs = Adam(net.parameters(), lr=3e-3, weight_decay=1e-4), torch.optim.Adam(twin.parameters(), lr=3e-3,
+                                                                                       weight_decay=1e-4)
+    x, y = torch.randn(16, 5), torch.randint(0, 3, (16,))
+    for _ in range(5):
+        for model, opt in ((net, ours), (twin, theirs)):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+    for a, b in zip(net.parameters(), twin.parameters()):
+        assert torch.equal(a, b)
+    code = ("import sys; from explorer import Session; Session.open('digits', 'cnn', device='cpu', epochs=1); "
+            "assert 'torch._dynamo' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)

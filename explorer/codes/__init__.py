@@ -21,6 +21,7 @@ from .metrics import (
                   logistic_accuracy,
                   purity,
                   redundancy,
+                  selection_summary,
 )
 from .sweep import PRESETS, REGIMES, regimes, sweep
 
@@ -28,4 +29,5 @@ __all__ = ["Codes", "activation_codes", "session_codes", "redundancy", "determin
            "hungarian_accuracy", "kmeans_labels", "kmeans_scores", "logistic_accuracy", "categorization",
            "hamming_neighbors", "knn_predict", "knn_accuracy", "vote", "embed", "METHODS", "local_complexity",
            "cross_polytope", "session_determinism", "session_categorization", "session_map", "over_training",
-           "sweep", "regimes", "REGIMES", "PRESETS", "session_local_complexity"]
+           "sweep", "regimes", "REGIMES", "PRESETS", "session_local_complexity",
+           "selection_summary"]

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 import torch
 from torch import nn
 
+from ..data import as_model_input
 from .extract import _check_layers, _forward
 
 
@@ -30,6 +32,11 @@ def local_complexity(model: nn.Module, x: torch.Tensor, layers=None, radius: flo
     approximation deeper. Signs follow torch.sign, so an exact zero is a third state, as in the paper.
     """
     layers = _check_layers(model, layers)
+    if not (isinstance(radius, numbers.Real) and math.isfinite(radius) and radius > 0):
+        raise ValueError(f"radius must be a finite number > 0; got {radius!r}")
+    x = as_model_input(x, model, "inputs")
+    if len(x) == 0:
+        raise ValueError("no inputs")
     shape = x.shape[1:]
     v = cross_polytope(math.prod(shape), n_vertices, seed).to(x.dtype)
     offsets = torch.cat([v, -v]).view(n_vertices, *shape) * radius  # (n, *shape)

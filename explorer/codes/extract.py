@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from ..capture import capture, relu_layers, resolve
+from ..data import as_model_input
 from ..device import model_device
 from ..train import eval_mode
 
@@ -51,14 +52,20 @@ class Codes:
 def _forward(model: nn.Module, x: torch.Tensor, layers, batch_size: int):
     """Yield, per batch, the pre-activations and outputs of each call of each layer, flattened (B, units)."""
     device = model_device(model)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1; got {batch_size}")
     with torch.no_grad(), eval_mode(model), capture(model, layers) as rec:
         for i in range(0, len(x), batch_size):
             rec.clear()
-            model(x[i:i + batch_size].to(device))
+            model(as_model_input(x[i:i + batch_size], model, "inputs").to(device))  # the one input rule
             calls = [(n, c) for n in layers for c in range(len(rec.preacts.get(n, ())))]
             missing = [n for n in layers if not rec.preacts.get(n)]
             if missing:
                 raise ValueError(f"layers {missing} did not run in the forward pass, so they have no code")
+            bad = [n for n, c in calls if not torch.isfinite(rec.preacts[n][c]).all()]
+            if bad:  # NaN has no sign: it would read as 'off' everywhere
+                raise ValueError(f"pre-activations of {', '.join(bad)} are NaN or infinite for inputs {i}.."
+                                 f"{i + batch_size - 1}: an overflow in the forward pass? Check the inputs' scale")
             yield ([f"{n}:{c}" if len(rec.preacts[n]) > 1 else n for n, c in calls],
                    [rec.preacts[n][c].flatten(1) for n, c in calls],
                    [rec.outputs[n][c].flatten(1) for n, c in calls])

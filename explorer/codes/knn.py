@@ -69,23 +69,41 @@ def _rows(codes, lo: int, hi: int) -> np.ndarray:
 
 
 def vote(labels: np.ndarray, n_classes: int | None = None) -> np.ndarray:
-    """Uniform majority vote over each row of neighbour labels (Q, k); ties go to the smallest label (as sklearn)."""
+    """Uniform majority vote over each row of neighbour labels (Q, k) in 0..n_classes - 1; ties go to the
+    smallest label (as sklearn)."""
     labels = np.asarray(labels)
+    if labels.ndim != 2:
+        raise ValueError(f"labels must be (queries, k); got shape {labels.shape}")
+    if labels.size == 0:
+        return np.zeros(len(labels), dtype=np.int64)
+    if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0:
+        raise ValueError("vote() counts class indices 0, 1, ...; map other labels first (knn_predict does)")
     n_classes = n_classes or int(labels.max()) + 1
+    if labels.max() >= n_classes:
+        raise ValueError(f"label {int(labels.max())} is out of range for {n_classes} classes")
     counts = np.zeros((len(labels), n_classes), dtype=np.int64)
     np.add.at(counts, (np.arange(len(labels))[:, None], labels), 1)
     return counts.argmax(1)  # argmax returns the first maximum: the smallest label
 
 
 def knn_predict(train, y_train, query, k: int = 9, device=None) -> np.ndarray:
-    """k-NN labels of query codes by Hamming distance to train codes, uniform vote."""
+    """k-NN labels of query codes by Hamming distance to train codes, uniform vote; any integer labels (negative
+    too), ties to the smallest."""
     y_train = np.asarray(y_train)
-    if len(y_train) != len(train):
-        raise ValueError(f"{len(train)} train codes but {len(y_train)} labels")
+    if y_train.ndim != 1 or len(y_train) != len(train):
+        raise ValueError(f"{len(train)} train codes but labels of shape {y_train.shape}")
+    values, index = np.unique(y_train, return_inverse=True)  # sorted: the smallest label keeps the lowest index
     _, idx = hamming_neighbors(train, query, k, device=device)
-    return vote(y_train[idx], int(y_train.max()) + 1)
+    return values[vote(index.ravel()[idx], len(values))]
 
 
 def knn_accuracy(train, y_train, query, y_query, k: int = 9, device=None) -> float:
     """Share of query codes whose k-NN vote (Hamming, fit on train) equals their label."""
-    return float((knn_predict(train, y_train, query, k, device) == np.asarray(y_query)).mean())
+    y_train, y_query = np.asarray(y_train), np.asarray(y_query)
+    if len(query) == 0 or len(y_query) != len(query):
+        raise ValueError(f"k-NN accuracy needs query codes with one label each; got {len(query)} codes and "
+                         f"{len(y_query)} labels")
+    if len(np.unique(y_train)) < 2:
+        raise ValueError(f"k-NN accuracy needs at least two classes in the train labels; all {len(y_train)} "
+                         f"have label {y_train[0] if len(y_train) else None}")
+    return float((knn_predict(train, y_train, query, k, device) == y_query).mean())

@@ -163,26 +163,12 @@ def _over_training(model, data, checkpoints, layers, k, progress, radius, lc_poi
     return rows
 
 
-def selection_summary(session, layers, split: str, idx, ref: int = 200, chunk: int = 1024) -> dict:
-    """Statistics of selected inputs' codes: unique codes, redundancy ratio, share of bits on, mean Hamming distance
-    to the first `ref` selected (an exact GEMM in chunks: memory stays near the codes' own), label counts."""
-    import torch
+def session_selection(session, layers, split: str, idx) -> dict:
+    """selection_summary() of selected inputs of a split (the map's lasso): memory near the packed codes' own."""
+    from .metrics import selection_summary
 
-    idx = np.asarray(idx, dtype=np.int64)
-    codes = session_codes(session, layers, split)
-    bits = codes.bits()[idx]
-    r = redundancy(bits)
-    d = 0.0
-    if len(bits) > 1:
-        refs = torch.from_numpy(bits[:ref]).float()
-        total = 0.0
-        for i in range(0, len(bits), chunk):  # d(a, b) = |a| + |b| - 2 a.b, one block of rows at a time
-            block = torch.from_numpy(bits[i:i + chunk]).float()
-            total += float((block.sum(1, keepdim=True) + refs.sum(1) - 2 * block @ refs.T).sum())
-        d = total / (len(bits) * len(refs))
-    labels = np.bincount(session.data.labels(split).numpy()[idx], minlength=session.data.n_classes)
-    return {"selected": len(idx), "unique codes": r["unique codes"], "redundancy ratio": r["redundancy ratio"],
-            "bits on": float(bits.mean()), "mean Hamming distance": d, "bits": codes.n_bits, "labels": labels}
+    data = session.data
+    return selection_summary(session_codes(session, layers, split), idx, data.labels(split).numpy(), data.n_classes)
 
 
 def sweep_job(session, preset: dict, name: str = "", backend: str = "sequential", n_jobs: int = 1) -> Job:

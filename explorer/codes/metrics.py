@@ -15,7 +15,11 @@ def _rows(codes) -> np.ndarray:
 
 def redundancy(codes) -> dict:
     """Uniqueness of codes: the paper's redundancy ratio (N - unique) / N and the share of inputs sharing a code."""
-    rows = np.ascontiguousarray(_rows(codes))
+    return _uniqueness(np.ascontiguousarray(_rows(codes)))
+
+
+def _uniqueness(rows: np.ndarray) -> dict:
+    """redundancy() of packed rows (N, bytes)."""
     n = len(rows)
     if n == 0:
         raise ValueError("no codes")
@@ -38,7 +42,7 @@ def determinism(codes_by_split: dict) -> list[dict]:
 
 def _check_labels(y, n_min: int, what: str) -> np.ndarray:
     y = np.asarray(y)
-    if len(y) < n_min:
+    if len(y) < max(n_min, 1):
         raise ValueError(f"{what} needs at least {n_min} samples; got {len(y)}")
     if len(np.unique(y)) < 2:
         raise ValueError(f"{what} needs at least two classes; all {len(y)} samples have label {y[0]}")
@@ -62,6 +66,9 @@ def hungarian_accuracy(clusters, y) -> float:
 
 def _contingency(clusters, y) -> np.ndarray:
     """(clusters x labels) counts."""
+    if len(np.asarray(y)) == 0 or len(np.asarray(clusters)) != len(np.asarray(y)):
+        raise ValueError(f"need one cluster per label and at least one; got {len(np.asarray(clusters))} clusters "
+                         f"and {len(np.asarray(y))} labels")
     _, ci = np.unique(np.asarray(clusters), return_inverse=True)
     _, yi = np.unique(np.asarray(y), return_inverse=True)
     table = np.zeros((ci.max() + 1, yi.max() + 1), dtype=np.int64)
@@ -114,7 +121,7 @@ def categorization(features: dict, y_train, y_test, k: int = 9, n_clusters: int 
     Codes (objects with .bits()) use Hamming k-NN; arrays (pixels, activations) use Euclidean k-NN.
     progress(done, total, {"features": name}) after each feature set.
     """
-    y_train, y_test = _check_labels(y_train, k, f"{k}-NN"), np.asarray(y_test)
+    y_train, y_test = _check_labels(y_train, k, f"{k}-NN"), _check_labels(y_test, 1, "the test split")
     rows = []
     for name, (tr, te) in features.items():
         binary = hasattr(tr, "bits")
@@ -130,3 +137,40 @@ def categorization(features: dict, y_train, y_test, k: int = 9, n_clusters: int 
         if progress is not None:
             progress(len(rows), len(features), {"features": name})
     return rows
+
+
+def selection_summary(codes, idx, labels=None, n_classes: int | None = None, n_ref: int = 200,
+                      chunk_bytes: int = 1 << 26) -> dict:
+    """Statistics of the codes of a selection idx (e.g. a lasso on the map): unique codes, redundancy ratio,
+    share of bits on, mean Hamming distance of each selected code to the first n_ref selected, label counts.
+
+    Exact and memory-bounded: rows are unpacked chunk_bytes at a time, and the mean distance uses
+    d(a, b) = |a| + |b| - 2 a.b (the GEMM of knn.py) summed over both sets, which needs only integer column sums:
+    mean d = mean|a| + mean|b| - 2 (sum_i a_i).(sum_j b_j) / (n m). Equal to the boolean formula
+    (bits[:, None] != bits[None, :n_ref]).sum(-1).mean() with O(bits) memory instead of O(n * n_ref * bits).
+    """
+    idx = np.asarray(idx, dtype=np.int64).ravel()
+    if len(idx) == 0:
+        raise ValueError("no codes selected")
+    n_bits = codes.n_bits if hasattr(codes, "n_bits") else np.shape(codes)[1]
+    rows = np.ascontiguousarray(codes.packed[idx] if hasattr(codes, "packed")
+                                else np.packbits(np.asarray(codes)[idx].astype(np.uint8, copy=False), axis=1))
+    n, m = len(rows), min(n_ref, len(rows))
+    step = max(1, chunk_bytes // max(n_bits, 1))  # rows unpacked at a time (uint8, then int64 column sums)
+    ones = np.zeros(n, dtype=np.int64)
+    col_all, col_ref = np.zeros(n_bits, dtype=np.int64), np.zeros(n_bits, dtype=np.int64)
+    for lo in range(0, n, step):
+        b = np.unpackbits(rows[lo:lo + step], axis=1, count=n_bits)
+        ones[lo:lo + len(b)] = b.sum(1, dtype=np.int64)
+        col_all += b.sum(0, dtype=np.int64)
+        if lo < m:
+            col_ref += b[:m - lo].sum(0, dtype=np.int64)
+    cross = int(col_all @ col_ref)  # sum over pairs of a.b, exact in int64 (n * m * bits < 2^63)
+    total = m * int(ones.sum()) + n * int(ones[:m].sum()) - 2 * cross  # sum of d over the n x m pairs
+    out = {"n": n, **{k: v for k, v in _uniqueness(rows).items() if k != "n"},
+           "share of bits on": float(ones.sum() / (n * n_bits)) if n_bits else 0.0,
+           "mean Hamming distance": total / (n * m) if n > 1 else 0.0, "bits": n_bits}
+    if labels is not None:
+        y = np.asarray(labels)[idx]
+        out["label counts"] = np.bincount(y, minlength=n_classes or 0)
+    return out

@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
+import numbers
 
 import numpy as np
 import torch
 
 from ..capture import eval_mode
+from ..data import as_model_input
 from ..jobs import Job
 from . import _functional as fn
 from .directions import pca_directions, random_plane
@@ -55,7 +58,15 @@ def _to_weight_norm(model, d: dict) -> dict:
 
 @torch.no_grad()
 def at_point(model, d1: dict, d2: dict | None, a: float, b: float, x, y, shown: torch.Tensor) -> dict:
-    """Loss and accuracy on (x, y) and predicted classes of `shown` at theta + a d1 + b d2 (functional)."""
+    """Loss and accuracy on (x, y) and predicted classes of `shown` at theta + a d1 + b d2 (functional).
+
+    x and shown follow the one input rule (explorer.data.as_model_input); a NaN or infinite a or b is a
+    ValueError (a loss that is not finite comes back as NaN: the panel draws it as a gap).
+    """
+    for name, v in (("alpha", a), ("beta", b)):
+        if not isinstance(v, numbers.Real) or not math.isfinite(v):
+            raise ValueError(f"{name} must be a finite number; got {v!r}")
+    x, shown = as_model_input(x, model, "inputs"), as_model_input(shown, model, "shown images")
     base, buffers = fn.base_params(model), fn.base_buffers(model)
     device = next(iter(base.values())).device
     params = {k: point(w, d1[k], a, None if d2 is None else d2[k], b) for k, w in base.items()}

@@ -1,6 +1,8 @@
 """Faithfulness and localisation of saliency maps: deletion/insertion, pointing game, energy, class sensitivity."""
 from __future__ import annotations
 
+import numbers
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -42,10 +44,14 @@ def deletion_insertion(model: nn.Module, x, maps: torch.Tensor, targets: torch.T
     Returns curves (N, steps + 1) at fractions 0, 1/steps, ..., 1 and their trapezoid AUCs (N,): a faithful
     map has a low deletion AUC and a high insertion AUC.
     """
-    x = check_input(x).to(model_device(model))
+    x = check_input(x, model).to(model_device(model))
     n, c, h, w = x.shape
-    if maps.shape != (n, h, w):
-        raise ValueError(f"maps must have shape {(n, h, w)}; got {tuple(maps.shape)}")
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
+        raise ValueError(f"steps must be an integer >= 1; got {steps!r}")
+    if not isinstance(maps, torch.Tensor) or maps.shape != (n, h, w):
+        raise ValueError(f"maps must be a tensor of shape {(n, h, w)}; got {tuple(getattr(maps, 'shape', ()))}")
+    if not torch.isfinite(maps).all():
+        raise ValueError("maps contain NaN or infinite values: their pixel order is undefined")
     targets = torch.as_tensor(targets, device=x.device).long().expand(n)
     base = _baseline(x, baseline)
     order = maps.to(x.device).flatten(1).argsort(dim=1, descending=True, stable=True)

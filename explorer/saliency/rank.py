@@ -1,6 +1,7 @@
 """rank_methods: one table comparing saliency methods on the session's current model."""
 from __future__ import annotations
 
+import numbers
 import time
 
 import torch
@@ -26,6 +27,10 @@ def rank_methods(session, methods=None, n: int = 64, split: str = "test", layers
     from . import METHODS
 
     methods = list(METHODS) if methods is None else list(methods)
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+        raise ValueError(f"n must be an integer >= 1 (images to rank on); got {n!r}")
+    if not methods:
+        raise ValueError("no methods to rank")
     x = session.data.inputs(split)[:n].to(session.device)
     masks = session.data.masks.get(split)
     rows = []

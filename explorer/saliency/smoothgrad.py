@@ -70,6 +70,8 @@ class SmoothGrad(InputSaliency):
     def attribute(self, fw, t):
         if self.samples < 1:
             raise ValueError(f"samples must be >= 1; got {self.samples}")
+        if len(fw.x) == 0:
+            raise ValueError("no images: the batch is empty")
         x, noise = fw.x.detach(), self.noise(fw.x)
         chunk = max(1, self.batch_size // len(x))  # noisy copies per forward pass
         total = torch.zeros_like(x)
@@ -94,6 +96,8 @@ class IntegratedGradients(InputSaliency):
     def attribute(self, fw, t):
         if self.steps < 1:
             raise ValueError(f"steps must be >= 1; got {self.steps}")
+        if len(fw.x) == 0:
+            raise ValueError("no images: the batch is empty")
         x = fw.x.detach()
         base = torch.full_like(x, self.baseline)
         nodes, w = np.polynomial.legendre.leggauss(self.steps)

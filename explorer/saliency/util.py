@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import contextlib
+import re
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ..data import as_model_input, check_model, model_dtype
 
 EPS = 1e-7  # as pytorch-grad-cam's scale_cam_image
 
@@ -24,27 +27,52 @@ def upsample(maps: torch.Tensor, size) -> torch.Tensor:
     return F.interpolate(maps[:, None], size=tuple(size), mode="bilinear", align_corners=False)[:, 0]
 
 
-def check_input(x) -> torch.Tensor:
-    """An (N, C, H, W) float tensor without NaN, or a clear ValueError."""
+def check_input(x, model: nn.Module | None = None) -> torch.Tensor:
+    """An (N, C, H, W) float tensor without NaN or inf, or a clear ValueError.
+
+    The one input rule of explorer.data.as_model_input: uint8 pixels are scaled by 1 / 255; floating images keep
+    their values, cast to the model's dtype (float32 when no model is given; run_model casts to the model's dtype
+    again); other dtypes are refused.
+    """
     if not isinstance(x, torch.Tensor):
         raise ValueError(f"images must be a torch.Tensor of shape (N, C, H, W); got {type(x).__name__}")
     if x.ndim != 4:
         raise ValueError(f"images must have shape (N, C, H, W); got {tuple(x.shape)} (add a batch axis with x[None])")
-    if not torch.isfinite(x).all():
-        raise ValueError("images contain NaN or infinite values")
-    return x.detach().float() if not x.is_floating_point() else x.detach()
+    if len(x) == 0:
+        raise ValueError("no images: the batch is empty")
+    return as_model_input(x.detach(), model, "images")
+
+
+# RuntimeError messages of real shape mismatches (matmul, conv channels, broadcasting, view, norm layers, cat)
+_SHAPE_ERRORS = re.compile(
+    r"shapes cannot be multiplied|to have \d+ channels|must match the size of tensor|is invalid for input of size"
+    r"|Kernel size can't be greater|but got input of size|Sizes of tensors must match|size mismatch"
+    r"|Expected input batch_size|Output size is too small|normalized_shape|should contain \d+ elements not"
+    r"|number of channels in input|Expected \d+D .*input", re.IGNORECASE)
 
 
 def run_model(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Logits (N, K) of a forward pass; a shape error from inside the model becomes a ValueError."""
+    """Logits (N, K) of a forward pass; a shape mismatch inside the model or non-finite logits become a ValueError.
+
+    Floating images are cast to the model's floating dtype first (differentiably: gradients reach x).
+    """
+    check_model(model)
+    dtype = model_dtype(model)
+    xin = x.to(dtype) if x.is_floating_point() and x.dtype != dtype else x
     try:
-        out = model(x)
+        out = model(xin)
     except RuntimeError as err:
-        if "shape" in str(err) or "size" in str(err) or "channels" in str(err):
+        if _SHAPE_ERRORS.search(str(err)):
             raise ValueError(f"the model cannot run on images of shape {tuple(x.shape)}: {err}") from err
         raise
     if not isinstance(out, torch.Tensor) or out.ndim != 2:
         raise ValueError(f"the model must return logits of shape (N, classes); got {getattr(out, 'shape', out)!r}")
+    if out.is_meta:
+        raise ValueError("the model returned 'meta' tensors (no values): materialise its weights first")
+    if not torch.isfinite(out.detach()).all():
+        big = x.detach().abs().amax().item()
+        raise ValueError(f"the model's logits are NaN or infinite for these images (largest |pixel| {big:g}): an "
+                         f"overflow in the forward pass? Check the images' scale")
     return out
 
 

@@ -44,4 +44,6 @@ def test_per_layer_counts_sum_on_a_cnn(tiny_cnn):
     assert set(lc) == {"relu1", "relu2", "total"}
     np.testing.assert_array_equal(lc["total"], lc["relu1"] + lc["relu2"])
     assert (lc["relu1"] <= 4 * 64).all() and lc["total"].sum() > 0
-    assert local_complexity(tiny_cnn, x, radius=0.0, n_vertices=6)["total"].sum() == 0
+    assert local_complexity(tiny_cnn, x, radius=1e-9, n_vertices=6)["total"].sum() == 0
+    with pytest.raises(ValueError, match="radius must be a finite number > 0"):  # a point has no neighbourhood
+        local_complexity(tiny_cnn, x, radius=0.0, n_vertices=6)

@@ -30,11 +30,12 @@ class SelectionView(W.VBox):
         choice, points = self.maps.choice, np.asarray(points)
         s, split = choice.view(), choice.split.value
         idx = self.maps.indices()[points]
-        r = lab.selection_summary(s, choice.layers(), split, idx)
-        self.selection.value = (f"<b>{r['selected']} selected</b>: {r['unique codes']} unique codes (redundancy ratio "
-                                f"{r['redundancy ratio']:.3f}), {r['bits on']:.1%} of bits on, mean Hamming distance "
-                                f"{r['mean Hamming distance']:.1f} of {r['bits']}; labels " + ", ".join(
-                                    f"{html.escape(s.data.classes[c])}: {n}" for c, n in enumerate(r["labels"]) if n))
+        r = lab.session_selection(s, choice.layers(), split, idx)
+        self.selection.value = (f"<b>{r['n']} selected</b>: {r['unique codes']} unique codes (redundancy ratio "
+                                f"{r['redundancy ratio']:.3f}), {r['share of bits on']:.1%} of bits on, mean Hamming "
+                                f"distance {r['mean Hamming distance']:.1f} of {r['bits']}; labels " + ", ".join(
+                                    f"{html.escape(s.data.classes[c])}: {n}" for c, n in enumerate(r["label counts"])
+                                    if n))
         imgs = self.maps.images()
         self.thumbs.value = "".join(f"<img src='{imgs[int(j)]}' title='#{idx[k]}' class='explorer-thumb'>"
                                     for k, j in enumerate(points[:MAX_THUMBS]))

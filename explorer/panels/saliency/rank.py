@@ -5,8 +5,7 @@ import html
 
 import ipywidgets as W
 
-from ...saliency import METHODS
-from ...saliency.lab import diff_roar_job, rank_job
+from ...saliency import METHODS, lab
 from ...table import Table
 from .._common import guarded
 from .._runner import JobBar, Runner
@@ -41,7 +40,7 @@ class RankView(W.VBox):
     def evaluate(self, button=None) -> None:
         """Rank the compared methods (or all) on the current model: an HTML table."""
         names = list(self.compare.compare_methods.value) or [v for _, v in self.maps.method.options]
-        self.ranking.submit(rank_job(self.maps.session, names, self.eval_n.value, self.maps.split,
+        self.ranking.submit(lab.rank_job(self.maps.session, names, self.eval_n.value, self.maps.split,
                                      self.maps.layers()), self._show_ranking, self.error.show)
 
     @guarded
@@ -60,7 +59,7 @@ class RankView(W.VBox):
         """DiffROAR for the current method: the architecture retrained on the top-k and on the bottom-k pixels."""
         m, name = self.maps, self.maps.method.value
         layers = m.layers() if METHODS[name].needs_layer else None
-        job = diff_roar_job(m.session, name, layers, m.params(name), self.roar_k.value, self.roar_epochs.value)
+        job = lab.diff_roar_job(m.session, name, layers, m.params(name), self.roar_k.value, self.roar_epochs.value)
         k = self.roar_k.value
         self.retraining.submit(job, lambda r: self._show_roar(r, name, k), self.error.show)
 
