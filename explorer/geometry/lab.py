@@ -1,0 +1,133 @@
+"""The geometry lab's slow results as jobs (explorer.jobs): prepare() copies the model on the caller's thread,
+compute() runs on the copy. session_* run them synchronously, memoised by Session.run."""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+from torch import nn
+
+from ..capture import weights_state
+from ..jobs import Job
+from .cka import cka_matrix, layer_grams
+from .collapse import collapse_over_training
+from .exact import exact_regions
+from .featvis import maximise, multifaceted
+from .linear import local_map
+from .match import match_layers
+from .plane import plane_through
+from .regions import grid_samples, partition
+
+
+def _copy(session):
+    return lambda: copy.deepcopy(session.model)  # the thread runs its own copy; the user's model stays free
+
+
+def _layers(layers):
+    return None if layers is None else ((layers,) if isinstance(layers, str) else tuple(layers))
+
+
+def local_map_job(session, indices, split: str = "test", linearise: bool = False) -> Job:
+    """local_map at inputs `indices` of a split."""
+    idx = [int(i) for i in np.atleast_1d(indices)]
+    x = session.data.inputs(split)[idx]
+    return Job(("geometry-local-map", split, tuple(idx), linearise), _copy(session),
+               lambda model, progress: local_map(model, x, linearise=linearise), "linear interpreter")
+
+
+def plane_of(session, indices, split: str = "test"):
+    """The plane through three inputs of a split, by index."""
+    i, j, k = (int(t) for t in indices)
+    x = session.data.inputs(split)
+    return plane_through(x[i], x[j], x[k])
+
+
+def regions_job(session, indices, split: str = "test", resolution: int = 200, bounds=None, layers=None) -> Job:
+    """grid_regions on the plane through three inputs of a split (the model part and the partition, on a copy)."""
+    plane = plane_of(session, indices, split)
+    key = ("geometry-regions", split, tuple(int(i) for i in indices), resolution,
+           None if bounds is None else tuple(bounds), _layers(layers))
+    return Job(key, _copy(session), lambda model, progress: partition(
+        grid_samples(model, plane, resolution, bounds, _layers(layers), progress=progress)), "linear regions")
+
+
+def exact_regions_job(session, indices, split: str = "test", bounds=None) -> Job:
+    """exact_regions of an MLP on the plane through three inputs of a split."""
+    plane = plane_of(session, indices, split)
+    key = ("geometry-exact-regions", split, tuple(int(i) for i in indices), None if bounds is None else tuple(bounds))
+    return Job(key, _copy(session), lambda model, progress: exact_regions(model, plane, bounds), "exact regions")
+
+
+def cka_job(session, layers=None, split: str = "test", max_points: int = 1000, debiased: bool = False,
+            minibatch: int | None = None, other: nn.Module | None = None, other_layers=None) -> Job:
+    """CKA between every pair of layers of the session's model, or against `other` (another seed, a checkpoint)."""
+    x = session.data.inputs(split)[:max_points]
+    key = ("geometry-cka", _layers(layers), split, max_points, debiased, minibatch,
+           None if other is None else weights_state(other), _layers(other_layers))
+
+    def prepare():
+        return copy.deepcopy(session.model), None if other is None else copy.deepcopy(other)
+
+    def compute(models, progress):
+        a, b = models
+        ga = layer_grams(a, x, _layers(layers), minibatch=minibatch, progress=progress)
+        gb = None if b is None else layer_grams(b, x, _layers(other_layers), minibatch=minibatch, progress=progress)
+        return cka_matrix(ga, gb, debiased)
+    return Job(key, prepare, compute, "CKA")
+
+
+def match_job(session, layer: str, other: nn.Module, other_layer: str | None = None, split: str = "test",
+              max_points: int = 1000) -> Job:
+    """Neuron matching between `layer` of the session's model and `other_layer` (default the same) of `other`."""
+    x = session.data.inputs(split)[:max_points]
+    key = ("geometry-match", layer, weights_state(other), other_layer, split, max_points)
+    return Job(key, lambda: (copy.deepcopy(session.model), copy.deepcopy(other)),
+               lambda models, progress: match_layers(models[0], layer, models[1], other_layer or layer, x),
+               "neuron matching")
+
+
+def collapse_job(session, split: str = "train", layers=None) -> Job:
+    """NC1-NC4 over the session's training checkpoints."""
+    checkpoints = list(session.history.checkpoints)
+    if not checkpoints:
+        raise ValueError("the session has no checkpoints: train it first (session.train(...) keeps them)")
+    x, y = session.data.inputs(split), session.data.labels(split)
+    key = ("geometry-collapse", split, _layers(layers), id(session.history), len(checkpoints))
+    return Job(key, _copy(session), lambda model, progress: collapse_over_training(
+        model, checkpoints, x, y, _layers(layers), progress), "neural collapse")
+
+
+def maximise_job(session, layer: str, unit: int, **kwargs) -> Job:
+    """Activation maximisation of a unit (kwargs: maximise's steps, lr, seed, param, jitter, tv, pre)."""
+    key = ("geometry-maximise", layer, unit, tuple(sorted(kwargs.items())))
+    return Job(key, _copy(session), lambda model, progress: maximise(
+        model, layer, unit, session.data.shape, normalize=session.data.normalize, progress=progress, **kwargs),
+        "feature visualisation")
+
+
+def multifaceted_job(session, layer: str, unit: int, n_facets: int = 3, top: int = 30, split: str = "train",
+                     **kwargs) -> Job:
+    """Multifaceted visualisation of a unit from a split's top images."""
+    images = session.data.images(split)
+    key = ("geometry-facets", layer, unit, n_facets, top, split, tuple(sorted(kwargs.items())))
+    return Job(key, _copy(session), lambda model, progress: multifaceted(
+        model, images, layer, unit, n_facets, top, normalize=session.data.normalize, progress=progress, **kwargs),
+        "multifaceted visualisation")
+
+
+def session_regions(session, indices, split: str = "test", resolution: int = 200, bounds=None, layers=None,
+                    progress=None):
+    """regions_job, synchronously (memoised)."""
+    return session.run(regions_job(session, indices, split, resolution, bounds, layers), progress)
+
+
+def session_cka(session, layers=None, split: str = "test", max_points: int = 1000, debiased: bool = False,
+                minibatch: int | None = None, other: nn.Module | None = None, other_layers=None, progress=None):
+    """cka_job, synchronously (memoised)."""
+    return session.run(cka_job(session, layers, split, max_points, debiased, minibatch, other, other_layers),
+                       progress)
+
+
+def session_collapse(session, split: str = "train", layers=None, progress=None) -> list[dict]:
+    """collapse_job, synchronously (memoised)."""
+    return session.run(collapse_job(session, split, layers), progress)

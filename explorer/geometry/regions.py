@@ -1,0 +1,150 @@
+"""Linear regions on a plane by a dense grid: cells share a region when their activation codes agree."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..capture import capture
+from ..codes.extract import _check_layers, activation_codes
+from ..device import model_device
+from ..train import eval_mode
+from .linear import local_map
+from .plane import Plane
+
+
+@dataclass(eq=False)
+class GridSamples:
+    """What the model gives on a plane's grid: codes and logits per cell (the part that runs the model)."""
+
+    u: np.ndarray  # (R, C) cell centres
+    v: np.ndarray  # (R, C)
+    packed: np.ndarray  # (R * C, n_bytes) uint8, np.packbits of each cell's code
+    n_bits: int
+    logits: np.ndarray  # (R * C, K) float32
+    anchors: np.ndarray  # (n, 2)
+    layers: tuple[str, ...]
+
+
+@dataclass(eq=False)
+class GridRegions:
+    """A plane's partition into pattern regions (cells with one code), with the predicted class per cell."""
+
+    u: np.ndarray  # (R, C)
+    v: np.ndarray  # (R, C)
+    ids: np.ndarray  # (R, C) int: region id, one per distinct code
+    codes: np.ndarray  # (n_regions, n_bytes) uint8 packed code of each id
+    n_bits: int
+    predicted: np.ndarray  # (R, C) int
+    boundary: np.ndarray  # (R, C) bool: the code changes to the right or below
+    decision: np.ndarray  # (R, C) bool: the predicted class changes to the right or below
+    anchors: np.ndarray  # (n, 2)
+
+    @property
+    def count(self) -> int:
+        """Distinct codes seen on the grid: a lower bound on the pattern regions in the bounds."""
+        return len(self.codes)
+
+    def density(self, radius: float) -> np.ndarray:
+        """Per anchor, the distinct regions among cells within `radius` of it (plane units)."""
+        out = []
+        for a in self.anchors:
+            near = (self.u - a[0]) ** 2 + (self.v - a[1]) ** 2 <= radius ** 2
+            out.append(len(np.unique(self.ids[near])))
+        return np.array(out)
+
+    def bits(self, region: int) -> np.ndarray:
+        """The 0/1 code of one region id."""
+        return np.unpackbits(self.codes[region], count=self.n_bits)
+
+
+def _dtype(model: nn.Module) -> torch.dtype:
+    """The model's floating dtype (a float64 plane still feeds a float32 model)."""
+    return next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+
+
+def _changes(a: np.ndarray) -> np.ndarray:
+    """(R, C) bool: a cell differs from its right or lower neighbour."""
+    out = np.zeros(a.shape, bool)
+    out[:, :-1] |= a[:, 1:] != a[:, :-1]
+    out[:-1] |= a[1:] != a[:-1]
+    return out
+
+
+def grid_samples(model: nn.Module, plane: Plane, resolution: int = 200, bounds=None, layers=None,
+                 batch_size: int = 2048, progress=None) -> GridSamples:
+    """Codes of `layers` (default every ReLU-like layer; bit on iff pre-activation > 0, as explorer.codes) and
+    logits at each cell centre of the plane's grid, from one forward pass per batch."""
+    layers = tuple(_check_layers(model, layers))
+    u, v = plane.grid(resolution, bounds)
+    device, dtype = model_device(model), _dtype(model)
+    packed, logits, n_bits = [], [], 0
+    total = u.size
+    with torch.no_grad(), eval_mode(model), capture(model, layers) as rec:
+        for i in range(0, total, batch_size):
+            rec.clear()
+            x = plane.points(u.ravel()[i:i + batch_size], v.ravel()[i:i + batch_size]).to(device, dtype)
+            out = model(x)
+            bits = torch.cat([p.flatten(1) > 0 for n in layers for p in rec.preacts[n]], dim=1)
+            packed.append(np.packbits(bits.cpu().numpy(), axis=1))
+            n_bits = bits.shape[1]
+            logits.append(out.float().cpu().numpy())
+            if progress:
+                progress(min(i + batch_size, total), total, {"cells": total})
+    return GridSamples(u, v, np.concatenate(packed), n_bits, np.concatenate(logits), plane.anchors, layers)
+
+
+def partition(samples: GridSamples) -> GridRegions:
+    """Region ids, boundaries, predicted classes and the decision boundary from grid samples (pure)."""
+    shape = samples.u.shape
+    rows = np.ascontiguousarray(samples.packed)
+    keys = rows.view(np.dtype((np.void, rows.shape[1]))).ravel()  # one opaque key per code: fast unique
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    ids = inverse.reshape(shape)
+    pred = samples.logits.argmax(1).reshape(shape)
+    return GridRegions(samples.u, samples.v, ids, rows[first], samples.n_bits, pred, _changes(ids), _changes(pred),
+                       samples.anchors)
+
+
+def grid_regions(model: nn.Module, plane: Plane, resolution: int = 200, bounds=None, layers=None,
+                 progress=None) -> GridRegions:
+    """The plane's pattern regions of `layers` (default the whole network) on a resolution x resolution grid."""
+    return partition(grid_samples(model, plane, resolution, bounds, layers, progress=progress))
+
+
+@dataclass(eq=False)
+class Region:
+    """One region at a plane point: its code, its affine map (in input space and on the plane), its members."""
+
+    bits: np.ndarray  # (n_bits,) 0/1
+    weight: np.ndarray  # (K, *shape): W_x
+    bias: np.ndarray  # (K,): b_x
+    plane_weight: np.ndarray  # (K, 2): logits = plane_weight @ (u, v) + plane_bias inside the region
+    plane_bias: np.ndarray  # (K,)
+    members: np.ndarray  # indices of the given inputs (training set) whose code is this one
+    exact: bool
+
+
+def region_at(model: nn.Module, plane: Plane, u: float, v: float, layers=None, inputs: torch.Tensor | None = None,
+              input_codes=None, linearise: bool = False) -> Region:
+    """The region holding plane point (u, v): its code (explorer.codes), affine map, and which inputs share it.
+
+    inputs: the inputs to search (e.g. session.data.inputs('train')); input_codes: their Codes, if known.
+    """
+    layers = tuple(_check_layers(model, layers))
+    x = plane.points([u], [v]).to(model_device(model), _dtype(model))
+    code = activation_codes(model, x, layers)
+    m = local_map(model, x, linearise=linearise)
+    k = m.bias.shape[1]
+    w = m.weight.reshape(k, -1)
+    basis = plane.basis.flatten(1).double().cpu().numpy()
+    origin = plane.origin.flatten().double().cpu().numpy()
+    members = np.zeros(0, int)
+    if inputs is not None or input_codes is not None:
+        codes = input_codes if input_codes is not None else activation_codes(model, inputs, layers)
+        if codes.n_bits != code.n_bits:
+            raise ValueError(f"input_codes have {codes.n_bits} bits, the region's code {code.n_bits}: other layers?")
+        members = np.flatnonzero((codes.packed == code.packed[0]).all(1))
+    return Region(code.bits()[0], m.weight[0], m.bias[0], w @ basis.T, w @ origin + m.bias[0], members, m.exact)

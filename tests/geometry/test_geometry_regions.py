@@ -1,0 +1,141 @@
+"""Linear regions on a plane: a hand-built net whose regions are counted by hand, grid versus exact, errors."""
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from explorer.codes import activation_codes
+from explorer.geometry import exact_regions, grid_regions, grid_samples, plane_from, plane_through, region_at
+
+BOX = (-5.0, 5.0, -5.0, 5.0)
+
+
+def hand_net() -> nn.Sequential:
+    """h = relu(x), z = relu(h1 + h2 - 1), logits (z, 0.5): regions counted by hand below."""
+    net = nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 1), nn.ReLU(), nn.Linear(1, 2)).double()
+    with torch.no_grad():
+        net[0].weight.copy_(torch.eye(2)), net[0].bias.zero_()
+        net[2].weight.fill_(1.0), net[2].bias.fill_(-1.0)
+        net[4].weight.copy_(torch.tensor([[1.0], [0.0]])), net[4].bias.copy_(torch.tensor([0.0, 0.5]))
+    return net.eval()
+
+
+def unit_plane():
+    """The plane through (0, 0), (1, 0), (0, 1): plane coordinates are the inputs themselves."""
+    e = torch.eye(2, dtype=torch.float64)
+    return plane_through(torch.zeros(2, dtype=torch.float64), e[0], e[1])
+
+
+# By hand: quadrant x1, x2 > 0 is cut by x1 + x2 = 1; x1 > 0 > x2 by x1 = 1; x2 > 0 > x1 by x2 = 1; x1, x2 < 0
+# is one region: 7 patterns (h1, h2, z).
+HAND_CODES = {(1, 1, 0), (1, 1, 1), (1, 0, 0), (1, 0, 1), (0, 1, 0), (0, 1, 1), (0, 0, 0)}
+
+
+def _on_a_line(p, lines):
+    return any(abs(a * p[0] + b * p[1] + c) < 1e-9 for a, b, c in lines)
+
+
+def test_hand_net_exact_regions_count_and_boundaries(unchanged):
+    net, plane = hand_net(), unit_plane()
+    with unchanged(net):
+        r = exact_regions(net, plane, bounds=BOX)
+    assert r.count == 7
+    assert {tuple(int(b) for b in bits) for bits in r.bits} == HAND_CODES
+    # every edge lies on x1 = 0, x2 = 0, x1 + x2 = 1, x1 = 1, x2 = 1 or the box
+    lines = [(1, 0, 0), (0, 1, 0), (1, 1, -1), (1, 0, -1), (0, 1, -1), (1, 0, 5), (1, 0, -5), (0, 1, 5), (0, 1, -5)]
+    for seg in np.concatenate(r.edges()):
+        assert _on_a_line(seg[0], lines) and _on_a_line(seg[1], lines) and _on_a_line(seg.mean(0), lines)
+    # the decision boundary z = 0.5: x1 + x2 = 1.5 in the first quadrant, x1 = 1.5 below it, x2 = 1.5 left of it
+    segs = r.decision_segments()
+    assert all(_on_a_line(s[0], [(1, 1, -1.5), (1, 0, -1.5), (0, 1, -1.5)]) for _, _, s in segs)
+    length = sum(float(np.linalg.norm(s[1] - s[0])) for _, _, s in segs)
+    assert length == pytest.approx(5 + 5 + 1.5 * np.sqrt(2))
+    # the affine map in the region holding (2, 2): z = u + v - 1
+    i = r.locate(2.0, 2.0)
+    np.testing.assert_allclose(r.weight[i], [[1, 1], [0, 0]])
+    np.testing.assert_allclose(r.bias[i], [-1, 0.5])
+
+
+def test_hand_net_grid_regions_and_region_at(unchanged):
+    net, plane = hand_net(), unit_plane()
+    train = torch.tensor([[2.0, 2.0], [3.0, 0.5], [0.2, 0.2], [-1.0, -1.0]], dtype=torch.float64)
+    with unchanged(net):
+        g = grid_regions(net, plane, resolution=200, bounds=BOX)
+        r = region_at(net, plane, 2.5, 1.0, inputs=train)
+    assert g.count == 7
+    assert {tuple(int(b) for b in g.bits(i)) for i in range(g.count)} == HAND_CODES
+    assert g.ids.shape == (200, 200) and g.boundary.any() and g.decision.any()
+    assert set(np.unique(g.predicted)) == {0, 1}
+    # boundary cells sit next to one of the hand-counted lines (cells are 0.05 wide)
+    u, v = g.u[g.boundary], g.v[g.boundary]
+    near = np.minimum.reduce([np.abs(u), np.abs(v), np.abs(u + v - 1) / np.sqrt(2), np.abs(u - 1), np.abs(v - 1)])
+    assert near.max() < 0.1
+    assert list(r.bits) == [1, 1, 1] and list(r.members) == [0, 1]
+    np.testing.assert_allclose(r.plane_weight, [[1, 1], [0, 0]], atol=1e-12)
+    np.testing.assert_allclose(r.plane_bias, [-1, 0.5], atol=1e-12)
+    # the origin sees four regions within 0.5 (the quadrants, z off), the far corner one
+    g.anchors = np.array([[0.0, 0.0], [-4.0, -4.0]])
+    assert list(g.density(0.5)) == [4, 1]
+
+
+@pytest.mark.parametrize("lines, expected", [
+    ([(1, 0, 0.3), (0, 1, -0.2), (1, 1, 0.5)], 7),  # three lines in general position: 1 + 3 + 3
+    ([(1, 0, 0), (0, 1, 0), (1, 1, 0)], 6),  # three concurrent lines
+    ([(1, 0, 0), (0, 1, 0), (0, 0, 0), (1, 0, -20)], 4),  # a zero unit and a line outside the box add none
+])
+def test_line_arrangements(lines, expected):
+    net = nn.Sequential(nn.Linear(2, len(lines)), nn.ReLU(), nn.Linear(len(lines), 2)).double()
+    with torch.no_grad():
+        net[0].weight.copy_(torch.tensor([[a, b] for a, b, _ in lines], dtype=torch.float64))
+        net[0].bias.copy_(torch.tensor([c for *_, c in lines], dtype=torch.float64))
+    assert exact_regions(net, unit_plane(), bounds=BOX).count == expected
+
+
+def test_grid_agrees_with_exact_on_a_random_mlp():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 8), nn.LeakyReLU(0.1),
+                        nn.Linear(8, 3)).eval()
+    x = torch.randn(3, 6)
+    plane = plane_through(*x)
+    exact = exact_regions(net, plane)
+    grid = grid_regions(net, plane, resolution=60)
+    assert 0 < grid.count <= exact.count
+    codes = activation_codes(net, plane.points(grid.u.ravel(), grid.v.ravel()))
+    np.testing.assert_array_equal(grid_samples(net, plane, resolution=60, batch_size=500).packed, codes.packed)
+    codes = codes.bits()
+    for cell in range(0, grid.u.size, 97):  # each sampled cell's code is that of the exact polygon holding it
+        i = exact.locate(grid.u.ravel()[cell], grid.v.ravel()[cell])
+        assert list(exact.bits[i]) == list(codes[cell])
+
+
+def test_grid_regions_of_the_cnn(digits, unchanged):
+    torch.manual_seed(0)
+    from explorer.models import SmallCNN
+
+    net = SmallCNN().eval()
+    x = digits.inputs("test")[:3]
+    plane = plane_through(*x.double())  # a float64 plane still feeds the float32 model
+    with unchanged(net):
+        g = grid_regions(net, plane, resolution=12, layers="relu1")
+        r = region_at(net, plane, *plane.anchors[1], layers="relu1", inputs=x)
+    assert g.count >= 1 and g.predicted.shape == (12, 12)
+    assert 1 in r.members and r.exact
+    with pytest.raises(ValueError, match="MLP"):
+        exact_regions(net, plane)
+    with pytest.raises(KeyError, match="relu9"):
+        grid_regions(net, plane, resolution=4, layers="relu9")
+
+
+def test_planes_refuse_collinear_inputs():
+    x0, d = torch.zeros(4), torch.ones(4)
+    with pytest.raises(ValueError, match="collinear"):
+        plane_through(x0, x0 + d, x0 + 3 * d)
+    with pytest.raises(ValueError, match="same input"):
+        plane_through(x0, x0, d)
+    with pytest.raises(ValueError, match="parallel"):
+        plane_from(x0, d, -2 * d)
+    with pytest.raises(ValueError, match="NaN"):
+        plane_through(x0, d, torch.full((4,), float("nan")))
+    p = plane_from(x0, torch.tensor([2.0, 0, 0, 0]), torch.tensor([1.0, 1.0, 0, 0]))
+    np.testing.assert_allclose(p.basis.numpy(), [[1, 0, 0, 0], [0, 1, 0, 0]], atol=1e-7)
+    np.testing.assert_allclose(p.project(p.points([0.5], [-2.0])), [[0.5, -2.0]], atol=1e-6)
