@@ -13,6 +13,7 @@ from ..device import model_device
 from ..train import eval_mode
 
 BN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+MEMINFO = "/proc/meminfo"  # Linux's memory report (MemAvailable: free pages plus the reclaimable cache)
 EVAL_BATCH = 512  # the batch size of explorer.train.evaluate, so the origin's loss matches it to the last bit
 
 
@@ -113,7 +114,7 @@ def available_ram() -> int:
     except ImportError:
         pass
     try:
-        with open("/proc/meminfo") as f:
+        with open(MEMINFO) as f:
             for line in f:
                 if line.startswith("MemAvailable:"):
                     return int(line.split()[1]) * 1024  # the kernel reports kB

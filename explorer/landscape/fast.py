@@ -97,7 +97,8 @@ def plan(model: nn.Module, base: dict, d1: dict, d2: dict | None, x: torch.Tenso
     if cl:
         terms = tuple(None if t is None else t.contiguous(memory_format=torch.channels_last) for t in terms)
     p = Plan(name, m, terms, cl)
-    for a, bb in ((0.0, 0.0), (0.5, -0.5 if d2 is not None else 0.0)):  # the sum must give the model's own logits
+    checks = ((0.0, 0.0), (0.5, 0.0)) + (((0.0, 0.5),) if d2 is not None else ())
+    for a, bb in checks:  # each direction alone: the sum must give the model's own logits
         params = {k: v + a * d1[k] + (0.0 if d2 is None else bb * d2[k]) for k, v in base.items()}
         with eval_mode(model), torch.inference_mode():
             eager = fn.forward(model, params, fn.base_buffers(model), x[:8]).float()

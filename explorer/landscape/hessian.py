@@ -13,14 +13,19 @@ from ..device import model_device
 from ..train import eval_mode
 from . import _functional as fn
 
-
-DENSE_MAX = 512  # parameters up to which the dense Hessian (one vmapped pass) beats Lanczos on this CPU
+# parameters up to which the dense Hessian (dim products) beats Lanczos (top-3 took 20-24 products at 83-643
+# parameters, benchmarks/README.md) once eigh's exactness is counted; above, Lanczos
+DENSE_MAX = 64
 HVP_MODES = ("double", "jvp")
 
 
 class HessianOperator:
     """v -> H v for a scalar loss of a dict of parameters: double backward on one retained graph ('double'), or
-    forward-over-reverse torch.func.jvp(grad) ('jvp', no retained graph). `hvps` counts the products taken."""
+    forward-over-reverse torch.func.jvp(grad) ('jvp', no retained graph, less memory). `hvps` counts the products.
+
+    'double' is the default: on the benchmark CNN a product took 0.46 s against 0.56 s by jvp (one CPU thread), and
+    the first jvp in a process spends 14 s importing under load.
+    """
 
     def __init__(self, loss_fn, params: dict[str, torch.Tensor], full: dict[str, torch.Tensor] | None = None,
                  mode: str = "double"):
@@ -81,14 +86,15 @@ class HessianOperator:
         parts = torch.split(v, [p.numel() for p in self.params.values()])
         return {n: t.reshape(p.shape) for (n, p), t in zip(self.params.items(), parts, strict=True)}
 
-    def dense(self, chunk: int | None = None) -> torch.Tensor:
-        """The (dim, dim) Hessian: forward-over-reverse products with every basis vector, `chunk` at a time (vmap)."""
-        flat0 = torch.cat([p.detach().reshape(-1) for p in self.params.values()])
-        g = torch.func.grad(lambda f: self.loss_fn(self.split(f)))
-        eye = torch.eye(self.dim, dtype=flat0.dtype, device=flat0.device)
-        with torch.enable_grad():
-            h = torch.func.vmap(lambda t: torch.func.jvp(g, (flat0,), (t,))[1], chunk_size=chunk)(eye)
-        self.hvps += self.dim  # one product per column
+    def dense(self) -> torch.Tensor:
+        """The (dim, dim) Hessian, one product per column (dim HVPs on the retained graph).
+
+        Not torch.func.hessian/vmap: their first call in a process imports for 1.6-14 s on this machine, longer
+        than the whole loop for the models this is used on (DENSE_MAX).
+        """
+        ref = next(iter(self.params.values()))
+        eye = torch.eye(self.dim, dtype=ref.dtype, device=ref.device)
+        h = torch.stack([self.matvec(e) for e in eye])
         return (h + h.T) / 2  # symmetric up to rounding; eigh reads one triangle
 
     def release(self) -> None:

@@ -1,6 +1,7 @@
 """1-D and 2-D slices f(a, b) = L(theta + a d1 + b d2) on a centred grid, coarse to fine (Li et al. 2018)."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -193,3 +194,42 @@ def point(w: torch.Tensor, d1: torch.Tensor, a: float, d2: torch.Tensor | None, 
     """w + a d1 + b d2 as a new tensor (exactly w at a = b = 0)."""
     p = torch.add(w, d1, alpha=float(a))
     return p if d2 is None else p.add_(d2, alpha=float(b))
+
+
+def estimate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, n: int = 21, two_d: bool = True,
+             bn: str = "keep", bn_x: torch.Tensor | None = None, backend: str = "auto") -> dict:
+    """A slice's cost before it starts: one timed grid point (after a warm-up) times the number of points.
+
+    Returns points, seconds_per_point, seconds (the whole grid), bytes_per_point, bytes_available (the device's
+    available memory), fits (one point fits) and backend (the one 'auto' would pick; 'fast' is timed as eager,
+    so for it the estimate is an upper bound).
+    """
+    if bn not in BN_POLICIES:
+        raise ValueError(f"unknown BatchNorm policy {bn!r}; choose one of {', '.join(BN_POLICIES)}")
+    if bn == "recompute" and bn_x is None:
+        raise ValueError("bn='recompute' needs bn_x, a batch of training inputs")
+    axis(1.0, n)  # the same checks on n as the slice
+    device = model_device(model)
+    x, y = x.to(device), y.to(device)
+    base, buffers = fn.base_params(model), fn.base_buffers(model)
+    param = sum(p.numel() * p.element_size() for p in model.parameters())
+    per_point = len(x) * fn.activation_bytes(model, x) + 3 * param
+    bn_x = None if bn_x is None else bn_x.to(device)
+
+    def one():
+        bufs = fn.recompute_bn(model, base, buffers, bn_x) if bn == "recompute" else buffers
+        fn.metrics(model, base, bufs, x[:8], y[:8])  # warm-up: first-call allocations and kernel selection
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        bufs = fn.recompute_bn(model, base, buffers, bn_x) if bn == "recompute" else buffers
+        fn.metrics(model, base, bufs, x, y)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return time.perf_counter() - start
+    sec = one()
+    points = n * n if two_d else n
+    available = fn.free_bytes(device)
+    return {"points": points, "seconds_per_point": sec, "seconds": sec * points, "bytes_per_point": per_point,
+            "bytes_available": available, "fits": per_point <= available,
+            "backend": choose_backend(device, backend, bn)}
