@@ -171,11 +171,12 @@ def top_eigen(op: HessianOperator, k: int = 1, max_iter: int = 100, tol: float =
 
 
 def lanczos(op: HessianOperator, k: int = 1, max_iter: int = 100, tol: float = 1e-3, seed: int = 0,
-            check: int = 4) -> tuple[list[float], list[torch.Tensor]]:
+            check: int | None = None) -> tuple[list[float], list[torch.Tensor]]:
     """Top-k by magnitude from a Lanczos run with full reorthogonalisation (on the device; the host reads the
-    tridiagonal T only every `check` steps to test convergence)."""
+    tridiagonal T only every `check` steps to test convergence: None = every step on the CPU, every 4th on GPUs)."""
     m = min(max_iter, op.dim)
     v = op.random(torch.Generator().manual_seed(seed))
+    check = check or (1 if v.device.type == "cpu" else 4)
     q = torch.zeros(m + 1, op.dim, dtype=v.dtype, device=v.device)  # the Krylov basis, row by row
     q[0] = v / v.norm()
     alphas = torch.zeros(m, dtype=v.dtype, device=v.device)
