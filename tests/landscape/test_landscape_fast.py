@@ -59,6 +59,7 @@ def test_fast_equals_eager(name, one_d, batch, unchanged):
         line = slice_grid(model, x, y, d1, span=1.0, n=5, backend="fast")
         line_ref = slice_grid(model, x, y, d1, span=1.0, n=5, backend="eager")
     assert eager.path == "eager" and quick.path.startswith("fast: first layer") and auto.path == quick.path
+    assert ("BatchNorm folded into conv2" in quick.path) == (name == "bn_cnn")  # bn1 follows the first layer
     np.testing.assert_allclose(quick.loss, eager.loss, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(quick.accuracy, eager.accuracy)
     np.testing.assert_array_equal(auto.loss, quick.loss)
