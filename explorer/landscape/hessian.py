@@ -13,9 +13,9 @@ from ..device import model_device
 from ..train import eval_mode
 from . import _functional as fn
 
-# parameters up to which the dense Hessian (dim products) beats Lanczos (top-3 took 20-24 products at 83-643
-# parameters, benchmarks/README.md) once eigh's exactness is counted; above, Lanczos
-DENSE_MAX = 64
+# parameters up to which the dense Hessian (dim products, every eigenvalue exact) costs no more than Lanczos, which
+# took 20-24 products for the top 3 of tanh MLPs with 83-643 parameters (benchmarks/README.md)
+DENSE_MAX = 32
 HVP_MODES = ("double", "jvp")
 
 
