@@ -1,7 +1,8 @@
-"""Loss-landscape lab vs loss-landscapes (21x21 plane) and PyHessian (top eigenvalue), side by side in one run.
+"""Loss-landscape lab vs loss-landscapes (21x21 plane) and PyHessian (top-1, top-3, trace), side by side in one run.
 
-python benchmarks/bench_landscape.py [--repeats 2] [--mnist /work/shared/data/mnist-subset]
+python benchmarks/bench_landscape.py [--repeats 2] [--eager] [--mnist /work/shared/data/mnist-subset]
 Model: 2 conv + 2 fc on 1x28x28 (105,866 parameters, as in shared/reference/landscape.md sec. 4), 512 test inputs.
+Wall and process CPU time (time.process_time) are both reported: on a shared machine CPU time is the steadier one.
 """
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ import copy
 import os
 import platform
 import statistics
+import sys
 import time
 from collections import OrderedDict
 
 import torch
 from torch import nn
 
-from explorer.landscape import HessianOperator, random_plane, slice_grid, top_eigen
+from explorer.landscape import HessianOperator, random_plane, slice_grid, top_eigen, trace
 
 
 def net() -> nn.Module:
@@ -43,72 +45,143 @@ def data(root: str | None):
     return model, x, y, "512 N(0, 1) inputs, random labels, untrained model"
 
 
-def timed(fn, cpu: list | None = None):
-    """Wall seconds (and, into cpu, process CPU seconds: less sensitive to other jobs on a shared machine)."""
+def timed(fn):
+    """(wall seconds, process CPU seconds, result)."""
     start, start_cpu = time.perf_counter(), time.process_time()
     out = fn()
-    if cpu is not None:
-        cpu.append(time.process_time() - start_cpu)
-    return time.perf_counter() - start, out
+    return time.perf_counter() - start, time.process_time() - start_cpu, out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--mnist", default="/work/shared/data/mnist-subset")
-    args = ap.parse_args()
-    torch.set_num_threads(2)
+def load() -> str:
+    """The 1-minute load average (the machine is shared with other engineers' jobs)."""
+    try:
+        return f"{os.getloadavg()[0]:.1f}"
+    except OSError:
+        return "?"
+
+
+def slice_bench(model, x, y, repeats: int, eager: bool) -> None:
+    """21x21 filter-normalised plane: loss-landscapes vs explorer's default (fast) path, preview, optional eager."""
     import loss_landscapes
     import loss_landscapes.metrics
-    model, x, y, what = data(args.mnist)
-    print(f"torch {torch.__version__}, loss-landscapes 3.0.6, {platform.processor() or platform.machine()}, "
-          f"{torch.get_num_threads()} threads; {sum(p.numel() for p in model.parameters()):,} parameters; {what}")
+
     metric = loss_landscapes.metrics.Loss(nn.CrossEntropyLoss(), x, y)
-    ll, ours, pre = "loss-landscapes random_plane 21x21", "explorer slice_grid 21x21 (eager, incl. preview)", \
-        "explorer preview 7x7 (until shown)"
-    wall, cpu = {ll: [], ours: [], pre: []}, {ll: [], ours: [], pre: []}
-    for _ in range(args.repeats):  # interleaved, so machine load hits both alike; ratios are paired per repeat
-        t, _ = timed(lambda: loss_landscapes.random_plane(model, metric, distance=1, steps=21,
-                                                          normalization="filter", deepcopy_model=True), cpu[ll])
+    ll, ours, pre, ref = ("loss-landscapes random_plane 21x21", "explorer slice_grid 21x21 (auto: fast path)",
+                          "explorer preview 7x7 (until shown)", "explorer slice_grid 21x21 (eager reference)")
+    names = [ll, ours, pre] + ([ref] if eager else [])
+    wall, cpu = {k: [] for k in names}, {k: [] for k in names}
+    path, loads = None, []
+    for _ in range(repeats):  # interleaved, so machine load hits all alike; ratios are paired per repeat
+        loads.append(load())
+        t, c, _ = timed(lambda: loss_landscapes.random_plane(model, metric, distance=1, steps=21,
+                                                             normalization="filter", deepcopy_model=True))
         wall[ll].append(t)
-        # the preview (7x7 sub-grid, every 3rd point through the centre) is reported before refining
+        cpu[ll].append(c)
         marks, c0, t0 = {}, time.process_time(), time.perf_counter()
 
         def mark(done, _total, _surf, m=marks, t0=t0, c0=c0):
             m.setdefault(done, (time.perf_counter() - t0, time.process_time() - c0))
-        t, s = timed(lambda: slice_grid(model, x, y, *random_plane(model, seed=0), span=1.0, n=21, preview=3,
-                                        callback=mark), cpu[ours])
+        t, c, s = timed(lambda: slice_grid(model, x, y, *random_plane(model, seed=0), span=1.0, n=21, preview=3,
+                                           callback=mark))
         wall[ours].append(t)
+        cpu[ours].append(c)
         wall[pre].append(marks[49][0])
         cpu[pre].append(marks[49][1])
+        path = s.path
+        if eager:
+            t, c, e = timed(lambda: slice_grid(model, x, y, *random_plane(model, seed=0), span=1.0, n=21,
+                                               preview=3, backend="eager"))
+            wall[ref].append(t)
+            cpu[ref].append(c)
+            print(f"fast vs eager surface: max |difference| {abs(s.loss - e.loss).max():.2e}")
     med = statistics.median
-    print("\n| Method | Wall median (s) | Wall runs (s) | CPU median (s) | Paired wall ratio | Paired CPU ratio |")
-    print("|---|---|---|---|---|---|")
-    for k in wall:
+    print(f"\nslice path: {path}; 1-min load average at each repeat's start: {', '.join(loads)}")
+    print("\n| Method | Wall median (s) | Wall runs (s) | CPU median (s) | CPU runs (s) | Paired wall ratio | "
+          "Paired CPU ratio |\n|---|---|---|---|---|---|---|")
+    for k in names:
         rw = med([a / b for a, b in zip(wall[k], wall[ll], strict=True)])
         rc = med([a / b for a, b in zip(cpu[k], cpu[ll], strict=True)])
         print(f"| {k} | {med(wall[k]):.2f} | {', '.join(f'{t:.1f}' for t in wall[k])} | {med(cpu[k]):.2f} | "
-              f"{rw:.3f} | {rc:.3f} |")
+              f"{', '.join(f'{t:.1f}' for t in cpu[k])} | {rw:.3f} | {rc:.3f} |")
     print(f"\ncentre loss {s.origin()[0]:.5f}; NaN points {int((s.loss != s.loss).sum())}")
-    hessian_bench(model, x, y)
 
 
 def hessian_bench(model, x, y) -> None:
-    """Top Hessian eigenvalue: explorer vs PyHessian (same model, same 512-input batch, tol 1e-3)."""
+    """Top-1, top-3 and trace: explorer vs PyHessian (same model, same 512-input batch), with HVP counts."""
     try:
         from pyhessian import hessian
     except ImportError:
         print("PyHessian not installed: skipped")
         return
-    t_ours, (vals, _) = timed(lambda: top_eigen(HessianOperator.of(model, x, y), k=1, seed=0))
-    theirs = copy.deepcopy(model)  # PyHessian fills .grad and calls eval() on the model it gets
-    torch.manual_seed(0)
-    t_py, (py_vals, _) = timed(lambda: hessian(theirs, nn.CrossEntropyLoss(), data=(x, y), cuda=False)
-                               .eigenvalues(top_n=1))
-    rel = abs(vals[0] - py_vals[0]) / abs(py_vals[0])
-    print("\n| Top Hessian eigenvalue | Value | Time (s) |\n|---|---|---|")
-    print(f"| explorer top_eigen | {vals[0]:.5f} | {t_ours:.2f} |\n| PyHessian 0.1 eigenvalues | {py_vals[0]:.5f} | "
-          f"{t_py:.2f} |\n\nrelative difference {rel:.2e}; time ratio explorer/PyHessian {t_ours / t_py:.2f}")
+    module = sys.modules["pyhessian.hessian"]
+    real, count = module.hessian_vector_product, [0]
+
+    def counted(*a, **k):
+        count[0] += 1
+        return real(*a, **k)
+    module.hessian_vector_product = counted
+
+    def pyh(what):
+        count[0] = 0
+        theirs = copy.deepcopy(model)  # PyHessian fills .grad and calls eval() on the model it gets
+        torch.manual_seed(0)
+        h = hessian(theirs, nn.CrossEntropyLoss(), data=(x, y), cuda=False)
+        return what(h), count[0]
+
+    def ours(what):
+        op = HessianOperator.of(model, x, y)
+        out = what(op)
+        return out, op.hvps
+    print(f"\nHessian (1-min load average {load()})")
+    _, _, ((truth, _), n_truth) = timed(lambda: ours(lambda op: top_eigen(op, k=3, tol=1e-6, max_iter=150)))
+    print(f"reference top-3 (Lanczos, residual <= 1e-6 |theta|, {n_truth} HVPs): {[f'{v:.6f}' for v in truth]}")
+    rows = []
+    t, c, ((v1, _), n1) = timed(lambda: ours(lambda op: top_eigen(op, k=1, tol=1e-3)))
+    rows.append(("explorer top_eigen k=1 (Lanczos, tol 1e-3)", v1, n1, t, c))
+    t, c, ((p1, _), m1) = timed(lambda: pyh(lambda h: h.eigenvalues(top_n=1)))
+    rows.append(("PyHessian eigenvalues(top_n=1) (power, tol 1e-3)", p1, m1, t, c))
+    t, c, ((v3, _), n3) = timed(lambda: ours(lambda op: top_eigen(op, k=3, tol=1e-3)))
+    rows.append(("explorer top_eigen k=3", v3, n3, t, c))
+    t, c, ((p3, _), m3) = timed(lambda: pyh(lambda h: h.eigenvalues(top_n=3)))
+    rows.append(("PyHessian eigenvalues(top_n=3)", p3, m3, t, c))
+    print("\n| Method | Eigenvalues | Max rel. error vs reference | HVPs | Wall (s) | CPU (s) |")
+    print("|---|---|---|---|---|---|")
+    for name, vals, n, t, c in rows:
+        err = max(abs(v - r) / abs(r) for v, r in zip(vals, truth, strict=False))
+        print(f"| {name} | {', '.join(f'{v:.5f}' for v in vals)} | {err:.1e} | {n} | {t:.2f} | {c:.2f} |")
+    r = rows
+    print(f"\ntop-1: relative difference explorer vs PyHessian {abs(v1[0] - p1[0]) / abs(p1[0]):.2e}; time ratio "
+          f"explorer/PyHessian wall {r[0][3] / r[1][3]:.2f}, CPU {r[0][4] / r[1][4]:.2f}")
+    print(f"top-3: time ratio wall {r[2][3] / r[3][3]:.2f}, CPU {r[2][4] / r[3][4]:.2f}")
+    t, c, (tr, nt) = timed(lambda: ours(lambda op: trace(op)))
+    t2, c2, (ptr, mt) = timed(lambda: pyh(lambda h: h.trace()))
+    import numpy as np
+    pm, pse = float(np.mean(ptr)), float(np.std(ptr, ddof=1) / np.sqrt(len(ptr))) if len(ptr) > 1 else float("nan")
+    print("\n| Trace | Estimate +- 2 SE | Samples (HVPs) | Wall (s) | CPU (s) |\n|---|---|---|---|---|")
+    print(f"| explorer trace (stop at 2 SE <= 2% of the mean) | {tr.estimate:.2f} +- {2 * tr.se:.2f} | {nt} | "
+          f"{t:.2f} | {c:.2f} |")
+    print(f"| PyHessian trace (stop when the mean changes < 1e-3) | {pm:.2f} +- {2 * pse:.2f} | {mt} | {t2:.2f} | "
+          f"{c2:.2f} |")
+    module.hessian_vector_product = real
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--eager", action="store_true", help="also time explorer's eager reference path")
+    ap.add_argument("--skip-slice", action="store_true")
+    ap.add_argument("--skip-hessian", action="store_true")
+    ap.add_argument("--mnist", default="/work/shared/data/mnist-subset")
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    model, x, y, what = data(args.mnist)
+    print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, {os.cpu_count()} cores "
+          f"(shared with other jobs), {torch.get_num_threads()} threads; "
+          f"{sum(p.numel() for p in model.parameters()):,} parameters; {what}")
+    if not args.skip_slice:
+        slice_bench(model, x, y, args.repeats, args.eager)
+    if not args.skip_hessian:
+        hessian_bench(model, x, y)
 
 
 if __name__ == "__main__":

@@ -11,10 +11,11 @@ from .directions import (
                          random_direction,
                          random_plane,
 )
-from .hessian import HessianOperator, density, eigenvalue_density, top_eigen, trace
-from .slices import BACKENDS, BN_POLICIES, Surface, axis, preview_indices, slice_grid
+from .hessian import HessianOperator, Trace, density, eigen_path, eigenvalue_density, lanczos, top_eigen, trace
+from .slices import BACKENDS, BN_POLICIES, Surface, axis, estimate, preview_indices, slice_grid
 
 __all__ = ["NORMS", "ONE_D", "BACKENDS", "BN_POLICIES", "Surface", "Path", "HessianOperator", "axis",
            "preview_indices", "slice_grid", "random_direction", "random_plane", "normalize", "model_direction",
            "pca_directions", "check_same_architecture", "top_eigen", "trace", "density", "eigenvalue_density",
-           "interpolate", "barriers", "layerwise_barriers", "permute", "weight_matching"]
+           "interpolate", "barriers", "layerwise_barriers", "permute", "weight_matching", "estimate", "Trace",
+           "eigen_path", "lanczos"]

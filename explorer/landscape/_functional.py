@@ -13,6 +13,7 @@ from ..device import model_device
 from ..train import eval_mode
 
 BN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+MEMINFO = "/proc/meminfo"  # Linux's memory report (MemAvailable: free pages plus the reclaimable cache)
 EVAL_BATCH = 512  # the batch size of explorer.train.evaluate, so the origin's loss matches it to the last bit
 
 
@@ -102,14 +103,34 @@ def activation_bytes(model: nn.Module, x: torch.Tensor) -> int:
     return 2 * max(sizes, default=0) + sum(sizes) // 4  # the peak layer twice (input and output) plus slack
 
 
-def free_bytes(device: torch.device) -> int:
-    """Free memory on the device (CUDA: mem_get_info; otherwise available physical RAM)."""
-    if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
+def available_ram() -> int:
+    """Physical memory available to a new allocation: psutil's `available`, else MemAvailable of /proc/meminfo.
+
+    Not the free pages (SC_AVPHYS_PAGES): the page cache is reclaimable, so free pages understate it many times.
+    """
     try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        import psutil
+        return int(psutil.virtual_memory().available)
+    except ImportError:
+        pass
+    try:
+        with open(MEMINFO) as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024  # the kernel reports kB
+    except OSError:
+        pass
+    try:  # no /proc (macOS): total physical memory as an upper bound rather than a refusal
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         return 4 << 30
+
+
+def free_bytes(device: torch.device) -> int:
+    """Memory a new allocation can use on the device (CUDA: mem_get_info's free; otherwise available RAM)."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    return available_ram()
 
 
 def check_fits(model: nn.Module, x: torch.Tensor, n_points: int) -> int:
@@ -121,5 +142,5 @@ def check_fits(model: nn.Module, x: torch.Tensor, n_points: int) -> int:
     free = free_bytes(device)
     if need > free:
         raise MemoryError(f"the landscape needs about {need / 2**20:.0f} MiB per point on {device} but only "
-                          f"{free / 2**20:.0f} MiB are free: use fewer evaluation inputs or grid points")
+                          f"{free / 2**20:.0f} MiB are available: use fewer evaluation inputs or grid points")
     return per_point

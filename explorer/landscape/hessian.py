@@ -1,7 +1,9 @@
-"""Hessian of the loss by Hessian-vector products: top-k eigenpairs, Hutchinson trace, SLQ density (PyHessian)."""
+"""Hessian of the loss by Hessian-vector products: top-k eigenpairs (Lanczos, or dense for small models),
+Hutchinson trace with a standard-error stopping rule, SLQ density (PyHessian's definitions)."""
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -11,16 +13,29 @@ from ..device import model_device
 from ..train import eval_mode
 from . import _functional as fn
 
+# parameters up to which the dense Hessian (dim products, every eigenvalue exact) costs no more than Lanczos, which
+# took 20-24 products for the top 3 of tanh MLPs with 83-643 parameters (benchmarks/README.md)
+DENSE_MAX = 32
+HVP_MODES = ("double", "jvp")
+
 
 class HessianOperator:
-    """v -> H v for a scalar loss of a dict of parameters, by double backward on one retained graph."""
+    """v -> H v for a scalar loss of a dict of parameters: double backward on one retained graph ('double'), or
+    forward-over-reverse torch.func.jvp(grad) ('jvp', no retained graph, less memory). `hvps` counts the products.
 
-    def __init__(self, loss_fn, params: dict[str, torch.Tensor], full: dict[str, torch.Tensor] | None = None):
-        self.loss_fn, self.params, self.full = loss_fn, params, full or params
+    'double' is the default: on the benchmark CNN a product took 0.46 s against 0.56 s by jvp (one CPU thread), and
+    the first jvp in a process spends 14 s importing under load.
+    """
+
+    def __init__(self, loss_fn, params: dict[str, torch.Tensor], full: dict[str, torch.Tensor] | None = None,
+                 mode: str = "double"):
+        self.loss_fn, self.params, self.full, self.mode = loss_fn, params, full or params, mode
         self._grad = None
+        self.hvps = 0
 
     @classmethod
-    def of(cls, model: nn.Module, x: torch.Tensor, y: torch.Tensor, layers=None) -> HessianOperator:
+    def of(cls, model: nn.Module, x: torch.Tensor, y: torch.Tensor, layers=None, mode: str = "double"
+           ) -> HessianOperator:
         """The Hessian of the mean cross-entropy on (x, y) w.r.t. all parameters or those of `layers` (eval mode)."""
         base, buffers = fn.base_params(model), fn.base_buffers(model)
         names = list(base)
@@ -37,7 +52,9 @@ class HessianOperator:
         def loss_fn(p):
             with eval_mode(model):
                 return F.cross_entropy(fn.forward(model, {**base, **p}, buffers, x), y)
-        return cls(loss_fn, params, base)
+        if mode not in HVP_MODES:
+            raise ValueError(f"unknown Hessian-vector product mode {mode!r}; choose one of {', '.join(HVP_MODES)}")
+        return cls(loss_fn, params, base, mode)
 
     @property
     def dim(self) -> int:
@@ -53,10 +70,32 @@ class HessianOperator:
 
     def matvec(self, v: torch.Tensor) -> torch.Tensor:
         """H v for a flat vector v of length dim."""
+        self.hvps += 1
+        if self.mode == "jvp":
+            primals = {n: p.detach() for n, p in self.params.items()}
+            with torch.enable_grad():
+                _, hv = torch.func.jvp(torch.func.grad(self.loss_fn), (primals,), (self.split(v),))
+            return torch.cat([hv[n].reshape(-1) for n in self.params]).detach()
         g = self._flat_grad()
         with torch.enable_grad():
             hv = torch.autograd.grad(g @ v, list(self.params.values()), retain_graph=True)
         return torch.cat([t.reshape(-1) for t in hv]).detach()
+
+    def split(self, v: torch.Tensor) -> dict[str, torch.Tensor]:
+        """A flat vector as a dict shaped like the Hessian's parameters."""
+        parts = torch.split(v, [p.numel() for p in self.params.values()])
+        return {n: t.reshape(p.shape) for (n, p), t in zip(self.params.items(), parts, strict=True)}
+
+    def dense(self) -> torch.Tensor:
+        """The (dim, dim) Hessian, one product per column (dim HVPs on the retained graph).
+
+        Not torch.func.hessian/vmap: their first call in a process imports for 1.6-14 s on this machine, longer
+        than the whole loop for the models this is used on (DENSE_MAX).
+        """
+        ref = next(iter(self.params.values()))
+        eye = torch.eye(self.dim, dtype=ref.dtype, device=ref.device)
+        h = torch.stack([self.matvec(e) for e in eye])
+        return (h + h.T) / 2  # symmetric up to rounding; eigh reads one triangle
 
     def release(self) -> None:
         """Free the retained graph."""
@@ -86,14 +125,32 @@ def _orthonormalize(v: torch.Tensor, basis: list[torch.Tensor]) -> torch.Tensor:
     return v / (v.norm() + 1e-6)
 
 
-def top_eigen(op: HessianOperator, k: int = 1, max_iter: int = 100, tol: float = 1e-3,
-              seed: int = 0) -> tuple[list[float], list[torch.Tensor]]:
-    """Top-k eigenvalues (largest magnitude) and flat eigenvectors by power iteration with deflation.
+def eigen_path(op: HessianOperator, method: str = "auto") -> str:
+    """Which top_eigen method runs: 'dense' up to DENSE_MAX parameters on 'auto', else 'lanczos'."""
+    if method not in ("auto", "lanczos", "dense", "power"):
+        raise ValueError(f"unknown eigenvalue method {method!r}; choose one of auto, lanczos, dense, power")
+    return ("dense" if op.dim <= DENSE_MAX else "lanczos") if method == "auto" else method
 
-    PyHessian's rule: stop when |lambda_t - lambda_{t-1}| / (|lambda_{t-1}| + 1e-6) < tol, or after max_iter.
+
+def top_eigen(op: HessianOperator, k: int = 1, max_iter: int = 100, tol: float = 1e-3, seed: int = 0,
+              method: str = "auto") -> tuple[list[float], list[torch.Tensor]]:
+    """Top-k eigenvalues (largest magnitude) and flat unit eigenvectors.
+
+    method: 'lanczos' (full reorthogonalisation; stops when every one of the k Ritz pairs has a residual
+    ||H v - theta v|| <= tol |theta|, which bounds each eigenvalue's relative error by tol; max_iter caps the Krylov
+    dimension), 'dense' (the full Hessian and eigh), 'power' (PyHessian's power iteration with deflation: stop when
+    the relative change is < tol) or 'auto' (eigen_path). op.hvps counts the Hessian-vector products used.
     """
     if not 1 <= k <= op.dim:
         raise ValueError(f"k must be between 1 and the number of parameters ({op.dim}); got {k}")
+    path = eigen_path(op, method)
+    if path == "dense":
+        lam, vec = torch.linalg.eigh(op.dense().double())
+        order = lam.abs().argsort(descending=True)[:k]
+        ref = next(iter(op.params.values()))
+        return lam[order].tolist(), [vec[:, i].to(ref.dtype) for i in order]
+    if path == "lanczos":
+        return lanczos(op, k, max_iter, tol, seed)
     gen = torch.Generator().manual_seed(seed)
     values, vectors = [], []
     for _ in range(k):
@@ -113,18 +170,82 @@ def top_eigen(op: HessianOperator, k: int = 1, max_iter: int = 100, tol: float =
     return values, vectors
 
 
-def trace(op: HessianOperator, max_iter: int = 100, tol: float = 1e-3, seed: int = 0) -> tuple[float, list[float]]:
-    """Hutchinson's estimate mean(v^T H v) over Rademacher v; returns (estimate, the samples: their spread)."""
+def lanczos(op: HessianOperator, k: int = 1, max_iter: int = 100, tol: float = 1e-3, seed: int = 0,
+            check: int | None = None) -> tuple[list[float], list[torch.Tensor]]:
+    """Top-k by magnitude from a Lanczos run with full reorthogonalisation (on the device; the host reads the
+    tridiagonal T only every `check` steps to test convergence: None = every step on the CPU, every 4th on GPUs)."""
+    m = min(max_iter, op.dim)
+    v = op.random(torch.Generator().manual_seed(seed))
+    check = check or (1 if v.device.type == "cpu" else 4)
+    q = torch.zeros(m + 1, op.dim, dtype=v.dtype, device=v.device)  # the Krylov basis, row by row
+    q[0] = v / v.norm()
+    alphas = torch.zeros(m, dtype=v.dtype, device=v.device)
+    betas = torch.zeros(m, dtype=v.dtype, device=v.device)
+    for j in range(m):
+        w = op.matvec(q[j])
+        alphas[j] = w @ q[j]
+        for _ in range(2):  # classical Gram-Schmidt twice against the whole basis: "twice is enough"
+            w = w - q[:j + 1].T @ (q[:j + 1] @ w)
+        betas[j] = w.norm()
+        q[j + 1] = w / betas[j].clamp_min(torch.finfo(v.dtype).tiny)
+        if (j + 1) % check and j + 1 < m:
+            continue
+        theta, s = _ritz(alphas[:j + 1], betas[:j])
+        top = theta.abs().argsort(descending=True)[:k]
+        resid = (betas[j].double().cpu() * s[-1, top]).abs()
+        scale = theta.abs().max().clamp_min(1e-30)
+        breakdown = betas[j].item() <= 1e-10 * scale.item()  # an invariant subspace: T's eigenvalues are exact
+        if len(top) == k and (breakdown or bool((resid <= tol * theta[top].abs()).all())) or j + 1 == m:
+            break
+    vecs = (s[:, top].to(q.dtype).to(q.device).T @ q[:j + 1])
+    return theta[top].tolist(), [vv / vv.norm() for vv in vecs]
+
+
+def _ritz(alphas: torch.Tensor, betas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eigenpairs of the symmetric tridiagonal T (float64 on the host)."""
+    t = torch.diag(alphas.double().cpu())
+    if len(betas):
+        off = betas.double().cpu()
+        t += torch.diag(off, 1) + torch.diag(off, -1)
+    return torch.linalg.eigh(t)
+
+
+class Trace(NamedTuple):
+    """Hutchinson's estimate and its samples; unpacks as (estimate, samples)."""
+
+    estimate: float
+    samples: list[float]
+
+    @property
+    def se(self) -> float:
+        """Standard error of the mean of the samples (NaN for fewer than 2)."""
+        n = len(self.samples)
+        if n < 2:
+            return float("nan")
+        mean = self.estimate
+        return math.sqrt(sum((s - mean) ** 2 for s in self.samples) / (n - 1) / n)
+
+
+def trace(op: HessianOperator, max_iter: int = 200, tol: float = 0.02, seed: int = 0,
+          min_samples: int = 10) -> Trace:
+    """Hutchinson's estimate mean(v^T H v) over Rademacher v, with its standard error (Trace.se).
+
+    Stops once 2 SE <= tol |mean| after at least min_samples (or at max_iter): a rule on the estimate's own
+    uncertainty. PyHessian's rule (stop when the running mean changes by < tol) ends early on a noisy mean, and its
+    relative change uses the signed previous mean, so a negative trace stops at once. tol=0: all max_iter samples.
+    """
     gen = torch.Generator().manual_seed(seed)
-    samples, est = [], 0.0
-    for _ in range(max_iter):
+    vals = []
+    for i in range(max_iter):
         v = op.random(gen, rademacher=True)
-        samples.append((op.matvec(v) @ v).item())
-        new = sum(samples) / len(samples)
-        if len(samples) > 1 and abs(new - est) / (abs(est) + 1e-6) < tol:
-            return new, samples
-        est = new
-    return est, samples
+        vals.append(op.matvec(v) @ v)  # 0-d tensors: the host reads them only at the checks below
+        n = i + 1
+        if tol > 0 and n >= min_samples and (n == min_samples or n % 5 == 0):
+            t = torch.stack(vals).double()
+            if 2 * t.std().item() / math.sqrt(n) <= tol * abs(t.mean().item()):
+                break
+    samples = torch.stack(vals).double().cpu().tolist() if vals else []
+    return Trace(sum(samples) / max(len(samples), 1), samples)
 
 
 def eigenvalue_density(op: HessianOperator, iters: int = 90, runs: int = 1,

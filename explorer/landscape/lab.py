@@ -14,7 +14,7 @@ from ..data import as_model_input
 from ..jobs import Job
 from . import _functional as fn
 from .directions import pca_directions, random_plane
-from .hessian import HessianOperator, eigenvalue_density, top_eigen, trace
+from .hessian import HessianOperator, eigen_path, eigenvalue_density, top_eigen, trace
 from .slices import point
 
 AXES = ("random", "pca", "hessian")
@@ -79,24 +79,33 @@ def at_point(model, d1: dict, d2: dict | None, a: float, b: float, x, y, shown: 
 
 def spectrum(model, x, y, k: int = 3, iters: int = 40, seed: int = 0, layers=None, progress=None) -> dict:
     """Top-k eigenvalues, Hutchinson trace (with its samples) and the SLQ density on a grid of 300 points;
-    progress(done, 3, {"next": stage}) after each of the three stages."""
+    progress(done, 3, {"next": stage}) after each of the three stages.
+
+    Also: "path" (the eigenvalue method that ran: 'dense' for small models, else 'lanczos'), "hvps" (Hessian-vector
+    products per stage: top, trace, density) and "trace_se" (the trace's standard error; +-2 SE is about 95%).
+    """
     from .hessian import density
 
     report = progress or (lambda *a: None)
     op = HessianOperator.of(model, x, y, layers=layers)
+    path = eigen_path(op)
     report(0, 3, {"next": f"top {k} eigenvalues"})
     top, _ = top_eigen(op, k=k, seed=seed)
+    hvps = {"top": op.hvps}
     report(1, 3, {"next": "trace"})
-    tr, samples = trace(op, seed=seed)
+    tr = trace(op, seed=seed)
+    hvps["trace"] = op.hvps - hvps["top"]
     report(2, 3, {"next": "density"})
     nodes, weights = eigenvalue_density(op, iters=iters, seed=seed)
+    hvps["density"] = op.hvps - hvps["top"] - hvps["trace"]
     report(3, 3, {})
     flat = np.concatenate([np.asarray(n) for n in nodes])
     pad = 0.05 * max(flat.max() - flat.min(), 1e-3)
     grid = np.linspace(flat.min() - pad, flat.max() + pad, 300)
     op.release()
-    return {"top": top, "trace": tr, "trace_std": float(np.std(samples)), "trace_samples": len(samples),
-            "grid": grid, "density": density(nodes, weights, grid), "n": len(x)}
+    return {"top": top, "trace": tr.estimate, "trace_std": float(np.std(tr.samples)),
+            "trace_samples": len(tr.samples), "trace_se": tr.se, "grid": grid,
+            "density": density(nodes, weights, grid), "n": len(x), "path": path, "hvps": hvps}
 
 
 def project(model, checkpoints, d1: dict, d2: dict) -> np.ndarray:

@@ -1,6 +1,7 @@
 """1-D and 2-D slices f(a, b) = L(theta + a d1 + b d2) on a centred grid, coarse to fine (Li et al. 2018)."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -9,10 +10,11 @@ from torch import nn
 
 from ..device import model_device
 from . import _functional as fn
+from . import fast
 from .vmap import vmap_chunk, vmap_metrics
 
 BN_POLICIES = ("keep", "recompute")
-BACKENDS = ("auto", "eager", "vmap")
+BACKENDS = ("auto", "eager", "fast", "vmap")
 MAX_POINTS_PER_AXIS = 401
 
 
@@ -44,6 +46,7 @@ class Surface:
     accuracy: np.ndarray
     done: np.ndarray  # bool, same shape: which points are computed (NaN loss where done means non-finite)
     preview: np.ndarray  # the coarse sub-grid's indices along each axis
+    path: str = "eager"  # which evaluation ran ('eager', 'vmap' or 'fast: ...', or why the fast one did not)
 
     @property
     def complete(self) -> bool:
@@ -75,13 +78,18 @@ def _points(n: int, two_d: bool, stride: int) -> list[tuple]:
 
 
 def choose_backend(device: torch.device, backend: str, bn: str) -> str:
-    """'vmap' on GPUs, the eager loop on the CPU (vmap measured 1.9x slower there) and for BN recomputation."""
+    """'vmap' on GPUs, the exact fast path on the CPU (vmap measured 1.9x slower there), eager for BN recomputation.
+
+    The fast path needs bn='keep': recomputing the statistics is a train-mode pass at each point's weights.
+    """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if backend == "auto":
-        return "vmap" if device.type == "cuda" and bn == "keep" else "eager"
-    if backend == "vmap" and bn != "keep":
-        raise ValueError("the vmap backend needs bn='keep'; recomputing BatchNorm statistics runs eagerly")
+        if bn != "keep":
+            return "eager"
+        return "vmap" if device.type == "cuda" else "fast"
+    if backend in ("vmap", "fast") and bn != "keep":
+        raise ValueError(f"the {backend} backend needs bn='keep'; recomputing BatchNorm statistics runs eagerly")
     return backend
 
 
@@ -93,8 +101,10 @@ def slice_grid(model: nn.Module, x: torch.Tensor, y: torch.Tensor, d1: dict, d2:
     preview: stride of the coarse sub-grid computed first (1 = no preview). bn: 'keep' the running statistics or
     'recompute' them at each point on bn_x (a train batch). callback(done, total, surface) once the preview
     is complete, then after each further row.
-    backend: 'auto' (vmap on CUDA, eager otherwise), 'eager' or 'vmap'; chunk: points per vmap call (None: from
-    an estimate of free memory, halved on out-of-memory).
+    backend: 'auto' (vmap on CUDA, otherwise 'fast' with bn='keep' and 'eager' with 'recompute'), 'eager' (the
+    reference), 'fast' (exact: the first layer's output as a sum, see fast.py; eager where it does not apply) or
+    'vmap'; chunk: points per vmap call (None: from an estimate of free memory, halved on out-of-memory).
+    The Surface's `path` says which ran.
     """
     if bn not in BN_POLICIES:
         raise ValueError(f"unknown BatchNorm policy {bn!r}; choose one of {', '.join(BN_POLICIES)}")
@@ -114,11 +124,16 @@ def slice_grid(model: nn.Module, x: torch.Tensor, y: torch.Tensor, d1: dict, d2:
     mode = choose_backend(device, backend, bn)
     coef = [(alphas[p[0]], 0.0 if betas is None else betas[p[1]]) for p in points]
     size = {"chunk": (chunk or vmap_chunk(model, per_point, len(points))) if mode == "vmap" else None}
+    plan, surf.path = None, mode
+    if mode == "fast":
+        plan, surf.path = fast.plan(model, base, d1, d2, x, budget=fn.free_bytes(device) // 4)
     n_pre = len(surf.preview) ** len(shape) if preview > 1 else 0
     done = 0
     for phase in (coef[:n_pre], coef[n_pre:]):  # the preview sub-grid first, reported once it is complete
         if mode == "vmap":
             run = vmap_metrics(model, base, buffers, d1, d2, x, y, phase, size)
+        elif plan is not None:
+            run = _fast(model, plan, base, buffers, d1, d2, x, y, phase, block=max(n, 1))
         else:
             run = _eager(model, base, buffers, d1, d2, x, y, phase, bn, bn_x, block=max(n, 1))
         for results in run:
@@ -159,7 +174,62 @@ def _eager(model, base, buffers, d1, d2, x, y, coef, bn, bn_x, block):
         yield out
 
 
+def _fast(model, plan, base, buffers, d1, d2, x, y, coef, block):
+    """As _eager, with the first layer's output summed from the plan's three terms (bn='keep' only)."""
+    out, params, rows = [], {k: torch.empty_like(w) for k, w in base.items()}, {}
+    for a, b in coef:
+        for k, w in base.items():
+            torch.add(w, d1[k], alpha=float(a), out=params[k])
+            if d2 is not None:
+                params[k].add_(d2[k], alpha=float(b))
+        out.append(fast.metrics_fast(model, plan, params, buffers, x, y, float(a), float(b), rows))
+        if len(out) == block:
+            yield out
+            out = []
+    if out:
+        yield out
+
+
 def point(w: torch.Tensor, d1: torch.Tensor, a: float, d2: torch.Tensor | None, b: float) -> torch.Tensor:
     """w + a d1 + b d2 as a new tensor (exactly w at a = b = 0)."""
     p = torch.add(w, d1, alpha=float(a))
     return p if d2 is None else p.add_(d2, alpha=float(b))
+
+
+def estimate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, n: int = 21, two_d: bool = True,
+             bn: str = "keep", bn_x: torch.Tensor | None = None, backend: str = "auto") -> dict:
+    """A slice's cost before it starts: one timed grid point (after a warm-up) times the number of points.
+
+    Returns points, seconds_per_point, seconds (the whole grid), bytes_per_point, bytes_available (the device's
+    available memory), fits (one point fits) and backend (the one 'auto' would pick; 'fast' is timed as eager,
+    so for it the estimate is an upper bound).
+    """
+    if bn not in BN_POLICIES:
+        raise ValueError(f"unknown BatchNorm policy {bn!r}; choose one of {', '.join(BN_POLICIES)}")
+    if bn == "recompute" and bn_x is None:
+        raise ValueError("bn='recompute' needs bn_x, a batch of training inputs")
+    axis(1.0, n)  # the same checks on n as the slice
+    device = model_device(model)
+    x, y = x.to(device), y.to(device)
+    base, buffers = fn.base_params(model), fn.base_buffers(model)
+    param = sum(p.numel() * p.element_size() for p in model.parameters())
+    per_point = len(x) * fn.activation_bytes(model, x) + 3 * param
+    bn_x = None if bn_x is None else bn_x.to(device)
+
+    def one():
+        bufs = fn.recompute_bn(model, base, buffers, bn_x) if bn == "recompute" else buffers
+        fn.metrics(model, base, bufs, x[:8], y[:8])  # warm-up: first-call allocations and kernel selection
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        bufs = fn.recompute_bn(model, base, buffers, bn_x) if bn == "recompute" else buffers
+        fn.metrics(model, base, bufs, x, y)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return time.perf_counter() - start
+    sec = one()
+    points = n * n if two_d else n
+    available = fn.free_bytes(device)
+    return {"points": points, "seconds_per_point": sec, "seconds": sec * points, "bytes_per_point": per_point,
+            "bytes_available": available, "fits": per_point <= available,
+            "backend": choose_backend(device, backend, bn)}

@@ -107,3 +107,90 @@ def test_top_eigenvalue_matches_pyhessian(unchanged):
     theirs = hessian(copy.deepcopy(model), nn.CrossEntropyLoss(), data=(x, y), cuda=False)
     (ref,), _ = theirs.eigenvalues(maxIter=300, tol=1e-6)
     assert ours == pytest.approx(ref, rel=1e-3)
+
+
+def test_lanczos_and_dense_match_dense_eigenvalues(tiny, unchanged):
+    from explorer.landscape import eigen_path
+
+    model, x, y, h = tiny
+    lam = torch.linalg.eigvalsh(h)
+    top = lam[lam.abs().argsort(descending=True)][:3].numpy()
+    scale = abs(top[0])
+    for method in ("lanczos", "dense"):
+        op = HessianOperator.of(model, x, y)
+        with unchanged(model):
+            values, vectors = top_eigen(op, k=3, max_iter=100, tol=1e-10, method=method)
+        np.testing.assert_allclose(values, top, rtol=0, atol=1e-5 * scale)
+        for val, v in zip(values, vectors, strict=True):
+            assert torch.linalg.norm(h @ v - val * v) < 1e-5 * scale and abs(v.norm().item() - 1) < 1e-9
+        assert op.hvps == (op.dim if method == "dense" else op.hvps) and 0 < op.hvps <= 29
+    assert eigen_path(op) == "dense" and eigen_path(op, "lanczos") == "lanczos"  # 29 parameters: dense on auto
+    with pytest.raises(ValueError, match="auto, lanczos, dense, power"):
+        top_eigen(op, method="arnoldi")
+
+
+def test_lanczos_stops_early_with_a_bounded_error():
+    """Residual rule: |theta - lambda| <= ||H v - theta v|| <= tol |theta|, in far fewer products than the dimension."""
+    gen = torch.Generator().manual_seed(0)
+    q, _ = torch.linalg.qr(torch.randn(400, 400, generator=gen, dtype=torch.float64))
+    spec = torch.cat([torch.tensor([50.0, -30.0, 20.0], dtype=torch.float64),
+                      torch.rand(397, generator=gen, dtype=torch.float64) * 2 - 1])
+    a = (q * spec) @ q.T
+    op = HessianOperator(lambda p: 0.5 * p["w"] @ a @ p["w"], {"w": torch.zeros(400, dtype=torch.float64,
+                                                                             requires_grad=True)})
+    values, _ = top_eigen(op, k=3, tol=1e-6, method="lanczos")
+    np.testing.assert_allclose(values, [50.0, -30.0, 20.0], rtol=1e-6)
+    assert op.hvps < 100
+
+
+@pytest.mark.slow  # torch.func's first jvp in a process imports for several seconds
+def test_jvp_products_equal_double_backward(tiny):
+    model, x, y, h = tiny
+    v = torch.randn(h.shape[0], generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    for mode in ("double", "jvp"):
+        torch.testing.assert_close(HessianOperator.of(model, x, y, mode=mode).matvec(v), h @ v, rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError, match="double, jvp"):
+        HessianOperator.of(model, x, y, mode="fd")
+
+
+@pytest.mark.slow  # about 4 s on one core: 40 estimates of up to 60-200 products
+@pytest.mark.parametrize(("tol", "cap"), [(0.02, 60), (0.3, 200)])  # never stops (cap reached) / stops early
+def test_trace_error_bar_covers_the_dense_trace(tiny, tol, cap):
+    """Over 20 seeds the reported +-2 SE bar holds the exact trace at least 17 times; no stop before 10 samples."""
+    model, x, y, h = tiny
+    exact = torch.trace(h).item()
+    hits, sizes = 0, []
+    for seed in range(20):
+        t = trace(HessianOperator.of(model, x, y), max_iter=cap, tol=tol, seed=seed)
+        assert len(t.samples) >= 10 and t.se > 0
+        hits += abs(t.estimate - exact) <= 2 * t.se
+        sizes.append(len(t.samples))
+    assert hits >= 17, hits
+    assert tol > 0.1 or min(sizes) == cap  # with tol=0.3 the rule stops early (45-125 samples on this model)
+    assert tol < 0.1 or max(sizes) < cap
+
+
+def test_trace_negative_is_not_stopped_at_once():
+    """PyHessian's relative change divides by the signed mean: a negative trace ends after two samples."""
+    gen = torch.Generator().manual_seed(2)
+    b = torch.randn(30, 30, generator=gen, dtype=torch.float64)
+    a = (b + b.T) / 2 - 3 * torch.eye(30, dtype=torch.float64)  # trace about -90, spread samples
+    op = HessianOperator(lambda p: 0.5 * p["w"] @ a @ p["w"], {"w": torch.zeros(30, dtype=torch.float64,
+                                                                            requires_grad=True)})
+    t = trace(op, tol=0.02, seed=0)
+    assert len(t.samples) >= 10 and abs(t.estimate - torch.trace(a).item()) <= 3 * t.se
+    assert 2 * t.se <= 0.02 * abs(t.estimate) or len(t.samples) == 200
+
+
+def test_spectrum_reports_path_products_and_error_bar(tiny, unchanged):
+    from explorer.landscape import lab
+
+    model, x, y, h = tiny
+    with unchanged(model):
+        out = lab.spectrum(model, x, y, k=2, iters=10)
+    assert out["path"] == "dense" and set(out["hvps"]) == {"top", "trace", "density"}
+    assert out["hvps"]["top"] == h.shape[0] and out["hvps"]["trace"] == out["trace_samples"]
+    assert out["hvps"]["density"] <= 10
+    assert out["trace_se"] > 0 and abs(out["trace"] - torch.trace(h).item()) <= 4 * out["trace_se"]
+    lam = torch.linalg.eigvalsh(h)
+    np.testing.assert_allclose(out["top"], lam[lam.abs().argsort(descending=True)][:2].numpy(), rtol=1e-6)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from explorer.landscape import _functional as fn
-from explorer.landscape import axis, preview_indices, random_direction, random_plane, slice_grid
+from explorer.landscape import axis, fast, preview_indices, random_direction, random_plane, slice_grid
 from explorer.landscape import vmap as vm
 from explorer.models import MLP
 from explorer.train import evaluate
@@ -73,8 +73,9 @@ def test_line_and_preview_reused(tiny_cnn, batch, monkeypatch):
     x, y = batch
     d = random_direction(tiny_cnn, seed=1)
     calls, seen = [], []
-    real = fn.metrics
+    real, real_fast = fn.metrics, fast.metrics_fast
     monkeypatch.setattr(fn, "metrics", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(fast, "metrics_fast", lambda *a: calls.append(1) or real_fast(*a))
     s = slice_grid(tiny_cnn, x, y, d, d2=None, span=1.0, n=9, preview=4,
                    callback=lambda done, total, surf: seen.append((done, total, surf.done.copy(), surf.loss.copy())))
     assert s.loss.shape == (9,) and len(calls) == 9  # every point computed once: preview values are kept
@@ -166,7 +167,7 @@ def test_bad_input_clear_errors(tiny_cnn, batch, monkeypatch):
     d = random_direction(tiny_cnn)
     with pytest.raises(ValueError, match="zero range"):
         slice_grid(tiny_cnn, x, y, d, span=0.0)
-    with pytest.raises(ValueError, match="auto, eager, vmap"):
+    with pytest.raises(ValueError, match="auto, eager, fast, vmap"):
         slice_grid(tiny_cnn, x, y, d, backend="gpu")
     with pytest.raises(KeyError, match="exactly the model's parameters"):
         slice_grid(tiny_cnn, x, y, {"conv1.weight": d["conv1.weight"]})
