@@ -11,7 +11,7 @@ from torch import nn
 from ..capture import capture, resolve
 from ..device import model_device
 from ..train import eval_mode
-from .layers import as_maps, default_cam_layer, probe
+from .layers import as_maps, default_cam_layer, spatial_layers
 from .util import check_input, grad_from, normalize, record_inputs, resolve_targets, run_model, upsample
 
 __all__ = ["CAM", "Forward", "Saliency", "check_input", "normalize", "resolve_targets", "upsample"]
@@ -162,6 +162,4 @@ class CAM(Saliency):
 
 def _choices(model: nn.Module, x: torch.Tensor) -> str:
     """The layers a CAM can explain for images like x (an error message's list; one probing forward)."""
-    names = [n for n, g in probe(model, x).items() if g.h * g.w > 1]
-    order = [n for n, _ in model.named_modules() if n in names]
-    return ", ".join(order) or "none (no spatial map on the path to the logits)"
+    return ", ".join(spatial_layers(model, x)) or "none (no spatial map on the path to the logits)"

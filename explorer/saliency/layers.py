@@ -17,7 +17,8 @@ from ..device import model_device
 from ..train import eval_mode
 
 MAX_PREFIX = 8  # class, distillation and register tokens before the patch grid
-TOLERANCE = math.log(1.5)  # how far the row stride may be from the column stride (odd sizes, padding)
+MAP_TOLERANCE = math.log(2)  # row stride / column stride of a conv map (odd sizes, padding): at most 2 : 1
+TOKEN_TOLERANCE = math.log(1.5)  # the same for a token grid, stricter: a wrong prefix count gives a wrong grid
 
 
 @dataclass(frozen=True)
@@ -52,23 +53,24 @@ def _mismatch(h: int, w: int, size) -> float:
 
 
 def _token_grid(t: int, channels: int, size) -> Grid | None:
-    """The grid of t tokens: the fewest prefix tokens, then the h x w (h * w = t - prefix) of the image's aspect."""
-    for prefix in range(min(MAX_PREFIX, t - 4) + 1):
-        n = t - prefix
-        best = min(((_mismatch(h, n // h, size), h) for h in range(2, n // 2 + 1) if n % h == 0), default=None)
-        if best is not None and best[0] <= TOLERANCE:
-            return Grid("tokens", channels, best[1], n // best[1], prefix)
-    return None
+    """The grid of t tokens: h x w = t - prefix of the image's aspect ratio (the closest; then the fewest prefix)."""
+    fits = [(_mismatch(h, (t - k) // h, size), k, h) for k in range(min(MAX_PREFIX, t - 4) + 1)
+            for h in range(2, (t - k) // 2 + 1) if (t - k) % h == 0]
+    if not fits or min(fits)[0] > TOKEN_TOLERANCE:
+        return None
+    _, k, h = min(fits)
+    return Grid("tokens", channels, h, (t - k) // h, k)
 
 
 def grid_of(shape, size) -> Grid | None:
     """How an output of `shape` reads as a map over images of size (H, W), or None (not a spatial output)."""
     shape = tuple(shape)
-    if len(shape) == 4:
-        _, c, h, w = shape
-        if _mismatch(shape[1], shape[2], size) < _mismatch(h, w, size) and shape[1] > 1 and shape[2] > 1:
-            return Grid("nhwc", shape[3], shape[1], shape[2])  # channels last fits the image, channels first not
-        return Grid("nchw", c, h, w)
+    if len(shape) == 4 and min(shape[1:]) > 0:
+        first, last = _mismatch(shape[2], shape[3], size), _mismatch(shape[1], shape[2], size)
+        if last < first and last <= MAP_TOLERANCE:  # channels last fits the image, channels first does not (Swin)
+            return Grid("nhwc", shape[3], shape[1], shape[2])
+        # (N, heads, tokens, dim) attention tensors do not fit the image either
+        return Grid("nchw", *shape[1:]) if first <= MAP_TOLERANCE else None
     if len(shape) == 3 and shape[1] >= 4:
         return _token_grid(shape[1], shape[2], size)
     return None
@@ -95,45 +97,53 @@ def _record_all(model: nn.Module):
             h.remove()
 
 
-def probe(model: nn.Module, x: torch.Tensor) -> dict[str, Grid]:
-    """{name: Grid} of every module whose output is a map the logits depend on, in the order the forward computes
-    them: one forward of the first image (eval mode, hooks in a `with` block) and one targeted autograd.grad of a
-    fixed random mix of the logits. A token map counts only if the grid itself (not just its class token) matters.
-    """
+def _probe(model: nn.Module, x: torch.Tensor) -> tuple[dict[str, Grid], set[str]]:
+    """({name: Grid} of every map-shaped output in the order the forward computes them, the names whose grid the
+    logits depend on): one forward of the first image (eval mode, hooks in a `with` block) and one targeted
+    autograd.grad of a fixed random mix of the logits."""
     from .util import check_input, run_model
 
     x = check_input(x)[:1].to(model_device(model)).clone().requires_grad_(True)
     size = tuple(x.shape[-2:])
     with eval_mode(model), torch.enable_grad(), _record_all(model) as seen:
         logits = run_model(model, x)
-    grids = {n: g for n, t in seen.items() if t.requires_grad and (g := grid_of(t.shape, size)) is not None}
-    if not grids or not logits.requires_grad:
-        return {}
+    grids = {n: g for n, t in seen.items() if (g := grid_of(t.shape, size)) is not None}
+    wired = [n for n in grids if seen[n].requires_grad]
+    if not wired or not logits.requires_grad:
+        return grids, set()
     mix = torch.randn(logits.shape[1], generator=torch.Generator().manual_seed(0)).to(logits)
     # a random mix, not the sum: the sum of softmax outputs is constant and would have no gradient anywhere
-    grads = torch.autograd.grad((logits * mix).sum(), [seen[n] for n in grids], allow_unused=True)
-    return {n: g for (n, g), d in zip(grids.items(), grads)
-            if d is not None and bool(g.to_map(d).abs().amax() > 0)}
+    grads = torch.autograd.grad((logits * mix).sum(), [seen[n] for n in wired], allow_unused=True)
+    return grids, {n for n, d in zip(wired, grads) if d is not None and bool(grids[n].to_map(d).abs().amax() > 0)}
 
 
-def spatial_layers(model: nn.Module, x: torch.Tensor) -> list[str]:
-    """Names of the modules (model order) whose output is an (N, C, h, w) map, channels-last map or token grid on
-    the path to the logits, for images like x; the model is unchanged."""
+def probe(model: nn.Module, x: torch.Tensor) -> dict[str, Grid]:
+    """{name: Grid} of every module whose output is a map the logits depend on, in the order the forward computes
+    them (the model unchanged). A token map counts only if its grid, not just its class token, reaches the logits."""
+    grids, wired = _probe(model, x)
+    return {n: g for n, g in grids.items() if n in wired}
+
+
+def spatial_layers(model: nn.Module, x: torch.Tensor, include_1x1: bool = False) -> list[str]:
+    """Names of the modules (model order) whose output is a map on the path to the logits for images like x: a
+    conv map (N, C, h, w), a channels-last map or a token grid; 1 x 1 maps (after global pooling) only if asked.
+    One probing forward; the model is unchanged."""
     found = probe(model, x)
-    order = [n for n, _ in model.named_modules() if n in found]
-    return order
+    return [n for n, _ in model.named_modules() if n in found and (include_1x1 or found[n].h * found[n].w > 1)]
 
 
 def default_cam_layer(model: nn.Module, x: torch.Tensor) -> str:
-    """The last module the forward computes whose output is a map larger than 1 x 1 on the path to the logits
-    (resnet: 'layer4', vgg: 'avgpool', mobilenet: 'features', vit: its last block's 'ln_1', swin: 'permute')."""
-    found = probe(model, x)
-    big = [n for n, g in found.items() if g.h * g.w > 1]
+    """The last module the forward computes whose output is a map larger than 1 x 1 on the path to the logits and
+    as wide as the model's last map (resnet: 'layer4', vgg: 'avgpool', mobilenet: 'features', torchvision vit:
+    the last block's 'ln_1', timm vit: 'blocks.11.norm1', not the wider qkv projection after it; swin: 'permute')."""
+    grids, wired = _probe(model, x)
+    big = [n for n, g in grids.items() if n in wired and g.h * g.w > 1]
     if not big:
         raise ValueError(f"{type(model).__name__} has no layer with a spatial output on the path to the logits (no "
                          f"conv map, channels-last map or token grid larger than 1 x 1 for images of shape "
                          f"{tuple(x.shape[1:])}); CAM methods need one: use an input-gradient method")
-    return big[-1]
+    width = list(grids.values())[-1].channels  # the final features' width (ViT: the last norm; CNNs: the pooled map)
+    return ([n for n in big if grids[n].channels == width] or big)[-1]
 
 
 @contextlib.contextmanager
