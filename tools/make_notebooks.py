@@ -1,4 +1,4 @@
-"""Write the workshop notebooks (explorer/notebooks/0[1-3]_*.ipynb) from the cells below; run after editing them."""
+"""Write the workshop notebooks (explorer/notebooks/0[1-4]_*.ipynb) from the cells below; run after editing them."""
 from pathlib import Path
 
 import nbformat as nbf
@@ -211,8 +211,94 @@ without changing the function: the panel's *align* option matches them first (we
 plain CNNs such as this one) — tick it and interpolate again: how much of the barrier was only a permutation?"""
 ]
 
+YOUR_MODEL = [
+    """md:# Your model, your images
+
+The labs work on the models and photos you bring: any torchvision classifier (ResNet, VGG, MobileNet, ViT, Swin,
+...), a timm model, or your own `nn.Module`, on a folder of images in class sub-folders (`root/cat/*.jpg`,
+`root/dog/*.png`, any sizes and modes). Here we make such a folder (circles and squares, mixed sizes, some grey,
+PNG and JPEG), so the notebook runs offline, and train a torchvision ResNet-18 on it for a few seconds.""",
+    """import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+root = Path(tempfile.mkdtemp()) / "shapes"
+rng = np.random.default_rng(0)
+for label in ("circle", "square"):
+    (root / label).mkdir(parents=True)
+    for i in range(64):
+        w, h = (int(v) for v in rng.integers(60, 200, size=2))  # every photo its own size
+        im = Image.new("RGB", (w, h), tuple(int(v) for v in rng.integers(0, 80, 3)))
+        s = min(w, h)  # keep the shape inside the centre square the loader crops
+        r = int(s * rng.uniform(0.15, 0.3))
+        cx = w // 2 + int(rng.integers(-(s // 2 - r), s // 2 - r + 1))
+        cy = h // 2 + int(rng.integers(-(s // 2 - r), s // 2 - r + 1))
+        draw = ImageDraw.Draw(im)
+        (draw.ellipse if label == "circle" else draw.rectangle)((cx - r, cy - r, cx + r, cy + r),
+                                                               fill=tuple(int(v) for v in rng.integers(150, 256, 3)))
+        (im.convert("L") if i % 4 == 0 else im).save(root / label / f"{i}.{'jpg' if i % 2 else 'png'}")
+print(root, sorted(p.name for p in root.iterdir()))""",
+    """md:`image_folder` resizes the shorter side and takes the centre crop at the model's size, converts grey,
+RGBA and 16-bit files to RGB, names any file it cannot read, and (with `display_size`) keeps the photo at a larger
+size for the overlays. With pretrained weights, `image_folder(root, weights="resnet18")` takes the weights' own
+size and normalisation, and `build_model("resnet18", pretrained=True)` their class names
+(`explorer.models.pretrained_preset`); both download nothing until the weights are asked for.""",
+    """from explorer import Session, image_folder
+
+data = image_folder(root, size=64, display_size=160, test_fraction=0.25, seed=0)
+session = Session.open(data, "resnet18", seed=0)
+session.train(epochs=10, batch_size=16, lr=1e-3)
+print(data, f"test accuracy: {session.evaluate('test').accuracy:.1%}")""",
+    """md:## Which layer does a CAM explain?
+
+The default is the **last spatial map on the path to the logits**, found by one probing forward: for a ResNet the
+output of `layer4` (after the last residual sum and ReLU, what pytorch-grad-cam's docs use), not the bare last
+convolution inside it. `spatial_layers` lists every module a CAM can explain (block outputs included); 1 x 1 maps
+after global pooling are refused with a clear error.""",
+    """from explorer.saliency import GradCAM, overlay
+from explorer.saliency.layers import default_cam_layer, spatial_layers
+
+x = data.inputs("test")[:6]
+layers = spatial_layers(session.model, x)
+blocks = [n for n in layers if "." not in n]
+print(f"default: {default_cam_layer(session.model, x)}; {len(layers)} layers to choose from, {blocks} and inside")""",
+    """import io
+
+from IPython.display import Image as Show
+
+
+def show(rows):
+    buf = io.BytesIO()
+    Image.fromarray(np.concatenate([np.concatenate(r, 1) for r in rows], 0)).save(buf, format="PNG")
+    return Show(buf.getvalue())
+
+
+maps = GradCAM()(session.model, x, targets="predicted")
+photos = data.display("test")[:6]  # the photos, not the 64 x 64 model inputs
+show([list(photos), [overlay(p, m) for p, m in zip(photos, maps)]])""",
+    """md:## Transformers
+
+ViT and Swin work the same way: their token outputs (N, 1 + h w, C) and channels-last maps (N, h, w, C) are read
+as (N, C, h, w) maps automatically (the class token dropped, the grid found from the token count), as
+pytorch-grad-cam's `reshape_transform` does by hand. Below, an untrained ViT-B/16 sized for these 64 x 64 images:
+its default layer is the last block's first LayerNorm (later outputs reach the logits through the class token
+only). Random weights give random maps: this shows the plumbing, not an explanation.""",
+    """from explorer import build_model
+
+vit = build_model("vit_b_16", data, seed=0).eval()
+print("ViT default layer:", default_cam_layer(vit, x[:1]))
+show([list(photos[:3]), [overlay(p, m) for p, m in zip(photos[:3], GradCAM()(vit, x[:3]))]])""",
+    """md:## The labs on your model
+
+Every lab takes the session: `explorer.app.Tour().use(session)` shows them all in tabs, with this ResNet on these
+photos; `explorer.panels.saliency.SaliencyPanel(session)` the saliency lab alone.""",
+]
+
 if __name__ == "__main__":
-    for name, cells in (("01_saliency", SALIENCY), ("02_neural_codes", CODES), ("03_loss_landscape", LANDSCAPE)):
+    for name, cells in (("01_saliency", SALIENCY), ("02_neural_codes", CODES), ("03_loss_landscape", LANDSCAPE),
+                        ("04_your_model", YOUR_MODEL)):
         nbf.write(notebook(cells), HERE / f"{name}.ipynb")
         link = HERE.parents[1] / "notebooks" / f"{name}.ipynb"
         if not link.exists():

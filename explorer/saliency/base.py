@@ -8,9 +8,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..capture import CONV, capture, find_layers, resolve
+from ..capture import capture, resolve
 from ..device import model_device
 from ..train import eval_mode
+from .layers import as_maps, default_cam_layer, spatial_layers
 from .util import check_input, grad_from, normalize, record_inputs, resolve_targets, run_model, upsample
 
 __all__ = ["CAM", "Forward", "Saliency", "check_input", "normalize", "resolve_targets", "upsample"]
@@ -26,14 +27,11 @@ class Forward:
     model: nn.Module | None = None  # for methods that need more forward passes (noise, paths)
 
 
-_NO_CHANNELS_LAST: weakref.WeakSet = weakref.WeakSet()  # models whose forward failed on a channels-last input
-
-
-def _channels_last(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def _channels_last(model: nn.Module, x: torch.Tensor, plain) -> torch.Tensor:
     """A channels-last copy of a CPU image batch: oneDNN's convolutions run 12-16% faster on it (resnet18,
     benchmarks/README.md), maps equal within 1e-5. The caller's tensor is not changed; models that .view()
     their activations fall back to the plain layout."""
-    if x.device.type != "cpu" or x.ndim != 4 or model in _NO_CHANNELS_LAST:
+    if x.device.type != "cpu" or x.ndim != 4 or model in plain:
         return x
     return x.contiguous(memory_format=torch.channels_last)
 
@@ -51,45 +49,53 @@ class Saliency:
         """Maps (N, H, W) for one target class per image."""
         return self.explain(self.forward(model, x), targets, labels, raw)
 
-    def layer_names(self, model: nn.Module) -> list[str]:
-        """The chosen layers, or the last convolution; errors name valid choices."""
+    def layer_names(self, model: nn.Module, x=None) -> list[str]:
+        """The chosen layers, or the default for images like x; errors name valid choices."""
         return []
 
-    def forward_key(self, model: nn.Module) -> tuple:
+    def forward_key(self, model: nn.Module, x=None) -> tuple:
         """What determines this method's forward besides images and weights: methods with equal keys can share one."""
-        names = self.layer_names(model)
+        names = self.layer_names(model, x)
         return (type(self).forward, tuple(names), tuple(sorted(self._inputs(model, names))))
 
     def forward(self, model: nn.Module, x) -> Forward:
         """One forward pass (eval mode, grad on), keeping the graph to the chosen layers."""
         x = check_input(x).to(model_device(model))
-        names = self.layer_names(model)
+        names = self.layer_names(model, x)
         with eval_mode(model):
             if not names:  # input methods: the graph from the input
                 with torch.enable_grad():
                     x = x.requires_grad_(True)
                     return Forward(x, run_model(model, x), {}, model=model)
             mods = resolve(model, names)
+            # models seen to .view() their activations: learnt per method instance, not in module state
+            plain = self.__dict__.setdefault("_plain_layout", weakref.WeakSet())
             try:
-                logits, rec, ins = self._run(model, _channels_last(model, x), mods, names)
+                logits, rec, ins = self._run(model, _channels_last(model, x, plain), mods, names)
             except (RuntimeError, ValueError) as err:  # run_model words a RuntimeError as a ValueError
                 if "view size" not in str(err) or x.is_contiguous(memory_format=torch.channels_last):
                     raise
-                _NO_CHANNELS_LAST.add(model)  # the model calls .view() on activations: plain layout from now on
+                plain.add(model)  # the model calls .view() on activations: plain layout from now on
                 logits, rec, ins = self._run(model, x, mods, names)
-        acts = {n: rec.output(n) for n in names}
+        rec, grids = rec
         if not logits.requires_grad:
             raise ValueError(f"the logits do not depend on layer(s) {', '.join(names)}; choose a layer on the path "
-                             f"to the output: {', '.join(find_layers(model, 'conv'))}")
-        for n, a in acts.items():
-            if not isinstance(a, torch.Tensor) or a.ndim != 4:
-                raise ValueError(f"layer {n!r} outputs {tuple(getattr(a, 'shape', ()))}, not a (N, C, h, w) map; "
-                                 f"choose a convolutional layer: {', '.join(find_layers(model, 'conv'))}")
+                             f"to the output: {_choices(model, x)}")
+        for n in names:
+            if grids.get(n) is None:
+                shape = tuple(getattr(rec.output(n), "shape", ())) if rec.calls(n) else "nothing"
+                raise KeyError(f"layer {n!r} ({type(mods[n]).__name__}) outputs {shape}, not a spatial map "
+                               f"(N, C, h, w), channels-last map or token grid; valid choices: {_choices(model, x)}")
+            if grids[n].h * grids[n].w == 1:
+                raise ValueError(f"layer {n!r} outputs a 1 x 1 map (after global pooling): its CAM is constant; "
+                                 f"choose a layer with a larger map: {_choices(model, x)}")
+        acts = {n: rec.output(n) for n in names}
         return Forward(x, logits, acts, dict(ins), model)
 
     def _run(self, model, x, mods, names):
-        # grad_from's hooks go first, so capture() records the layer's output as a graph leaf
-        with grad_from(mods), capture(model, names, keep_graph=True) as rec, \
+        # grad_from's hooks go first, so capture() records the layer's output as a graph leaf; as_maps reads token
+        # and channels-last outputs as (N, C, h, w) maps for capture() (pytorch-grad-cam's reshape_transform)
+        with grad_from(mods), as_maps(mods, x.shape[-2:], capture(model, names, keep_graph=True)) as rec, \
                 record_inputs(self._inputs(model, names)) as ins:
             logits = run_model(model, x)
         return logits, rec, ins
@@ -114,18 +120,20 @@ class CAM(Saliency):
     needs_grads = True
     fuse = "mean"  # several layers: mean of normalised maps (pytorch-grad-cam); NormGrad uses "product"
 
-    def layer_names(self, model):
-        convs = find_layers(model, "conv")
-        if not convs:
-            raise ValueError(f"{self.name} needs a convolutional layer, but {type(model).__name__} has none "
-                             f"(conv types: {', '.join(c.__name__ for c in CONV)})")
-        names = [convs[-1]] if self.layers is None else [self.layers] if isinstance(self.layers, str) else self.layers
-        mods = resolve(model, list(names))
-        for n, m in mods.items():
-            if not (isinstance(m, CONV) or any(isinstance(c, CONV) for c in m.modules()) or n in _after_conv(model)):
-                raise KeyError(f"layer {n!r} ({type(m).__name__}) is not convolutional; valid choices: "
-                               f"{', '.join(convs)}")
-        return list(mods)
+    def layer_names(self, model, x=None):
+        """The chosen layers, or the default: the last map larger than 1 x 1 on the path to the logits for images
+        like x (default_cam_layer, remembered per model structure and image shape)."""
+        if self.layers is not None:
+            return list(resolve(model, [self.layers] if isinstance(self.layers, str) else list(self.layers)))
+        if x is None:
+            raise ValueError(f"{self.name}'s default layer depends on the images: pass them (layer_names(model, x)) "
+                             f"or name a layer")
+        x = check_input(x)
+        key = (tuple(map(id, model.modules())), tuple(x.shape[1:]), x.dtype, model_device(model))
+        memo = self.__dict__.setdefault("_default_layers", {})
+        if key not in memo:
+            memo[key] = default_cam_layer(model, x)
+        return [memo[key]]
 
     def weights(self, acts, grads):  # (N, C, h, w) x2 -> (N, C)
         raise NotImplementedError
@@ -151,12 +159,6 @@ class CAM(Saliency):
             return out if raw else normalize(out)
 
 
-def _after_conv(model: nn.Module) -> set:
-    """Names of leaf modules that come after a conv in registration order (ReLU, BN, pool on conv maps)."""
-    out, seen_conv = set(), False
-    for n, m in model.named_modules():
-        if isinstance(m, CONV):
-            seen_conv = True
-        elif seen_conv and n and not any(True for _ in m.children()) and not isinstance(m, (nn.Linear, nn.Flatten)):
-            out.add(n)
-    return out
+def _choices(model: nn.Module, x: torch.Tensor) -> str:
+    """The layers a CAM can explain for images like x (an error message's list; one probing forward)."""
+    return ", ".join(spatial_layers(model, x)) or "none (no spatial map on the path to the logits)"

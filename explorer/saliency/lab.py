@@ -110,12 +110,19 @@ def diff_roar_job(session, name: str, layers=None, params: dict | None = None, k
 
 
 def cam_layers(session) -> list[str]:
-    """The layers a CAM can explain in this model, in the model's order (the panel's layer menu)."""
-    from ..capture import find_layers
+    """Every module with a spatial map (larger than 1 x 1) on the path to the logits, in the model's order: block
+    outputs, not only convolutions (one shape-probing forward on a test image, memoised)."""
+    from .layers import spatial_layers
 
-    return find_layers(session.model, "conv")
+    x = session.data.inputs("test")[:1]
+    return session.memo(("saliency-layers",), lambda: spatial_layers(session.model, x))
 
 
 def default_layer(session, layers: list[str]) -> str | None:
-    """The layer a CAM explains when the user has not chosen: the last of them."""
-    return layers[-1] if layers else None
+    """The layer a CAM explains unless the user chooses: the last spatial map on the path to the logits."""
+    from .layers import default_cam_layer
+
+    if not layers:
+        return None
+    x = session.data.inputs("test")[:1]
+    return session.memo(("saliency-default-layer",), lambda: default_cam_layer(session.model, x))

@@ -19,10 +19,10 @@ class NormGrad(CAM):
         self.layers = layers
         self.form = form
 
-    def layer_names(self, model):
+    def layer_names(self, model, x=None):
         if self.form not in FORMS:
             raise ValueError(f"unknown NormGrad form {self.form!r}; choose one of {', '.join(FORMS)}")
-        names = super().layer_names(model)
+        names = super().layer_names(model, x)
         mods = dict(model.named_modules())
         bad = [n for n in names if self.form == "conv" and not isinstance(mods[n], nn.Conv2d)]
         if bad:

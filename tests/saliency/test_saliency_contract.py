@@ -92,11 +92,11 @@ def test_any_device_follows_model(tiny_cnn):
 def test_torchvision_resnet_block_layers(unchanged):
     tv = pytest.importorskip("torchvision")
     net = tv.models.resnet18(weights=None, num_classes=5).eval()
-    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))  # layer4: 2 x 2 (at 32: 1 x 1)
     with unchanged(net):
         for layers in ("layer4.1", "layer4.1.conv2", ["layer3", "layer4"]):
             maps = GradCAM(layers)(net, x, targets=[1, 4])
-            assert maps.shape == (2, 32, 32) and torch.isfinite(maps).all()
+            assert maps.shape == (2, 64, 64) and torch.isfinite(maps).all()
         with pytest.raises(KeyError, match="not convolutional|valid choices"):
             GradCAM("fc")(net, x)
 

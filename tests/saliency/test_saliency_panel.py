@@ -153,6 +153,12 @@ def test_compare_strip_and_its_errors(panel_and_calls):
     assert "out of range" in panel.error.value
 
 
+def test_layer_menu_lists_block_outputs_and_defaults_to_the_last_map(panel_and_calls):
+    panel, _ = panel_and_calls
+    assert "relu3" in panel.layer.options and "pool" in panel.layer.options  # not only the convolutions
+    assert panel.layer.value == "relu3"  # the last spatial map on the path to the logits, after the activation
+
+
 def test_mlp_offers_input_methods_only():
     from explorer import Session
     from explorer.panels.saliency import SaliencyPanel
@@ -192,6 +198,7 @@ def test_combined_layers_are_the_multi_layer_method(panel_and_calls):
     panel, _ = panel_and_calls
     panel.compare_methods.value = ()
     panel.index.value = 3
+    panel.layer.value = "conv3"
     single = panel.cam_.copy()
     panel.combine.value = ("conv1", "conv3")  # conv3 is the layer already: conv1 joins it
     assert panel.layers() == ("conv1", "conv3") and panel.error.value == ""
