@@ -122,14 +122,13 @@ class ViewNet(nn.Module):
 
 
 def test_channels_last_fast_path_falls_back_for_view_models(unchanged):
-    from explorer.saliency import base
-
     torch.manual_seed(0)
     net, x = ViewNet(), torch.randn(3, 3, 6, 6)
     x0 = x.clone()
+    method = GradCAM("conv")
     with unchanged(net):
-        got = GradCAM("conv")(net, x, [0, 1, 2], raw=True)
-    assert net in base._NO_CHANNELS_LAST  # tried once, then remembered
+        got = method(net, x, [0, 1, 2], raw=True)
+    assert net in method._plain_layout  # tried once, then remembered by this method (no module-level state)
     assert torch.equal(x, x0) and x.is_contiguous()  # the caller's tensor untouched
     # the same maps as a forward on the plain layout, computed by hand: ReLU(sum_c mean(dS/dA_c) A_c)
     a = net.conv(x).detach().requires_grad_(True)  # the layer's output: before the functional ReLU
@@ -143,11 +142,12 @@ def test_channels_last_fast_path_falls_back_for_view_models(unchanged):
 def test_channels_last_layout_gives_the_same_maps():
     import torchvision
 
-    from explorer.saliency import base
+    import weakref
 
     torch.manual_seed(0)
     net, x = torchvision.models.resnet18(num_classes=4).eval(), torch.randn(2, 3, 64, 64)
     fast = GradCAM("layer4")(net, x, [1, 2])
-    base._NO_CHANNELS_LAST.add(net)  # force the plain layout
-    plain = GradCAM("layer4")(net, x, [1, 2])
+    method = GradCAM("layer4")
+    method._plain_layout = weakref.WeakSet([net])  # force the plain layout
+    plain = method(net, x, [1, 2])
     torch.testing.assert_close(fast, plain, atol=1e-4, rtol=0)
