@@ -43,6 +43,7 @@ class Saliency:
     name = ""
     needs_layer = False  # CAMs explain a layer; input-gradient methods the input
     reusable = True      # a class switch can reuse the last forward (Explainer)
+    channels_last = True  # CPU fast path; False: the caller's layout, as the peers (ill-conditioned maps)
 
     def __init__(self, layers=None):
         self.layers = layers
@@ -58,7 +59,7 @@ class Saliency:
     def forward_key(self, model: nn.Module) -> tuple:
         """What determines this method's forward besides images and weights: methods with equal keys can share one."""
         names = self.layer_names(model)
-        return (type(self).forward, tuple(names), tuple(sorted(self._inputs(model, names))))
+        return (type(self).forward, tuple(names), tuple(sorted(self._inputs(model, names))), self.channels_last)
 
     def forward(self, model: nn.Module, x) -> Forward:
         """One forward pass (eval mode, grad on), keeping the graph to the chosen layers."""
@@ -71,7 +72,7 @@ class Saliency:
                     return Forward(x, run_model(model, x), {}, model=model)
             mods = resolve(model, names)
             try:
-                logits, rec, ins = self._run(model, _channels_last(model, x), mods, names)
+                logits, rec, ins = self._run(model, _channels_last(model, x) if self.channels_last else x, mods, names)
             except (RuntimeError, ValueError) as err:  # run_model words a RuntimeError as a ValueError
                 if "view size" not in str(err) or x.is_contiguous(memory_format=torch.channels_last):
                     raise

@@ -45,6 +45,8 @@ class CFCAM(CAM):
     """CF-CAM: top-quartile-norm channels keep mean(g); DBSCAN clusters of the rest share the filtered mean gradient;
     noise channels are dropped; L = ReLU(sum softmax(w)_k A_k). Normalised min-max (the code divides by the max)."""
     name = "CF-CAM"
+    family = "CAM"
+    choices = {"filter": FILTERS}
 
     def __init__(self, layers=None, filter: str = "gaussian", sigma: float = 5.0):
         self.layers = layers

@@ -12,6 +12,8 @@ class NormGrad(CAM):
     """NormGrad: 'identity' ||g_u|| ||A_u|| (1x1 virtual identity), 'conv' ||g_u|| ||unfold_k(A_in)_u|| (the
     layer's own k x k conv), 'selective' ||ReLU(A_u * g_u)||; several layers multiply their normalised maps."""
     name = "NormGrad"
+    family = "CAM"
+    choices = {"form": FORMS}
     fuse = "product"
 
     def __init__(self, layers=None, form: str = "identity"):
