@@ -113,6 +113,9 @@ class CAM(Saliency):
     """Class activation maps at a conv layer: weights(acts, grads) -> (N, C), or override combine()."""
     needs_layer = True
     needs_grads = True
+    # the caller's layout, as pytorch-grad-cam: maps of random-weight nets cancel ~1e3-fold, so channels-last
+    # rounding alone moved them by up to 0.06 on vgg11_bn (tests/saliency/test_cam_methods_parity.py)
+    channels_last = False
     fuse = "mean"  # several layers: mean of normalised maps (pytorch-grad-cam); NormGrad uses "product"
 
     def layer_names(self, model):

@@ -31,9 +31,11 @@ class FullGrad(CAM):
         self.layers = None
 
     def layer_names(self, model):
-        names = [n for n, m in model.named_modules() if type(m) in (nn.Conv2d, nn.BatchNorm2d) and m.bias is not None]
+        kinds = (nn.Conv2d, nn.BatchNorm2d)  # exactly these types, as the peer
+        names = [n for n, m in model.named_modules() if type(m) in kinds and m.bias is not None]
         if not names:
-            raise ValueError(f"FullGrad needs Conv2d or BatchNorm2d layers with a bias; {type(model).__name__} has none")
+            raise ValueError(f"FullGrad needs Conv2d or BatchNorm2d layers with a bias; {type(model).__name__} has"
+                             " none")
         return names
 
     def _inputs(self, model, names):

@@ -43,6 +43,6 @@ class ScoreCAM(CAM):
         x, img, out = fw.x.detach(), torch.arange(n, device=acts.device).repeat_interleave(c), []
         with eval_mode(fw.model):
             for i in range(0, n * c, bs):
-                rows = x[img[i:i + bs]] * m[i:i + bs, None]  # (b, C_in, H, W)
+                rows = x[img[i:i + bs]] * m[i:i + bs, None]  # (b, C_in, H, W); channels-last is safe: softmax
                 out.append(run_model(fw.model, _channels_last(fw.model, rows)).gather(1, t[img[i:i + bs], None])[:, 0])
         return torch.cat(out).view(n, c)

@@ -10,7 +10,6 @@ class XGradCAM(CAM):
     """
     name = "XGrad-CAM"
     family = "CAM"
-    channels_last = False  # the 1e-7 pole makes the map sensitive to float32 rounding: the peer's layout
 
     def weights(self, acts, grads):  # (N, C, h, w) x2 -> (N, C)
         return (grads * acts).sum(dim=(2, 3)) / (acts.sum(dim=(2, 3)) + 1e-7)

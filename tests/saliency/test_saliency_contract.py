@@ -108,6 +108,11 @@ def test_frozen_weights_still_explained(tiny_cnn, unchanged):
         assert GradCAM("conv2")(tiny_cnn, torch.randn(2, 1, 8, 8)).max() > 0
 
 
+class FastGradCAM(GradCAM):
+    """Grad-CAM on the channels-last fast path (CAMs default to the caller's layout, as pytorch-grad-cam)."""
+    channels_last = True
+
+
 class ViewNet(nn.Module):
     """A CNN that flattens with .view(), which fails on a channels-last activation."""
 
@@ -128,7 +133,7 @@ def test_channels_last_fast_path_falls_back_for_view_models(unchanged):
     net, x = ViewNet(), torch.randn(3, 3, 6, 6)
     x0 = x.clone()
     with unchanged(net):
-        got = GradCAM("conv")(net, x, [0, 1, 2], raw=True)
+        got = FastGradCAM("conv")(net, x, [0, 1, 2], raw=True)
     assert net in base._NO_CHANNELS_LAST  # tried once, then remembered
     assert torch.equal(x, x0) and x.is_contiguous()  # the caller's tensor untouched
     # the same maps as a forward on the plain layout, computed by hand: ReLU(sum_c mean(dS/dA_c) A_c)
@@ -147,7 +152,8 @@ def test_channels_last_layout_gives_the_same_maps():
 
     torch.manual_seed(0)
     net, x = torchvision.models.resnet18(num_classes=4).eval(), torch.randn(2, 3, 64, 64)
-    fast = GradCAM("layer4")(net, x, [1, 2])
+    fast = FastGradCAM("layer4")(net, x, [1, 2])
     base._NO_CHANNELS_LAST.add(net)  # force the plain layout
-    plain = GradCAM("layer4")(net, x, [1, 2])
+    plain = FastGradCAM("layer4")(net, x, [1, 2])
+    torch.testing.assert_close(plain, GradCAM("layer4")(net, x, [1, 2]), atol=0, rtol=0)
     torch.testing.assert_close(fast, plain, atol=1e-4, rtol=0)
