@@ -41,6 +41,7 @@ class Saliency:
     name = ""
     needs_layer = False  # CAMs explain a layer; input-gradient methods the input
     reusable = True      # a class switch can reuse the last forward (Explainer)
+    channels_last = True  # CPU fast path; False: the caller's layout, as the peers (ill-conditioned maps)
 
     def __init__(self, layers=None):
         self.layers = layers
@@ -56,7 +57,7 @@ class Saliency:
     def forward_key(self, model: nn.Module, x=None) -> tuple:
         """What determines this method's forward besides images and weights: methods with equal keys can share one."""
         names = self.layer_names(model, x)
-        return (type(self).forward, tuple(names), tuple(sorted(self._inputs(model, names))))
+        return (type(self).forward, tuple(names), tuple(sorted(self._inputs(model, names))), self.channels_last)
 
     def forward(self, model: nn.Module, x) -> Forward:
         """One forward pass (eval mode, grad on), keeping the graph to the chosen layers."""
@@ -71,7 +72,8 @@ class Saliency:
             # models seen to .view() their activations: learnt per method instance, not in module state
             plain = self.__dict__.setdefault("_plain_layout", weakref.WeakSet())
             try:
-                logits, rec, ins = self._run(model, _channels_last(model, x, plain), mods, names)
+                fast = _channels_last(model, x, plain) if self.channels_last else x
+                logits, rec, ins = self._run(model, fast, mods, names)
             except (RuntimeError, ValueError) as err:  # run_model words a RuntimeError as a ValueError
                 if "view size" not in str(err) or x.is_contiguous(memory_format=torch.channels_last):
                     raise
@@ -118,6 +120,9 @@ class CAM(Saliency):
     """Class activation maps at a conv layer: weights(acts, grads) -> (N, C), or override combine()."""
     needs_layer = True
     needs_grads = True
+    # the caller's layout, as pytorch-grad-cam: maps of random-weight nets cancel ~1e3-fold, so channels-last
+    # rounding alone moved them by up to 0.06 on vgg11_bn (tests/saliency/test_cam_methods_parity.py)
+    channels_last = False
     fuse = "mean"  # several layers: mean of normalised maps (pytorch-grad-cam); NormGrad uses "product"
 
     def layer_names(self, model, x=None):

@@ -31,7 +31,8 @@ def eigen_projection(acts: torch.Tensor, sign: str = "mean") -> torch.Tensor:
 class EigenCAM(CAM):
     """Eigen-CAM (Bany Muhammad and Yeasin 2020): class-independent first principal component of the activations."""
     name = "Eigen-CAM"
-    choices = {"sign": SIGNS}  # the panel offers these
+    family = "CAM"
+    choices = {"sign": SIGNS}
     needs_grads = False
 
     def __init__(self, layers=None, sign: str = "mean"):

@@ -12,17 +12,18 @@ class NormGrad(CAM):
     """NormGrad: 'identity' ||g_u|| ||A_u|| (1x1 virtual identity), 'conv' ||g_u|| ||unfold_k(A_in)_u|| (the
     layer's own k x k conv), 'selective' ||ReLU(A_u * g_u)||; several layers multiply their normalised maps."""
     name = "NormGrad"
-    choices = {"form": FORMS}  # the panel offers these
+    family = "CAM"
+    choices = {"form": FORMS}
     fuse = "product"
 
     def __init__(self, layers=None, form: str = "identity"):
         self.layers = layers
         self.form = form
 
-    def layer_names(self, model, x=None):
+    def layer_names(self, model):
         if self.form not in FORMS:
             raise ValueError(f"unknown NormGrad form {self.form!r}; choose one of {', '.join(FORMS)}")
-        names = super().layer_names(model, x)
+        names = super().layer_names(model)
         mods = dict(model.named_modules())
         bad = [n for n in names if self.form == "conv" and not isinstance(mods[n], nn.Conv2d)]
         if bad:

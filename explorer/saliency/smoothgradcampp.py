@@ -15,7 +15,8 @@ class SmoothGradCAMpp(CAM):
     is eq. 19 exactly; 'D1': the paper's text as printed.
     """
     name = "Smooth Grad-CAM++"
-    choices = {"numerator": NUMERATORS}  # the panel offers these
+    family = "CAM"
+    choices = {"numerator": NUMERATORS}
     reusable = False
 
     def __init__(self, layers=None, samples: int = 8, noise_level: float = 0.2, seed: int = 0, batch_size: int = 64,

@@ -108,6 +108,11 @@ def test_frozen_weights_still_explained(tiny_cnn, unchanged):
         assert GradCAM("conv2")(tiny_cnn, torch.randn(2, 1, 8, 8)).max() > 0
 
 
+class FastGradCAM(GradCAM):
+    """Grad-CAM on the channels-last fast path (CAMs default to the caller's layout, as pytorch-grad-cam)."""
+    channels_last = True
+
+
 class ViewNet(nn.Module):
     """A CNN that flattens with .view(), which fails on a channels-last activation."""
 
@@ -125,7 +130,7 @@ def test_channels_last_fast_path_falls_back_for_view_models(unchanged):
     torch.manual_seed(0)
     net, x = ViewNet(), torch.randn(3, 3, 6, 6)
     x0 = x.clone()
-    method = GradCAM("conv")
+    method = FastGradCAM("conv")
     with unchanged(net):
         got = method(net, x, [0, 1, 2], raw=True)
     assert net in method._plain_layout  # tried once, then remembered by this method (no module-level state)
@@ -140,14 +145,15 @@ def test_channels_last_fast_path_falls_back_for_view_models(unchanged):
 
 
 def test_channels_last_layout_gives_the_same_maps():
-    import torchvision
-
     import weakref
+
+    import torchvision
 
     torch.manual_seed(0)
     net, x = torchvision.models.resnet18(num_classes=4).eval(), torch.randn(2, 3, 64, 64)
-    fast = GradCAM("layer4")(net, x, [1, 2])
-    method = GradCAM("layer4")
+    fast = FastGradCAM("layer4")(net, x, [1, 2])
+    method = FastGradCAM("layer4")
     method._plain_layout = weakref.WeakSet([net])  # force the plain layout
     plain = method(net, x, [1, 2])
+    torch.testing.assert_close(plain, GradCAM("layer4")(net, x, [1, 2]), atol=0, rtol=0)
     torch.testing.assert_close(fast, plain, atol=1e-4, rtol=0)

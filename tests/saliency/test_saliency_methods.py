@@ -46,7 +46,7 @@ def test_gradcam_known_answer(unchanged):
 def test_gradcampp_known_answer():
     # g_k = W_0k / 4 everywhere; alpha_k = 1 / (2 + S_k g_k): channel 0 (S = 2): 0.4; channel 1 (g = 0): 0;
     # channel 2 (S = 4): 1/3. w_k = sum_ij alpha ReLU(g) = 4 alpha g: 0.4, 0, 1/3 -> L = 0.4 x + (1/3) 2x
-    raw = GradCAMpp("conv")(one_by_one(), X, targets=0, raw=True)
+    raw = GradCAMpp("conv", epsilon=0)(one_by_one(), X, targets=0, raw=True)
     k = 0.4 + 2 / 3
     assert torch.allclose(raw[0], torch.tensor([[k, 0.0], [3 * k, 0.0]]), atol=1e-6)
 
@@ -80,7 +80,7 @@ def test_logit_scale_gradcam_invariant_gradcampp_not(cnn_session):
     model, x = cnn_session.model, cnn_session.data.inputs("test")[:8]
     scaled = Scaled(model, 1e3)  # large enough that sum(A) g moves alpha = 1 / (2 + sum(A) g) on random weights
     assert torch.allclose(GradCAM("conv3")(model, x), GradCAM("net.conv3")(scaled, x), atol=1e-5)
-    diff = (GradCAMpp("conv3")(model, x) - GradCAMpp("net.conv3")(scaled, x)).abs().max()
+    diff = (GradCAMpp("conv3", epsilon=0)(model, x) - GradCAMpp("net.conv3", epsilon=0)(scaled, x)).abs().max()
     assert diff > 1e-2
 
 
@@ -165,7 +165,7 @@ def test_noise_free_smooth_methods_reduce_to_plain(cnn_session):
     model, x = cnn_session.model, cnn_session.data.inputs("test")[:4]
     # sigma = 0: every D_p = g^p, so Smooth Grad-CAM++ is eq. 19 exactly; SmoothGrad is the plain gradient
     assert torch.allclose(SmoothGradCAMpp("conv3", samples=3, noise_level=0.0)(model, x),
-                          GradCAMpp("conv3")(model, x), atol=1e-5)
+                          GradCAMpp("conv3", epsilon=0)(model, x), atol=1e-5)
     assert torch.allclose(SmoothGrad(samples=3, noise_level=0.0)(model, x), InputGradient()(model, x), atol=1e-6)
     # with noise, the same seed gives the same map and another seed a different one
     a = SmoothGrad(samples=4, noise_level=0.3, seed=1)(model, x)

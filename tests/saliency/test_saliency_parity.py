@@ -55,15 +55,22 @@ def test_gradcam_family_matches_pytorch_grad_cam(case, layers, ours):
     pgc = pytest.importorskip("pytorch_grad_cam")
     model, x, targets = case
     peer = {GradCAM: pgc.GradCAM, GradCAMpp: pgc.GradCAMPlusPlus}[ours]
-    if ours is GradCAMpp:
-        # the peer adds eps = 1e-6 to alpha's denominator 2 g^2 + sum(A) g^3, which is not small next to g^2 when
-        # |g| ~ 1e-3 (as here); we compute alpha = 1 / (2 + sum(A) g) exactly. Scaling the logits by 1e3 makes
-        # the peer's eps negligible, so both compute eq. 19 and must agree.
-        model = Scaled(model, 1e3)
-        layers = [f"net.{n}" for n in layers]
-    want = _gradcam_peer(peer, model, layers, x, targets)
+    want = _gradcam_peer(peer, model, layers, x, targets)  # unscaled logits: Grad-CAM++ has the peer's epsilon
     got = ours(layers)(model, x, targets=targets)
     assert torch.allclose(got, want, atol=ATOL), (got - want).abs().max()
+
+
+def test_gradcampp_epsilon_zero_is_eq19_and_differs_on_unscaled_logits(case):
+    pgc = pytest.importorskip("pytorch_grad_cam")
+    model, x, targets = case
+    # the peer adds eps = 1e-6 to alpha's denominator 2 g^2 + sum(A) g^3, which is not small next to g^2 when
+    # |g| ~ 1e-3 (as here): epsilon=0 (eq. 19 bare) differs on unscaled logits; with logits scaled by 1e3 the
+    # peer's eps is negligible and it agrees with epsilon=0
+    want = _gradcam_peer(pgc.GradCAMPlusPlus, model, ["conv3"], x, targets)
+    assert (GradCAMpp("conv3", epsilon=0)(model, x, targets=targets) - want).abs().max() > 1e-2
+    scaled = Scaled(model, 1e3)
+    want = _gradcam_peer(pgc.GradCAMPlusPlus, scaled, ["net.conv3"], x, targets)
+    assert torch.allclose(GradCAMpp("net.conv3", epsilon=0)(scaled, x, targets=targets), want, atol=ATOL)
 
 
 def test_eigencam_matches_pytorch_grad_cam_up_to_sign(case):

@@ -1,0 +1,48 @@
+"""Score-CAM: channel weights from the class score of the input masked by each upsampled activation map."""
+import torch
+import torch.nn.functional as F
+
+from ..train import eval_mode
+from .base import CAM, _channels_last
+from .util import run_model
+
+
+def check_batch_size(batch_size) -> int:
+    """A positive integer batch size, or a clear ValueError."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
+    return batch_size
+
+
+class ScoreCAM(CAM):
+    """Score-CAM (Wang et al. 2020): w = softmax_k S_c(x * M_k), M_k = A_k upsampled and min-max normalised.
+
+    As pytorch-grad-cam: bilinear upsampling with align_corners=True, eps 1e-8, raw logits; the paper's baseline
+    score is a per-image constant, which the softmax drops. Masked inputs run batch_size at a time on the device.
+    """
+    name = "Score-CAM"
+    family = "CAM"
+
+    def __init__(self, layers=None, batch_size: int = 64):
+        self.layers = layers
+        self.batch_size = batch_size
+
+    def grads(self, fw, t, wrt):  # gradient-free: the gradient slot carries the channel weights (N, C)
+        bs = check_batch_size(self.batch_size)
+        return [self.scores(fw, a.detach(), t, bs).softmax(1) for a in wrt]
+
+    def weights(self, acts, grads):
+        return grads
+
+    @torch.no_grad()
+    def scores(self, fw, acts, t, bs):  # -> (N, C) target scores of the masked inputs
+        n, c = acts.shape[:2]
+        m = F.interpolate(acts, size=fw.x.shape[-2:], mode="bilinear", align_corners=True).flatten(0, 1)  # (N C, H, W)
+        lo, hi = m.flatten(1).aminmax(dim=1)
+        m = (m - lo[:, None, None]) / (hi - lo + 1e-8)[:, None, None]
+        x, img, out = fw.x.detach(), torch.arange(n, device=acts.device).repeat_interleave(c), []
+        with eval_mode(fw.model):
+            for i in range(0, n * c, bs):
+                rows = x[img[i:i + bs]] * m[i:i + bs, None]  # (b, C_in, H, W); channels-last is safe: softmax
+                out.append(run_model(fw.model, _channels_last(fw.model, rows)).gather(1, t[img[i:i + bs], None])[:, 0])
+        return torch.cat(out).view(n, c)
