@@ -86,3 +86,24 @@ def test_unit_out_of_range_and_no_checkpoints(panel, digits):
     bare = GeometryPanel(Session.open(digits, "mlp", device="cpu", epochs=0, seed=0, width=12))
     bare.collapse.recompute()
     assert "no checkpoints" in bare.error.value
+
+
+def test_non_piecewise_linear_model_needs_linearise(digits, unchanged):
+    import torch
+    from torch import nn
+
+    from explorer import Session
+    from explorer.panels.geometry import GeometryPanel
+
+    torch.manual_seed(0)
+    c, h, w = digits.shape
+    net = nn.Sequential(nn.Flatten(), nn.Linear(c * h * w, 8), nn.Tanh(), nn.Linear(8, len(digits.classes)))
+    s = Session.open(digits, net, device="cpu", epochs=0)
+    panel = GeometryPanel(s)
+    panel.linear.recompute()
+    assert "not piecewise linear" in panel.error.value and "linearise=True" in panel.error.value
+    panel.linearise.value = True
+    with unchanged(s.model):
+        panel.linear.recompute()
+    assert panel.error.value == "" and not panel.linear.map_.exact
+    assert "tangent, not exact" in panel.note.value

@@ -6,7 +6,7 @@ import html
 import ipywidgets as W
 import numpy as np
 
-from ...capture import relu_layers
+from ...capture import find_layers
 from ...geometry import region_at, regions_job
 from ...geometry.lab import plane_of
 from .._common import guarded
@@ -28,7 +28,7 @@ class RegionsView(W.VBox):
         self.points = [W.IntText(value=v, description=d, layout=W.Layout(width="150px"))
                        for v, d in ((0, "input A"), (1, "input B"), (2, "input C"))]
         self.resolution = W.Dropdown(options=RESOLUTIONS, value=100, description="grid")
-        self.layer = W.Dropdown(options=["all", *relu_layers(session.model)], value="all", description="layers")
+        self.layer = W.Dropdown(options=["all", *find_layers(session.model, "relu")], value="all", description="layers")
         self.colour = W.ToggleButtons(options=["regions", "class"], value="regions")
         self.button = W.Button(description="compute regions", button_style="primary")
         self.progress = JobBar("regions")
