@@ -7,6 +7,7 @@ import ipywidgets as W
 import numpy as np
 import torch
 
+from ...device import model_device
 from ...geometry import local_map_job
 from ...train import eval_mode
 from .._common import guarded, png
@@ -80,7 +81,6 @@ class LinearView(W.VBox):
         x = self.session.data.inputs("test")[i:i + 1].float()
         x2 = x + 1e-4 * torch.randn(x.shape, generator=torch.Generator().manual_seed(0))
         model = self.session.model
-        dev = next(model.parameters()).device
         with torch.no_grad(), eval_mode(model):
-            out = model(x2.to(dev)).float().cpu().numpy()
+            out = model(x2.to(model_device(model))).float().cpu().numpy()
         return float(np.abs(out - m.apply(x2.numpy())).max())

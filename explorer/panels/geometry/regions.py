@@ -7,6 +7,7 @@ import ipywidgets as W
 import numpy as np
 
 from ...capture import find_layers
+from ...codes.extract import activation_codes
 from ...geometry import region_at, regions_job
 from ...geometry.lab import plane_of
 from .._common import guarded
@@ -113,8 +114,10 @@ class RegionsView(W.VBox):
         if self.regions_ is None:
             raise ValueError("compute the regions first, then click the plane")
         s = self.session
-        reg = region_at(s.model, self.plane_, float(u), float(v), self._layers(), inputs=s.data.inputs("train"),
-                        linearise=True)
+        layers = self._layers()
+        codes = s.memo(("geometry-train-codes", layers),  # once per weights: every later click is one input
+                       lambda: activation_codes(s.model, s.data.inputs("train"), layers))
+        reg = region_at(s.model, self.plane_, float(u), float(v), layers, input_codes=codes, linearise=True)
         self.marker.data = {"x": [u], "y": [v]}
         bits = reg.bits.astype(int)
         head = "".join(map(str, bits[:48])) + ("…" if len(bits) > 48 else "")
