@@ -74,6 +74,10 @@ def test_similarity_collapse_features(panel, session, unchanged):
     assert [r["epoch"] for r in panel.rows_] == [0, 1, 2] and len(panel.collapse.source.data["NC1"]) == 3
     assert panel.top.value.count("<img") == 9
     assert panel.result.value.count("<img") == 1 and len(panel.features.trace.data["step"]) == 65
+    with unchanged(session.model):
+        panel.features.facets()
+    assert panel.error.value == "", panel.error.value
+    assert panel.result.value.count("<img") == 3 and "facet 2" in panel.result.value
 
 
 def test_unit_out_of_range_and_no_checkpoints(panel, digits):

@@ -8,6 +8,7 @@ import ipywidgets as W
 import numpy as np
 import torch
 
+from ...capture import find_layers
 from ...data import to_uint8
 from ...geometry import maximise_job, multifaceted_job, top_images
 from ...geometry.features import layer_outputs
@@ -34,7 +35,8 @@ class FeaturesView(W.VBox):
 
         self.session, self.error, self.k, self.steps = session, error, k, steps
         names = [n for n, m in session.model.named_modules() if n and not list(m.children())]
-        self.layer = W.Dropdown(options=names, value=names[0], description="layer")
+        relu = find_layers(session.model, "relu")
+        self.layer = W.Dropdown(options=names, value=relu[0] if relu else names[-1], description="layer")
         self.unit = W.BoundedIntText(value=0, min=0, max=10_000, description="unit", layout=W.Layout(width="160px"))
         self.top_button = W.Button(description="top images")
         self.max_button = W.Button(description="maximise", button_style="primary")
