@@ -16,6 +16,7 @@ LABS = {
     "Saliency": "explorer.panels.saliency:SaliencyPanel",
     "Neural codes": "explorer.panels.codes:CodesPanel",
     "Loss landscape": "explorer.panels.landscape:LandscapePanel",
+    "Geometry": "explorer.panels.geometry:GeometryPanel",
 }
 MODELS = ("cnn", "mlp", "resnet18")
 

@@ -296,9 +296,81 @@ Every lab takes the session: `explorer.app.Tour().use(session)` shows them all i
 photos; `explorer.panels.saliency.SaliencyPanel(session)` the saliency lab alone.""",
 ]
 
+GEOMETRY = [
+    """md:# Workshop 5: the geometry of a ReLU network
+
+A network made of linear layers, ReLUs and max-pooling is **piecewise linear**: the input space is cut into
+convex *linear regions*, one per activation pattern (which units are on), and on each region the network is one
+affine map $f(x) = W_x x + b_x$.
+
+* **The linear interpreter** (Balestriero & Baraniuk, 2018: "a spline theory of deep networks"): row $c$ of $W_x$ is
+  a *template* the network matches the input against for class $c$; $b_x$ is what the region adds on its own.
+* **Linear regions** (Montúfar et al., 2014; Hanin & Rolnick, 2019): how many regions does a plane through three
+  inputs cross? A grid gives a lower bound (regions smaller than a cell are missed); the exact count for an MLP
+  cuts the plane by each unit's zero line.
+* **Representation similarity** (Kornblith et al., 2019): linear CKA compares two layers' representations of the
+  same inputs, invariant to rotations and isotropic scaling; *debiased* CKA corrects its bias for few inputs.
+* **Neural collapse** (Papyan, Han & Donoho, 2020): late in training the penultimate features of each class
+  collapse to their mean (NC1), the means form a simplex (NC2), the classifier aligns with them (NC3) and predicts
+  the nearest mean (NC4).
+* **Feature visualisation** (Olah et al., 2017; Nguyen et al., 2016 for multifaceted): images that drive a unit
+  most, found in the data and by gradient ascent on the input.
+
+The panel below shows all five; everything runs on a copy of the model (yours is never changed).""",
+    """from explorer import Session
+from explorer.panels.geometry import GeometryPanel
+
+session = Session.open("digits", "mlp", epochs=10, seed=0, progress=True)
+print(f"test accuracy: {session.evaluate('test').accuracy:.1%}")
+GeometryPanel(session)""",
+    """md:**Try in the panel:** move the test image in *linear map* (the red/blue templates change only when the
+input crosses into another region); open *regions*, press *compute regions* and click the plane; compute the CKA
+map, the collapse curves, and a unit's top images and visualisation.
+
+## Exercise 1: is the local map exact?""",
+    """import numpy as np
+import torch
+from explorer.geometry import local_map
+from explorer.train import eval_mode
+
+x = session.data.inputs("test")[:4]
+m = local_map(session.model, x)
+with torch.no_grad(), eval_mode(session.model):
+    out = session.model(x).numpy()
+print("max |f(x) - (W_x x + b_x)|:", float(np.abs(m.apply(x.numpy()) - out).max()))
+print("bias share per input (mean over classes):", m.bias_share().mean(1).round(2))""",
+    """md:*Questions.* Why is the reproduction error at rounding level? Move $x$ a little
+(add `1e-3 * torch.randn_like(x)`): is the same map still exact there? How far can you go before it is not?
+
+## Exercise 2: how many regions does a plane cross?""",
+    """from explorer.geometry import exact_regions, grid_regions, plane_through
+
+xs = session.data.inputs("test")
+plane = plane_through(xs[0], xs[1], xs[2])
+for res in (25, 50, 100):
+    print(f"grid {res}x{res}: at least {grid_regions(session.model, plane, res).count} regions")
+print("exact:", exact_regions(session.model, plane).count, "regions")""",
+    """md:*Questions.* Why does the grid count grow with the resolution, and never pass the exact count? Is the
+density of regions higher near the data points or far from them? Compare an untrained session (`epochs=0`).
+
+## Exercise 3: which layers represent the inputs alike, and does the last layer collapse?""",
+    """from explorer import Table
+from explorer.geometry import cka_layers, session_collapse
+
+c = cka_layers(session.model, xs[:300])
+print(Table([{"layer": r, **{k: round(float(v), 2) for k, v in zip(c.cols, row)}}
+             for r, row in zip(c.rows, c.values)]))
+rows = session_collapse(session)
+head = next(k for k in rows[0] if k != "epoch")
+Table([{"epoch": r["epoch"], **{k: round(r[head][k], 3) for k in ("NC1", "NC3", "NC4")}} for r in rows[::3]])""",
+    """md:*Questions.* Which neighbouring layers have CKA near 1, and what does that say about the ReLU after each
+linear layer? Does NC1 keep falling with more epochs? What would you expect after training far past 100% training
+accuracy (Papyan et al.'s terminal phase)?"""
+]
+
 if __name__ == "__main__":
     for name, cells in (("01_saliency", SALIENCY), ("02_neural_codes", CODES), ("03_loss_landscape", LANDSCAPE),
-                        ("04_your_model", YOUR_MODEL)):
+                        ("04_your_model", YOUR_MODEL), ("05_geometry", GEOMETRY)):
         nbf.write(notebook(cells), HERE / f"{name}.ipynb")
         link = HERE.parents[1] / "notebooks" / f"{name}.ipynb"
         if not link.exists():

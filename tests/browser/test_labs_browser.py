@@ -216,3 +216,29 @@ def test_labs_respond_in_the_voila_app(voila_server, lab_page):
     page.wait_for_timeout(500)
     assert not page.locator(".explorer-error:visible").count()
     assert not page.console.errors, page.console.errors
+
+
+def test_geometry_regions_drawn_and_a_click_shows_a_code(lab_server, lab_page):
+    """The geometry tab: pressing the regions button draws the plane's partition; a click on it shows a code."""
+    page = lab_page
+    page.goto(lab_url(lab_server, "00_tour.ipynb"))
+    run_all(page)
+    page.locator(f"{NOTEBOOK} .explorer-accuracy").wait_for(timeout=120_000)
+    open_tab(page, "Geometry")
+    geo = page.locator(f"{NOTEBOOK} .explorer-geometry")
+    geo.wait_for(timeout=120_000)
+    geo.locator(".lm-TabBar-tab", has_text="regions").click()
+    geo.locator(".widget-dropdown", has_text="grid").locator("select").select_option("50")
+    plot = geo.locator(".bk-Figure:visible").first
+    plot.wait_for(timeout=60_000)
+    assert changes(page, plot, lambda: geo.locator("button", has_text="compute regions").click(), 180), \
+        "the plane was not drawn"
+    page.wait_for_function("() => document.querySelector('.explorer-geometry').innerText.includes('regions on the')",
+                           timeout=120_000)
+    assert "code:" not in geo.inner_text()
+    plot.click()
+    page.wait_for_function("() => document.querySelector('.explorer-geometry').innerText.includes('code:')",
+                           timeout=120_000)
+    assert "training inputs with this code" in geo.inner_text()
+    assert not page.locator(".explorer-error:visible").count()
+    assert not page.console.errors, page.console.errors

@@ -1,0 +1,52 @@
+"""Neural collapse NC1-NC4 over the trainer's checkpoints as curves: a job with progress."""
+from __future__ import annotations
+
+import ipywidgets as W
+
+from ...geometry import collapse_job
+from .._common import guarded
+from .._runner import JobBar, Runner
+from ..landscape.figures import figure, view
+
+METRICS = ("NC1", "NC2", "NC3", "NC4")
+KEYS = {"NC1": "NC1", "NC2": "NC2 means equiangularity", "NC3": "NC3", "NC4": "NC4"}  # NC2: the means' angles
+COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728")
+
+
+class CollapseView(W.VBox):
+    """Papyan et al. (2020): within-class variability, simplex ETF, self-duality and nearest-mean agreement of the
+    penultimate features at each checkpoint (lower: more collapsed)."""
+
+    def __init__(self, session, error):
+        from bokeh.models import ColumnDataSource
+
+        self.session, self.error, self.rows_ = session, error, None
+        self.button = W.Button(description="compute collapse", button_style="primary")
+        self.progress = JobBar("collapse")
+        self.runner = Runner(session, self.progress)
+        self.note = W.HTML()
+        self.source = ColumnDataSource({"epoch": [], **{m: [] for m in METRICS}})
+        self.figure = fig = figure("neural collapse over training", "epoch", "value (log)", y_axis_type="log")
+        for m, c in zip(METRICS, COLOURS, strict=True):
+            fig.line("epoch", m, source=self.source, color=c, line_width=2, legend_label=m)
+        self.button.on_click(self.recompute)
+        super().__init__([self.button, self.progress, self.note, view(fig)])
+
+    @guarded
+    def recompute(self, _=None) -> None:
+        """NC1-NC4 at every checkpoint (a clear error when the session kept none)."""
+        if not list(self.session.history.checkpoints):
+            raise ValueError("this session has no checkpoints: train it first (session.train(...) keeps one per "
+                             "epoch), then compute the collapse")
+        self.runner.submit(collapse_job(self.session), self._show, self.error.show)
+
+    @guarded
+    def _show(self, rows) -> None:
+        self.rows_ = rows
+        layer = next(k for k in rows[0] if k != "epoch")  # the penultimate features (the head's input)
+        floor = 1e-12  # a log axis: exact zeros drawn at the floor
+        curves = {m: [max(float(r[layer].get(KEYS[m], float("nan"))), floor) for r in rows] for m in METRICS}
+        self.source.data = {"epoch": [r["epoch"] for r in rows], **curves}
+        last = rows[-1][layer]
+        self.note.value = (f"features: <b>{layer}</b>, {len(rows)} checkpoints; last epoch "
+                           + ", ".join(f"{m} {last.get(KEYS[m], float('nan')):.3g}" for m in METRICS))
