@@ -40,6 +40,10 @@ def main():
         lambda c: (c, Client(c)))(LocalCluster(n_workers=a.workers, processes=True, threads_per_worker=1,
                                                dashboard_address=None)))
     print(engine_info(client))
+    import importlib
+
+    timed("workers import explorer and torch (once per cluster)",
+          lambda: client.run(importlib.import_module, "explorer.codes.sweep"))
     got, t_dask = timed(f"Dask, {a.workers} workers", lambda: sweep(data, engine=client, **grid))
     same = all(np.array_equal(seq[k], got[k]) for k in ("redundancy ratio", "k-NN"))
     print(f"identical grids: {same}; speed-up sequential / Dask {t_seq / t_dask:.2f}x "

@@ -99,6 +99,8 @@ def connect(engine, timeout: float = 5.0):
                                   "'ray://host:port'")
             yield k, ray
             return
+        if engine.startswith("ray://"):
+            _reachable(engine, timeout)  # Ray's client retries an unreachable address for minutes
         try:
             ray.init(address=engine, logging_level="ERROR", log_to_driver=False)
         except (ConnectionError, TimeoutError, OSError, RuntimeError) as err:
@@ -107,6 +109,20 @@ def connect(engine, timeout: float = 5.0):
             yield k, ray
         finally:
             ray.shutdown()
+
+
+def _reachable(address: str, timeout: float) -> None:
+    """ConnectionError unless something listens at 'scheme://host:port' within `timeout` seconds."""
+    import socket
+    from urllib.parse import urlsplit
+
+    url = urlsplit(address)
+    try:
+        with socket.create_connection((url.hostname, url.port), timeout=timeout):
+            pass
+    except (OSError, ValueError, TypeError) as err:
+        raise ConnectionError(f"could not reach {address} within {timeout:g} s ({err}); is the cluster running, "
+                              f"and is the address (host:port) right?") from err
 
 
 def engine_info(engine, timeout: float = 5.0) -> dict:

@@ -111,3 +111,21 @@ def test_ray_sweep_equals_sequential(digits, ray, sequential):
     assert len(cells) == 4
     info = engine_info(ray)
     assert info["engine"] == "ray" and info["workers"] == 1 and info["threads"] == 2
+
+
+def test_joblib_failure_keeps_finished_results():
+    import operator
+
+    assert map_tasks("sequential", operator.truediv, [1, 2, 4], shared=1.0) == [1.0, 0.5, 0.25]
+    with pytest.raises(EngineError, match=r"failed on joblib: ZeroDivisionError.*2 of 4 finished") as err:
+        map_tasks("sequential", operator.truediv, [1, 2, 0, 4], shared=1.0)
+    assert err.value.partial == {0: 1.0, 1: 0.5}
+
+
+def test_unreachable_ray_address_fails_fast():
+    from explorer.engines import _reachable
+
+    start = time.perf_counter()
+    with pytest.raises(ConnectionError, match=r"could not reach ray://127.0.0.1:9 within 1 s"):
+        _reachable("ray://127.0.0.1:9", 1)
+    assert time.perf_counter() - start < 5
