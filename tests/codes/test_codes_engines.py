@@ -100,7 +100,12 @@ def test_worker_killed_mid_sweep_keeps_finished_cells(digits, client, sequential
 @pytest.fixture(scope="module")
 def ray():
     ray = need("ray")
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    try:
+        ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    except Exception as err:  # a loaded machine: Ray waits only 30 s for its raylet
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"a local Ray instance did not start here: {err}")
     yield ray
     ray.shutdown()
 
