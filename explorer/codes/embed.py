@@ -1,45 +1,132 @@
-"""2-D maps of codes: PCA, t-SNE (Hamming) and UMAP (Hamming), seeded."""
+"""2-D maps of codes: PCA (instant), t-SNE (openTSNE when installed, else scikit-learn) and UMAP, Hamming, seeded;
+new points placed into an existing map (openTSNE's and UMAP's transform) without refitting."""
 from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
 
 import numpy as np
 
 METHODS = ("PCA", "t-SNE", "UMAP")
+MAX_POINTS = 50_000  # a map beyond this is slow to fit and to draw: subsample (session_map's max_points)
 
 
-def embed(codes, method: str = "PCA", seed: int = 0, perplexity: float = 30.0, n_neighbors: int = 15) -> np.ndarray:
-    """(N, 2) float32 coordinates of codes (Codes or 0/1 array) by PCA, t-SNE or UMAP."""
+@dataclasses.dataclass
+class FittedMap:
+    """A fitted map: the method, its (N, 2) coordinates, the fitted model that places new codes, bits per code."""
+    method: str
+    coords: np.ndarray
+    model: object
+    n_bits: int
+
+
+def _bits(codes) -> np.ndarray:
+    """Codes (or a 0/1 array) as float32 0/1 rows; ValueError on NaN or inf."""
     bits = (codes.bits() if hasattr(codes, "bits") else np.asarray(codes)).astype(np.float32)
-    n = len(bits)
+    if bits.ndim != 2:
+        raise ValueError(f"codes must be 2-D (N, bits); got shape {bits.shape}")
+    if not np.isfinite(bits).all():
+        raise ValueError("codes contain NaN or inf")
+    return bits
+
+
+def fit_map(codes, method: str = "PCA", seed: int = 0, perplexity: float = 30.0, n_neighbors: int = 15,
+            max_points: int = MAX_POINTS, n_jobs: int = 1) -> FittedMap:
+    """A map of codes (Codes or an (N, bits) 0/1 array) whose model can place new codes (see `place`).
+
+    method: 'PCA' (default, instant), 't-SNE' (Hamming; openTSNE if installed, else scikit-learn, which cannot
+    place new points) or 'UMAP' (Hamming; numba's compiled code cached on disk, see `numba_cache_dir`).
+    At most `max_points` codes; n_jobs: openTSNE's threads (1 keeps the same seed giving the same map).
+    """
+    bits = _bits(codes)
+    n, d = bits.shape
+    if method not in METHODS:
+        raise ValueError(f"unknown map method {method!r}; choose one of {', '.join(METHODS)}")
     if n < 3:
         raise ValueError(f"a map needs at least 3 codes; got {n}")
+    if n > max_points:
+        raise ValueError(f"a map of {n:,} points is over the cap of {max_points:,}: subsample the codes "
+                         f"(session_map's max_points) or pass a larger max_points")
     if method == "PCA":
         from sklearn.decomposition import PCA
 
         if bits.shape[1] < 2:
-            return np.c_[bits, np.zeros((n, 2 - bits.shape[1]), np.float32)]
-        return PCA(2, random_state=seed).fit_transform(bits).astype(np.float32)
+            return FittedMap(method, np.c_[bits, np.zeros((n, 2 - d), np.float32)], None, d)
+        pca = PCA(2, random_state=seed)
+        return FittedMap(method, pca.fit_transform(bits).astype(np.float32), pca, d)
     if method == "t-SNE":
-        from sklearn.manifold import TSNE
+        perplexity = min(perplexity, (n - 1) / 3)
+        try:
+            from openTSNE import TSNE, affinity, nearest_neighbors
+        except ImportError:  # scikit-learn's exact same objective, slower, without placement of new points
+            from sklearn.manifold import TSNE as SKTSNE
 
-        return TSNE(2, perplexity=min(perplexity, (n - 1) / 3), metric="hamming", init="pca",
-                    random_state=seed).fit_transform(bits).astype(np.float32)
-    if method == "UMAP":
-        return _umap(bits, seed, min(n_neighbors, n - 1))
-    raise ValueError(f"unknown map method {method!r}; choose one of {', '.join(METHODS)}")
+            coords = SKTSNE(2, perplexity=perplexity, metric="hamming", init="pca",
+                            random_state=seed).fit_transform(bits)
+            return FittedMap(method, coords.astype(np.float32), None, d)
+        # The neighbour index is built here: openTSNE's own choice imports pynndescent, whose numba code compiles
+        # for minutes on a first import, only to pick exact search (< 1,000 points) or Annoy (hamming) anyway.
+        index = (nearest_neighbors.Sklearn if n < 1000 else nearest_neighbors.Annoy)(
+            bits, min(n - 1, int(3 * perplexity)), metric="hamming", n_jobs=n_jobs, random_state=seed)
+        aff = affinity.PerplexityBasedNN(perplexity=perplexity, knn_index=index, n_jobs=n_jobs, random_state=seed)
+        # Barnes-Hut below 10,000 points, FFT above (openTSNE's advice; FFT on tiny maps spreads over many boxes)
+        emb = TSNE(2, perplexity=perplexity, metric="hamming", initialization="pca", random_state=seed,
+                   n_jobs=n_jobs, negative_gradient_method="bh" if n < 10_000 else "fft").fit(bits, aff)
+        return FittedMap(method, np.asarray(emb, dtype=np.float32), emb, d)
+    return _umap(bits, seed, min(n_neighbors, n - 1))
 
 
-def _umap(bits: np.ndarray, seed: int, n_neighbors: int) -> np.ndarray:
+def embed(codes, method: str = "PCA", seed: int = 0, perplexity: float = 30.0, n_neighbors: int = 15,
+          max_points: int = MAX_POINTS) -> np.ndarray:
+    """(N, 2) float32 coordinates of codes (Codes or 0/1 array) by PCA, t-SNE or UMAP (see fit_map)."""
+    return fit_map(codes, method, seed, perplexity, n_neighbors, max_points).coords
+
+
+def place(fitted: FittedMap, codes) -> np.ndarray:
+    """(M, 2) float32 positions of new codes in an existing map, the map's points unmoved (no refit)."""
+    bits = _bits(codes)
+    if fitted.model is None:
+        why = "install openTSNE for t-SNE maps that place new points" if fitted.method == "t-SNE" else \
+            "a map of codes with fewer than 2 bits has no model"
+        raise ValueError(f"this {fitted.method} map cannot place new points: {why}")
+    if bits.shape[1] != fitted.n_bits:
+        raise ValueError(f"new codes have {bits.shape[1]} bits; the map was fitted on {fitted.n_bits}")
+    return np.asarray(fitted.model.transform(bits), dtype=np.float32)  # PCA, openTSNE and UMAP alike
+
+
+def numba_cache_dir() -> Path:
+    """Where numba keeps UMAP's compiled code: $NUMBA_CACHE_DIR, else the user cache ~/.cache/explorer/numba."""
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return Path(os.environ.get("NUMBA_CACHE_DIR", base / "explorer" / "numba"))
+
+
+def _use_numba_cache() -> None:
+    """Point numba's on-disk cache at a user folder before umap is imported (site-packages may be read-only,
+    and a user folder survives reinstalls), so a second kernel loads compiled code instead of compiling."""
+    import sys
+
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(numba_cache_dir()))
+    if "numba" in sys.modules:  # imported before us: numba reads its environment at import, so re-read it
+        from numba.core import config
+
+        config.reload_config()
+
+
+def _umap(bits: np.ndarray, seed: int, n_neighbors: int) -> FittedMap:
     """UMAP with the Hamming metric; the spectral init fails on disconnected kNN graphs, then start at random."""
     import warnings
 
+    _use_numba_cache()
     import umap  # slow to import (numba): only here
 
     def run(init):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # n_jobs overridden by random_state; disconnected-graph notices
             reducer = umap.UMAP(n_neighbors=n_neighbors, metric="hamming", init=init, random_state=seed)
-            return reducer.fit_transform(bits)
+            return reducer, reducer.fit_transform(bits)
     try:
-        return run("spectral").astype(np.float32)
+        reducer, coords = run("spectral")
     except Exception:  # noqa: BLE001 - umap's spectral layout raises several kinds on disconnected graphs
-        return run("random").astype(np.float32)
+        reducer, coords = run("random")
+    return FittedMap("UMAP", np.asarray(coords, dtype=np.float32), reducer, bits.shape[1])

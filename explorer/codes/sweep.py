@@ -60,30 +60,53 @@ def _run(data, width: int, n: int, epochs: tuple, depth: int, seed: int, lr: flo
     return out
 
 
+def _task(data, job: tuple) -> list:
+    """One engine task: _run on the shared data for job = (width, n, epochs, depth, seed, lr, k)."""
+    return _run(data, *job)
+
+
 def sweep(data, widths=(4, 8, 16, 32, 64), epochs=(0, 1, 5, 20), sizes=None, depth: int = 1, seed: int = 0,
-          lr: float = 3e-3, k: int = 9, n_jobs: int = 1, backend: str = "loky", progress=None) -> dict:
-    """Grids (widths x epochs x sizes) of test redundancy ratio and k-NN accuracy, one MLP per (width, size),
-    trained in parallel through joblib (`backend`: 'loky', 'threading', 'sequential', 'dask', 'ray', ...)."""
-    from joblib import Parallel, delayed
+          lr: float = 3e-3, k: int = 9, n_jobs: int = 1, backend: str = "loky", progress=None, engine=None,
+          on_result=None) -> dict:
+    """Grids (widths x epochs x sizes) of test redundancy ratio and k-NN accuracy, one MLP per (width, size).
+
+    Each training is a task on `engine` (see explorer.engines: a joblib backend name, a Dask Client or
+    'tcp://...' address, Ray); None uses joblib's `backend` with `n_jobs`. The data goes to the workers once.
+    As each training finishes: on_result(cell) with cell = {'width', 'size', 'epochs', 'redundancy ratio',
+    'k-NN'} (one value per epoch) and progress(done, total, {'width', 'size'}). The same seed gives the same
+    grid on every engine. A lost worker raises explorer.engines.EngineError whose `.partial` is this grid with
+    NaN where the training did not finish.
+    """
+    from ..engines import EngineError, map_tasks
 
     sizes = tuple(min(n, len(data.y["train"])) for n in (sizes or (len(data.y["train"]),)))
     sizes = tuple(dict.fromkeys(sizes))  # a preset's sizes capped at the data's, without repeats
     epochs = tuple(sorted(set(epochs)))
+    for n in sizes:
+        _subset(data, n)  # bad sizes fail here, before any worker starts
     jobs = [(w, n) for w in widths for n in sizes]
-    # results come back in order as they finish, so the progress bar moves with the sweep
-    stream = Parallel(n_jobs=n_jobs, backend=backend, return_as="generator")(
-        delayed(_run)(data, w, n, epochs, depth, seed, lr, k) for w, n in jobs)
-    results = []
-    for res in stream:
-        results.append(res)
-        if progress is not None:
-            progress(len(results), len(jobs), {})
-    rr = np.zeros((len(widths), len(epochs), len(sizes)))
-    acc = np.zeros_like(rr)
-    for (w, n), res in zip(jobs, results, strict=True):
+    rr = np.full((len(widths), len(epochs), len(sizes)), np.nan)
+    acc = rr.copy()
+    grid = {"widths": tuple(widths), "epochs": epochs, "sizes": sizes, "redundancy ratio": rr, "k-NN": acc}
+    count = [0]
+
+    def finished(index, res):  # results arrive as they finish, so the progress bar and chart move with the sweep
+        w, n = jobs[index]
         i, j = widths.index(w), sizes.index(n)
         rr[i, :, j], acc[i, :, j] = np.array(res).T
-    return {"widths": tuple(widths), "epochs": epochs, "sizes": sizes, "redundancy ratio": rr, "k-NN": acc}
+        count[0] += 1
+        if on_result is not None:
+            on_result({"width": w, "size": n, "epochs": epochs, "redundancy ratio": rr[i, :, j].copy(),
+                       "k-NN": acc[i, :, j].copy()})
+        if progress is not None:
+            progress(count[0], len(jobs), {"width": w, "size": n})
+    try:
+        map_tasks(backend if engine is None else engine, _task,
+                  [(w, n, epochs, depth, seed, lr, k) for w, n in jobs], shared=data, on_result=finished,
+                  n_jobs=n_jobs)
+    except EngineError as err:
+        raise EngineError(f"sweep stopped: {err}", partial=grid) from err
+    return grid
 
 
 def regimes(rr: np.ndarray, acc: np.ndarray, rr_max: float = 0.01, acc_margin: float = 0.005) -> np.ndarray:

@@ -85,3 +85,55 @@ def test_session_map_memoised_and_over_training(digits, unchanged):
     assert rows[0]["local complexity test"] != rows[-1]["local complexity test"]
     with pytest.raises(ValueError, match="no checkpoints"):
         over_training(Session.open(digits, "mlp", device="cpu", width=8))
+
+
+def test_opentsne_map_is_trustworthy_seeded_and_places_new_points():
+    pytest.importorskip("openTSNE")
+    from sklearn.manifold import trustworthiness
+
+    from explorer.codes import fit_map, place
+
+    bits, y = blobs(150, 64)
+    m = fit_map(bits, "t-SNE", seed=3)
+    assert type(m.model).__module__.startswith("openTSNE")
+    assert trustworthiness(bits, m.coords, n_neighbors=5, metric="hamming") >= 0.9
+    np.testing.assert_array_equal(m.coords, fit_map(bits, "t-SNE", seed=3).coords)
+    # new members of each blob (fresh bit flips) land nearest their own blob's centre; the map does not move
+    new, y_new = blobs(30, 64, seed=0)[0] ^ (np.random.default_rng(7).random((30, 64)) < 0.03), blobs(30, 64)[1]
+    before = m.coords.copy()
+    at = place(m, new)
+    assert at.shape == (30, 2) and at.dtype == np.float32
+    np.testing.assert_array_equal(m.coords, before)
+    centres = np.stack([m.coords[y == c].mean(0) for c in range(3)])
+    assert (np.linalg.norm(at[:, None] - centres[None], axis=2).argmin(1) == y_new).all()
+
+
+def test_map_cap_and_placement_errors(monkeypatch):
+    import sys
+
+    from explorer.codes import fit_map, place
+
+    with pytest.raises(ValueError, match="11 points is over the cap of 10"):
+        embed(np.zeros((11, 4)), "PCA", max_points=10)
+    with pytest.raises(ValueError, match="NaN or inf"):
+        embed(np.full((5, 4), np.nan))
+    bits, _ = blobs()
+    pca = fit_map(bits, "PCA")
+    np.testing.assert_allclose(place(pca, bits), pca.coords, atol=1e-5)
+    with pytest.raises(ValueError, match="new codes have 8 bits; the map was fitted on 32"):
+        place(pca, bits[:, :8])
+    monkeypatch.setitem(sys.modules, "openTSNE", None)  # not installed: scikit-learn's t-SNE, which cannot place
+    sk = fit_map(bits, "t-SNE", seed=0)
+    assert sk.coords.shape == (30, 2)
+    with pytest.raises(ValueError, match="install openTSNE"):
+        place(sk, bits)
+
+
+def test_numba_cache_dir_is_a_user_folder(monkeypatch, tmp_path):
+    from explorer.codes.embed import numba_cache_dir
+
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert numba_cache_dir() == tmp_path / "explorer" / "numba"
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "mine"))
+    assert numba_cache_dir() == tmp_path / "mine"
