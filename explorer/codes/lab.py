@@ -171,14 +171,17 @@ def session_selection(session, layers, split: str, idx) -> dict:
     return selection_summary(session_codes(session, layers, split), idx, data.labels(split).numpy(), data.n_classes)
 
 
-def sweep_job(session, preset: dict, name: str = "", backend: str = "sequential", n_jobs: int = 1) -> Job:
-    """The phase chart's sweep of a preset on the session's data (its own models: nothing to prepare)."""
+def sweep_job(session, preset: dict, name: str = "", backend: str = "sequential", n_jobs: int = 1,
+              engine=None) -> Job:
+    """The phase chart's sweep of a preset on the session's data (its own models: nothing to prepare), on joblib's
+    backend or an engine (a Dask Client or 'tcp://...' address, Ray: explorer.engines); every engine gives the same
+    grid, so the key does not name it."""
     from .sweep import sweep
 
     data = session.data
     return Job(("phase", name or tuple(sorted(preset.items()))), lambda: None,
-               lambda _, progress: sweep(data, **preset, backend=backend, n_jobs=n_jobs, progress=progress),
-               "phase sweep")
+               lambda _, progress: sweep(data, **preset, backend=backend, n_jobs=n_jobs, progress=progress,
+                                         engine=engine), "phase sweep")
 
 
 def local_complexity_table_job(session, layers=None, radius: float = 0.1, max_points: int | None = 1000) -> Job:

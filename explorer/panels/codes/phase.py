@@ -11,7 +11,7 @@ from .._runner import JobBar, Runner
 from ..export import Export, bokeh_html
 
 SHORT = {r: r[0].upper() for r in REGIMES}  # U, C, S on the cells
-BACKENDS = ("sequential", "loky", "threading")  # 'dask' or 'ray' once the user registers them with joblib
+BACKENDS = ("sequential", "loky", "threading")  # joblib's local backends; Dask and Ray through the engine box
 
 
 def _heatmap(title: str, source, palette: str, low: float, high: float):
@@ -45,6 +45,9 @@ class PhasePanel(W.VBox):
         self.preset = W.Dropdown(options=list(PRESETS), description="preset")
         self.backend = W.Dropdown(options=BACKENDS, value="sequential", description="joblib")
         self.n_jobs = W.BoundedIntText(value=1, min=-1, max=256, description="jobs", layout=W.Layout(width="150px"))
+        self.engine = W.Text(value="", placeholder="tcp://scheduler:8786, ray://head:10001 or auto",
+                             description="engine", tooltip="a Dask scheduler or a Ray cluster; empty: joblib here")
+        self.connected = W.HTML()
         self.run = W.Button(description="run sweep", button_style="primary", icon="play")
         self.size = W.Dropdown(description="samples")
         self.rr_max = W.FloatText(value=0.01, step=0.005, description="RR ≤", layout=W.Layout(width="160px"),
@@ -66,7 +69,8 @@ class PhasePanel(W.VBox):
         self.run.on_click(self.compute)
         for w in (self.size, self.rr_max, self.acc_margin):
             w.observe(self._draw, names="value")
-        super().__init__([W.HBox([self.preset, self.backend, self.n_jobs, self.run]), self.progress, self.error,
+        super().__init__([W.HBox([self.preset, self.backend, self.n_jobs, self.run]),
+                          W.HBox([self.engine, self.connected]), self.progress, self.error,
                           W.HBox([self.size, self.rr_max, self.acc_margin]), self.note,
                           W.HBox([BokehModel(f) for f in self.figs]), self.export])
         self.add_class("explorer-phase")
@@ -74,20 +78,33 @@ class PhasePanel(W.VBox):
     @guarded
     def compute(self, button=None) -> None:
         """Run the chosen preset's sweep on the session's data (a job: stored, on a thread in a kernel), then draw."""
+        engine = self.engine.value.strip() or None
+        if engine is not None:  # say what it is connected to (a clear error when it cannot be reached)
+            from ...engines import engine_info
+
+            info = engine_info(engine)
+            self.connected.value = (f"connected to {info['engine']} at {info.get('address')}: "
+                                    f"{info.get('workers')} workers")
         job = lab.sweep_job(self.session, PRESETS[self.preset.value], self.preset.value, self.backend.value,
-                            self.n_jobs.value)
+                            self.n_jobs.value, engine)
         self.run.disabled = True
         self.runner.submit(job, self._show, self._failed)
 
     def _failed(self, err) -> None:
         self.run.disabled = False
         self.error.show(err)
+        if getattr(err, "partial", None) is not None:  # a lost worker: the cells that finished are still drawn
+            self.result = err.partial
+            self._offer_sizes()
 
     @guarded
     def _show(self, result: dict) -> None:
         """A finished sweep: offer its sample sizes and draw."""
         self.run.disabled = False
         self.result = result
+        self._offer_sizes()
+
+    def _offer_sizes(self) -> None:
         sizes = self.result["sizes"]
         self.size.options = [(str(n), i) for i, n in enumerate(sizes)]  # draws the first size
         self.size.value = len(sizes) - 1  # all the data by default
