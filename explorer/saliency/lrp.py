@@ -76,11 +76,11 @@ class _Pass(torch.autograd.Function):
         return g, None
 
 
-def check_sequential(model: nn.Module) -> None:
-    """A clear error unless the model is a (nested) nn.Sequential of layers our rules know."""
+def check_layers(model: nn.Module, sequential: bool) -> None:
+    """A clear error for a layer type with no rule (and, for our rules, unless the model is a nested Sequential)."""
     for name, m in model.named_modules():
         leaf = not any(True for _ in m.children())
-        if not leaf and not isinstance(m, nn.Sequential):
+        if sequential and not leaf and not isinstance(m, nn.Sequential):
             raise ValueError(f"our LRP runs on nn.Sequential models; {name or 'the model'!r} "
                              f"({type(m).__name__}) has its own forward (residual adds, functional ops have no rule): "
                              "install zennit (pip install zennit) for other models")
@@ -93,7 +93,7 @@ def check_sequential(model: nn.Module) -> None:
 @contextlib.contextmanager
 def lrp_rules(model: nn.Module, rule: str, eps: float):
     """Our LRP rules on the model's layers for the block; hooks removed on exit."""
-    check_sequential(model)
+    check_layers(model, sequential=True)
     handles = []
 
     def hook(m, inputs, output):
@@ -118,6 +118,7 @@ def zennit_rules(model: nn.Module, rule: str, eps: float):
     from zennit.torchvision import ResNetCanonizer
     from zennit.types import Convolution
 
+    check_layers(model, sequential=False)
     conv = Epsilon(epsilon=eps) if rule == "epsilon" else ZPlus(stabilizer=eps)
     lin = ZPlus(stabilizer=eps) if rule == "zplus" else Epsilon(epsilon=eps)
     is_resnet = type(model).__name__ == "ResNet"
