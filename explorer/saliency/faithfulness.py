@@ -45,6 +45,12 @@ def _per_pixel(a: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return a.expand_as(x).flatten(1)
 
 
+def subsets(runs: int, n: int, d: int, size: int, seed: int) -> torch.Tensor:
+    """(runs, n, size) random feature indices without replacement, per run and image, from a seeded generator."""
+    gen = torch.Generator().manual_seed(seed)
+    return torch.stack([torch.randperm(d, generator=gen)[:size] for _ in range(runs * n)]).view(runs, n, size)
+
+
 @torch.no_grad()
 def faithfulness_correlation(model: nn.Module, x, attributions: torch.Tensor, targets="predicted", labels=None,
                              runs: int = 100, subset: int = 224, baseline="black", seed: int = 0,
@@ -60,9 +66,7 @@ def faithfulness_correlation(model: nn.Module, x, attributions: torch.Tensor, ta
     a = _per_pixel(attributions, x).double()
     flat = x.flatten(1)
     base = flat.min(1, keepdim=True).values if baseline == "black" else torch.full_like(flat[:, :1], float(baseline))
-    gen = torch.Generator().manual_seed(seed)
-    idx = torch.stack([torch.randperm(d, generator=gen)[:subset] for _ in range(runs * n)]).view(runs, n, subset)
-    idx = idx.to(x.device)
+    idx = subsets(runs, n, d, subset, seed).to(x.device)
     with eval_mode(model):
         logits = run_model(model, x)
         t = resolve_targets(targets, logits, labels)
@@ -83,6 +87,11 @@ def faithfulness_correlation(model: nn.Module, x, attributions: torch.Tensor, ta
     return ((dy * sa).sum(1) / (dy.norm(dim=1) * sa.norm(dim=1))).float().cpu()
 
 
+def uniform_noise(shape, radius: float, gen: torch.Generator) -> torch.Tensor:
+    """U(-radius, radius) noise of a shape, on the CPU, from the generator."""
+    return (torch.rand(shape, generator=gen) * 2 - 1) * radius
+
+
 def max_sensitivity(model: nn.Module, x, method, targets="predicted", labels=None, samples: int = 200,
                     radius: float = 0.2, seed: int = 0, progress=None) -> torch.Tensor:
     """(N,) max over uniform perturbations |d| <= radius of ||m(x + d) - m(x)|| / ||m(x)|| for the method's maps
@@ -96,7 +105,7 @@ def max_sensitivity(model: nn.Module, x, method, targets="predicted", labels=Non
     gen = torch.Generator().manual_seed(seed)
     worst = torch.zeros(len(x), dtype=torch.float64)
     for s in range(samples):
-        noise = (torch.rand(x.shape, generator=gen) * 2 - 1) * radius
+        noise = uniform_noise(x.shape, radius, gen)
         m = _flat(method(model, x + noise.to(x.device, x.dtype), t))
         worst = torch.maximum(worst, ((m - ref).norm(dim=1) / ref.norm(dim=1).clamp_min(1e-12)).cpu())
         if progress is not None:
