@@ -10,7 +10,7 @@ class GradientSHAP(Attribution):
     baselines (with replacement), alpha ~ U(0, 1). baselines: None (zeros), a number, or a tensor (M, C, H, W)."""
     name = "GradientSHAP"
 
-    def __init__(self, samples: int = 8, stdev: float = 0.0, baselines=None, seed: int = 0, batch_size: int = 256):
+    def __init__(self, samples: int = 8, stdev: float = 0.0, baselines=None, seed: int = 0, batch_size: int = 64):
         self.layers = None
         self.samples = samples
         self.stdev = stdev
