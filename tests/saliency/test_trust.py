@@ -231,3 +231,21 @@ def test_metric_agreement_hand_computed():
         metric_agreement(rows[:1])
     with pytest.raises(ValueError, match="missing"):
         metric_agreement(rows, metrics=["seconds"])
+
+
+def test_trust_metrics_table_feeds_metric_agreement(tiny_cnn, unchanged):
+    from explorer.saliency.trust import trust_metrics
+
+    x = torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    calls = []
+    with unchanged(tiny_cnn):
+        rows = trust_metrics(tiny_cnn, x, ["Grad-CAM", "Input gradient", "Occlusion"], runs=5, samples=2,
+                             progress=lambda d, t, info: calls.append((d, t, info["method"])))
+    assert [r["method"] for r in rows] == ["Grad-CAM", "Input gradient", "Occlusion"]
+    assert calls[-1] == (3, 3, "Occlusion")
+    for r in rows:
+        assert set(r) == {"method", "faithfulness", "max_sensitivity", "sparseness", "complexity", "random_logit"}
+        assert 0 <= r["sparseness"] <= 1 and 0 <= r["complexity"] <= math.log(64) + 1e-6
+    out = metric_agreement(rows)
+    assert len(out["matrix"]) == 5 and all(abs(v) <= 1 + 1e-9 for line in out["matrix"] for v in line
+                                           if not math.isnan(v))
