@@ -5,7 +5,8 @@ from torch import nn
 from ..capture import RELU_LIKE
 from ..train import eval_mode
 from .attribution import Attribution, module_rules
-from .util import resolve_targets, run_model
+from .attribution import run as run_model
+from .util import resolve_targets
 
 ELEMENTWISE = (*RELU_LIKE, nn.Sigmoid, nn.Tanh)
 EPS = 1e-10  # |delta z| below this: the ordinary gradient (as Captum)

@@ -2,7 +2,7 @@
 import torch
 
 from .attribution import Attribution
-from .util import run_model
+from .attribution import run as run_model
 
 
 class GradientSHAP(Attribution):

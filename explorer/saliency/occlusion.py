@@ -4,7 +4,7 @@ import math
 import torch
 
 from .attribution import Attribution
-from .util import run_model
+from .attribution import run as run_model
 
 
 def windows(size: int, k: int, s: int) -> list[int]:
