@@ -9,7 +9,7 @@ from torch import nn
 
 from ..device import model_device
 from ..train import eval_mode
-from .base import _NO_CHANNELS_LAST, Saliency, _channels_last
+from .base import Saliency
 from .util import check_input, normalize, resolve_targets, run_model
 
 
@@ -42,24 +42,11 @@ class Attribution(Saliency):
         return attr.sum(1).abs()
 
 
-def run(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Logits of a forward on a channels-last copy of x on the CPU (oneDNN is faster on it, benchmarks/README.md);
-    models that .view() their activations fall back to the plain layout, as in Saliency.forward."""
-    xc = _channels_last(model, x)
-    try:
-        return run_model(model, xc)
-    except (RuntimeError, ValueError) as err:
-        if xc is x or "view size" not in str(err):
-            raise
-        _NO_CHANNELS_LAST.add(model)
-        return run_model(model, x)
-
-
 def input_grad(model: nn.Module, x: torch.Tensor, resolve, hooks=contextlib.nullcontext) -> torch.Tensor:
     """d(sum_i S_{t_i}(x_i)) / dx with the rules that `hooks()` puts on the model for the pass (N, C, H, W)."""
     with torch.enable_grad(), hooks():
         xg = x.detach().requires_grad_(True)
-        logits = run(model, xg)
+        logits = run_model(model, xg)
         t = resolve(logits)
         (g,) = torch.autograd.grad(logits.gather(1, t[:, None]).sum(), xg)
     return g

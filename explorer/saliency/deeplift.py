@@ -5,8 +5,7 @@ from torch import nn
 from ..capture import RELU_LIKE
 from ..train import eval_mode
 from .attribution import Attribution, module_rules
-from .attribution import run as run_model
-from .util import resolve_targets
+from .util import resolve_targets, run_model
 
 ELEMENTWISE = (*RELU_LIKE, nn.Sigmoid, nn.Tanh)
 EPS = 1e-10  # |delta z| below this: the ordinary gradient (as Captum)

@@ -2,7 +2,7 @@
 import torch
 
 from .attribution import Attribution
-from .attribution import run as run_model
+from .util import run_model
 
 
 class GradientSHAP(Attribution):

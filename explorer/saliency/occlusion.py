@@ -4,7 +4,7 @@ import math
 import torch
 
 from .attribution import Attribution
-from .attribution import run as run_model
+from .util import run_model
 
 
 def windows(size: int, k: int, s: int) -> list[int]:
