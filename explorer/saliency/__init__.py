@@ -45,3 +45,18 @@ __all__ = ["METHODS", "CAM", "CFCAM", "COLORMAPS", "EigenCAM", "Explainer", "For
            "resolve_targets", "split_maps", "upsample",
            "HiResCAM", "GradCAMElementWise", "XGradCAM", "LayerCAM", "ScoreCAM", "AblationCAM", "EigenGradCAM",
            "FullGrad"]
+
+# attribution family (h13b): modified backprop, perturbation, path and relevance methods
+from .attribution import Attribution  # noqa: E402
+from .deconvolution import Deconvolution  # noqa: E402
+from .deeplift import DeepLIFT  # noqa: E402
+from .gradient_shap import GradientSHAP  # noqa: E402
+from .guided_backprop import GuidedBackprop  # noqa: E402
+from .guided_gradcam import GuidedGradCAM  # noqa: E402
+from .lrp import LRP  # noqa: E402
+from .occlusion import Occlusion  # noqa: E402
+
+METHODS.update({cls.name: cls for cls in (GuidedBackprop, GuidedGradCAM, Deconvolution, Occlusion, GradientSHAP,
+                                          DeepLIFT, LRP)})
+__all__ += ["Attribution", "Deconvolution", "DeepLIFT", "GradientSHAP", "GuidedBackprop", "GuidedGradCAM", "LRP",
+            "Occlusion"]

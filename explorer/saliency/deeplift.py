@@ -1,0 +1,108 @@
+"""DeepLIFT with the rescale rule (Shrikumar et al. 2017), correct with reused and in-place nonlinearities."""
+import torch
+from torch import nn
+
+from ..capture import RELU_LIKE
+from ..train import eval_mode
+from .attribution import Attribution, module_rules
+from .util import resolve_targets, run_model
+
+ELEMENTWISE = (*RELU_LIKE, nn.Sigmoid, nn.Tanh)
+EPS = 1e-10  # |delta z| below this: the ordinary gradient (as Captum)
+
+
+def _local_vjp(fn, z, g):
+    """g times the ordinary derivative of fn at z."""
+    with torch.enable_grad():
+        zz = z.detach().requires_grad_(True)
+        (out,) = torch.autograd.grad(fn(zz.clone()), zz, g)
+    return out
+
+
+def _halves(t):
+    a, b = t.chunk(2)
+    return a - b
+
+
+class _Rescale(torch.autograd.Function):
+    """Forward: the module's output on [x; x'] (2N); backward: g * dy/dz, the same multiplier for both halves."""
+
+    @staticmethod
+    def forward(ctx, z, y, module):
+        ctx.save_for_backward(z, y)
+        ctx.module = module
+        return y.detach().clone()
+
+    @staticmethod
+    def backward(ctx, g):
+        z, y = ctx.saved_tensors
+        dz, dy = _halves(z), _halves(y)
+        small = (dz.abs() < EPS).repeat(2, *[1] * (z.ndim - 1))
+        ratio = (dy / torch.where(dz.abs() < EPS, torch.ones_like(dz), dz)).repeat(2, *[1] * (z.ndim - 1))
+        return torch.where(small, _local_vjp(ctx.module.forward, z, g), g * ratio), None, None
+
+
+class _MaxPoolRescale(torch.autograd.Function):
+    """Captum's max-pool rule: the output difference split at the input's and the baseline's maxima, over dz.
+    Contributions are added where pooling windows overlap (Captum's max_unpool2d keeps one of them)."""
+
+    @staticmethod
+    def forward(ctx, z, y, module):
+        ctx.save_for_backward(z, y)
+        ctx.module = module
+        return y.detach().clone()
+
+    @staticmethod
+    def backward(ctx, g):
+        z, y = ctx.saved_tensors
+        yx, yb = y.chunk(2)
+        top = torch.maximum(yx, yb)
+        dout = torch.cat([top - yb, yx - top])
+        un = _local_vjp(ctx.module.forward, z, g * dout)  # scatter-add at each half's own argmax
+        ux, ub = un.chunk(2)
+        dz = _halves(z)
+        num = (ux + ub).repeat(2, 1, 1, 1)
+        small = (dz.abs() < EPS).repeat(2, 1, 1, 1)
+        safe = torch.where(dz.abs() < EPS, torch.ones_like(dz), dz).repeat(2, 1, 1, 1)
+        return torch.where(small, _local_vjp(ctx.module.forward, z, g), num / safe), None, None
+
+
+def rescale_rules(model):
+    """The rescale rule at every elementwise nonlinearity and MaxPool2d module for the block (hooks removed)."""
+    def rule(m, z, y):
+        return (_MaxPoolRescale if isinstance(m, nn.MaxPool2d) else _Rescale).apply(z, y, m)
+    return module_rules(model, (*ELEMENTWISE, nn.MaxPool2d), rule)
+
+
+class DeepLIFT(Attribution):
+    """DeepLIFT-Rescale: (x - x') * multipliers from one pass on [x; x'], with x' = baseline (a number).
+
+    Hooks sit on modules and pair each call with its own input, so a ReLU module used twice (torchvision's
+    BasicBlock) and in-place ReLUs are handled; Captum's DeepLift overwrites a reused module's stored input.
+    Nonlinearities applied with torch.nn.functional are not seen (as Captum): they act as plain gradients.
+    """
+    name = "DeepLIFT"
+
+    def __init__(self, baseline: float = 0.0):
+        self.layers = None
+        self.baseline = baseline
+
+    def attribute(self, model, x, resolve):
+        base = torch.full_like(x, self.baseline)
+        with torch.enable_grad(), rescale_rules(model):
+            both = torch.cat([x, base]).requires_grad_(True)
+            logits = run_model(model, both)
+            t = resolve(logits[:len(x)].detach())
+            score = logits.gather(1, t.repeat(2)[:, None]).sum()
+            (g,) = torch.autograd.grad(score, both)
+        return (x - base) * g[:len(x)]
+
+    def delta(self, model, x, targets="predicted", labels=None) -> torch.Tensor:
+        """Convergence delta (N,): sum of attributions - (S_t(x) - S_t(baseline)); ~0 when every rule was seen."""
+        attr = self.attributions(model, x, targets, labels)
+        x = x.to(attr.device)
+        with torch.no_grad(), eval_mode(model):
+            logits = run_model(model, torch.cat([x, torch.full_like(x, self.baseline)]))
+            t = resolve_targets(targets, logits[:len(x)], labels)
+            s = logits.gather(1, t.repeat(2)[:, None])[:, 0]
+        return attr.flatten(1).sum(1) - (s[:len(x)] - s[len(x):])

@@ -1,0 +1,129 @@
+"""Faithfulness, robustness and simplicity metrics of attributions (as in Quantus): faithfulness correlation,
+max-sensitivity, sparseness (Gini), complexity (entropy) and random-logit."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..device import model_device
+from ..train import eval_mode
+from .similarity import ssim
+from .util import check_input, resolve_targets, run_model
+
+
+def _flat(a: torch.Tensor) -> torch.Tensor:
+    return a.detach().flatten(1).double()
+
+
+def _by_batch_max(a: torch.Tensor) -> torch.Tensor:
+    """Quantus's normalise_by_max: divide by max |a| over the whole batch."""
+    m = a.abs().max()
+    return a / m if m > 0 else a
+
+
+def sparseness(a: torch.Tensor) -> torch.Tensor:
+    """(N,) Gini index of |a| (Chalasani et al. 2020; Quantus Sparseness): 0 for a uniform map, ~1 for one pixel."""
+    v = _by_batch_max(_flat(a)).abs() + 1e-7
+    v, _ = v.sort(dim=1)
+    n = v.shape[1]
+    i = torch.arange(1, n + 1, dtype=v.dtype, device=v.device)
+    return ((2 * i - n - 1) * v).sum(1) / (n * v.sum(1))
+
+
+def complexity(a: torch.Tensor) -> torch.Tensor:
+    """(N,) entropy of |a| / sum |a| (Bhatt et al. 2020; Quantus Complexity): log(n) for a uniform map, 0 for one."""
+    v = _by_batch_max(_flat(a)).abs()
+    p = v / v.sum(1, keepdim=True).clamp_min(1e-300)
+    return -(p * torch.log(p + 1e-12)).sum(1)
+
+
+def _per_pixel(a: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Attributions as (N, C*H*W) over x's features: (N, H, W) maps and 1-channel attributions are broadcast."""
+    a = a.to(x.device)
+    if a.ndim == 3:
+        a = a[:, None]
+    return a.expand_as(x).flatten(1)
+
+
+def subsets(runs: int, n: int, d: int, size: int, seed: int) -> torch.Tensor:
+    """(runs, n, size) random feature indices without replacement, per run and image, from a seeded generator."""
+    gen = torch.Generator().manual_seed(seed)
+    return torch.stack([torch.randperm(d, generator=gen)[:size] for _ in range(runs * n)]).view(runs, n, size)
+
+
+@torch.no_grad()
+def faithfulness_correlation(model: nn.Module, x, attributions: torch.Tensor, targets="predicted", labels=None,
+                             runs: int = 100, subset: int = 224, baseline="black", seed: int = 0,
+                             batch_size: int = 512, progress=None) -> torch.Tensor:
+    """(N,) Pearson correlation, over random feature subsets S, between sum(a[S]) and S_t(x) - S_t(x with S set to
+    the baseline) (Bhatt et al. 2020; Quantus FaithfulnessCorrelation). baseline 'black' = each image's minimum."""
+    x = check_input(x).to(model_device(model))
+    if runs < 2 or subset < 1:
+        raise ValueError(f"need runs >= 2 and subset >= 1; got runs={runs}, subset={subset}")
+    n, d = len(x), x[0].numel()
+    if subset > d:
+        raise ValueError(f"subset {subset} is larger than the {d} features of an image")
+    a = _per_pixel(attributions, x).double()
+    flat = x.flatten(1)
+    base = flat.min(1, keepdim=True).values if baseline == "black" else torch.full_like(flat[:, :1], float(baseline))
+    idx = subsets(runs, n, d, subset, seed).to(x.device)
+    with eval_mode(model):
+        logits = run_model(model, x)
+        t = resolve_targets(targets, logits, labels)
+        y = logits.gather(1, t[:, None])[:, 0]
+        drops, sums = [], []
+        chunk = max(1, batch_size // n)
+        for r in range(0, runs, chunk):
+            ix = idx[r:r + chunk]  # (k, N, subset)
+            pert = flat[None].expand(len(ix), -1, -1).clone()
+            pert.scatter_(2, ix, base[None].expand(len(ix), -1, subset))
+            out = run_model(model, pert.view(-1, *x.shape[1:])).view(len(ix), n, -1)
+            drops.append(y[None] - out.gather(2, t.view(1, n, 1).expand(len(ix), n, 1))[..., 0])
+            sums.append(a[None].expand(len(ix), -1, -1).gather(2, ix).sum(2))
+            if progress is not None:
+                progress(min(r + chunk, runs), runs, {})
+    dy, sa = torch.cat(drops).double().T, torch.cat(sums).T  # (N, runs)
+    dy, sa = dy - dy.mean(1, keepdim=True), sa - sa.mean(1, keepdim=True)
+    return ((dy * sa).sum(1) / (dy.norm(dim=1) * sa.norm(dim=1))).float().cpu()
+
+
+def uniform_noise(shape, radius: float, gen: torch.Generator) -> torch.Tensor:
+    """U(-radius, radius) noise of a shape, on the CPU, from the generator."""
+    return (torch.rand(shape, generator=gen) * 2 - 1) * radius
+
+
+def max_sensitivity(model: nn.Module, x, method, targets="predicted", labels=None, samples: int = 200,
+                    radius: float = 0.2, seed: int = 0, progress=None) -> torch.Tensor:
+    """(N,) max over uniform perturbations |d| <= radius of ||m(x + d) - m(x)|| / ||m(x)|| for the method's maps
+    (Yeh et al. 2019; Quantus MaxSensitivity, relative Frobenius difference). Targets stay those of x."""
+    x = check_input(x).to(model_device(model))
+    if samples < 1:
+        raise ValueError(f"samples must be >= 1; got {samples}")
+    with torch.no_grad(), eval_mode(model):
+        t = resolve_targets(targets, run_model(model, x), labels)
+    ref = _flat(method(model, x, t))
+    gen = torch.Generator().manual_seed(seed)
+    worst = torch.zeros(len(x), dtype=torch.float64)
+    for s in range(samples):
+        noise = uniform_noise(x.shape, radius, gen)
+        m = _flat(method(model, x + noise.to(x.device, x.dtype), t))
+        worst = torch.maximum(worst, ((m - ref).norm(dim=1) / ref.norm(dim=1).clamp_min(1e-12)).cpu())
+        if progress is not None:
+            progress(s + 1, samples, {})
+    return worst.float()
+
+
+def random_logit(model: nn.Module, x, method, targets="predicted", labels=None, seed: int = 0) -> torch.Tensor:
+    """(N,) SSIM between the map for the target and the map for a random other class (Sixt et al. 2020; Quantus
+    RandomLogit): low means the map depends on the class. Maps are compared as 2-D [0, 1] images."""
+    x = check_input(x).to(model_device(model))
+    with torch.no_grad(), eval_mode(model):
+        logits = run_model(model, x)
+    t = resolve_targets(targets, logits, labels)
+    k = logits.shape[1]
+    if k < 2:
+        raise ValueError("random-logit needs at least two classes")
+    gen = torch.Generator().manual_seed(seed)
+    other = (t.cpu() + torch.randint(1, k, (len(x),), generator=gen)) % k  # uniform over the other classes
+    a, b = method(model, x, t).cpu(), method(model, x, other.to(t.device)).cpu()
+    return torch.tensor([ssim(a[i], b[i]) for i in range(len(x))])

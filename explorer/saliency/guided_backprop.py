@@ -1,0 +1,37 @@
+"""Guided backpropagation (Springenberg et al. 2015): at each ReLU only positive gradients flow back."""
+import torch
+from torch import nn
+
+from .attribution import Attribution, input_grad, module_rules
+
+
+class _ReLURule(torch.autograd.Function):
+    """Forward: the ReLU's output; backward: ReLU(g) where z > 0 (guided) or ReLU(g) everywhere (deconvolution)."""
+
+    @staticmethod
+    def forward(ctx, z, y, guided):
+        ctx.save_for_backward(z)
+        ctx.guided = guided
+        return y.detach().clone()
+
+    @staticmethod
+    def backward(ctx, g):
+        (z,) = ctx.saved_tensors
+        out = g.clamp_min(0)
+        return (out * (z > 0) if ctx.guided else out), None, None
+
+
+def relu_rules(model, guided: bool):
+    """Guided (or deconvolution) backward at every nn.ReLU module for the block; as Captum, F.relu is not seen."""
+    return module_rules(model, (nn.ReLU,), lambda m, z, y: _ReLURule.apply(z, y, guided))
+
+
+class GuidedBackprop(Attribution):
+    """Guided backpropagation: the input gradient with ReLU(g_out) * 1[z > 0] at every nn.ReLU (as Captum)."""
+    name = "Guided backprop"
+
+    def attribute(self, model, x, resolve):
+        return input_grad(model, x, resolve, lambda: relu_rules(model, guided=True))
+
+    def reduce(self, attr):  # as the input gradient: max over channels of |.|
+        return attr.abs().amax(1)

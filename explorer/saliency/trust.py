@@ -1,0 +1,38 @@
+"""One table of trust metrics per method (faithfulness, robustness, simplicity, class dependence) for the panel."""
+from __future__ import annotations
+
+import torch
+
+from ..device import model_device
+from ..train import eval_mode
+from .faithfulness import complexity, faithfulness_correlation, max_sensitivity, random_logit, sparseness
+from .sanity import _methods
+from .util import check_input, resolve_targets, run_model
+
+
+def trust_metrics(model, x, methods, targets="predicted", labels=None, runs: int = 100, subset: int | None = None,
+                  samples: int = 20, radius: float = 0.2, seed: int = 0, progress=None) -> list[dict]:
+    """Rows {'method', 'faithfulness', 'max_sensitivity', 'sparseness', 'complexity', 'random_logit'}: means over
+    the images, one row per method (names, instances or a {name: method} dict), in the form metric_agreement reads.
+
+    Attribution methods are scored on their signed attributions, others on their maps; subset=None perturbs a
+    quarter of the features per run (at most Quantus's 224). progress(done, total, {'method': name}).
+    """
+    x = check_input(x).to(model_device(model))
+    methods = _methods(methods)
+    with torch.no_grad(), eval_mode(model):
+        t = resolve_targets(targets, run_model(model, x), labels)
+    size = subset if subset is not None else max(1, min(224, x[0].numel() // 4))
+    rows = []
+    for i, (name, m) in enumerate(methods.items()):
+        a = m.attributions(model, x, t) if hasattr(m, "attributions") else m(model, x, t)
+        rows.append({"method": name,
+                     "faithfulness": float(faithfulness_correlation(model, x, a, t, runs=runs, subset=size,
+                                                                    seed=seed).nanmean()),
+                     "max_sensitivity": float(max_sensitivity(model, x, m, t, samples=samples, radius=radius,
+                                                              seed=seed).mean()),
+                     "sparseness": float(sparseness(a).mean()), "complexity": float(complexity(a).mean()),
+                     "random_logit": float(random_logit(model, x, m, t, seed=seed).mean())})
+        if progress is not None:
+            progress(i + 1, len(methods), {"method": name})
+    return rows
