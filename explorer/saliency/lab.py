@@ -126,3 +126,35 @@ def default_layer(session, layers: list[str]) -> str | None:
         return None
     x = session.data.inputs("test")[:1]
     return session.memo(("saliency-default-layer",), lambda: default_cam_layer(session.model, x))
+
+
+def configured(names, layers) -> dict:
+    """{name: method} for names, CAMs on the given layer(s), input methods on the input."""
+    from . import METHODS
+
+    return {n: make_method(n, layers if METHODS[n].needs_layer else None) for n in names}
+
+
+def sanity_job(session, methods, n: int = 8, split: str = "test", layers=None, mode: str = "cascading",
+               seed: int = 0) -> Job:
+    """Adebayo et al.'s model randomisation of the compared methods on n images, on a copy of the model."""
+    from .sanity import model_randomization
+
+    methods = tuple(methods)
+    layers = layers if isinstance(layers, (str, type(None))) else tuple(layers)
+    x = session.data.inputs(split)[:n]
+    return Job(("saliency-sanity", methods, n, split, layers, mode, seed), lambda: copy.deepcopy(session.model),
+               lambda twin, progress: model_randomization(twin, x, configured(methods, layers), mode=mode, seed=seed,
+                                                          progress=progress), "sanity checks")
+
+
+def trust_job(session, methods, n: int = 8, split: str = "test", layers=None, seed: int = 0) -> Job:
+    """Faithfulness correlation, max-sensitivity, sparseness, complexity and random-logit per method."""
+    from .trust import trust_metrics
+
+    methods = tuple(methods)
+    layers = layers if isinstance(layers, (str, type(None))) else tuple(layers)
+    x = session.data.inputs(split)[:n]
+    return Job(("saliency-trust", methods, n, split, layers, seed), lambda: copy.deepcopy(session.model),
+               lambda twin, progress: trust_metrics(twin, x, configured(methods, layers), seed=seed,
+                                                    progress=progress), "trust metrics")

@@ -211,3 +211,21 @@ def test_combined_layers_are_the_multi_layer_method(panel_and_calls):
     np.testing.assert_allclose(panel.cam_, want.numpy(), atol=1e-6)
     panel.method.value = "Input gradient"
     assert panel.combine.disabled and panel.error.value == ""
+
+
+def test_trust_view_sanity_curves_and_metric_agreement(panel_and_calls, unchanged):
+    panel, _ = panel_and_calls
+    panel.compare_methods.value = ("Grad-CAM", "Input gradient")
+    panel.trust_n.value = 2
+    with unchanged(panel.session.model):
+        panel.sanity()
+        assert panel.error.value == "", panel.error.value
+        r = panel.trust.sanity_
+        assert r["layers"][0] == "original" and set(r["methods"]) == {"Grad-CAM", "Input gradient"}
+        first = panel.trust.sources[0].data
+        assert first["y"][0] == 1.0 and len(first["x"]) == len(r["layers"])  # the curve as drawn
+        panel.eval_n.value = 4
+        panel.evaluate()
+        panel.metrics()
+    assert panel.error.value == "" and "faithfulness" in panel.trust_table.value
+    assert "Do the metrics agree" in panel.trust_table.value  # with the ranking's metrics joined in

@@ -6,6 +6,7 @@ from ..export import Export
 from .compare import CompareView
 from .maps import MapView
 from .rank import RankView
+from .trust import TrustView
 
 
 class SaliencyPanel(Lab):
@@ -17,10 +18,11 @@ class SaliencyPanel(Lab):
         self.maps = MapView(session, self.error, split, gallery)
         self.compare = CompareView(self.maps, self.error)
         self.ranking = RankView(self.maps, self.compare, self.error)
-        self._views = (self.maps, self.compare, self.ranking)
+        self.trust = TrustView(self.maps, self.compare, self.ranking, self.error)
+        self._views = (self.maps, self.compare, self.ranking, self.trust)
         self.export = Export("saliency", lambda: {
             f"{self.maps.method.value}-image{self.maps.index.value}.png": self.maps.image.value,
             "compare.png": self.compare.compare_image.value, **self.ranking.exports()})
-        super().__init__([self.error, self.maps, self.compare, self.ranking, self.export])
+        super().__init__([self.error, self.maps, self.compare, self.ranking, self.trust, self.export])
         self.add_class("explorer-saliency")
         self.maps.recompute()
