@@ -27,7 +27,7 @@ class Forward:
     model: nn.Module | None = None  # for methods that need more forward passes (noise, paths)
 
 
-def _channels_last(model: nn.Module, x: torch.Tensor, plain) -> torch.Tensor:
+def _channels_last(model: nn.Module, x: torch.Tensor, plain=()) -> torch.Tensor:
     """A channels-last copy of a CPU image batch: oneDNN's convolutions run 12-16% faster on it (resnet18,
     benchmarks/README.md), maps equal within 1e-5. The caller's tensor is not changed; models that .view()
     their activations fall back to the plain layout."""
@@ -61,6 +61,9 @@ class Saliency:
 
     def forward(self, model: nn.Module, x) -> Forward:
         """One forward pass (eval mode, grad on), keeping the graph to the chosen layers."""
+        from ..data import check_model
+
+        check_model(model)  # a meta-device model: a clear error before the layer probe runs it
         x = check_input(x).to(model_device(model))
         names = self.layer_names(model, x)
         with eval_mode(model):

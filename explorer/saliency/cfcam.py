@@ -1,4 +1,6 @@
 """CF-CAM (He, Pan, Yao 2025): Grad-CAM weights with clustered channels' gradients denoised by a filter."""
+import numbers
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -46,7 +48,7 @@ class CFCAM(CAM):
     noise channels are dropped; L = ReLU(sum softmax(w)_k A_k). Normalised min-max (the code divides by the max)."""
     name = "CF-CAM"
     family = "CAM"
-    choices = {"filter": FILTERS}
+    choices = {"filter": FILTERS}  # the panel offers these
 
     def __init__(self, layers=None, filter: str = "gaussian", sigma: float = 5.0):
         self.layers = layers
@@ -56,6 +58,8 @@ class CFCAM(CAM):
     def combine(self, fw, name, acts, grads):
         if self.filter not in FILTERS:
             raise ValueError(f"unknown CF-CAM filter {self.filter!r}; choose one of {', '.join(FILTERS)}")
+        if not (isinstance(self.sigma, numbers.Real) and np.isfinite(self.sigma) and self.sigma > 0):
+            raise ValueError(f"CF-CAM sigma must be a finite number > 0 (map pixels); got {self.sigma!r}")
         out = []
         for a, g in zip(acts, grads, strict=True):  # DBSCAN is per image, on the CPU
             imp, labels = cluster_channels(a.flatten(1).double().cpu().numpy())

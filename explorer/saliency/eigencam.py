@@ -32,7 +32,7 @@ class EigenCAM(CAM):
     """Eigen-CAM (Bany Muhammad and Yeasin 2020): class-independent first principal component of the activations."""
     name = "Eigen-CAM"
     family = "CAM"
-    choices = {"sign": SIGNS}
+    choices = {"sign": SIGNS}  # the panel offers these
     needs_grads = False
 
     def __init__(self, layers=None, sign: str = "mean"):

@@ -4,6 +4,7 @@ from torch import nn
 
 from ..capture import capture
 from .base import CAM, normalize, resolve_targets, upsample
+from .layers import as_maps
 from .util import record_inputs, run_model
 
 
@@ -30,7 +31,7 @@ class FullGrad(CAM):
     def __init__(self):
         self.layers = None
 
-    def layer_names(self, model):
+    def layer_names(self, model, x=None):
         kinds = (nn.Conv2d, nn.BatchNorm2d)  # exactly these types, as the peer
         names = [n for n, m in model.named_modules() if type(m) in kinds and m.bias is not None]
         if not names:
@@ -42,7 +43,7 @@ class FullGrad(CAM):
         return {"input": model}
 
     def _run(self, model, x, mods, names):  # the graph from the input: FullGrad needs dS/dx too
-        with torch.enable_grad(), capture(model, names, keep_graph=True) as rec, \
+        with torch.enable_grad(), as_maps(mods, x.shape[-2:], capture(model, names, keep_graph=True)) as rec, \
                 record_inputs(self._inputs(model, names)) as ins:
             logits = run_model(model, x.requires_grad_(True))
         return logits, rec, ins

@@ -20,8 +20,8 @@ class GuidedGradCAM(Attribution):
         self.layers = layers
         self.interpolate = interpolate
 
-    def layer_names(self, model):
-        names = GradCAM(self.layers).layer_names(model)
+    def layer_names(self, model, x=None):
+        names = GradCAM(self.layers).layer_names(model, x)
         if len(names) != 1:
             raise ValueError(f"Guided Grad-CAM explains one layer; got {names}")
         return names
@@ -29,7 +29,7 @@ class GuidedGradCAM(Attribution):
     def attribute(self, model, x, resolve):
         if self.interpolate not in INTERPOLATE:
             raise ValueError(f"unknown interpolate {self.interpolate!r}; choose one of {', '.join(INTERPOLATE)}")
-        cam = GradCAM(self.layer_names(model))
+        cam = GradCAM(self.layer_names(model, x))
         fw = cam.forward(model, x)
         t = resolve(fw.logits)
         (name, a), = fw.acts.items()

@@ -13,17 +13,17 @@ class NormGrad(CAM):
     layer's own k x k conv), 'selective' ||ReLU(A_u * g_u)||; several layers multiply their normalised maps."""
     name = "NormGrad"
     family = "CAM"
-    choices = {"form": FORMS}
+    choices = {"form": FORMS}  # the panel offers these
     fuse = "product"
 
     def __init__(self, layers=None, form: str = "identity"):
         self.layers = layers
         self.form = form
 
-    def layer_names(self, model):
+    def layer_names(self, model, x=None):
         if self.form not in FORMS:
             raise ValueError(f"unknown NormGrad form {self.form!r}; choose one of {', '.join(FORMS)}")
-        names = super().layer_names(model)
+        names = super().layer_names(model, x)
         mods = dict(model.named_modules())
         bad = [n for n in names if self.form == "conv" and not isinstance(mods[n], nn.Conv2d)]
         if bad:

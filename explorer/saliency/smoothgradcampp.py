@@ -16,7 +16,7 @@ class SmoothGradCAMpp(CAM):
     """
     name = "Smooth Grad-CAM++"
     family = "CAM"
-    choices = {"numerator": NUMERATORS}
+    choices = {"numerator": NUMERATORS}  # the panel offers these
     reusable = False
 
     def __init__(self, layers=None, samples: int = 8, noise_level: float = 0.2, seed: int = 0, batch_size: int = 64,

@@ -258,5 +258,5 @@ def test_bad_options(tiny_cnn):
         S.EigenGradCAM("conv2", sign="up")(tiny_cnn, x)
     with pytest.raises(ValueError, match="Conv2d or BatchNorm2d layers with a bias"):
         S.FullGrad()(nn.Sequential(nn.Conv2d(1, 2, 3, bias=False), nn.Flatten(), nn.Linear(72, 2)), x)
-    with pytest.raises(KeyError, match="not convolutional"):
+    with pytest.raises(KeyError, match="not a spatial map"):
         S.ScoreCAM("fc")(tiny_cnn, x)

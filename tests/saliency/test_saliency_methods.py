@@ -84,7 +84,7 @@ def test_logit_scale_gradcam_invariant_gradcampp_not(cnn_session):
     assert diff > 1e-2
 
 
-DETERMINISTIC = [m for m in METHODS if m not in ("SmoothGrad", "Smooth Grad-CAM++")]
+DETERMINISTIC = [m for m in METHODS if m not in ("SmoothGrad", "Smooth Grad-CAM++", "GradientSHAP")]  # noise per batch
 
 
 @pytest.mark.parametrize("name", DETERMINISTIC)

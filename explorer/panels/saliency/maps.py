@@ -14,7 +14,7 @@ from .knobs import KnobForm
 
 def method_options(layers: list[str]) -> list[str]:
     """The method menu, grouped by family (CAMs, then gradients, then the rest); CAMs only with a layer."""
-    names = [n for n, c in METHODS.items() if layers or not c.needs_layer]
+    names = [n for n, c in METHODS.items() if layers or getattr(c, "family", "") != "CAM" and not c.needs_layer]
     family = lambda n: getattr(METHODS[n], "family", "CAM" if METHODS[n].needs_layer else "gradient")  # noqa: E731
     order = {"CAM": 0, "gradient": 1}
     names.sort(key=lambda n: (order.get(family(n), 2), family(n)))  # stable: the registry's order within a family
