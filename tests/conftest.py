@@ -67,3 +67,13 @@ def unchanged():
         yield
         assert_unchanged(model, before)
     return check
+
+
+@pytest.fixture
+def kernel(monkeypatch):
+    """Make the panels believe a kernel's event loop runs (as in JupyterLab): jobs then run on threads."""
+    import types
+
+    import IPython
+
+    monkeypatch.setattr(IPython, "get_ipython", lambda: types.SimpleNamespace(kernel=object()))

@@ -2,7 +2,6 @@
 neither drawn nor served later; what is drawn is what a fresh computation on the current weights gives."""
 import asyncio
 import time
-import types
 
 import numpy as np
 import pytest
@@ -10,13 +9,6 @@ import pytest
 from .test_panel_common import run_loop
 
 pytest.importorskip("jupyter_bokeh")
-
-
-@pytest.fixture
-def kernel(monkeypatch):
-    import IPython
-
-    monkeypatch.setattr(IPython, "get_ipython", lambda: types.SimpleNamespace(kernel=object()))
 
 
 @pytest.fixture

@@ -2,19 +2,10 @@
 weights of its request, draw only the newest and current one, join work in flight, and cancel."""
 import asyncio
 import time
-import types
 
 import pytest
 
 from .test_panel_common import run_loop
-
-
-@pytest.fixture
-def kernel(monkeypatch):
-    """Make the panels believe a kernel's event loop runs (as in JupyterLab)."""
-    import IPython
-
-    monkeypatch.setattr(IPython, "get_ipython", lambda: types.SimpleNamespace(kernel=object()))
 
 
 @pytest.fixture

@@ -7,10 +7,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..capture import capture, relu_layers, resolve
+from ..capture import capture, eval_mode, relu_layers, resolve
 from ..data import as_model_input
 from ..device import model_device
-from ..train import eval_mode
 
 
 @dataclass(eq=False)

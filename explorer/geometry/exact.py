@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..train import eval_mode
+from ..capture import eval_mode
 from .plane import Plane
 
 AFFINE = (nn.Linear, nn.BatchNorm1d)

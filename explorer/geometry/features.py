@@ -6,9 +6,8 @@ import contextlib
 import torch
 from torch import nn
 
-from ..capture import capture, resolve
+from ..capture import capture, eval_mode, resolve
 from ..device import model_device
-from ..train import eval_mode
 
 
 def call_counts(model: nn.Module, x: torch.Tensor) -> dict[str, int]:

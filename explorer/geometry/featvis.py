@@ -8,9 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..capture import capture
+from ..capture import capture, eval_mode
 from ..device import model_device
-from ..train import eval_mode
 from .features import layer_outputs
 
 # ImageNet colour correlation, square root (Lucent param/color.py), scaled so its largest column norm is 1.

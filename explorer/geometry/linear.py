@@ -9,8 +9,8 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from ..capture import eval_mode
 from ..device import model_device
-from ..train import eval_mode
 
 # Leaf modules that are piecewise linear in eval mode (BatchNorm and Dropout are affine there).
 PIECEWISE_LINEAR = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.Hardtanh, nn.Identity, nn.Flatten, nn.Unflatten,

@@ -7,10 +7,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..capture import capture
+from ..capture import capture, eval_mode
 from ..codes.extract import _check_layers, activation_codes
 from ..device import model_device
-from ..train import eval_mode
 from .linear import local_map
 from .plane import Plane
 

@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
+from ..capture import eval_mode
 from ..device import model_device
-from ..train import eval_mode
 
 BN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 MEMINFO = "/proc/meminfo"  # Linux's memory report (MemAvailable: free pages plus the reclaimable cache)

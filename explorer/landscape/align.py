@@ -112,8 +112,8 @@ def weight_matching(model: nn.Module, a, b, max_sweeps: int = 100, seed: int = 0
 @torch.no_grad()
 def _check_function(model: nn.Module, state: dict, aligned: dict, x: torch.Tensor) -> None:
     """ValueError unless the aligned weights compute what the original ones compute on x (eval mode)."""
+    from ..capture import eval_mode
     from ..device import model_device
-    from ..train import eval_mode
     from ._functional import forward
 
     device = model_device(model)

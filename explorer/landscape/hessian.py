@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..capture import eval_mode
 from ..device import model_device
-from ..train import eval_mode
 from . import _functional as fn
 
 # parameters up to which the dense Hessian (dim products, every eigenvalue exact) costs no more than Lanczos, which

@@ -3,8 +3,7 @@ import contextlib
 
 import torch
 
-from ..capture import resolve
-from ..train import eval_mode
+from ..capture import eval_mode, resolve
 from .base import CAM
 from .scorecam import check_batch_size
 from .util import run_model

@@ -8,9 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..capture import capture, resolve
+from ..capture import capture, eval_mode, resolve
 from ..device import model_device
-from ..train import eval_mode
 from .layers import as_maps, default_cam_layer, spatial_layers
 from .util import check_input, grad_from, normalize, record_inputs, resolve_targets, run_model, upsample
 

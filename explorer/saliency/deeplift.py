@@ -2,8 +2,7 @@
 import torch
 from torch import nn
 
-from ..capture import RELU_LIKE
-from ..train import eval_mode
+from ..capture import RELU_LIKE, eval_mode
 from .attribution import Attribution, module_rules
 from .util import resolve_targets, run_model
 

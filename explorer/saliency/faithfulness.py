@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..capture import eval_mode
 from ..device import model_device
-from ..train import eval_mode
 from .similarity import ssim
 from .util import check_input, resolve_targets, run_model
 

@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..capture import eval_mode
 from ..device import model_device
-from ..train import eval_mode
 from .base import check_input
 
 

@@ -8,8 +8,9 @@ import math
 import torch
 from torch import nn
 
+from ..capture import eval_mode
 from ..device import model_device
-from ..train import eval_mode, train
+from ..train import train
 from .similarity import spearman, ssim
 from .util import check_input, resolve_targets, run_model
 

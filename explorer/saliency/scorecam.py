@@ -2,7 +2,7 @@
 import torch
 import torch.nn.functional as F
 
-from ..train import eval_mode
+from ..capture import eval_mode
 from .base import CAM, _channels_last
 from .util import run_model
 

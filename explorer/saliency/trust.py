@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import torch
 
+from ..capture import eval_mode
 from ..device import model_device
-from ..train import eval_mode
 from .faithfulness import complexity, faithfulness_correlation, max_sensitivity, random_logit, sparseness
 from .sanity import _methods
 from .util import check_input, resolve_targets, run_model

@@ -7,9 +7,9 @@ import ipywidgets as W
 import numpy as np
 import torch
 
+from ...capture import eval_mode
 from ...device import model_device
 from ...geometry import local_map_job
-from ...train import eval_mode
 from .._common import guarded, png
 from .._runner import JobBar, Runner
 
