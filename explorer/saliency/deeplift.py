@@ -23,14 +23,18 @@ def _halves(t):
     return a - b
 
 
-class _Rescale(torch.autograd.Function):
-    """Forward: the module's output on [x; x'] (2N); backward: g * dy/dz, the same multiplier for both halves."""
+class _Rule(torch.autograd.Function):
+    """Forward: the module's output on [x; x'] (2N), kept with its input; subclasses give DeepLIFT's backward."""
 
     @staticmethod
     def forward(ctx, z, y, module):
         ctx.save_for_backward(z, y)
         ctx.module = module
         return y.detach().clone()
+
+
+class _Rescale(_Rule):
+    """Backward: g * dy/dz, the same multiplier for both halves."""
 
     @staticmethod
     def backward(ctx, g):
@@ -41,15 +45,9 @@ class _Rescale(torch.autograd.Function):
         return torch.where(small, _local_vjp(ctx.module.forward, z, g), g * ratio), None, None
 
 
-class _MaxPoolRescale(torch.autograd.Function):
+class _MaxPoolRescale(_Rule):
     """Captum's max-pool rule: the output difference split at the input's and the baseline's maxima, over dz.
     Contributions are added where pooling windows overlap (Captum's max_unpool2d keeps one of them)."""
-
-    @staticmethod
-    def forward(ctx, z, y, module):
-        ctx.save_for_backward(z, y)
-        ctx.module = module
-        return y.detach().clone()
 
     @staticmethod
     def backward(ctx, g):
