@@ -236,10 +236,11 @@ def _dask(client, fn, items, shared, finished, n_jobs):
     index = {f.key: i for i, f in enumerate(futures)}
     try:
         for f in as_completed(futures, loop=client.loop):
-            if f.status != "finished":  # 'error' (the task raised, or KilledWorker) or 'cancelled'
-                err = f.exception() if f.status == "error" else RuntimeError(f"task {f.status}")
+            try:  # 'lost': it finished, but its worker died holding the result; the scheduler recomputes it
+                result = f.result()
+            except Exception as err:  # noqa: BLE001 - the task raised, KilledWorker, or cancelled
                 raise _TaskFailed(index[f.key], err) from err
-            finished(*f.result())
+            finished(*result)
     finally:
         client.cancel(futures + [data])
 
