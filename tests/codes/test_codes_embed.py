@@ -48,7 +48,21 @@ def test_umap_falls_back_to_random_init(monkeypatch):
     monkeypatch.setitem(sys.modules, "umap", types.SimpleNamespace(UMAP=FakeUMAP))
     bits, _ = blobs()
     assert embed(bits, "UMAP").shape == (30, 2)
-    assert inits == [("spectral", "hamming"), ("random", "hamming")]
+    assert inits == [("spectral", "precomputed"), ("random", "precomputed")]  # exact distances below 4,096
+
+
+@pytest.mark.slow
+def test_umap_on_exact_distances_is_umaps_own_hamming_map():
+    """Our precomputed exact distances give umap's own 'hamming' map and placement, bit for bit."""
+    umap = pytest.importorskip("umap")
+    from explorer.codes import fit_map, place
+
+    bits, _ = blobs(90, 48, seed=3)
+    ours = fit_map(bits, "UMAP", seed=0)
+    own = umap.UMAP(n_neighbors=15, metric="hamming", random_state=0)
+    np.testing.assert_array_equal(ours.coords, own.fit_transform(bits.astype(np.float32)))
+    new = blobs(12, 48, seed=4)[0]
+    np.testing.assert_array_equal(place(ours, new), own.transform(new.astype(np.float32)))
 
 
 @pytest.mark.slow
