@@ -37,8 +37,9 @@ def test_recolour_redraws_without_recomputing(panel):
     assert panel.layer.index == 0 and panel.layers() is None  # "all ReLU layers", shown as selected
     assert len(panel.calls) == 1 and panel.error.value == ""
     before = list(panel.source.data["colour"])
-    xy = np.array(panel.source.data["x"])
+    xy, images = np.array(panel.source.data["x"]), panel.source.data["image"]
     panel.colour.value = "correct"
+    assert panel.source.data["image"] is images  # a recolour sends the colour columns, not the thumbnails again
     after = panel.source.data["colour"]
     assert after != before and set(after) <= {"#2ca02c", "#d62728"}
     assert set(panel.source.data["key"]) <= {"correct", "wrong"}  # the legend says what the colours mean

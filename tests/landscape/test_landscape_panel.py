@@ -36,9 +36,14 @@ def test_slice_then_live_point_without_recompute(panel, session, monkeypatch, un
     assert panel.progress.bar.value == panel.progress.bar.max == 49
     calls = []
     monkeypatch.setattr(mod, "slice_grid", lambda *a, **k: calls.append(1))
-    shown = panel.readout.value
+    shown, image, curve = panel.readout.value, panel.map_source.data["image"], panel.slices.curve.data["y"]
     with unchanged(session.model):
         panel.alpha.value = 0.2
+    # a move along α: the map and the β-row curve are not sent to the page again, only the marker
+    assert panel.map_source.data["image"] is image and panel.slices.curve.data["y"] is curve
+    panel.beta.value = 0.2
+    np.testing.assert_array_equal(panel.slices.curve.data["y"], panel.surface_.loss[:, 4])  # the curve follows β
+    panel.beta.value = 0.0
     assert panel.marker.data["x"] == [0.2] and panel.curve_at.location == 0.2
     assert panel.readout.value != shown and "α=+0.200" in panel.readout.value
     assert not calls  # the grid is not recomputed for a move

@@ -28,7 +28,7 @@ class MapView(W.VBox):
         self.metrics = W.HTML()
         self.progress = JobBar("map")
         self.tables_: dict[str, list] = {}
-        self.map_ = None
+        self.map_ = self.drawn_ = None  # the map computed, and the map whose points the page holds
         self.runner = Runner(self.session, self.progress)
         self.source, self.plot = self._figure()
         choice.observe_all(self.recompute)
@@ -73,7 +73,7 @@ class MapView(W.VBox):
                               "<i>share sharing a code</i> = inputs whose code another input also has"
                               + Table(rows).to_html())
         self.source.selected.indices = []  # indices of the old map mean other inputs now
-        self.map_ = None  # the old map is of other codes: never drawn while the new one computes
+        self.map_ = self.drawn_ = None  # the old map is of other codes: never drawn while the new one computes
         self.source.data = {k: [] for k in self.source.data}
         self.runner.submit(lab.map_job(s, layers, split, self.method.value, self.seed, self.max_points),
                            self._show, self.error.show)
@@ -120,5 +120,9 @@ class MapView(W.VBox):
         if self.map_ is None:
             return
         colours, keys, y, pred = self._colours()
+        if self.drawn_ is self.map_:  # the same points: only the colour columns go to the page, not the images
+            self.source.data.update(colour=colours, key=keys, prediction=pred)
+            return
         self.source.data = {"x": self.map_[:, 0], "y": self.map_[:, 1], "colour": colours, "key": keys, "label": y,
                             "prediction": pred, "index": self.indices(), "image": self.images()}
+        self.drawn_ = self.map_

@@ -61,4 +61,4 @@ class PointView(W.VBox):
         for cap, p, c, t in zip(self.captions, r["predictions"], r["confidence"], truth, strict=True):
             colour = "#1b7f3a" if p == int(t) else "#b00020"
             cap.value = f"<span style='color:{colour}'>{data.classes[p]} {c:.2f}</span>"
-        self.slices.redraw()
+        self.slices.follow_beta()  # the map is unchanged by a move; the β row may be

@@ -48,6 +48,7 @@ class SliceView(W.VBox):
         cfig.add_layout(self.curve_at)
         self.figures = {"slice": fig, "slice-1d": cfig}
         self.beta_value = lambda: 0.0  # the live point's β (set by the panel)
+        self._row = None  # the surface row the curve shows
         self.compute.on_click(self.recompute)
         self.quantity.observe(self.redraw, names="value")
         super().__init__([W.HBox([self.kind, self.norm, self.bn]), W.HBox([self.span, self.resolution, self.compute]),
@@ -104,5 +105,16 @@ class SliceView(W.VBox):
         finite = img[np.isfinite(img)]
         if len(finite):
             self.mapper.low, self.mapper.high = float(finite.min()), float(finite.max())
+        self._row = None
+        self.follow_beta()
+
+    def follow_beta(self) -> None:
+        """The curve is the surface's row nearest the live β: sent again only when that row changes (a marker
+        move along α changes nothing here, and the page then redraws only the marker)."""
+        surf = self.surface_
+        if surf is None:
+            return
         j = int(np.abs(surf.betas - self.beta_value()).argmin())
-        self.curve.data = {"x": surf.alphas, "y": img[:, j]}
+        if j != self._row:
+            self._row = j
+            self.curve.data = {"x": surf.alphas, "y": surf.filled(self.quantity.value)[:, j]}

@@ -127,9 +127,10 @@ class MapView(W.VBox):
         return W.VBox([W.Image(format="png"), button])
 
     def _gallery(self) -> None:
-        """Thumbnails around the current image, captioned 'prediction (truth)'; a click selects one."""
+        """The page of thumbnails holding the current image, captioned 'prediction (truth)'; a click selects one.
+        Pages, not a window centred on the image: a move within the page sends nothing to the browser."""
         ev, data = self.session.evaluate(self.split), self.session.data
-        start = max(0, min(self.index.value - self.n_gallery // 2, len(self.images) - self.n_gallery))
+        start = max(0, min(self.index.value // self.n_gallery * self.n_gallery, len(self.images) - self.n_gallery))
         scale = display_scale(self.images.shape[1], 48)
         for i, cell in zip(range(start, len(self.images)), self.thumbs.children):
             image, button = cell.children
@@ -137,5 +138,6 @@ class MapView(W.VBox):
                 continue
             pred, true = int(ev.predictions[i]), int(data.labels(self.split)[i])
             button.image_index, image.value = i, png(self.images[i], scale)
-            button.description = f"{data.classes[pred]} ({data.classes[true]})"
-            button.button_style, button.tooltip = "" if pred == true else "danger", f"image {i}"
+            with button.hold_sync():  # one message for the three changes
+                button.description = f"{data.classes[pred]} ({data.classes[true]})"
+                button.button_style, button.tooltip = "" if pred == true else "danger", f"image {i}"
