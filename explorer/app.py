@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import importlib
+import threading
+import time
 
 import ipywidgets as W
 
 from .data import DATASETS, TORCHVISION_SETS, data_root
 from .models import BUILTIN
-from .panels._common import ErrorLine, Progress, close_tree, guarded, load_bokeh
+from .jobs import Cancelled
+from .panels._common import ErrorLine, _kernel_loop, close_tree, guarded, load_bokeh
+from .panels._runner import JobBar
 from .session import Session
 
 # Tab title -> "module:Panel"; a panel is built the first time its tab is shown, on the current session.
@@ -47,11 +51,13 @@ class Tour(W.VBox):
         self.pretrained = W.Checkbox(value=False, description="pretrained weights (downloads once)", indent=False,
                                      layout=W.Layout(width="auto"))  # torchvision models; random weights otherwise
         self.train_button = W.Button(description="Train", button_style="primary", icon="play")
-        self.progress = Progress("training")
+        self.progress = JobBar("training")  # estimate of the time left; cancel stops a training on its thread
+        self.stop = threading.Event()
         self.status = W.HTML("Choose a dataset and a model, then press <b>Train</b>.")
         self.error = ErrorLine()
         self.tabs = W.Tab()
-        self.train_button.on_click(lambda _: self.train())
+        self.train_button.on_click(lambda _: self.start())
+        self.progress.cancel.on_click(lambda _: self.stop.set())
         self.tabs.observe(self._show_tab, names="selected_index")
         for w in (self.dataset, self.model):
             w.observe(self._show_data_options, names="value")
@@ -63,26 +69,81 @@ class Tour(W.VBox):
 
     @guarded
     def train(self) -> Session:
-        """Open a session on the chosen data and model, train it with progress, and refresh every lab."""
+        """Open a session on the chosen data and model, train it with progress, and refresh every lab (here and
+        now: the notebook's own cell; the button trains on a thread, see `start`)."""
         self.train_button.disabled = True
         try:
-            self.status.value = f"loading {self.dataset.value} and building {self.model.value} ..."
-            kwargs = ({"root": self.root.value.strip() or None, "download": self.download.value}
-                      if self.dataset.value in TORCHVISION_SETS else {})
-            try:
-                extra = {"pretrained": True} if self.pretrained.value and self.model.value not in BUILTIN else {}
-                session = Session.open(self.dataset.value, self.model.value, device=self.device,
-                                       seed=self.seed.value, data_kwargs=kwargs, **extra)
-            except FileNotFoundError as err:
-                raise FileNotFoundError(f"{err}. Here: fill in 'data folder', or tick 'download if missing'") from err
-            except ConnectionError as err:
-                raise ConnectionError(f"{err}. Here: untick the download and use the files or weights you have, "
-                                      "or the bundled digits") from err
+            session = self._open()
+            self.progress.start("training")
             session.train(epochs=self.epochs.value, seed=self.seed.value, progress=self.progress)
+            self.progress.finish("done")
         finally:
             self.train_button.disabled = False
         self.use(session)
         return session
+
+    @guarded
+    def start(self) -> None:
+        """The Train button: the new session opened here, its training on a thread (nothing else holds the new
+        model), progress and the result handed to the kernel's loop; the page answers meanwhile."""
+        loop = _kernel_loop()
+        if loop is None:  # a script or a test: here and now
+            self.train()
+            return
+        self.train_button.disabled = True
+        try:
+            session = self._open()
+        except BaseException:
+            self.train_button.disabled = False
+            raise
+        self.stop.clear()
+        self.progress.start("training")
+        threading.Thread(target=self._train_off_thread, args=(session, loop), daemon=True,
+                         name="explorer-train").start()
+
+    def _train_off_thread(self, session: Session, loop) -> None:
+        last = [0.0]
+
+        def report(done, total, info):
+            if self.stop.is_set():
+                raise Cancelled("training cancelled")
+            if done == total or time.perf_counter() - last[0] > 0.1:  # the page needs ~10 updates a second
+                last[0] = time.perf_counter()
+                loop.call_soon_threadsafe(self.progress, done, total, info)
+        try:
+            session.train(epochs=self.epochs.value, seed=self.seed.value, progress=report)
+            err = None
+        except BaseException as e:  # noqa: BLE001 - handed to the kernel's loop, shown in the panel
+            err = e
+        loop.call_soon_threadsafe(self._trained, session, err)
+
+    @guarded
+    def _trained(self, session: Session, err) -> None:
+        """On the kernel's loop: the trained session shown, or the cancel or the error said (the labs keep the
+        previous session)."""
+        self.train_button.disabled = False
+        if isinstance(err, Cancelled):
+            self.progress.finish("cancelled")
+            return
+        self.progress.finish("failed" if err else "done")
+        if err is not None:
+            raise err
+        self.use(session)
+
+    def _open(self) -> Session:
+        """A new session on the chosen data and model (reads files, builds the model; no training)."""
+        self.status.value = f"loading {self.dataset.value} and building {self.model.value} ..."
+        kwargs = ({"root": self.root.value.strip() or None, "download": self.download.value}
+                  if self.dataset.value in TORCHVISION_SETS else {})
+        try:
+            extra = {"pretrained": True} if self.pretrained.value and self.model.value not in BUILTIN else {}
+            return Session.open(self.dataset.value, self.model.value, device=self.device,
+                                seed=self.seed.value, data_kwargs=kwargs, **extra)
+        except FileNotFoundError as err:
+            raise FileNotFoundError(f"{err}. Here: fill in 'data folder', or tick 'download if missing'") from err
+        except ConnectionError as err:
+            raise ConnectionError(f"{err}. Here: untick the download and use the files or weights you have, "
+                                  "or the bundled digits") from err
 
     def _show_data_options(self, change=None) -> None:
         """The folder and download choices apply to the torchvision datasets only, pretrained weights to the

@@ -122,3 +122,37 @@ def test_switching_data_and_model_refreshes_every_lab():
         assert not t.tabs.children[i].children  # rebuilt on the new session when shown, not reused
         t.tabs.selected_index = i
         assert t.tabs.children[i].children[0].session is second and t.error.value == ""
+
+
+def test_train_button_trains_off_the_kernel_thread_and_cancels(kernel):
+    """In a kernel the button trains on a thread: the loop answers meanwhile; cancel keeps the old session."""
+    import asyncio
+    import time
+
+    from .test_panel_common import run_loop
+
+    t = Tour(epochs=40, device="cpu")
+    ticks = []
+
+    async def use():
+        start = time.perf_counter()
+        t.train_button.click()
+        assert time.perf_counter() - start < 2 and t.train_button.disabled  # opened here, trained elsewhere
+        for _ in range(10):  # the loop keeps running while the model trains
+            await asyncio.sleep(0.05)
+            ticks.append(t.progress.bar.value)
+        t.progress.cancel.click()
+        while t.train_button.disabled:
+            await asyncio.sleep(0.05)
+    run_loop(use())
+    assert len(ticks) == 10 and t.session is None and t.progress.label.value == "cancelled"
+    assert t.error.value == "" and 0 < t.progress.bar.value < t.progress.bar.max
+    t.epochs.value = 1
+
+    async def again():
+        t.train_button.click()
+        while t.train_button.disabled:
+            await asyncio.sleep(0.05)
+    run_loop(again())
+    assert t.session is not None and "test accuracy" in t.status.value and t.error.value == ""
+    assert t.progress.bar.value == t.progress.bar.max and t.progress.bar.bar_style == "success"
