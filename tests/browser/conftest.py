@@ -88,26 +88,47 @@ def _serve(cmd: list[str], tmp: Path, url: str, cwd: Path):
     return proc, fh
 
 
-@pytest.fixture(scope="session")
-def lab_server(notebook_dir, tmp_path_factory):
-    """A JupyterLab server (token auth, fresh config and workspaces, news off) on a free port; yields its URL."""
-    _need_browser()
-    tmp = tmp_path_factory.mktemp("lab")
-    port = _free_port()
-    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-           f"--ServerApp.token={TOKEN}", f"--ServerApp.root_dir={notebook_dir}", "--LabApp.news_url=None",
-           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        cmd.append("--allow-root")
-    base = f"http://127.0.0.1:{port}"
-    proc, fh = _serve(cmd, tmp, f"{base}/api/status?token={TOKEN}", notebook_dir)
-    yield base
+def _stop(proc: subprocess.Popen, fh) -> None:
     proc.terminate()
     try:
         proc.wait(10)
     except subprocess.TimeoutExpired:
         proc.kill()
     fh.close()
+
+
+def _jupyter(module: str, notebook_dir: Path, tmp: Path, extra: list[str]):
+    """`python -m <module>` (jupyterlab or notebook: both are Jupyter server apps) on a free port; yields its URL."""
+    port = _free_port()
+    cmd = [sys.executable, "-m", module, "--no-browser", f"--port={port}", "--ip=127.0.0.1",
+           f"--ServerApp.token={TOKEN}", f"--ServerApp.root_dir={notebook_dir}", *extra]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")
+    base = f"http://127.0.0.1:{port}"
+    proc, fh = _serve(cmd, tmp, f"{base}/api/status?token={TOKEN}", notebook_dir)
+    yield base
+    _stop(proc, fh)
+
+
+@pytest.fixture(scope="session")
+def lab_server(notebook_dir, tmp_path_factory):
+    """A JupyterLab server (token auth, fresh config and workspaces, news off) on a free port; yields its URL."""
+    _need_browser()
+    yield from _jupyter("jupyterlab", notebook_dir, tmp_path_factory.mktemp("lab"),
+                        ["--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"])
+
+
+@pytest.fixture(scope="session")
+def notebook7_server(notebook_dir, tmp_path_factory):
+    """A Notebook 7 server (the classic-style interface: /tree, /notebooks/<file>), set up as lab_server; its URL."""
+    _need_browser()
+    try:
+        import notebook  # noqa: F401
+    except ImportError:
+        if os.environ.get("CI"):
+            pytest.fail("the Notebook 7 test needs notebook (pip install 'notebook>=7')")
+        pytest.skip("the Notebook 7 test needs notebook (pip install 'notebook>=7')")
+    yield from _jupyter("notebook", notebook_dir, tmp_path_factory.mktemp("notebook7"), [])
 
 
 @pytest.fixture(scope="session")
@@ -122,12 +143,7 @@ def voila_server(notebook_dir, tmp_path_factory):
     base = f"http://127.0.0.1:{port}"
     proc, fh = _serve(cmd, tmp, f"tcp:{port}", notebook_dir)
     yield base
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    fh.close()
+    _stop(proc, fh)
 
 
 @pytest.fixture(scope="session")
@@ -189,4 +205,9 @@ def lab_url(base: str, notebook: str) -> str:
     return f"{base}/lab/workspaces/t{uuid.uuid4().hex[:8]}/tree/{notebook}?token={TOKEN}&reset"
 
 
-__all__ = ["lab_url", "TOKEN", "ARTIFACTS", "shutil"]
+def notebook7_url(base: str, notebook: str) -> str:
+    """A notebook's page in Notebook 7 (one document per browser tab, no workspace to restore)."""
+    return f"{base}/notebooks/{notebook}?token={TOKEN}"
+
+
+__all__ = ["lab_url", "notebook7_url", "TOKEN", "ARTIFACTS", "shutil"]
