@@ -8,8 +8,8 @@ import time
 import ipywidgets as W
 
 from .data import DATASETS, TORCHVISION_SETS, data_root
-from .models import BUILTIN
 from .jobs import Cancelled
+from .models import BUILTIN
 from .panels._common import ErrorLine, _kernel_loop, close_tree, guarded, load_bokeh
 from .panels._runner import JobBar
 from .session import Session

@@ -184,3 +184,14 @@ def test_a_table_for_an_old_choice_is_never_drawn(panel, monkeypatch):
 
     run_loop(use())
     assert panel.error.value == ""
+
+
+def test_large_maps_send_no_thumbnail_per_point(panel, monkeypatch):
+    """Above HOVER_IMAGES points the hover shows labels only; a selection still shows its images."""
+    import explorer.panels.codes.map as mod
+
+    monkeypatch.setattr(mod, "HOVER_IMAGES", 100)
+    panel.split.value = "train"  # a new map, drawn with the lower cap
+    assert set(panel.source.data["image"]) == {""} and "<img" not in panel.hover.tooltips
+    panel.source.selected.indices = [0, 5, 7]
+    assert panel.thumbs.value.count("<img src='data:image/png;base64,") == 3

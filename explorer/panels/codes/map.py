@@ -13,6 +13,9 @@ from .._common import display_scale, guarded, load_bokeh, png
 from .._runner import JobBar, Runner
 
 COLOURINGS = ("label", "prediction", "correct", "cluster")
+HOVER_IMAGES = 5000  # thumbnails per point in the page up to this (50,000 would be 31 MB): above, the hover shows
+# index and labels, and a selection still shows its images
+TOOLTIP = "#@index: label @label, predicted @prediction"
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#17becf")
 
@@ -50,8 +53,8 @@ class MapView(W.VBox):
         fig.scatter("x", "y", source=source, color="colour", size=6, alpha=0.8, legend_field="key")
         fig.add_layout(fig.legend[0], "right")  # beside the map, not over its points
         fig.legend[0].label_text_font_size = "9pt"
-        fig.add_tools(HoverTool(tooltips="<div><img src='@image' width='56'><br>#@index: label @label, "
-                                         "predicted @prediction</div>"))
+        self.hover = HoverTool(tooltips=f"<div><img src='@image' width='56'><br>{TOOLTIP}</div>")
+        fig.add_tools(self.hover)
         self.plot_figure = fig
         return source, BokehModel(fig)
 
@@ -104,15 +107,19 @@ class MapView(W.VBox):
             keys = [s.data.classes[int(v)] for v in values]
         return [PALETTE[int(v) % len(PALETTE)] for v in values], keys, y, pred
 
-    def images(self) -> list[str]:
-        """base64 PNG data URLs of the drawn images (memoised per split)."""
-        split, idx = self.choice.split.value, self.indices()
+    def thumbnails(self, points) -> list[str]:
+        """base64 PNG data URLs of some drawn points' images (positions on the map)."""
+        imgs = to_uint8(self.session.data.images(self.choice.split.value)[self.indices()[np.asarray(points, int)]])
+        scale = display_scale(imgs.shape[1], 56)
+        return ["data:image/png;base64," + base64.b64encode(png(im, scale)).decode() for im in imgs]
 
-        def encode():
-            imgs = to_uint8(self.session.data.images(split)[idx])
-            scale = display_scale(imgs.shape[1], 56)
-            return ["data:image/png;base64," + base64.b64encode(png(im, scale)).decode() for im in imgs]
-        return self.session.memo(("codes-thumbnails", split, self.max_points, self.seed), encode)
+    def images(self) -> list[str]:
+        """Every drawn point's thumbnail for the hover (memoised per split); none above HOVER_IMAGES points."""
+        n = len(self.indices())
+        if n > HOVER_IMAGES:
+            return [""] * n
+        return self.session.memo(("codes-thumbnails", self.choice.split.value, self.max_points, self.seed),
+                                 lambda: self.thumbnails(np.arange(n)))
 
     @guarded
     def redraw(self, change=None) -> None:
@@ -123,6 +130,9 @@ class MapView(W.VBox):
         if self.drawn_ is self.map_:  # the same points: only the colour columns go to the page, not the images
             self.source.data.update(colour=colours, key=keys, prediction=pred)
             return
+        many = len(self.map_) > HOVER_IMAGES
+        tip = TOOLTIP if many else f"<img src='@image' width='56'><br>{TOOLTIP}"
+        self.hover.tooltips = f"<div>{tip}</div>"
         self.source.data = {"x": self.map_[:, 0], "y": self.map_[:, 1], "colour": colours, "key": keys, "label": y,
                             "prediction": pred, "index": self.indices(), "image": self.images()}
         self.drawn_ = self.map_

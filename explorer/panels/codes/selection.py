@@ -36,6 +36,6 @@ class SelectionView(W.VBox):
                                 f"distance {r['mean Hamming distance']:.1f} of {r['bits']}; labels " + ", ".join(
                                     f"{html.escape(s.data.classes[c])}: {n}" for c, n in enumerate(r["label counts"])
                                     if n))
-        imgs = self.maps.images()
-        self.thumbs.value = "".join(f"<img src='{imgs[int(j)]}' title='#{idx[k]}' class='explorer-thumb'>"
-                                    for k, j in enumerate(points[:MAX_THUMBS]))
+        imgs = self.maps.thumbnails(points[:MAX_THUMBS])
+        self.thumbs.value = "".join(f"<img src='{src}' title='#{idx[k]}' class='explorer-thumb'>"
+                                    for k, src in enumerate(imgs))
