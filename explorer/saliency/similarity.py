@@ -32,7 +32,7 @@ def ssim_window(shape) -> dict:
 
 def ssim_ours(a, b, data_range: float = 1.0, win_size: int = 7, gaussian_weights: bool = False, sigma: float = 1.5,
               use_sample_covariance: bool = True) -> float:
-    """SSIM of two (H, W) (or 1-D) maps computed as skimage.metrics.structural_similarity (K1 0.01, K2 0.03, reflect borders,
+    """SSIM of two (H, W) or 1-D maps as skimage.metrics.structural_similarity (K1 0.01, K2 0.03, reflect borders,
     the mean over the interior that the window fully covers)."""
     from scipy import ndimage
 
