@@ -8,7 +8,8 @@ positively with the mean activation (sign="segeigencam" for SegEigenCAM's rule);
 a Gaussian by default (filter="bilateral": the public code's kernel) and normalises min-max, not by the max; noise std
 is noise_level * (max x - min x) per image (SmoothGrad's convention); Ablation-CAM divides by |y| and does not cascade
 its ablation value. Score-CAM and Ablation-CAM batch their extra forward passes on the device (batch_size).
-Each class has a `family` ("CAM", "gradient", ...) and, for string knobs, `choices` (knob -> options).
+Each class has a `family` ("CAM", "Gradient", "Backprop", "Perturbation", "Relevance": the menu's groups) and,
+for string knobs, `choices` (knob -> options).
 """
 from .ablationcam import AblationCAM
 from .base import CAM, Forward, Saliency, normalize, resolve_targets, upsample

@@ -15,7 +15,6 @@ from .util import check_input, normalize, resolve_targets, run_model
 
 class Attribution(Saliency):
     """A method with its own forward passes: attributions(model, x, targets) -> (N, C, H, W); maps in [0, 1]."""
-    family = "attribution"
     reusable = False  # each call runs its own (hooked, perturbed or doubled) passes
 
     def __init__(self):

@@ -38,6 +38,7 @@ def _channels_last(model: nn.Module, x: torch.Tensor, plain=()) -> torch.Tensor:
 class Saliency:
     """A saliency method: method(model, x, targets) -> (N, H, W) maps in [0, 1] (raw=True: unnormalised)."""
     name = ""
+    family = ""  # the menu's group ("CAM", "Gradient", ...): every registered method sets one
     needs_layer = False  # CAMs explain a layer; input-gradient methods the input
     reusable = True      # a class switch can reuse the last forward (Explainer)
     channels_last = True  # CPU fast path; False: the caller's layout, as the peers (ill-conditioned maps)

@@ -6,6 +6,7 @@ from .guided_backprop import relu_rules
 class Deconvolution(Attribution):
     """Deconvolution: the input gradient with ReLU(g_out) at every nn.ReLU (as Captum); can still be negative."""
     name = "Deconvolution"
+    family = "Backprop"
 
     def attribute(self, model, x, resolve):
         return input_grad(model, x, resolve, lambda: relu_rules(model, guided=False))

@@ -79,6 +79,7 @@ class DeepLIFT(Attribution):
     Nonlinearities applied with torch.nn.functional are not seen (as Captum): they act as plain gradients.
     """
     name = "DeepLIFT"
+    family = "Relevance"
 
     def __init__(self, baseline: float = 0.0):
         self.layers = None

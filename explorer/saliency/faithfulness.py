@@ -2,6 +2,7 @@
 max-sensitivity, sparseness (Gini), complexity (entropy) and random-logit."""
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -113,9 +114,15 @@ def max_sensitivity(model: nn.Module, x, method, targets="predicted", labels=Non
     return worst.float()
 
 
-def random_logit(model: nn.Module, x, method, targets="predicted", labels=None, seed: int = 0) -> torch.Tensor:
-    """(N,) SSIM between the map for the target and the map for a random other class (Sixt et al. 2020; Quantus
-    RandomLogit): low means the map depends on the class. Maps are compared as 2-D [0, 1] images."""
+def random_logit(model: nn.Module, x, method, targets="predicted", labels=None, seed: int = 0,
+                 similarity=ssim) -> torch.Tensor:
+    """(N,) similarity (2-D SSIM) between the map for the target and the map for a random other class (Sixt et al.
+    2020; Quantus RandomLogit): low means the map depends on the class. The other class is drawn as Quantus 0.6.0
+    does (RandomState(seed).randint over the K-1 others), so fixed seeds pick the same classes. Quantus differs:
+    it flattens the maps to 1-D before SSIM (a window that runs across row ends) with data_range = the pair's
+    range (ssim_flat, pass similarity=ssim_flat to get its numbers); it divides maps by the batch's max |a|, a near
+    no-op on our [0, 1] maps that we skip so a score does not depend on the batch; and it reseeds per batch of 64,
+    so every batch reuses the same draws, where ours draws once for all N."""
     x = check_input(x).to(model_device(model))
     with torch.no_grad(), eval_mode(model):
         logits = run_model(model, x)
@@ -123,7 +130,7 @@ def random_logit(model: nn.Module, x, method, targets="predicted", labels=None, 
     k = logits.shape[1]
     if k < 2:
         raise ValueError("random-logit needs at least two classes")
-    gen = torch.Generator().manual_seed(seed)
-    other = (t.cpu() + torch.randint(1, k, (len(x),), generator=gen)) % k  # uniform over the other classes
+    j = torch.from_numpy(np.random.RandomState(seed).randint(0, k - 1, len(x))).long()
+    other = j + (j >= t.cpu()).long()  # the j-th class after removing the target: uniform over the others
     a, b = method(model, x, t).cpu(), method(model, x, other.to(t.device)).cpu()
-    return torch.tensor([ssim(a[i], b[i]) for i in range(len(x))])
+    return torch.tensor([similarity(a[i], b[i]) for i in range(len(x))])

@@ -9,6 +9,7 @@ class GradientSHAP(Attribution):
     """mean over samples of (x~ - b) * dS_t/dx at b + alpha (x~ - b): x~ = x + N(0, stdev^2), b drawn from the
     baselines (with replacement), alpha ~ U(0, 1). baselines: None (zeros), a number, or a tensor (M, C, H, W)."""
     name = "GradientSHAP"
+    family = "Gradient"
 
     def __init__(self, samples: int = 8, stdev: float = 0.0, baselines=None, seed: int = 0, batch_size: int = 64):
         self.layers = None

@@ -29,6 +29,7 @@ def relu_rules(model, guided: bool):
 class GuidedBackprop(Attribution):
     """Guided backpropagation: the input gradient with ReLU(g_out) * 1[z > 0] at every nn.ReLU (as Captum)."""
     name = "Guided backprop"
+    family = "Backprop"
 
     def attribute(self, model, x, resolve):
         return input_grad(model, x, resolve, lambda: relu_rules(model, guided=True))

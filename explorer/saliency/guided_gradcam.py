@@ -13,6 +13,7 @@ class GuidedGradCAM(Attribution):
     """GB(x) * upsample(ReLU(Grad-CAM)) with the raw (unnormalised) CAM, as Captum's GuidedGradCam; Captum's
     default upsampling is 'nearest', pytorch-grad-cam's 'bilinear' (on a min-max CAM: the same up to a scale)."""
     name = "Guided Grad-CAM"
+    family = "Backprop"
     needs_layer = True
     choices = {"interpolate": INTERPOLATE}
 

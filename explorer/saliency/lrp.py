@@ -140,6 +140,7 @@ class LRP(Attribution):
     Captum). backend 'auto': zennit when installed (any model its canonizers handle, on a copy of the model),
     else ours (nn.Sequential CNNs; BatchNorm and average pooling by the epsilon rule, activations pass)."""
     name = "LRP"
+    family = "Relevance"
     choices = {"rule": RULES, "backend": BACKENDS}
 
     def __init__(self, rule: str = "epsilon", eps: float = 1e-6, backend: str = "auto"):

@@ -17,6 +17,7 @@ class Occlusion(Attribution):
     (Captum's Occlusion with a (C, window, window) window). window=None: about an eighth of the image side;
     stride=None: half the window."""
     name = "Occlusion"
+    family = "Perturbation"
 
     def __init__(self, window: int | None = None, stride: int | None = None, baseline: float = 0.0,
                  batch_size: int = 256):

@@ -32,7 +32,7 @@ def ssim_window(shape) -> dict:
 
 def ssim_ours(a, b, data_range: float = 1.0, win_size: int = 7, gaussian_weights: bool = False, sigma: float = 1.5,
               use_sample_covariance: bool = True) -> float:
-    """SSIM of two (H, W) maps computed as skimage.metrics.structural_similarity (K1 0.01, K2 0.03, reflect borders,
+    """SSIM of two (H, W) or 1-D maps as skimage.metrics.structural_similarity (K1 0.01, K2 0.03, reflect borders,
     the mean over the interior that the window fully covers)."""
     from scipy import ndimage
 
@@ -53,7 +53,7 @@ def ssim_ours(a, b, data_range: float = 1.0, win_size: int = 7, gaussian_weights
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
     s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux ** 2 + uy ** 2 + c1) * (vx + vy + c2))
     pad = (win_size - 1) // 2
-    return float(s[pad:s.shape[0] - pad, pad:s.shape[1] - pad].mean())
+    return float(s[tuple(slice(pad, n - pad) for n in s.shape)].mean())
 
 
 def ssim(a, b, data_range: float = 1.0) -> float:
@@ -64,3 +64,15 @@ def ssim(a, b, data_range: float = 1.0) -> float:
     except ImportError:
         return ssim_ours(a, b, data_range, **opts)
     return float(structural_similarity(_np(a), _np(b), data_range=data_range, **opts))
+
+
+def ssim_flat(a, b) -> float:
+    """SSIM as Quantus 0.6.0's RandomLogit computes it: both maps flattened to 1-D (a 7-pixel uniform window that
+    runs across row ends) with data_range = max - min over the pair."""
+    x, y = _np(a).ravel(), _np(b).ravel()
+    data_range = float(max(x.max(), y.max()) - min(x.min(), y.min()))
+    try:
+        from skimage.metrics import structural_similarity
+    except ImportError:
+        return ssim_ours(x, y, data_range)
+    return float(structural_similarity(x, y, data_range=data_range))

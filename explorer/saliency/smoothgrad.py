@@ -33,7 +33,7 @@ class InputSaliency(Saliency):
 class InputGradient(InputSaliency):
     """Gradient saliency (Simonyan et al. 2014): max over channels of |dS_c/dx|."""
     name = "Input gradient"
-    family = "gradient"
+    family = "Gradient"
 
     def attribute(self, fw, t):
         return self.grads(fw, t, [fw.x])[0]
@@ -42,7 +42,7 @@ class InputGradient(InputSaliency):
 class InputXGradient(InputSaliency):
     """Input x gradient (Shrikumar et al. 2016): |sum over channels of x * dS_c/dx|."""
     name = "Input x gradient"
-    family = "gradient"
+    family = "Gradient"
 
     def attribute(self, fw, t):
         return fw.x.detach() * self.grads(fw, t, [fw.x])[0]
@@ -54,7 +54,7 @@ class InputXGradient(InputSaliency):
 class SmoothGrad(InputSaliency):
     """SmoothGrad (Smilkov et al. 2017): gradient averaged over x + N(0, sigma^2); max over channels of |mean|."""
     name = "SmoothGrad"
-    family = "gradient"
+    family = "Gradient"
     reusable = False
 
     def __init__(self, samples: int = 20, noise_level: float = 0.1, seed: int = 0, batch_size: int = 256):
@@ -88,7 +88,7 @@ class SmoothGrad(InputSaliency):
 class IntegratedGradients(InputSaliency):
     """Integrated gradients (Sundararajan et al. 2017), Gauss-Legendre path as Captum's default; |sum over channels|."""
     name = "Integrated gradients"
-    family = "gradient"
+    family = "Gradient"
     reusable = False
 
     def __init__(self, steps: int = 50, baseline: float = 0.0, batch_size: int = 512):

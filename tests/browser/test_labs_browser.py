@@ -53,7 +53,7 @@ def test_labs_respond_in_jupyterlab(lab_server, lab_page):
     alpha = sal.locator(".widget-hslider", has_text="alpha")
     assert changes(page, overlay, lambda: nudge(page, alpha, "ArrowLeft", 6)), "alpha did not redraw the overlay"
     method = sal.locator(".widget-dropdown", has_text="method").locator("select")
-    assert changes(page, overlay, lambda: method.select_option("Eigen-CAM")), "method change did not redraw"
+    assert changes(page, overlay, lambda: method.select_option(label="CAM · Eigen-CAM")), "method change did not redraw"
     assert not sal.locator(".explorer-error:visible").count()
 
     # neural codes: the map's picture changes with the colouring (a recolour of the bokeh plot)

@@ -3,7 +3,16 @@ import pytest
 import torch
 from torch import nn
 
-from explorer.saliency import LRP, METHODS, Deconvolution, DeepLIFT, GradientSHAP, GuidedBackprop, Occlusion
+from explorer.saliency import (
+    LRP,
+    METHODS,
+    Attribution,
+    Deconvolution,
+    DeepLIFT,
+    GradientSHAP,
+    GuidedBackprop,
+    Occlusion,
+)
 from explorer.saliency.guided_gradcam import GuidedGradCAM
 
 
@@ -197,7 +206,7 @@ def test_guided_gradcam_errors(tiny_cnn):
         GuidedGradCAM(interpolate="cubic")(tiny_cnn, torch.randn(2, 1, 8, 8))
 
 
-ATTRIBUTION = [n for n, c in METHODS.items() if getattr(c, "family", None) == "attribution"]
+ATTRIBUTION = [n for n, c in METHODS.items() if issubclass(c, Attribution)]
 
 
 @pytest.mark.parametrize("name", ATTRIBUTION)

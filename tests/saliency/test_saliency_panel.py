@@ -166,7 +166,7 @@ def test_mlp_offers_input_methods_only():
 
     panel = SaliencyPanel(Session.open("digits", "mlp", device="cpu"))
     assert panel.error.value == "" and bytes(panel.image.value).startswith(b"\x89PNG")
-    assert panel.method.options and all(not METHODS[n].needs_layer for n in panel.method.options)
+    assert panel.method.options and all(not METHODS[n].needs_layer for n in panel.method_names)
     panel.method.value = "Integrated gradients"
     assert panel.error.value == ""
 
@@ -229,3 +229,18 @@ def test_trust_view_sanity_curves_and_metric_agreement(panel_and_calls, unchange
         panel.metrics()
     assert panel.error.value == "" and "faithfulness" in panel.trust_table.value
     assert "Do the metrics agree" in panel.trust_table.value  # with the ranking's metrics joined in
+
+
+def test_method_menu_grouped_by_the_classes_family(panel_and_calls):
+    from explorer.saliency import METHODS
+
+    panel, _ = panel_and_calls
+    labels, names = zip(*panel.method.options)
+    assert set(names) == set(METHODS) and list(names) == panel.method_names
+    assert all(lab == f"{METHODS[n].family} · {n}" for lab, n in zip(labels, names))
+    families = [METHODS[n].family for n in names]
+    runs = [f for i, f in enumerate(families) if i == 0 or f != families[i - 1]]
+    assert runs == list(dict.fromkeys(families)) and runs[:2] == ["CAM", "Gradient"]  # each family in one block
+    assert {"Backprop", "Perturbation", "Relevance"} <= set(runs)
+    assert panel.method.label == "CAM · Grad-CAM" and panel.method.value == "Grad-CAM"
+    assert [n for _, n in panel.compare_methods.options] == list(names)  # the compare list groups the same way

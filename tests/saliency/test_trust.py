@@ -13,7 +13,7 @@ from explorer.saliency import EigenCAM, GradCAM, GuidedBackprop, InputGradient
 from explorer.saliency import faithfulness as fa
 from explorer.saliency.disagreement import metric_agreement
 from explorer.saliency.sanity import data_randomization, model_randomization, param_layers, reinit
-from explorer.saliency.similarity import spearman, ssim, ssim_ours, ssim_window
+from explorer.saliency.similarity import spearman, ssim, ssim_flat, ssim_ours, ssim_window
 
 
 def edge_net():
@@ -213,6 +213,67 @@ def test_max_sensitivity_matches_quantus(quantus, monkeypatch):
         np.random.uniform(-r, r, size=(shape[0], math.prod(shape[1:])))).view(shape))
     np.testing.assert_allclose(fa.max_sensitivity(net, x, method, torch.tensor(y), samples=5).numpy(), theirs,
                                atol=1e-5)
+
+
+def logit_setup():
+    """A 2-conv net on 12x12 inputs with 5 classes, one target per image, and a Quantus explain_func per method."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1), nn.ReLU(),
+                        nn.Flatten(), nn.Linear(4 * 144, 5)).eval()
+    x = torch.randn(6, 1, 12, 12, generator=torch.Generator().manual_seed(1))
+    return net, x, np.array([0, 1, 2, 3, 4, 0])
+
+
+def quantus_random_logit(quantus, net, x, y, method, calls=None, **kw):
+    def explain(model, inputs, targets, **_):
+        if calls is not None:
+            calls.append(np.asarray(targets).copy())
+        return method(net, torch.as_tensor(inputs, dtype=torch.float32), torch.as_tensor(targets)).numpy()[:, None]
+
+    metric = quantus.RandomLogit(num_classes=5, seed=42, disable_warnings=True, **kw.pop("init", {}))
+    return np.array(metric(model=net, x_batch=x.numpy(), y_batch=y, a_batch=explain(net, x.numpy(), y),
+                           explain_func=explain, device="cpu", **kw))
+
+
+@pytest.mark.parametrize("method", [GradCAM("2"), InputGradient()], ids=["gradcam", "input_gradient"])
+def test_random_logit_matches_quantus_with_its_flat_ssim(quantus, method):
+    """Same seed, same off-target classes; with Quantus's 1-D SSIM the scores agree (its batch-max normalisation
+    of our [0, 1] maps moves them by < 1e-7 here)."""
+    net, x, y = logit_setup()
+    theirs = quantus_random_logit(quantus, net, x, y, method)
+    ours = fa.random_logit(net, x, method, torch.tensor(y), seed=42, similarity=ssim_flat)
+    np.testing.assert_allclose(ours.numpy(), theirs, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("method", [GradCAM("2"), InputGradient()], ids=["gradcam", "input_gradient"])
+def test_random_logit_default_is_2d_ssim_and_differs_from_quantus(quantus, method):
+    """Our default compares the maps as images; given that similarity Quantus agrees, its own default does not."""
+    net, x, y = logit_setup()
+
+    def as_images(a, b, batched=True):
+        return [ssim(p.reshape(12, 12), r.reshape(12, 12)) for p, r in zip(a, b)]
+
+    ours = fa.random_logit(net, x, method, torch.tensor(y), seed=42).numpy()
+    np.testing.assert_allclose(ours, quantus_random_logit(quantus, net, x, y, method,
+                                                          init={"similarity_func": as_images}), atol=1e-6, rtol=0)
+    assert np.abs(ours - quantus_random_logit(quantus, net, x, y, method)).max() > 0.05  # 1-D vs 2-D SSIM
+
+
+def test_random_logit_quantus_reuses_its_draws_per_batch(quantus):
+    """Quantus reseeds np.random for every batch, so batches of 3 get the same off-class indices; ours draws once
+    for all N, and the first batch's draws are the same as Quantus's."""
+    net, x, y = logit_setup()
+    calls, method = [], InputGradient()
+    quantus_random_logit(quantus, net, x, y, method, calls=calls, batch_size=3)
+    calls = calls[1:]  # the first call made a_batch
+    idx = [c - (c > t) for c, t in zip(calls, (y[:3], y[3:]))]  # index among the other classes
+    np.testing.assert_array_equal(idx[0], idx[1])
+    seen = []
+    fa.random_logit(net, x, lambda m, x, t: seen.append(t.clone()) or x[:, 0].sigmoid(), torch.tensor(y), seed=42)
+    other = seen[1].numpy()
+    assert (other != y).all()
+    np.testing.assert_array_equal(other[:3], calls[0])
+    assert not np.array_equal(other[3:] - (other[3:] > y[3:]), idx[1])
 
 
 def test_metric_agreement_hand_computed():

@@ -15,7 +15,7 @@ class CompareView(W.HBox):
 
     def __init__(self, maps, error):
         self.maps, self.error = maps, error
-        names = list(maps.method.options)
+        names = maps.method_names
         self.compare_methods = W.SelectMultiple(options=maps.method.options, value=tuple(names[:3]),
                                                 description="compare", rows=6)
         self.compare_rows = W.IntSlider(3, min=1, max=6, description="images", continuous_update=False,

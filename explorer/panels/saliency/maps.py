@@ -12,13 +12,15 @@ from .._common import display_scale, guarded, png
 from .knobs import KnobForm
 
 
-def method_options(layers: list[str]) -> list[str]:
-    """The method menu, grouped by family (CAMs, then gradients, then the rest); CAMs only with a layer."""
-    names = [n for n, c in METHODS.items() if layers or getattr(c, "family", "") != "CAM" and not c.needs_layer]
-    family = lambda n: getattr(METHODS[n], "family", "CAM" if METHODS[n].needs_layer else "gradient")  # noqa: E731
-    order = {"CAM": 0, "gradient": 1}
-    names.sort(key=lambda n: (order.get(family(n), 2), family(n)))  # stable: the registry's order within a family
-    return names
+def method_options(layers: list[str]) -> list[tuple[str, str]]:
+    """The method menu as (label, name) pairs, "family · name", grouped by the classes' family in the registry's
+    order of first appearance (a Dropdown has no optgroups); CAMs and methods that need a layer only with a layer."""
+    names = [n for n, c in METHODS.items() if layers or c.family != "CAM" and not c.needs_layer]
+    first = {}
+    for n in names:
+        first.setdefault(METHODS[n].family, len(first))
+    names.sort(key=lambda n: first[METHODS[n].family])  # stable: the registry's order within a family
+    return [(f"{METHODS[n].family} · {n}", n) for n in names]
 
 
 class MapView(W.VBox):
@@ -35,7 +37,8 @@ class MapView(W.VBox):
         slow = dict(continuous_update=False)
         options = method_options(layers)
         self.index = W.IntSlider(0, 0, len(self.images) - 1, description="image", **slow)
-        self.method = W.Dropdown(options=options, value=options[0], description="method")
+        self.method_names = [n for _, n in options]
+        self.method = W.Dropdown(options=options, value=options[0][1], description="method")
         self.layer = W.Dropdown(options=layers, value=default_layer(session, layers), description="layer")
         self.combine = W.SelectMultiple(options=layers, value=(), description="+ layers",  # mean of normalised maps
                                         rows=max(1, min(3, len(layers))), tooltip="combine the layer with these")

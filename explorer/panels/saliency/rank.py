@@ -39,7 +39,7 @@ class RankView(W.VBox):
     @guarded
     def evaluate(self, button=None) -> None:
         """Rank the compared methods (or all) on the current model: an HTML table."""
-        names = list(self.compare.compare_methods.value) or list(self.maps.method.options)
+        names = list(self.compare.compare_methods.value) or list(self.maps.method_names)
         self.ranking.submit(lab.rank_job(self.maps.session, names, self.eval_n.value, self.maps.split,
                                      self.maps.layers()), self._show_ranking, self.error.show)
 
