@@ -98,10 +98,10 @@ class Tour(W.VBox):
             raise
         self.stop.clear()
         self.progress.start("training")
-        threading.Thread(target=self._train_off_thread, args=(session, loop), daemon=True,
-                         name="explorer-train").start()
+        threading.Thread(target=self._train_off_thread, args=(session, loop, self.epochs.value, self.seed.value),
+                         daemon=True, name="explorer-train").start()
 
-    def _train_off_thread(self, session: Session, loop) -> None:
+    def _train_off_thread(self, session: Session, loop, epochs: int, seed: int) -> None:
         last = [0.0]
 
         def report(done, total, info):
@@ -111,7 +111,7 @@ class Tour(W.VBox):
                 last[0] = time.perf_counter()
                 loop.call_soon_threadsafe(self.progress, done, total, info)
         try:
-            session.train(epochs=self.epochs.value, seed=self.seed.value, progress=report)
+            session.train(epochs=epochs, seed=seed, progress=report)  # the values of the click, not of now
             err = None
         except BaseException as e:  # noqa: BLE001 - handed to the kernel's loop, shown in the panel
             err = e

@@ -141,6 +141,10 @@ def test_train_button_trains_off_the_kernel_thread_and_cancels(kernel):
         for _ in range(10):  # the loop keeps running while the model trains
             await asyncio.sleep(0.05)
             ticks.append(t.progress.bar.value)
+        for _ in range(600):  # a loaded machine: wait for the first reported batch before cancelling
+            if t.progress.bar.value > 0:
+                break
+            await asyncio.sleep(0.05)
         t.progress.cancel.click()
         while t.train_button.disabled:
             await asyncio.sleep(0.05)
