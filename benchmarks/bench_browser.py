@@ -53,9 +53,9 @@ async ({root, trigger, watch, index, key, value}) => {
   if (trigger.kind === 'key') {
     const h = panel.querySelectorAll('.widget-hslider')[index].querySelector('.noUi-handle');
     h.dispatchEvent(new KeyboardEvent('keydown', {key, bubbles: true}));
-  } else if (trigger.kind === 'click') {  // the last gallery thumbnail: a new image, so a new map
-    const b = [...panel.querySelectorAll(trigger.selector)].pop();
-    b.click();
+  } else if (trigger.kind === 'click') {  // the last and the first thumbnail of the page in turn: a new image
+    const bs = [...panel.querySelectorAll(trigger.selector)];
+    (value === 'first' ? bs[0] : bs[bs.length - 1]).click();
   } else {
     const s = [...panel.querySelectorAll('.widget-dropdown')].find(d => d.innerText.includes(trigger.label))
       .querySelector('select');
@@ -78,7 +78,7 @@ def measure(page, steps: int, root: str, trigger: dict, watch: dict, moves) -> l
     for i in range(steps + 2):
         m = moves(i)
         arg = {"root": root, "trigger": trigger, "watch": watch, "index": trigger.get("index", 0),
-               "key": m if trigger["kind"] == "key" else "", "value": m if trigger["kind"] == "menu" else ""}
+               "key": m if trigger["kind"] == "key" else "", "value": m if trigger["kind"] in ("menu", "click") else ""}
         ms = page.evaluate(MEASURE, arg)
         print(f"  move {i}: {ms:.0f} ms", file=sys.stderr, flush=True)
         if ms != ms:
@@ -116,10 +116,11 @@ ARM_HOVER = """
       for (const c of n.children || []) { if (test(c)) out.push(c); walk(c); } }; walk(el); return out; };
   const shown = () => all(document.body, c => c.classList && c.classList.contains('bk-Tooltip'))
       .some(t => (t.shadowRoot || t).textContent.includes('predicted'));
+  const armed = performance.now();  // no pointer event within 15 s is a miss too, not a hang
   window.__hover = new Promise(res => { let t0 = null;
     window.addEventListener('pointermove', () => { if (t0 === null) t0 = performance.now(); }, {capture: true});
     const poll = () => { if (t0 !== null && shown()) return res(performance.now() - t0);
-      if (t0 !== null && performance.now() - t0 > 15000) return res(NaN); requestAnimationFrame(poll); };
+      if (performance.now() - (t0 === null ? armed : t0) > 15000) return res(NaN); requestAnimationFrame(poll); };
     requestAnimationFrame(poll); });
   return shown(); }
 """
@@ -165,7 +166,7 @@ def tour_rows(page, base: str, steps: int) -> tuple[list[str], list[str]]:
         page, steps, sal, {"kind": "key", "index": alpha}, {"kind": "img", "nth": 8}, lr)))
     rows.append(summary("saliency recompute (a new image: map, gallery, 3 x 3 compare grid)", measure(
         page, steps, sal, {"kind": "click", "selector": "button[title^='image ']"},
-        {"kind": "img", "nth": 8}, lambda i: "")))
+        {"kind": "img", "nth": 8}, lambda i: "first" if i % 2 else "last")))
 
     land = ".jp-NotebookPanel:not(.lm-mod-hidden) .explorer-landscape"
     open_tab(page, "Loss landscape")
@@ -225,7 +226,7 @@ def big_map_rows(page, base: str, nb: Path, n: int, steps: int) -> tuple[list[st
         page.evaluate(ARM_HOVER)
         x = f["x"] + f["w"] * (0.3 + 0.4 * ((i * 7) % 10) / 10)
         y = f["y"] + f["h"] * (0.3 + 0.4 * ((i * 3) % 10) / 10)
-        page.mouse.move(x, y)
+        page.mouse.move(x, y, steps=2)
         ms = page.evaluate("() => window.__hover")
         print(f"  hover {i}: {ms:.0f} ms", file=sys.stderr, flush=True)
         if i >= 2:

@@ -4,6 +4,7 @@ import torch.nn.functional as F
 
 from ..capture import eval_mode
 from .base import CAM, _channels_last
+from .fold import folded
 from .util import run_model
 
 
@@ -18,7 +19,8 @@ class ScoreCAM(CAM):
     """Score-CAM (Wang et al. 2020): w = softmax_k S_c(x * M_k), M_k = A_k upsampled and min-max normalised.
 
     As pytorch-grad-cam: bilinear upsampling with align_corners=True, eps 1e-8, raw logits; the paper's baseline
-    score is a per-image constant, which the softmax drops. Masked inputs run batch_size at a time on the device.
+    score is a per-image constant, which the softmax drops. Masked inputs run batch_size at a time on the device,
+    through a copy of the model with BatchNorm folded into the convolutions (`fold.folded`: exact in eval mode).
     """
     name = "Score-CAM"
     family = "CAM"
@@ -41,8 +43,15 @@ class ScoreCAM(CAM):
         lo, hi = m.flatten(1).aminmax(dim=1)
         m = (m - lo[:, None, None]) / (hi - lo + 1e-8)[:, None, None]
         x, img, out = fw.x.detach(), torch.arange(n, device=acts.device).repeat_interleave(c), []
-        with eval_mode(fw.model):
+        model = folded(fw.model)  # exact in eval mode, and the masked passes are most of Score-CAM's time
+        with eval_mode(model):
             for i in range(0, n * c, bs):
                 rows = x[img[i:i + bs]] * m[i:i + bs, None]  # (b, C_in, H, W); channels-last is safe: softmax
-                out.append(run_model(fw.model, _channels_last(fw.model, rows)).gather(1, t[img[i:i + bs], None])[:, 0])
+                try:
+                    logits = run_model(model, _channels_last(model, rows))
+                except (RuntimeError, ValueError) as err:  # a model that .view()s its activations: plain layout
+                    if "view size" not in str(err):
+                        raise
+                    logits = run_model(model, rows.contiguous())
+                out.append(logits.gather(1, t[img[i:i + bs], None])[:, 0])
         return torch.cat(out).view(n, c)
