@@ -7,8 +7,10 @@ import copy
 import numpy as np
 from torch import nn
 
+from .. import estimates as cost
 from ..capture import weights_state
-from ..jobs import Job
+from ..jobs import Estimate, Job
+from . import costs
 from .cka import cka_matrix, layer_grams
 from .collapse import collapse_over_training
 from .exact import exact_regions
@@ -48,7 +50,8 @@ def regions_job(session, indices, split: str = "test", resolution: int = 200, bo
     key = ("geometry-regions", split, tuple(int(i) for i in indices), resolution,
            None if bounds is None else tuple(bounds), _layers(layers))
     return Job(key, _copy(session), lambda model, progress: partition(
-        grid_samples(model, plane, resolution, bounds, _layers(layers), progress=progress)), "linear regions")
+        grid_samples(model, plane, resolution, bounds, _layers(layers), progress=progress)), "linear regions",
+        lambda: costs.regions(session, resolution))
 
 
 def exact_regions_job(session, indices, split: str = "test", bounds=None) -> Job:
@@ -73,7 +76,11 @@ def cka_job(session, layers=None, split: str = "test", max_points: int = 1000, d
         ga = layer_grams(a, x, _layers(layers), minibatch=minibatch, progress=progress)
         gb = None if b is None else layer_grams(b, x, _layers(other_layers), minibatch=minibatch, progress=progress)
         return cka_matrix(ga, gb, debiased)
-    return Job(key, prepare, compute, "CKA")
+
+    def estimate():  # the activations of every layer on len(x) inputs, then one Gram matrix per layer
+        grams = Estimate(0.0, 8 * len(x) ** 2 * 2 * len(list(session.model.modules())), "Gram matrices")
+        return cost.forwards(session, x, 1 if other is None else 2, f"activations of {len(x):,} inputs") + grams
+    return Job(key, prepare, compute, "CKA", estimate)
 
 
 def match_job(session, layer: str, other: nn.Module, other_layer: str | None = None, split: str = "test",
@@ -94,7 +101,8 @@ def collapse_job(session, split: str = "train", layers=None) -> Job:
     x, y = session.data.inputs(split), session.data.labels(split)
     key = ("geometry-collapse", split, _layers(layers), id(session.history), len(checkpoints))
     return Job(key, _copy(session), lambda model, progress: collapse_over_training(
-        model, checkpoints, x, y, _layers(layers), progress), "neural collapse")
+        model, checkpoints, x, y, _layers(layers), progress), "neural collapse",
+        lambda: cost.checkpoints(session, len(checkpoints), split, "features"))
 
 
 def maximise_job(session, layer: str, unit: int, **kwargs) -> Job:

@@ -1,0 +1,52 @@
+"""Estimates of the saliency lab's jobs (explorer.estimates): maps per method, ranking, sanity, DiffROAR."""
+from __future__ import annotations
+
+from ..estimates import activation_bytes, per_input, training
+from ..jobs import Estimate
+
+
+def map_passes(method) -> int:
+    """Forward-and-backward passes one map of a method takes (its samples or steps; 1 for a gradient method)."""
+    for knob in ("samples", "steps", "n_samples"):
+        if isinstance(getattr(method, knob, None), int):
+            return max(1, getattr(method, knob))
+    return 1
+
+
+def _maps(session, methods, n: int, layers, per_map: float = 1.0, forwards_per_image: int = 0, what: str = ""):
+    """Maps of n test images by each configured method per_map times, and forwards_per_image forwards per method."""
+    from .lab import configured
+
+    x = session.data.inputs("test")[:n]
+    chosen = configured(methods, layers).values()
+    g, f = per_input(session.model, x, 64, grad=True), per_input(session.model, x, 64)
+    passes = sum(map_passes(m) for m in chosen)
+    sec = n * (g * passes * per_map + f * forwards_per_image * len(chosen))
+    return Estimate(sec, 64 * 3 * activation_bytes(session.model, x) * max(1, passes), what)
+
+
+def ranking(session, methods, n: int, layers=None, steps: int = 10) -> Estimate:
+    """rank_methods: per method, its maps (and a second class's), and the deletion and insertion curves."""
+    return _maps(session, methods, n, layers, 2, 2 * (steps + 1), f"{len(methods)} methods on {n} images")
+
+
+def sanity(session, methods, n: int, layers=None) -> Estimate:
+    """model_randomization: every method's maps on the model and on one copy per re-initialised layer."""
+    count = 1 + sum(1 for m in session.model.modules() if hasattr(m, "reset_parameters") and not list(m.children()))
+    return _maps(session, methods, n, layers, count, 0, f"{len(methods)} methods x {count} models on {n} images")
+
+
+def trust(session, methods, n: int, layers=None, runs: int = 100, samples: int = 20) -> Estimate:
+    """trust_metrics: per image and method, `runs` perturbed forwards and about samples + 2 maps."""
+    return _maps(session, methods, n, layers, samples + 2, runs, f"{len(methods)} methods on {n} images")
+
+
+def diff_roar(session, method, epochs: int) -> Estimate:
+    """DiffROAR: the method's maps of both splits, then two trainings of the architecture."""
+    data = session.data
+    x = data.inputs("train")
+    n = sum(len(data.inputs(s)) for s in ("train", "test"))
+    maps = Estimate(per_input(session.model, x, 256, grad=True) * map_passes(method) * n,
+                    n * data.images("train")[0].numel() * 8, f"maps of {n:,} images")
+    two = training(session.model, data, epochs)
+    return maps + Estimate(2 * two.seconds, two.bytes, f"2 x {two.what}")
