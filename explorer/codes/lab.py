@@ -5,7 +5,6 @@ import copy
 
 import numpy as np
 
-from .. import estimates as cost
 from ..jobs import Job
 from . import costs
 from .complexity import local_complexity
@@ -94,7 +93,7 @@ def map_job(session, layers=None, split: str = "test", method: str = "PCA", seed
 
     def estimate():
         n = len(map_indices(len(session.data.inputs(split)), max_points, seed))
-        bits = cost.activation_bytes(session.model, session.data.inputs(split)) // 12  # about a unit in 3 is a bit
+        bits = costs.code_bits(session.model, session.data.inputs(split), key[1])
         return costs.codes(session, key[1], (split,)) + costs.embedding(n, bits, method)
     return Job(key, lambda: map_bits(session, key[1], split, seed, max_points),
                lambda bits, progress: embed(bits, method, seed), f"{method} map", estimate)

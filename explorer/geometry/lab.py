@@ -9,7 +9,7 @@ from torch import nn
 
 from .. import estimates as cost
 from ..capture import weights_state
-from ..jobs import Estimate, Job
+from ..jobs import Job
 from . import costs
 from .cka import cka_matrix, layer_grams
 from .collapse import collapse_over_training
@@ -77,10 +77,7 @@ def cka_job(session, layers=None, split: str = "test", max_points: int = 1000, d
         gb = None if b is None else layer_grams(b, x, _layers(other_layers), minibatch=minibatch, progress=progress)
         return cka_matrix(ga, gb, debiased)
 
-    def estimate():  # the activations of every layer on len(x) inputs, then one Gram matrix per layer
-        grams = Estimate(0.0, 8 * len(x) ** 2 * 2 * len(list(session.model.modules())), "Gram matrices")
-        return cost.forwards(session, x, 1 if other is None else 2, f"activations of {len(x):,} inputs") + grams
-    return Job(key, prepare, compute, "CKA", estimate)
+    return Job(key, prepare, compute, "CKA", lambda: costs.cka(session, x, 1 if other is None else 2))
 
 
 def match_job(session, layer: str, other: nn.Module, other_layer: str | None = None, split: str = "test",
@@ -90,7 +87,7 @@ def match_job(session, layer: str, other: nn.Module, other_layer: str | None = N
     key = ("geometry-match", layer, weights_state(other), other_layer, split, max_points)
     return Job(key, lambda: (copy.deepcopy(session.model), copy.deepcopy(other)),
                lambda models, progress: match_layers(models[0], layer, models[1], other_layer or layer, x),
-               "neuron matching")
+               "neuron matching", lambda: cost.forwards(session, x, 2, f"activations of {len(x):,} inputs, twice"))
 
 
 def collapse_job(session, split: str = "train", layers=None) -> Job:
@@ -110,7 +107,7 @@ def maximise_job(session, layer: str, unit: int, **kwargs) -> Job:
     key = ("geometry-maximise", layer, unit, tuple(sorted(kwargs.items())))
     return Job(key, _copy(session), lambda model, progress: maximise(
         model, layer, unit, session.data.shape, normalize=session.data.normalize, progress=progress, **kwargs),
-        "feature visualisation")
+        "feature visualisation", lambda: costs.feature_visualisation(session, kwargs.get("steps", 64)))
 
 
 def multifaceted_job(session, layer: str, unit: int, n_facets: int = 3, top: int = 30, split: str = "train",
@@ -120,7 +117,8 @@ def multifaceted_job(session, layer: str, unit: int, n_facets: int = 3, top: int
     key = ("geometry-facets", layer, unit, n_facets, top, split, tuple(sorted(kwargs.items())))
     return Job(key, _copy(session), lambda model, progress: multifaceted(
         model, images, layer, unit, n_facets, top, normalize=session.data.normalize, progress=progress, **kwargs),
-        "multifaceted visualisation")
+        "multifaceted visualisation",
+        lambda: costs.feature_visualisation(session, kwargs.get("steps", 64), n_facets, split))
 
 
 def session_regions(session, indices, split: str = "test", resolution: int = 200, bounds=None, layers=None,

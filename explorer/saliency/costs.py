@@ -13,27 +13,31 @@ def map_passes(method) -> int:
     return 1
 
 
-def _maps(session, methods, n: int, layers, per_map: float = 1.0, forwards_per_image: int = 0, what: str = ""):
-    """Maps of n test images by each configured method per_map times, and forwards_per_image forwards per method."""
+def _maps(session, methods, n: int, layers, per_map: float = 1.0, forwards_per_image: int = 0, what: str = "",
+          fixed: float = 0.0):
+    """Maps of n test images by each configured method per_map times, forwards_per_image forwards per method, and
+    `fixed` seconds of set-up (explainers, copies of the model)."""
     from .lab import configured
 
     x = session.data.inputs("test")[:n]
     chosen = configured(methods, layers).values()
     g, f = per_input(session.model, x, 64, grad=True), per_input(session.model, x, 64)
     passes = sum(map_passes(m) for m in chosen)
-    sec = n * (g * passes * per_map + f * forwards_per_image * len(chosen))
+    sec = n * (g * passes * per_map + f * forwards_per_image * len(chosen)) + fixed
     return Estimate(sec, 64 * 3 * activation_bytes(session.model, x) * max(1, passes), what)
 
 
 def ranking(session, methods, n: int, layers=None, steps: int = 10) -> Estimate:
     """rank_methods: per method, its maps (and a second class's), and the deletion and insertion curves."""
-    return _maps(session, methods, n, layers, 2, 2 * (steps + 1), f"{len(methods)} methods on {n} images")
+    return _maps(session, methods, n, layers, 2, 2 * (steps + 1), f"{len(methods)} methods on {n} images",
+                 0.03 * len(methods))  # an explainer and the split's predictions per method
 
 
 def sanity(session, methods, n: int, layers=None) -> Estimate:
     """model_randomization: every method's maps on the model and on one copy per re-initialised layer."""
     count = 1 + sum(1 for m in session.model.modules() if hasattr(m, "reset_parameters") and not list(m.children()))
-    return _maps(session, methods, n, layers, count, 0, f"{len(methods)} methods x {count} models on {n} images")
+    return _maps(session, methods, n, layers, count, 0, f"{len(methods)} methods x {count} models on {n} images",
+                 0.02 * count)  # a copy of the model re-initialised per layer
 
 
 def trust(session, methods, n: int, layers=None, runs: int = 100, samples: int = 20) -> Estimate:
