@@ -7,6 +7,7 @@ estimate within 0.2x..5x of the measured time); on other hardware they are a gue
 """
 from __future__ import annotations
 
+import math
 import time
 
 import torch
@@ -18,7 +19,8 @@ from .jobs import Estimate
 
 CODES_OVERHEAD = 3.0  # hooks, the sign test and bit packing on top of a plain forward (measured 3.7x)
 HVP_PER_GRAD = 2.0  # a Hessian-vector product (double backward) against one forward and backward
-TRAIN_PER_GRAD = 2.5  # an optimiser step, batching and shuffling against one forward and backward
+TRAIN_PER_GRAD = 1.5  # an optimiser step against one forward and backward (the CNN: 1.2 to 2x measured)
+STEP_OVERHEAD = 1.5e-3  # seconds of Python per training step: the floor of tiny models (the phase sweep's MLPs)
 
 
 def _sync(device: torch.device) -> None:
@@ -81,11 +83,18 @@ def forwards(session, x, count: int, what: str, batch: int = 512) -> Estimate:
                     what)
 
 
+def train_seconds(model, x: torch.Tensor, n: int, epochs: int, n_test: int = 0, batch_size: int = 64) -> float:
+    """Training on n inputs like x: per step a timed forward and backward (times TRAIN_PER_GRAD) and the Python
+    floor of a step, and after each epoch the evaluation of n_test inputs."""
+    step = per_input(model, x, batch_size, grad=True) * TRAIN_PER_GRAD * min(batch_size, n) + STEP_OVERHEAD
+    return epochs * (math.ceil(n / batch_size) * step + per_input(model, x, 512) * n_test)
+
+
 def training(model, data, epochs: int, batch_size: int = 64) -> Estimate:
     """Training model (or a copy of its architecture) for epochs on data's train split."""
     x = data.inputs("train")
     n = len(x)
-    sec = per_input(model, x, batch_size, grad=True) * TRAIN_PER_GRAD * n * epochs
+    sec = train_seconds(model, x, n, epochs, len(data.inputs("test")), batch_size)
     return Estimate(sec, 4 * param_bytes(model) + batch_size * 3 * activation_bytes(model, x),
                     f"{epochs} epochs on {n:,} inputs")
 

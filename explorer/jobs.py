@@ -29,9 +29,11 @@ def no_progress(done: int, total: int, info: dict | None = None) -> None:
 
 
 def duration(seconds: float) -> str:
-    """'0.1 s', '4.2 s', '40 s', '3 min' or '1.5 h'."""
+    """'0.03 s', '4.2 s', '40 s', '3 min' or '1.5 h'."""
+    if seconds < 0.1:
+        return f"{seconds:.2g} s"
     if seconds < 10:
-        return f"{max(seconds, 0.1):.1f} s"
+        return f"{seconds:.1f} s"
     if seconds < 90:
         return f"{seconds:.0f} s"
     return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"

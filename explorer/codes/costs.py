@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import math
 
-from ..estimates import CODES_OVERHEAD, TRAIN_PER_GRAD, activation_bytes, param_bytes, per_input
+from ..estimates import CODES_OVERHEAD, activation_bytes, param_bytes, per_input, train_seconds
 from ..jobs import Estimate
 
-LC_OVERHEAD = 6.0  # signs of every vertex compared per unit, on top of a plain forward (measured 3.5x to 10x)
+LC_OVERHEAD = 4.0  # signs of every vertex compared per unit, on top of a plain forward (measured 3.5x to 6.5x)
 
 
 def codes(session, layers: tuple, splits=("test",), with_activations: bool = False) -> Estimate:
@@ -64,10 +64,10 @@ def sweep(data, widths, epochs, sizes=None, depth: int = 1, seed: int = 0, n_job
     seconds, peak = 0.0, 0
     for w in widths:
         model = _seeded_mlp(data.shape, w, depth, data.n_classes, seed).eval()
-        step = per_input(model, x, 64, grad=True) * TRAIN_PER_GRAD
         fwd = per_input(model, x, 256)
         for n in sizes:
-            seconds += step * n * max(epochs) + fwd * CODES_OVERHEAD * (n + n_test) * len(set(epochs)) + 0.03
+            seconds += (train_seconds(model, x, n, max(epochs), n_test)
+                        + fwd * CODES_OVERHEAD * (n + n_test) * len(set(epochs)) + 0.03)
         peak = max(peak, 4 * param_bytes(model))
     cells = len(widths) * len(sizes)
     return Estimate(seconds / max(1, min(n_jobs, cells)), peak * max(1, n_jobs) + x.numel() * x.element_size(),
