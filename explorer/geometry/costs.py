@@ -1,4 +1,4 @@
-"""Estimates of the geometry lab's jobs (explorer.estimates): grids of a plane."""
+"""Estimates of the geometry lab's jobs (explorer.estimates): plane grids, feature visualisation, CKA."""
 from __future__ import annotations
 
 from ..estimates import CODES_OVERHEAD, activation_bytes, param_bytes, per_input, timed_pass
