@@ -8,6 +8,7 @@ import time
 import ipywidgets as W
 
 from .data import DATASETS, TORCHVISION_SETS, data_root
+from .estimates import training
 from .jobs import Cancelled
 from .models import BUILTIN
 from .panels._common import ErrorLine, _kernel_loop, close_tree, guarded, load_bokeh
@@ -74,7 +75,8 @@ class Tour(W.VBox):
         self.train_button.disabled = True
         try:
             session = self._open()
-            self.progress.start("training")
+            self.progress.start("training", training(session.model, session.data, self.epochs.value),
+                                session.time_budget)
             session.train(epochs=self.epochs.value, seed=self.seed.value, progress=self.progress)
             self.progress.finish("done")
         finally:
@@ -97,7 +99,7 @@ class Tour(W.VBox):
             self.train_button.disabled = False
             raise
         self.stop.clear()
-        self.progress.start("training")
+        self.progress.start("training", training(session.model, session.data, self.epochs.value), session.time_budget)
         threading.Thread(target=self._train_off_thread, args=(session, loop, self.epochs.value, self.seed.value),
                          daemon=True, name="explorer-train").start()
 

@@ -11,7 +11,7 @@ from torch import nn
 from .capture import eval_mode, weights_state
 from .data import ImageSet, as_model_input, check_model, load_dataset
 from .device import model_device, pick_device
-from .jobs import Job, no_progress
+from .jobs import Estimate, Job, duration, no_progress, size
 from .models import build_model
 from .train import Evaluation, History, evaluate, train
 
@@ -22,6 +22,9 @@ class Session:
     Panels read from a Session; it holds no widget. Build one with Session.open(...) or
     Session(model, data) for your own model (move it to its device first).
     """
+
+    time_budget: float = 30.0  # seconds: a job estimated longer runs, and the panels' bar says it is over budget
+    memory_budget: int | None = None  # bytes a job may take; None: what the device has available now
 
     def __init__(self, model: nn.Module, data: ImageSet, history: History | None = None, memo_size: int = 256):
         self.model = model
@@ -101,14 +104,36 @@ class Session:
         """Whether memo(key, ...) would return a stored result now (no compute)."""
         return self.full_key(key) in self._memo
 
+    def estimate(self, job: Job) -> Estimate | None:
+        """What computing job would cost (seconds, bytes) before it runs; None for a job without an estimate."""
+        return None if job.estimate is None else job.estimate()
+
+    def available_bytes(self) -> int:
+        """The memory a job may take: memory_budget, capped by what the model's device has available now."""
+        from .landscape._functional import free_bytes
+
+        free = free_bytes(self.device)
+        return free if self.memory_budget is None else min(free, int(self.memory_budget))
+
+    def admit(self, job: Job) -> Estimate | None:
+        """The job's estimate; MemoryError naming it when it needs more memory than is available (nothing ran)."""
+        est = self.estimate(job)
+        if est is not None and est.bytes > (free := self.available_bytes()):
+            raise MemoryError(f"the {job.title or 'job'} needs about {size(est.bytes)} ({est.what}) but only "
+                              f"{size(free)} are available on {self.device}: ask for fewer inputs, points or "
+                              f"cells (it would also take about {duration(est.seconds)})")
+        return est
+
     def run(self, job: Job, progress=None) -> Any:
         """A lab's job, synchronously: the stored result, or prepare() and compute() here, filed under the weights'
-        state at the request (the panels' runner does the same on a thread)."""
+        state at the request (the panels' runner does the same on a thread). A job whose estimate does not fit
+        in memory raises MemoryError before it starts (see admit)."""
         full = self.full_key(job.key)
         found, value = self.lookup(full)
         if found:
             return value
         self.misses += 1
+        self.admit(job)
         return self.store(full, job.compute(job.prepare(), progress or no_progress))
 
     @torch.no_grad()

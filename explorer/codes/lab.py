@@ -6,6 +6,7 @@ import copy
 import numpy as np
 
 from ..jobs import Job
+from . import costs
 from .complexity import local_complexity
 from .embed import embed
 from .extract import _check_layers, activation_codes
@@ -57,7 +58,7 @@ def categorization_job(session, layers=None, k: int = 9, n_clusters: int = 10, s
     return Job(key, lambda: categorization_features(session, key[1], baselines),
                lambda prepared, progress: categorization(*prepared, k, n_clusters, seed, device=device,
                                                          progress=progress),
-               "K-Means and logistic regression")
+               "K-Means and logistic regression", lambda: costs.categorization(session, key[1], baselines))
 
 
 def session_categorization(session, layers=None, k: int = 9, n_clusters: int = 10, seed: int = 9,
@@ -89,8 +90,13 @@ def map_job(session, layers=None, split: str = "test", method: str = "PCA", seed
             max_points: int | None = None) -> Job:
     """(n, 2) map of a split's codes: the codes here (the model runs), the embedding of their bits anywhere."""
     key = map_key(session, layers, split, method, seed, max_points)
+
+    def estimate():
+        n = len(map_indices(len(session.data.inputs(split)), max_points, seed))
+        bits = costs.code_bits(session.model, session.data.inputs(split), key[1])
+        return costs.codes(session, key[1], (split,)) + costs.embedding(n, bits, method)
     return Job(key, lambda: map_bits(session, key[1], split, seed, max_points),
-               lambda bits, progress: embed(bits, method, seed), f"{method} map")
+               lambda bits, progress: embed(bits, method, seed), f"{method} map", estimate)
 
 
 def session_map(session, layers=None, split: str = "test", method: str = "PCA", seed: int = 0,
@@ -108,7 +114,7 @@ def local_complexity_job(session, layers=None, split: str = "test", radius: floa
     return Job(("codes-lc", layers, split, radius, n_vertices, seed, max_points),
                lambda: copy.deepcopy(session.model),  # the thread probes its own copy; the user's model stays free
                lambda model, progress: local_complexity(model, x[idx], layers, radius, n_vertices, seed),
-               "local complexity")
+               "local complexity", lambda: costs.local_complexity(session, len(idx), n_vertices, split))
 
 
 def session_local_complexity(session, layers=None, split: str = "test", radius: float = 0.1, n_vertices: int = 20,
@@ -130,9 +136,11 @@ def over_training_job(session, layers=None, k: int = 9, radius: float | None = 0
     if not checkpoints:
         raise ValueError("the session has no checkpoints: train it first (session.train(...) keeps them)")
     key = over_training_key(session, layers, k, radius, lc_points)
+
     return Job(key, lambda: copy.deepcopy(session.model),  # never load weights into the user's model
                lambda model, progress: _over_training(model, session.data, checkpoints, key[1], k, progress, radius,
-                                                      lc_points), "codes over training")
+                                                      lc_points), "codes over training",
+               lambda: costs.over_training(session, len(checkpoints), radius, lc_points))
 
 
 def over_training(session, layers=None, k: int = 9, progress=None, radius: float | None = 0.1,
@@ -179,9 +187,11 @@ def sweep_job(session, preset: dict, name: str = "", backend: str = "sequential"
     from .sweep import sweep
 
     data = session.data
+    parallel = n_jobs if engine is None and backend != "sequential" else 1  # an engine's workers: unknown here
     return Job(("phase", name or tuple(sorted(preset.items()))), lambda: None,
                lambda _, progress: sweep(data, **preset, backend=backend, n_jobs=n_jobs, progress=progress,
-                                         engine=engine), "phase sweep")
+                                         engine=engine), "phase sweep",
+               lambda: costs.sweep(data, **{**preset, "n_jobs": parallel}))
 
 
 def local_complexity_table_job(session, layers=None, radius: float = 0.1, max_points: int | None = 1000) -> Job:
@@ -195,4 +205,4 @@ def local_complexity_table_job(session, layers=None, radius: float = 0.1, max_po
             progress(i + 1, len(jobs), {"split": split})
         return rows
     return Job(("codes-lc-table", jobs["test"].key[1], radius, max_points), lambda: copy.deepcopy(session.model),
-               compute, "local complexity")
+               compute, "local complexity", lambda: jobs["train"].estimate() + jobs["test"].estimate())

@@ -7,8 +7,10 @@ import copy
 import numpy as np
 from torch import nn
 
+from .. import estimates as cost
 from ..capture import weights_state
 from ..jobs import Job
+from . import costs
 from .cka import cka_matrix, layer_grams
 from .collapse import collapse_over_training
 from .exact import exact_regions
@@ -48,7 +50,8 @@ def regions_job(session, indices, split: str = "test", resolution: int = 200, bo
     key = ("geometry-regions", split, tuple(int(i) for i in indices), resolution,
            None if bounds is None else tuple(bounds), _layers(layers))
     return Job(key, _copy(session), lambda model, progress: partition(
-        grid_samples(model, plane, resolution, bounds, _layers(layers), progress=progress)), "linear regions")
+        grid_samples(model, plane, resolution, bounds, _layers(layers), progress=progress)), "linear regions",
+        lambda: costs.regions(session, resolution))
 
 
 def exact_regions_job(session, indices, split: str = "test", bounds=None) -> Job:
@@ -73,7 +76,8 @@ def cka_job(session, layers=None, split: str = "test", max_points: int = 1000, d
         ga = layer_grams(a, x, _layers(layers), minibatch=minibatch, progress=progress)
         gb = None if b is None else layer_grams(b, x, _layers(other_layers), minibatch=minibatch, progress=progress)
         return cka_matrix(ga, gb, debiased)
-    return Job(key, prepare, compute, "CKA")
+
+    return Job(key, prepare, compute, "CKA", lambda: costs.cka(session, x, 1 if other is None else 2))
 
 
 def match_job(session, layer: str, other: nn.Module, other_layer: str | None = None, split: str = "test",
@@ -83,7 +87,7 @@ def match_job(session, layer: str, other: nn.Module, other_layer: str | None = N
     key = ("geometry-match", layer, weights_state(other), other_layer, split, max_points)
     return Job(key, lambda: (copy.deepcopy(session.model), copy.deepcopy(other)),
                lambda models, progress: match_layers(models[0], layer, models[1], other_layer or layer, x),
-               "neuron matching")
+               "neuron matching", lambda: cost.forwards(session, x, 2, f"activations of {len(x):,} inputs, twice"))
 
 
 def collapse_job(session, split: str = "train", layers=None) -> Job:
@@ -94,7 +98,8 @@ def collapse_job(session, split: str = "train", layers=None) -> Job:
     x, y = session.data.inputs(split), session.data.labels(split)
     key = ("geometry-collapse", split, _layers(layers), id(session.history), len(checkpoints))
     return Job(key, _copy(session), lambda model, progress: collapse_over_training(
-        model, checkpoints, x, y, _layers(layers), progress), "neural collapse")
+        model, checkpoints, x, y, _layers(layers), progress), "neural collapse",
+        lambda: cost.checkpoints(session, len(checkpoints), split, "features"))
 
 
 def maximise_job(session, layer: str, unit: int, **kwargs) -> Job:
@@ -102,7 +107,7 @@ def maximise_job(session, layer: str, unit: int, **kwargs) -> Job:
     key = ("geometry-maximise", layer, unit, tuple(sorted(kwargs.items())))
     return Job(key, _copy(session), lambda model, progress: maximise(
         model, layer, unit, session.data.shape, normalize=session.data.normalize, progress=progress, **kwargs),
-        "feature visualisation")
+        "feature visualisation", lambda: costs.feature_visualisation(session, kwargs.get("steps", 64)))
 
 
 def multifaceted_job(session, layer: str, unit: int, n_facets: int = 3, top: int = 30, split: str = "train",
@@ -112,7 +117,8 @@ def multifaceted_job(session, layer: str, unit: int, n_facets: int = 3, top: int
     key = ("geometry-facets", layer, unit, n_facets, top, split, tuple(sorted(kwargs.items())))
     return Job(key, _copy(session), lambda model, progress: multifaceted(
         model, images, layer, unit, n_facets, top, normalize=session.data.normalize, progress=progress, **kwargs),
-        "multifaceted visualisation")
+        "multifaceted visualisation",
+        lambda: costs.feature_visualisation(session, kwargs.get("steps", 64), n_facets, split))
 
 
 def session_regions(session, indices, split: str = "test", resolution: int = 200, bounds=None, layers=None,

@@ -9,10 +9,12 @@ import numbers
 import numpy as np
 import torch
 
+from .. import estimates as cost
 from ..capture import eval_mode
 from ..data import as_model_input
-from ..jobs import Job
+from ..jobs import Estimate, Job
 from . import _functional as fn
+from . import costs
 from .directions import pca_directions, random_plane
 from .hessian import HessianOperator, eigen_path, eigenvalue_density, top_eigen, trace
 from .slices import point
@@ -130,8 +132,13 @@ def endpoints(history, model) -> dict[str, dict]:
 def axes_job(session, kind: str = "random", norm: str = "filter", seed: int = 0, one_d: str = "zero") -> Job:
     """axes() of the session's model (Hessian axes on a copy: they take HVPs)."""
     data, history = session.data, session.history
+
+    def estimate():  # random and PCA axes: a few copies of the weights; Hessian axes: the top two eigenvectors
+        if kind != "hessian":
+            return Estimate(0.1, 4 * cost.param_bytes(session.model), f"{kind} directions")
+        return costs.hvps(session, eval_batch(data, 256, "train")[0], costs.top_hvps(session.model, 2))
     return Job(("landscape-axes", kind, norm, one_d, seed), lambda: copy.deepcopy(session.model),
-               lambda twin, progress: axes(twin, data, history, kind, norm, one_d, seed), f"{kind} axes")
+               lambda twin, progress: axes(twin, data, history, kind, norm, one_d, seed), f"{kind} axes", estimate)
 
 
 def slice_job(session, axes_: tuple, kind: str = "random", norm: str = "filter", seed: int = 0, span: float = 1.0,
@@ -154,7 +161,11 @@ def slice_job(session, axes_: tuple, kind: str = "random", norm: str = "filter",
             progress(done, total, {"partial": dataclasses.replace(
                 surf, loss=surf.loss.copy(), accuracy=surf.accuracy.copy(), done=surf.done.copy())})
         return slice_grid(twin, x, y, *axes_, span=span, n=n, bn=bn, bn_x=bn_x, callback=stream)
-    return Job(("landscape-slice", kind, norm, seed, span, n, bn, n_eval), prepare, compute, "slice")
+
+    def estimate():
+        return costs.slice_(session, *eval_batch(data, n_eval), n, bn,
+                           data.inputs("train")[:256] if bn == "recompute" else None)
+    return Job(("landscape-slice", kind, norm, seed, span, n, bn, n_eval), prepare, compute, "slice", estimate)
 
 
 def path_job(session, a: str, b: str, bn: bool = False, align: bool = False, n_eval: int = 512,
@@ -178,8 +189,12 @@ def path_job(session, a: str, b: str, bn: bool = False, align: bool = False, n_e
         target = weight_matching(twin, ends[a], ends[b], check_x=x)[0] if align else ends[b]
         return interpolate(twin, ends[a], target, x, y, alphas=alphas, bn_x=bn_x,
                            callback=lambda d, t, _: progress(d, t))
+    def estimate():  # one evaluation per alpha (and a BatchNorm forward on 256 train inputs)
+        x = eval_batch(session.data, n_eval)[0]
+        est = cost.forwards(session, x, len(alphas), f"{len(alphas)} points of the path")
+        return est + cost.forwards(session, session.data.inputs("train")[:256], len(alphas), "") if bn else est
     return Job(("landscape-path", a, b, bn, align, n_eval, tuple(np.round(alphas, 12))), prepare, compute,
-               "interpolation")
+               "interpolation", estimate)
 
 
 def spectrum_job(session, k: int = 3, seed: int = 0, n: int = 256) -> Job:
@@ -187,4 +202,5 @@ def spectrum_job(session, k: int = 3, seed: int = 0, n: int = 256) -> Job:
     return Job(("landscape-hessian", k, seed, n),
                lambda: (copy.deepcopy(session.model), eval_batch(session.data, n, "train")),
                lambda prepared, progress: spectrum(prepared[0], *prepared[1], k=k, seed=seed, progress=progress),
-               "Hessian spectrum")
+               "Hessian spectrum", lambda: costs.hvps(session, eval_batch(session.data, n, "train")[0],
+                                                     costs.spectrum_hvps(session.model, k)))

@@ -14,22 +14,32 @@ ATTEMPTS = 3  # runs of one request whose weights keep changing under it before 
 
 
 class JobBar(W.HBox):
-    """A progress bar with what runs, done/total, an estimate of the time left, and a cancel button."""
+    """A progress bar with what runs, its estimated cost, done/total, the time left, and a cancel button."""
 
     def __init__(self, description: str = ""):
         self.bar = W.IntProgress(value=0, min=0, max=1, description=description, layout=W.Layout(width="45%"))
         self.label = W.Label("")
         self.cancel = W.Button(description="cancel", icon="stop", disabled=True, layout=W.Layout(width="90px"))
-        self.started, self.reported = None, False
+        self.started, self.reported, self.warning, self.estimate, self.count = None, False, "", None, ""
         super().__init__([self.bar, self.label, self.cancel])
         self.add_class("explorer-progress")
 
-    def start(self, title: str = "") -> None:
-        """A job starts: empty bar, what it computes, the cancel button on."""
-        self.started, self.reported = time.perf_counter(), False
-        self.bar.value, self.bar.bar_style = 0, ""
-        self.label.value = f"computing the {title}…" if title else "computing…"
+    def start(self, title: str = "", estimate=None, budget: float | None = None) -> None:
+        """A job starts: empty bar, what it computes and its estimate (a warning when over the time budget), the
+        cancel button on. The warning stays on the label while the job runs."""
+        self.started, self.reported, self.estimate = time.perf_counter(), False, estimate
+        self.warning = estimate.over(budget) if estimate is not None and budget is not None else ""
+        self.bar.value, self.bar.bar_style = 0, "warning" if self.warning else ""
+        what = f"computing the {title}…" if title else "computing…"
+        cost = self.warning or ("" if estimate is None else str(estimate))
+        self.label.value = f"{what} {cost}" if cost else what
         self.cancel.disabled = False
+
+    def refuse(self, err: Exception) -> None:
+        """A job that cannot fit was not started: the bar says why."""
+        self.started, self.cancel.disabled, self.warning = None, True, ""
+        self.bar.value, self.bar.bar_style = 0, "danger"
+        self.label.value = f"not started: {err}"
 
     def __call__(self, done: int, total: int, info: dict | None = None) -> None:
         """Progress (the trainer's protocol), with the time left estimated from the rate so far."""
@@ -41,7 +51,8 @@ class JobBar(W.HBox):
             eta = (time.perf_counter() - self.started) / done * (total - done)
             left = f", about {eta:.0f} s left" if eta >= 1 else ", under a second left"
         extra = "".join(f"  {k} {v}" for k, v in (info or {}).items() if k != "partial")
-        self.label.value = f"{done}/{total}{left}{extra}"
+        self.count = f"{done}/{total}{left}{extra}"
+        self.label.value = f"{self.count}  ({self.warning})" if self.warning else self.count
 
     def finish(self, how: str = "") -> None:
         """The job ended: done (the last count stays), cancelled or failed."""
@@ -50,7 +61,8 @@ class JobBar(W.HBox):
         self.bar.bar_style = {"done": "success", "cancelled": "warning", "failed": "danger"}.get(how, "")
         if how == "done":
             self.bar.value = self.bar.max
-            self.label.value = (self.label.value.split(",")[0] if getattr(self, "reported", False) else "done") + took
+            guess = f" (estimated {self.estimate.seconds:.1f} s)" if self.estimate is not None and took else ""
+            self.label.value = (self.count.split(",")[0] if self.reported else "done") + took + guess
         elif how:
             self.label.value = how
 
@@ -65,6 +77,7 @@ class _Run:
     failed: object
     partial: object = None
     attempts: int = 1
+    estimate: object = None  # the job's Estimate, shown again when a request joins it
     stop: threading.Event = field(default_factory=threading.Event)
 
 
@@ -103,9 +116,16 @@ class Runner:
         if (run := self._running.get(full)) is not None:  # the same result is computing: wait for it
             run.generation, run.done, run.failed, run.partial = self.generation, done, failed, partial
             if self.bar is not None:
-                self.bar.start(job.title)
+                self.bar.start(job.title, run.estimate, self.session.time_budget)
             return
         self._loop = _kernel_loop()
+        try:  # the estimate and prepare() on this thread: either may use the model
+            estimate = self.session.admit(job)
+        except Exception as err:  # noqa: BLE001 - a job that cannot fit: shown by the bar and failed()
+            if self.bar is not None:
+                self.bar.refuse(err)
+            failed(err)
+            return
         try:
             prepared = job.prepare()
         except Exception as err:  # noqa: BLE001 - shown by failed()
@@ -119,9 +139,9 @@ class Runner:
                 return
             done(self.session.store(full, result))
             return
-        run = self._running[full] = _Run(job, full, self.generation, done, failed, partial, attempts)
+        run = self._running[full] = _Run(job, full, self.generation, done, failed, partial, attempts, estimate)
         if self.bar is not None:
-            self.bar.start(job.title)
+            self.bar.start(job.title, estimate, self.session.time_budget)
         threading.Thread(target=self._work, args=(run, prepared), daemon=True, name="explorer-job").start()
 
     def cancel(self) -> None:

@@ -7,6 +7,7 @@ import inspect
 import numpy as np
 
 from ..jobs import Job
+from . import costs
 from .explainer import Explainer, KeptForwards, make_method
 
 
@@ -93,7 +94,8 @@ def rank_job(session, methods, n: int = 32, split: str = "test", layers=None) ->
     layers = layers if isinstance(layers, (str, type(None))) else tuple(layers)
     return Job(("saliency-rank", methods, n, split, layers), lambda: _twin(session),
                lambda twin, progress: rank_methods(twin, list(methods), n=n, split=split, layers=layers,
-                                                   progress=progress), "ranking methods")
+                                                   progress=progress), "ranking methods",
+               lambda: costs.ranking(session, methods, n, layers))
 
 
 def diff_roar_job(session, name: str, layers=None, params: dict | None = None, k: float = 0.2,
@@ -106,7 +108,7 @@ def diff_roar_job(session, name: str, layers=None, params: dict | None = None, k
     return Job(("saliency-diffroar", *method_key(name, layers, params), k, epochs),
                lambda: copy.deepcopy(session.model),
                lambda twin, progress: diff_roar(twin, session.data, method, k=k, epochs=epochs, progress=progress),
-               "DiffROAR")
+               "DiffROAR", lambda: costs.diff_roar(session, method, epochs))
 
 
 def cam_layers(session) -> list[str]:
@@ -145,7 +147,8 @@ def sanity_job(session, methods, n: int = 8, split: str = "test", layers=None, m
     x = session.data.inputs(split)[:n]
     return Job(("saliency-sanity", methods, n, split, layers, mode, seed), lambda: copy.deepcopy(session.model),
                lambda twin, progress: model_randomization(twin, x, configured(methods, layers), mode=mode, seed=seed,
-                                                          progress=progress), "sanity checks")
+                                                          progress=progress), "sanity checks",
+               lambda: costs.sanity(session, methods, n, layers))
 
 
 def trust_job(session, methods, n: int = 8, split: str = "test", layers=None, seed: int = 0) -> Job:
@@ -157,4 +160,5 @@ def trust_job(session, methods, n: int = 8, split: str = "test", layers=None, se
     x = session.data.inputs(split)[:n]
     return Job(("saliency-trust", methods, n, split, layers, seed), lambda: copy.deepcopy(session.model),
                lambda twin, progress: trust_metrics(twin, x, configured(methods, layers), seed=seed,
-                                                    progress=progress), "trust metrics")
+                                                    progress=progress), "trust metrics",
+               lambda: costs.trust(session, methods, n, layers))
