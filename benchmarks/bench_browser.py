@@ -218,6 +218,8 @@ def big_map_rows(page, base: str, nb: Path, n: int, steps: int) -> tuple[list[st
     rows = [summary(f"{n:,}-point map recolour (label / correct)", measure(
         page, steps, codes, {"kind": "menu", "label": "colour"}, {"kind": "canvas", "nth": 0},
         lambda i: "correct" if i % 2 == 0 else "label"))]
+    page.locator(codes).locator(".bk-Figure").first.scroll_into_view_if_needed()  # pointer events need it on screen
+    page.wait_for_timeout(500)
     f = frame_box(page, codes)
     hover = []
     for i in range(steps + 2):

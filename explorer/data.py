@@ -83,6 +83,13 @@ class ImageSet:
         x = self.images(split)[torch.from_numpy(idx)]
         return (self.transform(x) if self.transform is not None else self.normalize(x)), y[idx], idx
 
+    def describe_sample(self, split: str = "test", n: int | None = None, seed: int = 0) -> str:
+        """What sample(split, n, seed) takes, in words: '500 of 10,000 test images, stratified by class, seed 0'."""
+        total = len(self.labels(split))
+        if n is None or n >= total:
+            return f"all {total:,} {split} images"
+        return f"{n:,} of {total:,} {split} images, stratified by class, seed {seed}"
+
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """(x - mean) / std per channel."""
         m = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(-1, 1, 1)
@@ -293,7 +300,8 @@ def _classes_check(y: torch.Tensor, what: str) -> None:
 def stratified_indices(labels, n: int, seed: int = 0) -> np.ndarray:
     """Sorted indices of a seeded sample of n of the labels, each class kept in proportion (all if n >= N).
 
-    For evaluation batches of large datasets: a lab asks for it, nothing subsamples by default.
+    The labs' evaluation batches (ranking, trust, landscape, CKA) take n this way, so on a class-sorted dataset
+    a batch still sees every class (the first n would see one or two).
     """
     y = np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels).ravel()
     if n < 1 or int(n) != n:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import numpy as np
 
@@ -14,6 +15,7 @@ from .knn import knn_accuracy
 from .metrics import categorization, determinism, redundancy
 
 SPLITS = ("train", "test")
+METRICS_MAX = 10_000  # inputs per split the tables score (a stratified sample of a larger split, seed 0)
 
 
 def session_codes(session, layers=None, split: str = "test", with_activations: bool = False):
@@ -32,39 +34,49 @@ def session_determinism(session, layers=None) -> list[dict]:
 
 
 def categorization_key(session, layers=None, k: int = 9, n_clusters: int = 10, seed: int = 9,
-                       baselines: bool = True) -> tuple:
+                       baselines: bool = True, max_points: int | None = METRICS_MAX) -> tuple:
     """The memo key of session_categorization."""
-    return ("codes-categorization", tuple(_check_layers(session.model, layers)), k, n_clusters, seed, baselines)
+    return ("codes-categorization", tuple(_check_layers(session.model, layers)), k, n_clusters, seed, baselines,
+            max_points)
 
 
-def categorization_features(session, layers=None, baselines: bool = True) -> tuple[dict, np.ndarray, np.ndarray]:
-    """What session_categorization scores: {name: (train, test)} for codes (and pixels, activations), and labels."""
+def sampled(codes, idx: np.ndarray):
+    """Codes (or an array) of the rows idx."""
+    return dataclasses.replace(codes, packed=codes.packed[idx]) if hasattr(codes, "packed") else codes[idx]
+
+
+def categorization_features(session, layers=None, baselines: bool = True, max_points: int | None = METRICS_MAX
+                            ) -> tuple[dict, np.ndarray, np.ndarray]:
+    """What session_categorization scores: {name: (train, test)} for codes (and pixels, activations), and labels,
+    of data.sample(split, max_points) per split (stratified by class, seed 0)."""
     layers = tuple(_check_layers(session.model, layers))
+    data = session.data
+    idx = {s: data.sample(s, max_points)[2] for s in SPLITS}
     (ctr, atr), (cte, ate) = (session_codes(session, layers, s, with_activations=True) for s in SPLITS)
-    feats = {"codes": (ctr, cte)}
+    feats = {"codes": (sampled(ctr, idx["train"]), sampled(cte, idx["test"]))}
     if baselines:
-        data = session.data
-        feats["pixels"] = (data.images("train").flatten(1).numpy(), data.images("test").flatten(1).numpy())
-        feats["activations"] = (atr, ate)
-    return feats, session.data.labels("train").numpy(), session.data.labels("test").numpy()
+        feats["pixels"] = tuple(data.images(s)[idx[s]].flatten(1).numpy() for s in SPLITS)
+        feats["activations"] = (atr[idx["train"]], ate[idx["test"]])
+    return feats, data.labels("train").numpy()[idx["train"]], data.labels("test").numpy()[idx["test"]]
 
 
 def categorization_job(session, layers=None, k: int = 9, n_clusters: int = 10, seed: int = 9,
-                       baselines: bool = True) -> Job:
+                       baselines: bool = True, max_points: int | None = METRICS_MAX) -> Job:
     """k-NN, logistic regression and K-Means on codes (pixels and activations as baselines): the codes here, the
     fits anywhere."""
-    key = categorization_key(session, layers, k, n_clusters, seed, baselines)
+    key = categorization_key(session, layers, k, n_clusters, seed, baselines, max_points)
     device = session.device
-    return Job(key, lambda: categorization_features(session, key[1], baselines),
+    return Job(key, lambda: categorization_features(session, key[1], baselines, max_points),
                lambda prepared, progress: categorization(*prepared, k, n_clusters, seed, device=device,
                                                          progress=progress),
                "K-Means and logistic regression", lambda: costs.categorization(session, key[1], baselines))
 
 
 def session_categorization(session, layers=None, k: int = 9, n_clusters: int = 10, seed: int = 9,
-                           baselines: bool = True) -> list[dict]:
-    """k-NN, logistic regression and K-Means on codes, and on raw pixels and continuous activations as baselines."""
-    return session.run(categorization_job(session, layers, k, n_clusters, seed, baselines))
+                           baselines: bool = True, max_points: int | None = METRICS_MAX) -> list[dict]:
+    """k-NN, logistic regression and K-Means on codes, and on raw pixels and continuous activations as baselines
+    (of max_points inputs per split, stratified by class)."""
+    return session.run(categorization_job(session, layers, k, n_clusters, seed, baselines, max_points))
 
 
 def map_indices(n: int, max_points: int | None = None, seed: int = 0) -> np.ndarray:
@@ -130,8 +142,9 @@ def over_training_key(session, layers=None, k: int = 9, radius: float | None = 0
 
 
 def over_training_job(session, layers=None, k: int = 9, radius: float | None = 0.1, lc_points: int = 256) -> Job:
-    """Redundancy (train/test), k-NN accuracy and mean local complexity at radius (None: skip; on a seeded
-    sample of lc_points inputs per split) at each checkpoint of session.history, on a copy of the model."""
+    """Redundancy (train/test) and k-NN accuracy (on METRICS_MAX inputs per split, stratified) and mean local
+    complexity at radius (None: skip; on a seeded sample of lc_points inputs per split) at each checkpoint of
+    session.history, on a copy of the model."""
     checkpoints = list(session.history.checkpoints)
     if not checkpoints:
         raise ValueError("the session has no checkpoints: train it first (session.train(...) keeps them)")
@@ -152,11 +165,11 @@ def over_training(session, layers=None, k: int = 9, progress=None, radius: float
 def _over_training(model, data, checkpoints, layers, k, progress, radius, lc_points) -> list[dict]:
     from ..device import model_device
 
-    rows = []
+    rows, batch = [], {s: data.sample(s, METRICS_MAX)[:2] for s in SPLITS}  # a stratified sample of a large split
+    y = {s: batch[s][1].numpy() for s in SPLITS}
     for i, (epoch, state) in enumerate(checkpoints):
         model.load_state_dict(state)
-        codes = {s: activation_codes(model, data.inputs(s), layers) for s in SPLITS}
-        y = {s: data.labels(s).numpy() for s in SPLITS}
+        codes = {s: activation_codes(model, batch[s][0], layers) for s in SPLITS}
         rows.append({"epoch": epoch, **{f"redundancy ratio {s}": redundancy(codes[s])["redundancy ratio"]
                                         for s in SPLITS},
                      f"{k}-NN": knn_accuracy(codes["train"], y["train"], codes["test"], y["test"], k,

@@ -20,6 +20,8 @@ from .match import match_layers
 from .plane import plane_through
 from .regions import grid_samples, partition
 
+COLLAPSE_MAX = 5000  # inputs the class means and covariances are taken on (a stratified sample of a larger split)
+
 
 def _copy(session):
     return lambda: copy.deepcopy(session.model)  # the thread runs its own copy; the user's model stays free
@@ -63,8 +65,9 @@ def exact_regions_job(session, indices, split: str = "test", bounds=None) -> Job
 
 def cka_job(session, layers=None, split: str = "test", max_points: int = 1000, debiased: bool = False,
             minibatch: int | None = None, other: nn.Module | None = None, other_layers=None) -> Job:
-    """CKA between every pair of layers of the session's model, or against `other` (another seed, a checkpoint)."""
-    x = session.data.inputs(split)[:max_points]
+    """CKA between every pair of layers of the session's model, or against `other` (another seed, a checkpoint),
+    on data.sample(split, max_points): stratified by class."""
+    x = session.data.sample(split, max_points)[0]
     key = ("geometry-cka", _layers(layers), split, max_points, debiased, minibatch,
            None if other is None else weights_state(other), _layers(other_layers))
 
@@ -82,21 +85,22 @@ def cka_job(session, layers=None, split: str = "test", max_points: int = 1000, d
 
 def match_job(session, layer: str, other: nn.Module, other_layer: str | None = None, split: str = "test",
               max_points: int = 1000) -> Job:
-    """Neuron matching between `layer` of the session's model and `other_layer` (default the same) of `other`."""
-    x = session.data.inputs(split)[:max_points]
+    """Neuron matching between `layer` of the session's model and `other_layer` (default the same) of `other`, on
+    data.sample(split, max_points): stratified by class."""
+    x = session.data.sample(split, max_points)[0]
     key = ("geometry-match", layer, weights_state(other), other_layer, split, max_points)
     return Job(key, lambda: (copy.deepcopy(session.model), copy.deepcopy(other)),
                lambda models, progress: match_layers(models[0], layer, models[1], other_layer or layer, x),
                "neuron matching", lambda: cost.forwards(session, x, 2, f"activations of {len(x):,} inputs, twice"))
 
 
-def collapse_job(session, split: str = "train", layers=None) -> Job:
-    """NC1-NC4 over the session's training checkpoints."""
+def collapse_job(session, split: str = "train", layers=None, max_points: int | None = COLLAPSE_MAX) -> Job:
+    """NC1-NC4 over the session's training checkpoints, on data.sample(split, max_points) (stratified by class)."""
     checkpoints = list(session.history.checkpoints)
     if not checkpoints:
         raise ValueError("the session has no checkpoints: train it first (session.train(...) keeps them)")
-    x, y = session.data.inputs(split), session.data.labels(split)
-    key = ("geometry-collapse", split, _layers(layers), id(session.history), len(checkpoints))
+    x, y, _ = session.data.sample(split, max_points)
+    key = ("geometry-collapse", split, _layers(layers), id(session.history), len(checkpoints), max_points)
     return Job(key, _copy(session), lambda model, progress: collapse_over_training(
         model, checkpoints, x, y, _layers(layers), progress), "neural collapse",
         lambda: cost.checkpoints(session, len(checkpoints), split, "features"))

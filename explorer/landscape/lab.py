@@ -20,11 +20,13 @@ from .hessian import HessianOperator, eigen_path, eigenvalue_density, top_eigen,
 from .slices import point
 
 AXES = ("random", "pca", "hessian")
+BN_N = 256  # training inputs BatchNorm statistics are recomputed on (a stratified sample)
 
 
-def eval_batch(data, n: int = 512, split: str = "test") -> tuple[torch.Tensor, torch.Tensor]:
-    """The first n inputs and labels of a split: a fixed evaluation set."""
-    return data.inputs(split)[:n], data.labels(split)[:n]
+def eval_batch(data, n: int = 512, split: str = "test", seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """n inputs and labels of a split, a fixed evaluation set: data.sample(split, n, seed), stratified by class so
+    that a class-sorted dataset is not evaluated on its first class (all of the split for n >= its size)."""
+    return data.sample(split, n, seed)[:2]
 
 
 def axes(model, data, history, kind: str = "random", norm: str = "filter", one_d: str = "zero",
@@ -152,7 +154,7 @@ def slice_job(session, axes_: tuple, kind: str = "random", norm: str = "filter",
 
     def prepare():  # the thread gets its own copy: functional_call swaps a module's tensors while it runs
         return (copy.deepcopy(session.model), eval_batch(data, n_eval),
-                data.inputs("train")[:256] if bn == "recompute" else None)
+                eval_batch(data, BN_N, "train")[0] if bn == "recompute" else None)
 
     def compute(prepared, progress):
         twin, (x, y), bn_x = prepared
@@ -182,7 +184,7 @@ def path_job(session, a: str, b: str, bn: bool = False, align: bool = False, n_e
 
     def prepare():
         return (copy.deepcopy(session.model), eval_batch(session.data, n_eval),
-                session.data.inputs("train")[:256] if bn else None)
+                eval_batch(session.data, BN_N, "train")[0] if bn else None)
 
     def compute(prepared, progress):
         twin, (x, y), bn_x = prepared

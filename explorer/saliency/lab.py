@@ -86,15 +86,15 @@ def _twin(session):
     return Session(copy.deepcopy(session.model), session.data, session.history)
 
 
-def rank_job(session, methods, n: int = 32, split: str = "test", layers=None) -> Job:
-    """rank_methods() on a copy of the model."""
+def rank_job(session, methods, n: int = 32, split: str = "test", layers=None, seed: int = 0) -> Job:
+    """rank_methods() on a copy of the model (on data.sample(split, n, seed): stratified by class)."""
     from .rank import rank_methods
 
     methods = tuple(methods)
     layers = layers if isinstance(layers, (str, type(None))) else tuple(layers)
-    return Job(("saliency-rank", methods, n, split, layers), lambda: _twin(session),
+    return Job(("saliency-rank", methods, n, split, layers, seed), lambda: _twin(session),
                lambda twin, progress: rank_methods(twin, list(methods), n=n, split=split, layers=layers,
-                                                   progress=progress), "ranking methods",
+                                                   progress=progress, seed=seed), "ranking methods",
                lambda: costs.ranking(session, methods, n, layers))
 
 
@@ -139,12 +139,13 @@ def configured(names, layers) -> dict:
 
 def sanity_job(session, methods, n: int = 8, split: str = "test", layers=None, mode: str = "cascading",
                seed: int = 0) -> Job:
-    """Adebayo et al.'s model randomisation of the compared methods on n images, on a copy of the model."""
+    """Adebayo et al.'s model randomisation of the compared methods on n images (data.sample(split, n, seed):
+    stratified by class), on a copy of the model."""
     from .sanity import model_randomization
 
     methods = tuple(methods)
     layers = layers if isinstance(layers, (str, type(None))) else tuple(layers)
-    x = session.data.inputs(split)[:n]
+    x = session.data.sample(split, n, seed)[0]
     return Job(("saliency-sanity", methods, n, split, layers, mode, seed), lambda: copy.deepcopy(session.model),
                lambda twin, progress: model_randomization(twin, x, configured(methods, layers), mode=mode, seed=seed,
                                                           progress=progress), "sanity checks",
@@ -152,12 +153,13 @@ def sanity_job(session, methods, n: int = 8, split: str = "test", layers=None, m
 
 
 def trust_job(session, methods, n: int = 8, split: str = "test", layers=None, seed: int = 0) -> Job:
-    """Faithfulness correlation, max-sensitivity, sparseness, complexity and random-logit per method."""
+    """Faithfulness correlation, max-sensitivity, sparseness, complexity and random-logit per method, on n images
+    (data.sample(split, n, seed): stratified by class)."""
     from .trust import trust_metrics
 
     methods = tuple(methods)
     layers = layers if isinstance(layers, (str, type(None))) else tuple(layers)
-    x = session.data.inputs(split)[:n]
+    x = session.data.sample(split, n, seed)[0]
     return Job(("saliency-trust", methods, n, split, layers, seed), lambda: copy.deepcopy(session.model),
                lambda twin, progress: trust_metrics(twin, x, configured(methods, layers), seed=seed,
                                                     progress=progress), "trust metrics",

@@ -20,10 +20,11 @@ def maps_in_batches(explainer: Explainer, x: torch.Tensor, targets, batch_size: 
 
 
 def rank_methods(session, methods=None, n: int = 64, split: str = "test", layers=None, steps: int = 10,
-                 baseline="blur", progress=None) -> list[dict]:
-    """Rank methods on the first n images of a split: deletion/insertion AUCs (for the predicted class), class
-    sensitivity, and, where the data has ground-truth masks, pointing game and energy. Best (insertion - deletion)
-    first; each row is a dict with 'rank' and 'method'."""
+                 baseline="blur", progress=None, seed: int = 0) -> list[dict]:
+    """Rank methods on n images of a split (data.sample(split, n, seed): stratified by class, all of the split for
+    n >= its size): deletion/insertion AUCs (for the predicted class), class sensitivity, and, where the data has
+    ground-truth masks, pointing game and energy. Best (insertion - deletion) first; each row is a dict with 'rank'
+    and 'method'."""
     from . import METHODS
 
     methods = list(METHODS) if methods is None else list(methods)
@@ -31,7 +32,8 @@ def rank_methods(session, methods=None, n: int = 64, split: str = "test", layers
         raise ValueError(f"n must be an integer >= 1 (images to rank on); got {n!r}")
     if not methods:
         raise ValueError("no methods to rank")
-    x = session.data.inputs(split)[:n].to(session.device)
+    x, _, idx = session.data.sample(split, n, seed)
+    x = x.to(session.device)
     masks = session.data.masks.get(split)
     rows = []
     for i, name in enumerate(methods):
@@ -41,14 +43,14 @@ def rank_methods(session, methods=None, n: int = 64, split: str = "test", layers
         start = time.perf_counter()
         maps = maps_in_batches(ex, x, "predicted")
         seconds = time.perf_counter() - start
-        pred = session.evaluate(split).predictions[:n]
+        pred = session.evaluate(split).predictions[idx]
         curves = deletion_insertion(session.model, x, maps, pred, steps=steps, baseline=baseline)
         row = {"method": name, "deletion_auc": float(curves["deletion_auc"].mean()),
                "insertion_auc": float(curves["insertion_auc"].mean()),
                "sensitivity": float(class_sensitivity(ex, x[:min(n, 64)]).mean()), "seconds": seconds}
         if masks is not None:
-            row["pointing"] = float(pointing_game(maps, masks[:n]).float().mean())
-            row["energy"] = float(energy(maps, masks[:n]).mean())
+            row["pointing"] = float(pointing_game(maps, masks[idx]).float().mean())
+            row["energy"] = float(energy(maps, masks[idx]).mean())
         rows.append(row)
         ex.clear()
         if progress is not None:

@@ -42,7 +42,9 @@ class TablesView(W.VBox):
     @guarded
     def _show_categorization(self, rows) -> None:
         self.tables_["categorization"] = rows
-        self.categorization.value = ("K-Means: <i>purity</i> is the paper's 'accuracy'; <i>Hungarian</i> "
+        data = self.choice.session.data
+        on = "; ".join(data.describe_sample(s, lab.METRICS_MAX) for s in lab.SPLITS)
+        self.categorization.value = (f"On {on}. K-Means: <i>purity</i> is the paper's 'accuracy'; <i>Hungarian</i> "
                                      "matches clusters to labels one to one" + Table(rows).to_html())
 
     @guarded

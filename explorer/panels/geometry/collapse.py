@@ -4,6 +4,7 @@ from __future__ import annotations
 import ipywidgets as W
 
 from ...geometry import collapse_job
+from ...geometry.lab import COLLAPSE_MAX
 from .._common import guarded
 from .._runner import JobBar, Runner
 from ..landscape.figures import figure, view
@@ -48,5 +49,6 @@ class CollapseView(W.VBox):
         curves = {m: [max(float(r[layer].get(KEYS[m], float("nan"))), floor) for r in rows] for m in METRICS}
         self.source.data = {"epoch": [r["epoch"] for r in rows], **curves}
         last = rows[-1][layer]
-        self.note.value = (f"features: <b>{layer}</b>, {len(rows)} checkpoints; last epoch "
+        sampled = self.session.data.describe_sample("train", COLLAPSE_MAX)
+        self.note.value = (f"features: <b>{layer}</b> on {sampled}, {len(rows)} checkpoints; last epoch "
                            + ", ".join(f"{m} {last.get(KEYS[m], float('nan')):.3g}" for m in METRICS))

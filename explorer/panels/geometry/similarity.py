@@ -19,6 +19,7 @@ class SimilarityView(W.VBox):
 
         self.session, self.error, self.max_points, self.cka_ = session, error, max_points, None
         self.debiased = W.ToggleButtons(options=["linear", "debiased"], value="linear")
+        self.sampled = W.HTML(f"<small>on {session.data.describe_sample('test', max_points)}</small>")
         self.button = W.Button(description="compute CKA", button_style="primary")
         self.progress = JobBar("CKA")
         self.runner = Runner(session, self.progress)
@@ -32,7 +33,7 @@ class SimilarityView(W.VBox):
         fig.xaxis.major_label_orientation = 0.9
         self.button.on_click(self.recompute)
         self.debiased.observe(self.recompute, names="value")
-        super().__init__([W.HBox([self.debiased, self.button]), self.progress, view(fig)])
+        super().__init__([W.HBox([self.debiased, self.button]), self.sampled, self.progress, view(fig)])
 
     @guarded
     def recompute(self, _=None) -> None:

@@ -11,7 +11,7 @@ from .figures import figure, view
 
 
 class HessianView(W.VBox):
-    """On 256 training inputs; its three stages in the progress bar."""
+    """On 256 training inputs (stratified by class); its three stages in the progress bar."""
 
     def __init__(self, session, error, seed: int = 0):
         from bokeh.models import ColumnDataSource
@@ -41,4 +41,4 @@ class HessianView(W.VBox):
         self.density_source.data = {"x": r["grid"], "y": np.maximum(r["density"], 1e-8)}
         self.spectrum.value = (f"top {k} eigenvalues: {', '.join(f'{v:.4g}' for v in r['top'])}; trace "
                                f"{r['trace']:.4g} (Hutchinson, {r['trace_samples']} samples, sd "
-                               f"{r['trace_std']:.3g}); on {r['n']} training inputs")
+                               f"{r['trace_std']:.3g}); on {self.session.data.describe_sample('train', r['n'])}")

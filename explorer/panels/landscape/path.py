@@ -56,6 +56,7 @@ class PathView(W.VBox):
         self.path_ = path
         self.path_source.data = {"x": path.alphas, "loss": path.loss, "error": 1 - path.accuracy}
         r = path.barriers()
-        self.barrier.value = (f"barrier {a} → {b} on {self.n_eval} test inputs: loss Frankle {r['frankle_loss']:.4f}"
+        sampled = self.session.data.describe_sample("test", self.n_eval)
+        self.barrier.value = (f"barrier {a} → {b} on {sampled}: loss Frankle {r['frankle_loss']:.4f}"
                               f", Entezari {r['entezari_loss']:.4f}; error Frankle {r['frankle_error']:.2%}, "
                               f"Entezari {r['entezari_error']:.2%}")

@@ -56,7 +56,7 @@ class PointView(W.VBox):
         r = lab.at_point(self.session.model, *axes, a, b, *lab.eval_batch(data, n),
                          data.inputs("test")[:self.n_shown])
         self.readout.value = (f"at α={a:+.3f}, β={b:+.3f}: <b>loss {r['loss']:.4f}</b>, accuracy "
-                              f"{r['accuracy']:.1%} on {n} test inputs")
+                              f"{r['accuracy']:.1%} on {data.describe_sample('test', n)}")
         truth = data.labels("test")[:self.n_shown]
         for cap, p, c, t in zip(self.captions, r["predictions"], r["confidence"], truth, strict=True):
             colour = "#1b7f3a" if p == int(t) else "#b00020"

@@ -28,6 +28,7 @@ class SliceView(W.VBox):
         self.bn = W.Dropdown(options=BN_POLICIES, value="keep", description="BatchNorm")
         self.quantity = W.ToggleButtons(options=["loss", "accuracy"], value="loss")
         self.compute = W.Button(description="compute slice", button_style="primary")
+        self.sampled = W.HTML(f"<small>loss and accuracy on {session.data.describe_sample('test', n_eval)}</small>")
         self.progress = JobBar("slice")
         self.runner = Runner(session, self.progress)
         self.mapper = LinearColorMapper(palette="Viridis256", nan_color=(0, 0, 0, 0))  # NaN/inf: a gap
@@ -52,7 +53,7 @@ class SliceView(W.VBox):
         self.compute.on_click(self.recompute)
         self.quantity.observe(self.redraw, names="value")
         super().__init__([W.HBox([self.kind, self.norm, self.bn]), W.HBox([self.span, self.resolution, self.compute]),
-                          self.progress, W.HBox([view(fig), view(cfig)]), self.quantity])
+                          self.progress, self.sampled, W.HBox([view(fig), view(cfig)]), self.quantity])
 
     @guarded
     def recompute(self, _=None) -> None:

@@ -40,18 +40,19 @@ class RankView(W.VBox):
     def evaluate(self, button=None) -> None:
         """Rank the compared methods (or all) on the current model: an HTML table."""
         names = list(self.compare.compare_methods.value) or list(self.maps.method_names)
-        self.ranking.submit(lab.rank_job(self.maps.session, names, self.eval_n.value, self.maps.split,
-                                     self.maps.layers()), self._show_ranking, self.error.show)
+        job = lab.rank_job(self.maps.session, names, self.eval_n.value, self.maps.split, self.maps.layers())
+        sampled = self.maps.session.data.describe_sample(self.maps.split, self.eval_n.value, job.key[-1])
+        self.ranking.submit(job, lambda rows: self._show_ranking(rows, sampled), self.error.show)
 
     @guarded
-    def _show_ranking(self, rows) -> None:
+    def _show_ranking(self, rows, sampled: str = "") -> None:
         self.rows_ = rows
         cols = [c for c in COLUMNS if c in rows[0]]
         head = "".join(f"<th>{c}</th>" for c in cols)
         body = "".join("<tr>" + "".join(f"<td>{r[c]:.3f}</td>" if isinstance(r[c], float) else
                                          f"<td>{html.escape(str(r[c]))}</td>" for c in cols) + "</tr>" for r in rows)
         self.table.value = (f"<table class='explorer-table'><tr>{head}</tr>{body}</table>"
-                            "<small>deletion: lower is better; insertion, pointing, energy: higher; "
+                            f"<small>on {sampled}. deletion: lower is better; insertion, pointing, energy: higher; "
                             "sensitivity: lower is more class-sensitive</small>")
 
     @guarded

@@ -55,10 +55,16 @@ class TrustView(W.VBox):
         """Model randomisation of the compared methods."""
         m = self.maps
         job = lab.sanity_job(m.session, self.methods(), self.trust_n.value, m.split, m.layers(), self.mode.value)
-        self.runner.submit(job, self._show_sanity, self.error.show)
+        sampled = self.sampled(job)
+        self.runner.submit(job, lambda r: self._show_sanity(r, sampled), self.error.show)
+
+    def sampled(self, job) -> str:
+        """The job's images in words (its key ends with the seed of the sample)."""
+        m = self.maps
+        return m.session.data.describe_sample(m.split, self.trust_n.value, job.key[-1])
 
     @guarded
-    def _show_sanity(self, r) -> None:
+    def _show_sanity(self, r, sampled: str = "") -> None:
         self.sanity_ = r
         self.figure.x_range.factors = list(r["layers"])
         names = list(r["methods"])
@@ -67,19 +73,21 @@ class TrustView(W.VBox):
             source.data = {"x": list(r["layers"])[:len(curve)], "y": list(curve)}
         self.legend.value = ("colours: " + ", ".join(f"<span style='color:{c}'>&#9632; {html.escape(n)}</span>"
                                                      for c, n in zip(COLOURS, names))
-                             + f" ({r['mode']}); a map that stays near 1 does not depend on the weights")
+                             + f" ({r['mode']}, on {sampled}); a map that stays near 1 does not depend on the "
+                             "weights")
 
     @guarded
     def metrics(self, button=None) -> None:
         """The five trust metrics of the compared methods."""
         m = self.maps
         job = lab.trust_job(m.session, self.methods(), self.trust_n.value, m.split, m.layers())
-        self.runner.submit(job, self._show_metrics, self.error.show)
+        sampled = self.sampled(job)
+        self.runner.submit(job, lambda rows: self._show_metrics(rows, sampled), self.error.show)
 
     @guarded
-    def _show_metrics(self, rows) -> None:
+    def _show_metrics(self, rows, sampled: str = "") -> None:
         self.trust_rows_ = rows
-        text = Table(rows).to_html()
+        text = f"<small>on {sampled}</small>" + Table(rows).to_html()
         both = self._merged(rows)
         if len(both) >= 2:
             agree = metric_agreement(both)
