@@ -55,6 +55,7 @@ class Tour(W.VBox):
         self.progress = JobBar("training")  # estimate of the time left; cancel stops a training on its thread
         self.stop = threading.Event()
         self.status = W.HTML("Choose a dataset and a model, then press <b>Train</b>.")
+        self.shown_status = ""  # the status of the session the labs show while a new one trains
         self.error = ErrorLine()
         self.tabs = W.Tab()
         self.train_button.on_click(lambda _: self.start())
@@ -93,11 +94,16 @@ class Tour(W.VBox):
             self.train()
             return
         self.train_button.disabled = True
+        shown = self.status.value  # the session the labs show until the new one is trained
         try:
             session = self._open()
         except BaseException:
             self.train_button.disabled = False
+            self.status.value = shown
             raise
+        self.shown_status = shown
+        self.status.value = (f"training {self.model.value} on {self.dataset.value} for {self.epochs.value} epochs"
+                             + (" (the labs below show the previous model until it is done)" if shown else ""))
         self.stop.clear()
         self.progress.start("training", training(session.model, session.data, self.epochs.value), session.time_budget)
         threading.Thread(target=self._train_off_thread, args=(session, loop, self.epochs.value, self.seed.value),
@@ -124,6 +130,8 @@ class Tour(W.VBox):
         """On the kernel's loop: the trained session shown, or the cancel or the error said (the labs keep the
         previous session)."""
         self.train_button.disabled = False
+        if err is not None:  # the labs still show the previous session: so does the status line
+            self.status.value = self.shown_status
         if isinstance(err, Cancelled):
             self.progress.finish("cancelled")
             return

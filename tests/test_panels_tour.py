@@ -132,12 +132,13 @@ def test_train_button_trains_off_the_kernel_thread_and_cancels(kernel):
     from .test_panel_common import run_loop
 
     t = Tour(epochs=40, device="cpu")
-    ticks = []
+    ticks, before = [], t.status.value
 
     async def use():
         start = time.perf_counter()
         t.train_button.click()
         assert time.perf_counter() - start < 2 and t.train_button.disabled  # opened here, trained elsewhere
+        assert t.status.value.startswith("training cnn on digits for 40 epochs")  # not "loading ..." meanwhile
         for _ in range(10):  # the loop keeps running while the model trains
             await asyncio.sleep(0.05)
             ticks.append(t.progress.bar.value)
@@ -150,6 +151,7 @@ def test_train_button_trains_off_the_kernel_thread_and_cancels(kernel):
             await asyncio.sleep(0.05)
     run_loop(use())
     assert len(ticks) == 10 and t.session is None and t.progress.label.value == "cancelled"
+    assert t.status.value == before  # cancelled: the status line is the old one again
     assert t.error.value == "" and 0 < t.progress.bar.value < t.progress.bar.max
     t.epochs.value = 1
 
