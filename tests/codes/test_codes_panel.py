@@ -34,18 +34,25 @@ def panel(digits, trained_mlp, monkeypatch):
 
 
 def test_recolour_redraws_without_recomputing(panel):
+    import explorer.panels.codes.map as mod
+
     assert panel.layer.index == 0 and panel.layers() is None  # "all ReLU layers", shown as selected
     assert len(panel.calls) == 1 and panel.error.value == ""
-    before = list(panel.source.data["colour"])
+    before = panel.maps.point_colours()
+    y = panel.session.data.labels("test").numpy()
+    assert before == [mod.PALETTE[int(v)] for v in y] and panel.maps.legend_keys() == [str(k) for k in range(10)]
     xy, images = np.array(panel.source.data["x"]), panel.source.data["image"]
     panel.colour.value = "correct"
     assert panel.source.data["image"] is images  # a recolour sends the colour columns, not the thumbnails again
-    after = panel.source.data["colour"]
+    after = panel.maps.point_colours()
     assert after != before and set(after) <= {"#2ca02c", "#d62728"}
-    assert set(panel.source.data["key"]) <= {"correct", "wrong"}  # the legend says what the colours mean
+    ok = panel.source.data["prediction"] == y
+    assert [c == "#2ca02c" for c in after] == list(ok)  # green exactly where the prediction is right
+    assert set(panel.maps.legend_keys()) <= {"correct", "wrong"}  # the legend says what the colours mean
+    assert isinstance(panel.source.data["code"], np.ndarray)  # one binary array goes to the page, not strings
     np.testing.assert_array_equal(panel.source.data["x"], xy)
     panel.colour.value = "cluster"
-    assert len(set(panel.source.data["colour"])) == 10 and len(set(panel.source.data["key"])) == 10
+    assert len(set(panel.maps.point_colours())) == 10 and len(panel.maps.legend_keys()) == 10
     assert len(panel.calls) == 1
     assert panel.source.data["image"][0].startswith("data:image/png;base64,")
 
