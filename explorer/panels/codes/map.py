@@ -11,13 +11,11 @@ from ...data import to_uint8
 from ...table import Table
 from .._common import display_scale, guarded, load_bokeh, png
 from .._runner import JobBar, Runner
+from .colouring import COLOURINGS, PALETTE, colouring
 
-COLOURINGS = ("label", "prediction", "correct", "cluster")
 HOVER_IMAGES = 5000  # thumbnails per point in the page up to this (50,000 would be 31 MB): above, the hover shows
 # index and labels, and a selection still shows its images
 TOOLTIP = "#@index: label @label, predicted @prediction"
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-           "#17becf")
 
 
 class MapView(W.VBox):
@@ -92,24 +90,8 @@ class MapView(W.VBox):
 
     def _colours(self) -> tuple[np.ndarray, list, list, np.ndarray, np.ndarray]:
         """Each drawn point's colour code, the palette and legend key of each code, labels and predictions."""
-        s, split, idx, how = self.choice.view(), self.choice.split.value, self.indices(), self.colour.value
-        y = s.data.labels(split).numpy()[idx]
-        pred = s.evaluate(split).predictions.numpy()[idx]
-        if how == "correct":
-            return (pred == y).astype(np.uint8), [PALETTE[3], PALETTE[2]], ["wrong", "correct"], y, pred
-        if how == "cluster":
-            from ...codes import kmeans_labels
-
-            layers = self.choice.layers()
-            values = s.memo(("codes-clusters", layers, split),
-                            lambda: kmeans_labels(session_codes(s, layers, split).bits()))[idx]
-            keys = [f"cluster {k}" for k in range(int(values.max(initial=0)) + 1)]
-        else:
-            values = y if how == "label" else pred
-            keys = list(s.data.classes)
-        keys = keys or ["none"]
-        return (np.asarray(values).astype(np.int32), [PALETTE[k % len(PALETTE)] for k in range(len(keys))], keys,
-                y, pred)
+        return colouring(self.choice.view(), self.choice.split.value, self.indices(), self.colour.value,
+                         self.choice.layers())
 
     def point_colours(self) -> list[str]:
         """The colour each drawn point has in the page (what the mapper makes of its code)."""

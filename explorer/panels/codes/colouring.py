@@ -1,0 +1,30 @@
+"""The codes map's colourings: an integer code per point, the palette and the legend key of each code."""
+from __future__ import annotations
+
+import numpy as np
+
+from ...codes import session_codes
+
+COLOURINGS = ("label", "prediction", "correct", "cluster")
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+           "#17becf")
+
+
+def colouring(s, split: str, idx: np.ndarray, how: str, layers) -> tuple[np.ndarray, list, list, np.ndarray,
+                                                                          np.ndarray]:
+    """(codes, palette, keys, labels, predictions) of the points idx of split, coloured by `how`."""
+    y = s.data.labels(split).numpy()[idx]
+    pred = s.evaluate(split).predictions.numpy()[idx]
+    if how == "correct":
+        return (pred == y).astype(np.uint8), [PALETTE[3], PALETTE[2]], ["wrong", "correct"], y, pred
+    if how == "cluster":
+        from ...codes import kmeans_labels
+
+        values = s.memo(("codes-clusters", layers, split),
+                        lambda: kmeans_labels(session_codes(s, layers, split).bits()))[idx]
+        keys = [f"cluster {k}" for k in range(int(values.max(initial=0)) + 1)]
+    else:
+        values = y if how == "label" else pred
+        keys = list(s.data.classes)
+    keys = keys or ["none"]
+    return np.asarray(values).astype(np.int32), [PALETTE[k % len(PALETTE)] for k in range(len(keys))], keys, y, pred
