@@ -118,7 +118,7 @@ def user_model_notebook(folder: Path) -> Path:
              "from explorer import Session, image_folder\n\n"
              "data = image_folder(root, size=64, display_size=96, test_fraction=0.25, seed=0)\n"
              "session = Session.open(data, 'resnet18', seed=0)\n"
-             "session.train(epochs=2, batch_size=8, lr=1e-3, seed=0)",
+             "session.train(epochs=1, batch_size=8, lr=1e-3, seed=0)\nprint(session)",
              "from explorer.app import Tour\n\ntour = Tour()\ntour.use(session)\ntour"]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
@@ -160,7 +160,7 @@ def test_tour_uses_your_resnet_on_an_image_folder(lab_server, notebook_dir, lab_
     sal = panel("Saliency", "explorer-saliency")
     widths = pictures(".explorer-saliency img", 10)  # 8 thumbnails, the overlay (the photo twice), the comparison
     assert widths[8] == 192 and widths[:8] == [48] * 8 and "explaining class" in sal.inner_text(), widths
-    assert sal.locator(".widget-dropdown", has_text="layer").locator("select").input_value() == "layer4"
+    assert sal.get_by_label("layer", exact=True).input_value() == "layer4"
 
     codes = panel("Neural codes", "explorer-codes")
     codes.locator(".bk-Canvas, canvas").first.wait_for(timeout=60_000)
