@@ -10,7 +10,7 @@ import ipywidgets as W
 from .data import DATASETS, TORCHVISION_SETS, data_root
 from .estimates import training
 from .jobs import Cancelled
-from .models import BUILTIN
+from .models import BUILTIN, model_name
 from .panels._common import ErrorLine, _kernel_loop, close_tree, guarded, load_bokeh
 from .panels._runner import JobBar
 from .session import Session
@@ -169,7 +169,7 @@ class Tour(W.VBox):
         self.session = session
         acc = session.evaluate("test").accuracy
         n = sum(p.numel() for p in session.model.parameters())
-        self.status.value = (f"<b>{type(session.model).__name__}</b> ({n:,} parameters) on "
+        self.status.value = (f"<b>{model_name(session.model)}</b> ({n:,} parameters) on "
                              f"<b>{session.device}</b>, data <b>{session.data.name}</b>, "
                              f"test accuracy <b class='explorer-accuracy'>{acc:.1%}</b>")
         old = self.tabs.children

@@ -61,10 +61,13 @@ class ImageSet:
         """Display images of a split, (N, C, H, W) in [0, 1]."""
         return self.x[self._split(split)]
 
-    def display(self, split: str = "test") -> np.ndarray:
+    def display(self, split: str = "test", index=None) -> np.ndarray:
         """Photos to draw overlays on, (N, H', W', 3) uint8 RGB: the image folder's own crops when kept (at
-        display_size), else the images as the model sees them before normalisation."""
-        return self.shown[split] if split in self.shown else to_uint8(self.images(split))
+        display_size), else the images as the model sees them before normalisation; index= takes some of them."""
+        if split in self.shown:
+            return self.shown[split] if index is None else self.shown[split][np.asarray(index)]
+        x = self.images(split)
+        return to_uint8(x if index is None else x[torch.as_tensor(np.asarray(index))])
 
     def labels(self, split: str = "test") -> torch.Tensor:
         """Labels of a split, (N,) int64."""

@@ -50,6 +50,12 @@ class ToRGB(nn.Module):
         return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
 
 
+def model_name(model: nn.Module) -> str:
+    """The architecture's class name, of the torchvision model inside a grey-to-RGB wrapper too ('ResNet')."""
+    inner = getattr(model, "net", None) if isinstance(getattr(model, "to_rgb", None), ToRGB) else None
+    return type(inner if inner is not None else model).__name__
+
+
 def torchvision_names() -> list[str]:
     """Names of torchvision's image classifiers (resnet18, vgg11, mobilenet_v3_small, ...)."""
     import torchvision.models as tvm

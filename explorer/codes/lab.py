@@ -16,6 +16,17 @@ from .metrics import categorization, determinism, redundancy
 
 SPLITS = ("train", "test")
 METRICS_MAX = 10_000  # inputs per split the tables score (a stratified sample of a larger split, seed 0)
+MAX_DEFAULT_BITS = 2 ** 16  # a longer whole-network code (a ResNet-18's: 188 k bits at 64 x 64, 2.3 M at 224) makes
+# the map, the k-NN and the tables take minutes and GBs
+
+
+def default_layers(session, max_bits: int = MAX_DEFAULT_BITS):
+    """The lab's first choice: None (every ReLU-like layer, the paper's whole-network code) when that code has at
+    most max_bits bits, else the last ReLU-like layer (the code the classifier reads); one probing forward."""
+    names = tuple(_check_layers(session.model, None))
+    x = session.data.inputs("test")[:1]
+    n = session.memo(("codes-bits", names), lambda: activation_codes(session.model, x, names).n_bits)
+    return None if n <= max_bits else names[-1]
 
 
 def session_codes(session, layers=None, split: str = "test", with_activations: bool = False):

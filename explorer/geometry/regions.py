@@ -59,6 +59,25 @@ class GridRegions:
         return np.unpackbits(self.codes[region], count=self.n_bits)
 
 
+BATCH_BYTES = 2 ** 28  # activations per batch of grid cells
+
+
+def _counted(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """model(x) and the bytes of every leaf module's output per input (counting hooks, removed after)."""
+    total = [0]
+
+    def count(module, inputs, output):
+        if isinstance(output, torch.Tensor):
+            total[0] += output.numel() * output.element_size()
+    handles = [m.register_forward_hook(count) for m in model.modules() if not any(True for _ in m.children())]
+    try:
+        out = model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return out, total[0] // max(len(x), 1)
+
+
 def _dtype(model: nn.Module) -> torch.dtype:
     """The model's floating dtype (a float64 plane still feeds a float32 model)."""
     return next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
@@ -80,18 +99,21 @@ def grid_samples(model: nn.Module, plane: Plane, resolution: int = 200, bounds=N
     u, v = plane.grid(resolution, bounds)
     device, dtype = model_device(model), _dtype(model)
     packed, logits, n_bits = [], [], 0
-    total = u.size
+    total, i, step, cell = u.size, 0, 1, 0  # the first cell alone: the memory it takes sets the batch
     with torch.no_grad(), eval_mode(model), capture(model, layers) as rec:
-        for i in range(0, total, batch_size):
+        while i < total:
             rec.clear()
-            x = plane.points(u.ravel()[i:i + batch_size], v.ravel()[i:i + batch_size]).to(device, dtype)
-            out = model(x)
+            x = plane.points(u.ravel()[i:i + step], v.ravel()[i:i + step]).to(device, dtype)
+            out, cell = _counted(model, x) if i == 0 else (model(x), cell)
             bits = torch.cat([p.flatten(1) > 0 for n in layers for p in rec.preacts[n]], dim=1)
             packed.append(np.packbits(bits.cpu().numpy(), axis=1))
             n_bits = bits.shape[1]
             logits.append(out.float().cpu().numpy())
+            i += len(x)
             if progress:
-                progress(min(i + batch_size, total), total, {"cells": total})
+                progress(i, total, {"cells": total})
+            # a batch's activations and records (8 bytes a unit) within BATCH_BYTES: a ResNet's 2048 cells are GBs
+            step = max(1, min(batch_size, BATCH_BYTES // max(cell + 8 * n_bits, 1)))
     return GridSamples(u, v, np.concatenate(packed), n_bits, np.concatenate(logits), plane.anchors, layers)
 
 

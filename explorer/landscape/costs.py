@@ -29,7 +29,7 @@ def top_hvps(model, k: int) -> int:
     return dim if dim <= DENSE_MAX else min(100, 3 * k + 5)  # Lanczos: 9 for k = 2, 11 for k = 3 measured
 
 
-def spectrum_hvps(model, k: int, iters: int = 40) -> int:
-    """Products spectrum() runs: the top k, the trace at its cap of 200 samples (it stops earlier once its standard
-    error is small, which on the trained default CNN it never is) and the density's iterations."""
-    return top_hvps(model, k) + 200 + min(iters, sum(p.numel() for p in model.parameters()))
+def spectrum_hvps(model, k: int, iters: int = 40, trace: int = 200) -> int:
+    """Products spectrum() runs: the top k, the trace at its cap of `trace` samples (it stops earlier once its
+    standard error is small, which on the trained default CNN it never is) and the density's iterations."""
+    return top_hvps(model, k) + trace + min(iters, sum(p.numel() for p in model.parameters()))

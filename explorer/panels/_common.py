@@ -28,6 +28,19 @@ def display_scale(height: int, target: int = 96) -> int:
     return max(1, round(target / max(height, 1)))
 
 
+def fitted_png(image: np.ndarray, target: int = 96) -> bytes:
+    """PNG of an image at most `target` pixels high: small ones enlarged by a whole factor (sharp pixels), photos
+    larger than that shrunk smoothly (a 160-pixel photo in a 96-pixel gallery cell)."""
+    h = image.shape[0]
+    if h <= target:
+        return png(image, max(1, target // max(h, 1)))
+    im = Image.fromarray(np.ascontiguousarray(image))
+    im = im.resize((max(1, round(im.width * target / h)), target), Image.LANCZOS)
+    buf = io.BytesIO()
+    im.save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
 def load_bokeh() -> None:
     """Load BokehJS (INLINE: offline) into the page; must run in a cell's output before any BokehModel shows,
     else the widget shows 'Could not create a view' (bokeh/jupyter_bokeh#150). Panels call it; the dashboard calls

@@ -4,8 +4,7 @@ from __future__ import annotations
 import ipywidgets as W
 import numpy as np
 
-from ..data import to_uint8
-from ._common import ErrorLine, display_scale, guarded, png
+from ._common import ErrorLine, fitted_png, guarded
 
 
 class GalleryPanel(W.VBox):
@@ -33,15 +32,14 @@ class GalleryPanel(W.VBox):
         split, data = self.split.value, self.session.data
         ev = self.session.evaluate(split)
         idx = self.indices()
-        imgs = to_uint8(data.images(split)[idx])
-        scale = display_scale(imgs.shape[1])
+        imgs = data.display(split, idx)  # the photos (an image folder's display_size), not the model's input
         cells = []
         for i, img in zip(idx, imgs):
             pred, true = int(ev.predictions[i]), int(data.labels(split)[i])
             colour = "#1b7f3a" if pred == true else "#b00020"
             cap = W.HTML(f"<span style='color:{colour}' title='image {i}'>{data.classes[pred]} "
                          f"({data.classes[true]}) {float(ev.probabilities[i, pred]):.2f}</span>")
-            cells.append(W.VBox([W.Image(value=png(img, scale), format="png"), cap],
+            cells.append(W.VBox([W.Image(value=fitted_png(img), format="png"), cap],
                                 layout=W.Layout(align_items="center")))
         self.grid.children = cells
         self.summary.value = (f"<b>{split} accuracy {ev.accuracy:.1%}</b>, loss {ev.loss:.3f} "

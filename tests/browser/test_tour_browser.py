@@ -1,5 +1,7 @@
-"""The tour in a real browser: JupyterLab, Notebook 7 and the Voila app render the progress bar and the gallery."""
+"""The tour in a real browser: JupyterLab, Notebook 7 and the Voila app render the progress bar and the gallery;
+Tour().use(session) on your own ResNet and image folder renders every lab."""
 import re
+from pathlib import Path
 
 import pytest
 
@@ -99,4 +101,96 @@ def test_tour_serves_as_voila_app(voila_server, lab_page):
     assert page.locator(".explorer-gallery img").count() == 24
     assert page.locator(".explorer-accuracy").count() == 1
     assert "from explorer.app import Tour" not in page.inner_text("body"), "code cells are visible"
+    assert not page.console.errors, page.console.errors
+
+
+def user_model_notebook(folder: Path) -> Path:
+    """A notebook that builds a session on a torchvision ResNet-18 and a generated image folder, then shows it in
+    the tour: the user's path through notebook 04, in four short cells."""
+    import inspect
+
+    import nbformat
+
+    from ..test_tour_user_model import write_image_folder
+
+    cells = [inspect.getsource(write_image_folder),
+             "import tempfile\n\nroot = write_image_folder(tempfile.mkdtemp() + '/shapes')",
+             "from explorer import Session, image_folder\n\n"
+             "data = image_folder(root, size=64, display_size=96, test_fraction=0.25, seed=0)\n"
+             "session = Session.open(data, 'resnet18', seed=0)\n"
+             "session.train(epochs=1, batch_size=8, lr=1e-3, seed=0)\nprint(session)",
+             "from explorer.app import Tour\n\ntour = Tour()\ntour.use(session)\ntour"]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    path = folder / "your_resnet.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def test_tour_uses_your_resnet_on_an_image_folder(lab_server, notebook_dir, lab_page):
+    """Tour().use(session) on a ResNet-18 and an image folder: the status line names the model and its accuracy,
+    and every lab tab renders its panel, with no error, and draws its picture or plot (its main action clicked)."""
+    from .test_labs_browser import open_tab
+
+    page = lab_page
+    page.goto(lab_url(lab_server, user_model_notebook(notebook_dir).name))
+    # a notebook written while the server runs sometimes opens with JupyterLab's "Select Kernel" dialog (its
+    # kernel already named in the metadata): accept the one it proposes
+    page.wait_for_selector(f"{NOTEBOOK} .jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
+    page.wait_for_timeout(1000)
+    accept = page.locator(".jp-Dialog .jp-mod-accept")
+    if accept.count():
+        accept.first.click()
+    run_all(page)
+    tour = page.locator(f"{NOTEBOOK} .explorer-tour")
+    tour.locator(".explorer-accuracy").wait_for(timeout=120_000)
+    status = tour.locator(".explorer-accuracy").locator("xpath=..").inner_text()
+    assert "ResNet" in status and re.search(r"test accuracy [\d.]+%", status), status
+
+    def pictures(selector: str, n: int = 1) -> list[int]:
+        """Widths of the decoded pictures under selector, once at least n are decoded."""
+        page.wait_for_function("([s, n]) => [...document.querySelectorAll(s)]"
+                               ".filter(i => i.complete && i.naturalWidth > 0).length >= n",
+                               arg=[f"{NOTEBOOK} {selector}", n], timeout=60_000)
+        return page.evaluate("s => [...document.querySelectorAll(s)].map(i => i.complete ? i.naturalWidth : 0)",
+                             f"{NOTEBOOK} {selector}")
+
+    def panel(title: str, cls: str):
+        open_tab(page, title)
+        p = page.locator(f"{NOTEBOOK} .{cls}")
+        p.wait_for(timeout=60_000)
+        return p
+
+    panel("Gallery", "explorer-gallery")
+    assert pictures(".explorer-gallery img", 10) == [96] * 10  # the test split's 96-pixel photos
+
+    sal = panel("Saliency", "explorer-saliency")
+    widths = pictures(".explorer-saliency img", 10)  # 8 thumbnails, the overlay (the photo twice), the comparison
+    assert widths[8] == 192 and widths[:8] == [48] * 8 and "explaining class" in sal.inner_text(), widths
+    assert sal.get_by_label("layer", exact=True).input_value() == "layer4"
+
+    codes = panel("Neural codes", "explorer-codes")
+    codes.locator(".bk-Canvas, canvas").first.wait_for(timeout=60_000)
+    page.wait_for_function("() => { const t = document.querySelector('.explorer-codes').innerText;"
+                           " return t.includes('bits') && !t.includes('computing'); }", timeout=60_000)
+
+    land = panel("Loss landscape", "explorer-landscape")
+    land.locator(".widget-dropdown", has_text="points").locator("select").select_option("7")
+    land.locator("button", has_text="compute slice").click()
+    page.wait_for_function("() => document.querySelector('.explorer-landscape').innerText.includes('49/49')",
+                           timeout=60_000)
+    land.locator(".widget-html", has_text="at α=").first.wait_for(timeout=30_000)  # the live point read out
+
+    geo = panel("Geometry", "explorer-geometry")
+    geo.locator("button", has_text="compute map").click()
+    pictures(".explorer-geometry img")  # the class templates W_x
+    page.wait_for_function("() => document.querySelector('.explorer-geometry').innerText.includes('exact map')",
+                           timeout=30_000)  # the note comes after the templates and the table
+
+    for cls in ("explorer-gallery", "explorer-saliency", "explorer-codes", "explorer-landscape", "explorer-geometry"):
+        text = page.locator(f"{NOTEBOOK} .{cls}").text_content()  # every tab's, shown or hidden
+        assert "Error" not in text and "Traceback" not in text, (cls, text[:2000])
+    assert not page.locator(".explorer-error").count()
+    assert not page.locator(f"{NOTEBOOK} [data-mime-type='application/vnd.jupyter.error']").count()
     assert not page.console.errors, page.console.errors

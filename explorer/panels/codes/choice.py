@@ -6,6 +6,7 @@ import copy
 import ipywidgets as W
 
 from ...capture import relu_layers
+from ...codes import lab
 
 ALL = "all"  # the layer menu's value for every ReLU-like layer (None would read as "nothing selected")
 
@@ -15,8 +16,9 @@ class Choice(W.VBox):
 
     def __init__(self, session):
         self.session = session
+        first = lab.default_layers(session)  # all of them, unless that code is too long (a ResNet's)
         self.layer = W.Dropdown(options=[("all ReLU layers", ALL)] + [(n, n) for n in relu_layers(session.model)],
-                                description="layers")
+                                value=ALL if first is None else first, description="layers")
         self.split = W.ToggleButtons(options=list(session.data.x), value="test", description="split",
                                      style={"button_width": "64px"})
         epochs = [e for e, _ in session.history.checkpoints]

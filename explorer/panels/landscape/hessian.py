@@ -41,4 +41,5 @@ class HessianView(W.VBox):
         self.density_source.data = {"x": r["grid"], "y": np.maximum(r["density"], 1e-8)}
         self.spectrum.value = (f"top {k} eigenvalues: {', '.join(f'{v:.4g}' for v in r['top'])}; trace "
                                f"{r['trace']:.4g} (Hutchinson, {r['trace_samples']} samples, sd "
-                               f"{r['trace_std']:.3g}); on {self.session.data.describe_sample('train', r['n'])}")
+                               f"{r['trace_std']:.3g}, standard error {r['trace_se']:.3g}); on "
+                               f"{self.session.data.describe_sample('train', r['n'])}")

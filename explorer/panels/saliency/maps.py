@@ -5,10 +5,9 @@ import html
 
 import ipywidgets as W
 
-from ...data import to_uint8
 from ...saliency import COLORMAPS, METHODS, overlay
 from ...saliency.lab import Explainers, cam_layers, default_layer
-from .._common import display_scale, guarded, png
+from .._common import display_scale, fitted_png, guarded, png
 from .knobs import KnobForm
 
 
@@ -28,7 +27,7 @@ class MapView(W.VBox):
 
     def __init__(self, session, error, split: str = "test", gallery: int = 8):
         self.session, self.error, self.split, self.n_gallery = session, error, split, gallery
-        self.images = to_uint8(session.data.images(split))
+        self.images = session.data.display(split)  # the photos the maps are drawn on (display_size), any size
         self.scale = display_scale(self.images.shape[1], 192)
         self.explainers = Explainers(session)
         self.cam_ = None
@@ -134,13 +133,12 @@ class MapView(W.VBox):
         Pages, not a window centred on the image: a move within the page sends nothing to the browser."""
         ev, data = self.session.evaluate(self.split), self.session.data
         start = max(0, min(self.index.value // self.n_gallery * self.n_gallery, len(self.images) - self.n_gallery))
-        scale = display_scale(self.images.shape[1], 48)
         for i, cell in zip(range(start, len(self.images)), self.thumbs.children):
             image, button = cell.children
             if getattr(button, "image_index", None) == i:
                 continue
             pred, true = int(ev.predictions[i]), int(data.labels(self.split)[i])
-            button.image_index, image.value = i, png(self.images[i], scale)
+            button.image_index, image.value = i, fitted_png(self.images[i], 48)
             with button.hold_sync():  # one message for the three changes
                 button.description = f"{data.classes[pred]} ({data.classes[true]})"
                 button.button_style, button.tooltip = "" if pred == true else "danger", f"image {i}"
