@@ -35,6 +35,11 @@ def threads():
             **{k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}}
 
 
+def cpu(client) -> float:
+    """CPU seconds used so far by this process (client and scheduler) and the Dask workers."""
+    return time.process_time() + sum(client.run(time.process_time).values())
+
+
 def profiled_task(data, job):
     """sweep's task, with its wall and CPU seconds and its process id (sent by value: this is __main__)."""
     from explorer.codes.sweep import _task
@@ -88,7 +93,11 @@ def main():
         for name in order:
             run = (lambda: sweep(data, backend="sequential", **grid)) if name == "sequential" else \
                 (lambda: sweep(data, engine=client, **grid))
+            c0 = cpu(client)
             got, dt = timed(f"round {r + 1}: {name} ({load()})", run)
+            used = cpu(client) - c0
+            print(f"  CPU seconds of this process and the workers: {used:.1f} (cores obtained {used / dt:.2f})",
+                  flush=True)
             t[name].append(dt)
             seq = got if seq is None and name == "sequential" else seq
             if name == "dask" and seq is not None:

@@ -113,7 +113,7 @@ def sweep(data, widths=(4, 8, 16, 32, 64), epochs=(0, 1, 5, 20), sizes=None, dep
         if progress is not None:
             progress(count[0], len(jobs), {"width": w, "size": n})
     # The trainings are the parallelism: each is a tiny MLP whose ops gain nothing from torch's threads, and a kernel's
-    # default (one per core) made a sequential sweep 27x slower on a loaded 2-core machine (benchmarks/
+    # default (one per core) made a sequential sweep 13-27x slower on a loaded 2-core machine (benchmarks/
     # RESULTS_engines.md). Workers of Dask, Ray and loky already start torch on one thread.
     try:
         with _one_torch_thread():
