@@ -86,8 +86,8 @@ def sweep(data, widths=(4, 8, 16, 32, 64), epochs=(0, 1, 5, 20), sizes=None, dep
     'tcp://...' address, Ray); None uses joblib's `backend` with `n_jobs`. The data goes to the workers once.
     As each training finishes: on_result(cell) with cell = {'width', 'size', 'epochs', 'redundancy ratio',
     'k-NN'} (one value per epoch) and progress(done, total, {'width', 'size'}). The same seed gives the same
-    grid on every engine. A lost worker raises explorer.engines.EngineError whose `.partial` is this grid with
-    NaN where the training did not finish.
+    grid on every engine. While it runs, torch in this process uses one thread (restored after). A lost worker
+    raises explorer.engines.EngineError whose `.partial` is this grid with NaN where the training did not finish.
     """
     from ..engines import EngineError, map_tasks
 
