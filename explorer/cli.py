@@ -13,7 +13,7 @@ TOUR = "00_tour.ipynb"
 # Federated labextensions Voila must not load. Voila 0.5.13 loads every labextension in the environment into its page,
 # whose host bundles JupyterLab 4.2.5 packages; Notebook 7's interface switcher (@jupyter-notebook/lab-extension,
 # a JupyterLab-only menu) consumes @jupyterlab/application ^4.6 etc. with no fallback of its own, so next to
-# notebook 7.6 the page throws "The getter for the shared module is not a function" (voila-dashboards/voila#1514).
+# notebook 7.6 the page throws "The getter for the shared module is not a function" (cf. voila-dashboards/voila#1514).
 VOILA_SKIP = ("@jupyter-notebook/lab-extension",)
 
 
