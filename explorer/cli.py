@@ -10,6 +10,11 @@ from importlib import resources
 from pathlib import Path
 
 TOUR = "00_tour.ipynb"
+# Federated labextensions Voila must not load. Voila 0.5.13 loads every labextension in the environment into its page,
+# whose host bundles JupyterLab 4.2.5 packages; Notebook 7's interface switcher (@jupyter-notebook/lab-extension,
+# a JupyterLab-only menu) consumes @jupyterlab/application ^4.6 etc. with no fallback of its own, so next to
+# notebook 7.6 the page throws "The getter for the shared module is not a function" (cf. voila-dashboards/voila#1514).
+VOILA_SKIP = ("@jupyter-notebook/lab-extension",)
 
 
 def copy_notebooks(workdir: Path) -> list[Path]:
@@ -45,7 +50,8 @@ def lab_command(workdir: Path, port: int | None, open_browser: bool) -> list[str
 
 def app_command(workdir: Path, port: int | None, open_browser: bool) -> list[str]:
     """The Voila command line that serves the tour as an app (no code cells)."""
-    cmd = [sys.executable, "-m", "voila", str(workdir / TOUR), "--strip_sources=True"]
+    cmd = [sys.executable, "-m", "voila", str(workdir / TOUR), "--strip_sources=True",
+           *(f"--VoilaConfiguration.extension_denylist={name}" for name in VOILA_SKIP)]
     if port:
         cmd.append(f"--port={port}")
     if not open_browser:

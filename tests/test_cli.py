@@ -46,6 +46,25 @@ def test_app_command_and_offline_environment(tmp_path, monkeypatch):
     assert cli.environment()["BOKEH_RESOURCES"] == "inline"
 
 
+def test_app_command_keeps_notebook7s_extension_out_of_voila(tmp_path):
+    """Voila parses the command into a denylist holding Notebook 7's lab extension (its page breaks otherwise)."""
+    from voila.app import Voila
+    from voila.configuration import VoilaConfiguration
+
+    app = Voila()
+    app.parse_command_line(cli.app_command(tmp_path, 8866, open_browser=False)[3:])
+    voila = VoilaConfiguration(config=app.config)
+    assert voila.extension_denylist == ["@jupyter-notebook/lab-extension"] and voila.strip_sources
+
+
+def test_repository_voila_json_skips_the_same_extensions():
+    """voila.json (read by Voila from its working folder: Binder's /voila/render, `voila` in a checkout) = the CLI's."""
+    import json
+
+    config = json.loads((Path(__file__).resolve().parents[1] / "voila.json").read_text())
+    assert config["VoilaConfiguration"]["extension_denylist"] == list(cli.VOILA_SKIP)
+
+
 def test_console_script_dry_run(tmp_path):
     exe = Path(sys.executable).with_name("explorer")
     if not exe.exists():

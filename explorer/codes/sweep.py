@@ -1,6 +1,7 @@
 """Phase chart (He et al. 2021): redundancy and k-NN accuracy over width, training time and sample size."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 
@@ -60,6 +61,17 @@ def _run(data, width: int, n: int, epochs: tuple, depth: int, seed: int, lr: flo
     return out
 
 
+@contextlib.contextmanager
+def _one_torch_thread():
+    """torch on one intra-op thread inside the block, the caller's count restored after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _task(data, job: tuple) -> list:
     """One engine task: _run on the shared data for job = (width, n, epochs, depth, seed, lr, k)."""
     return _run(data, *job)
@@ -74,8 +86,8 @@ def sweep(data, widths=(4, 8, 16, 32, 64), epochs=(0, 1, 5, 20), sizes=None, dep
     'tcp://...' address, Ray); None uses joblib's `backend` with `n_jobs`. The data goes to the workers once.
     As each training finishes: on_result(cell) with cell = {'width', 'size', 'epochs', 'redundancy ratio',
     'k-NN'} (one value per epoch) and progress(done, total, {'width', 'size'}). The same seed gives the same
-    grid on every engine. A lost worker raises explorer.engines.EngineError whose `.partial` is this grid with
-    NaN where the training did not finish.
+    grid on every engine. While it runs, torch in this process uses one thread (restored after). A lost worker
+    raises explorer.engines.EngineError whose `.partial` is this grid with NaN where the training did not finish.
     """
     from ..engines import EngineError, map_tasks
 
@@ -100,10 +112,14 @@ def sweep(data, widths=(4, 8, 16, 32, 64), epochs=(0, 1, 5, 20), sizes=None, dep
                        "k-NN": acc[i, :, j].copy()})
         if progress is not None:
             progress(count[0], len(jobs), {"width": w, "size": n})
+    # The trainings are the parallelism: each is a tiny MLP whose ops gain nothing from torch's threads, and a kernel's
+    # default (one per core) made a sequential sweep 13-27x slower on a loaded 2-core machine (benchmarks/
+    # RESULTS_engines.md). Workers of Dask, Ray and loky already start torch on one thread.
     try:
-        map_tasks(backend if engine is None else engine, _task,
-                  [(w, n, epochs, depth, seed, lr, k) for w, n in jobs], shared=data, on_result=finished,
-                  n_jobs=n_jobs)
+        with _one_torch_thread():
+            map_tasks(backend if engine is None else engine, _task,
+                      [(w, n, epochs, depth, seed, lr, k) for w, n in jobs], shared=data, on_result=finished,
+                      n_jobs=n_jobs)
     except EngineError as err:
         raise EngineError(f"sweep stopped: {err}", partial=grid) from err
     return grid

@@ -15,11 +15,27 @@ NOTEBOOK = ".jp-NotebookPanel:not(.lm-mod-hidden)"
 NOTEBOOK7_UPSTREAM = "pageerror: Cannot read properties of undefined (reading 'schema')"
 
 
+def accept_kernel_dialog(page) -> bool:
+    """Accept JupyterLab's 'Select Kernel' dialog (the notebook's own kernel preselected) if it is open."""
+    dialog = page.locator(".jp-Dialog").filter(has_text="Select Kernel")
+    if not dialog.count():
+        return False
+    dialog.locator(".jp-mod-accept").click()
+    return True
+
+
 def run_all(page, attempts: int = 6) -> None:
     """Run every cell through JupyterLab's own menu; retry while the kernel is still connecting."""
     page.wait_for_selector(f"{NOTEBOOK} .jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
     started = f"{NOTEBOOK} .jp-InputPrompt:text-matches('\\[(\\*|\\d+)\\]')"
     for _ in range(attempts):
+        # 'Run All' before the kernel is connected opens 'Select Kernel' (seen at load ~10); accepting it runs them
+        if accept_kernel_dialog(page):
+            try:
+                page.wait_for_selector(started, timeout=10_000)
+                return
+            except Exception:  # it did not run them: click again
+                pass
         page.click(".lm-MenuBar-itemLabel:text-is('Run')")
         page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
         try:

@@ -26,3 +26,28 @@ def test_regimes_known_labels():
     assert regimes(rr, acc).tolist() == [REGIMES[0], REGIMES[1], REGIMES[2], REGIMES[0]]
     assert regimes(rr, acc, rr_max=0.05, acc_margin=0.001).tolist() == [REGIMES[0], REGIMES[1], REGIMES[1],
                                                                          REGIMES[2]]
+
+
+def test_sweep_trains_on_one_torch_thread_and_restores_the_kernels(digits, monkeypatch):
+    """In the kernel's process each training runs torch on one thread (a tiny MLP: threads only oversubscribe)."""
+    import importlib
+
+    import torch
+
+    sweep_module = importlib.import_module("explorer.codes.sweep")  # the module: explorer.codes.sweep is the function
+
+    seen = []
+
+    def fake_run(data, width, n, epochs, *rest):
+        seen.append(torch.get_num_threads())
+        return [(0.0, 1.0)] * len(epochs)
+
+    monkeypatch.setattr(sweep_module, "_run", fake_run)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        grid = sweep(digits, widths=(2, 4), epochs=(0, 1), sizes=(60,), backend="sequential")
+        assert seen == [1, 1] and torch.get_num_threads() == 2
+        assert (grid["k-NN"] == 1.0).all()
+    finally:
+        torch.set_num_threads(before)
