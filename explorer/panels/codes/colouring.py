@@ -27,4 +27,5 @@ def colouring(s, split: str, idx: np.ndarray, how: str, layers) -> tuple[np.ndar
         values = y if how == "label" else pred
         keys = list(s.data.classes)
     keys = keys or ["none"]
-    return np.asarray(values).astype(np.int32), [PALETTE[k % len(PALETTE)] for k in range(len(keys))], keys, y, pred
+    small = np.uint8 if len(keys) <= 256 else np.int32  # a byte per point in the page's binary buffer
+    return np.asarray(values).astype(small), [PALETTE[k % len(PALETTE)] for k in range(len(keys))], keys, y, pred

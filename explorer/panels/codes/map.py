@@ -131,7 +131,7 @@ class MapView(W.VBox):
             return
         codes, palette, keys, y, pred = self._colours()
         if self.drawn_ is self.map_:  # the same points: only the colour columns go to the page, not the images
-            self.source.data.update(code=codes, prediction=pred)
+            self.source.data.update(code=codes)  # the same points, so the same model: predictions unchanged
             self._legend(codes, palette, keys)
             return
         many = len(self.map_) > HOVER_IMAGES
