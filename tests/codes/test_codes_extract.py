@@ -142,3 +142,17 @@ def test_session_calls_leave_the_model_unchanged(digits, unchanged):
         lc = session_local_complexity(s, split="test", n_vertices=4, max_points=20)
     assert [r["layer"] for r in rows][:4] == ["all layers", "relu1", "relu2", "relu3"]
     assert set(lc) == {"relu1", "relu2", "relu3", "total"} and len(lc["total"]) == 20
+
+
+def test_codes_estimate_counts_the_batch_that_runs(digits, monkeypatch):
+    """The memory estimate holds the batch activation_codes runs: 256 inputs, fewer when MAX_BYTES is reached."""
+    from explorer import Session
+    from explorer.codes import costs, extract
+    from explorer.estimates import activation_bytes
+
+    s = Session.open(digits, "cnn", device="cpu")
+    x = s.data.inputs("test")
+    per, kept = activation_bytes(s.model, x), len(x) * activation_bytes(s.model, x) // 32
+    assert costs.codes(s, None, ("test",)).bytes == 256 * per + kept  # a small model: batches of 256
+    monkeypatch.setattr(extract, "MAX_BYTES", 3 * per)
+    assert costs.codes(s, None, ("test",)).bytes == 3 * per + kept
