@@ -88,6 +88,8 @@ def main() -> None:
     ap.add_argument("--hessian", type=int, default=8, help="images of the Hessian batch (the lab's default: 256)")
     ap.add_argument("--hessian-budget", type=float, default=900, help="seconds the top eigenvalue may take")
     ap.add_argument("--model", default="resnet18")
+    ap.add_argument("--only", default="saliency,codes,landscape,hessian",
+                    help="comma-separated stages to run (default all)")
     args = ap.parse_args()
     size = 64 if args.quick else 224
     if args.quick:
@@ -103,6 +105,24 @@ def main() -> None:
           f"{platform.processor() or platform.machine()}; load {os.getloadavg()}")
     print("| stage | wall s | CPU s | tracemalloc peak MiB | RSS rise MiB | note |\n|---|---|---|---|---|---|")
     gen = torch.Generator().manual_seed(0)
+    only = set(args.only.split(","))
+    # labels drawn in the same order whichever stages run, so a partial run sees the same data
+    yc = torch.randint(0, 10, (args.codes,), generator=gen).numpy()
+    ys = torch.randint(0, 10, (args.slice,), generator=gen)
+    yh = torch.randint(0, 10, (args.hessian,), generator=gen)
+    if "saliency" in only:
+        saliency(model, size)
+    if "codes" in only:
+        codes_stages(model, size, args, yc)
+    if "landscape" in only:
+        landscape(model, size, args, ys)
+    if "hessian" in only:
+        hessian(model, size, args, yh)
+
+
+def saliency(model, size) -> None:
+    """Grad-CAM at the default layer, batch 8."""
+    smooth_images, _ = zoo_helpers()
 
     # Saliency: Grad-CAM at the default layer, batch 8
     x8 = smooth_images(8, seed=1, size=size)
@@ -114,9 +134,13 @@ def main() -> None:
     row("Grad-CAM, batch 8", p, f"maps {tuple(cams.shape)}")
     del cams
 
+
+def codes_stages(model, size, args, yc) -> None:
+    """Codes of every ReLU-like layer, then redundancy, k-NN and the lasso statistics."""
+    smooth_images, _ = zoo_helpers()
+
     # Codes: every ReLU-like layer (the lab's default), then redundancy, k-NN and the lasso statistics
     xc = smooth_images(args.codes, seed=2, size=size)
-    yc = torch.randint(0, 10, (args.codes,), generator=gen).numpy()
     with Peak() as p:
         codes = activation_codes(model, xc)
     row(f"codes of {args.codes} images (all ReLU layers)", p,
@@ -139,9 +163,13 @@ def main() -> None:
         f"{summary['mean Hamming distance']:,.0f}")
     del codes, train, test
 
+
+def landscape(model, size, args, ys) -> None:
+    """A filter-normalised random plane on a batch: estimate, then the slice."""
+    smooth_images, _ = zoo_helpers()
+
     # Landscape: a filter-normalised random plane on a batch; estimate, then the slice
     xs = smooth_images(args.slice, seed=3, size=size)
-    ys = torch.randint(0, 10, (args.slice,), generator=gen)
     d1, d2 = random_plane(model, "filter", "zero", seed=0)
     est = {}
     for n in sorted({args.n, 21, 5} if not args.quick else {args.n}):
@@ -157,9 +185,13 @@ def main() -> None:
         f"{p.seconds / est[args.n]['seconds']:.2f}; loss at centre {surf.loss[args.n // 2, args.n // 2]:.3f}")
     del xs, surf, d1, d2
 
+
+def hessian(model, size, args, yh) -> None:
+    """Top eigenvalue on a batch (Lanczos for a model this size), run only if it fits the budget."""
+    smooth_images, _ = zoo_helpers()
+
     # Hessian: top eigenvalue on a batch (Lanczos for a model this size); run only if it fits the budget
     xh = smooth_images(args.hessian, seed=4, size=size)
-    yh = torch.randint(0, 10, (args.hessian,), generator=gen)
     op = HessianOperator.of(model, xh, yh)
     v = op.random(torch.Generator().manual_seed(0))
     with Peak() as p:
@@ -173,12 +205,21 @@ def main() -> None:
         with Peak() as p:
             top, _ = top_eigen(op, k=1)
         row(f"Hessian top eigenvalue on {args.hessian} images", p,
-            f"lambda_1 = {top[0]:.4g}, {op.hvps - 2} HVPs, Lanczos basis "
-            f"{(min(100, op.dim) + 1) * op.dim * 4 / MiB:,.0f} MiB preallocated (max_iter 100)")
+            f"lambda_1 = {top[0]:.4g}, {op.hvps - 2} HVPs, Lanczos basis {basis_rows(op.hvps - 2)} rows = "
+            f"{basis_rows(op.hvps - 2) * op.dim * 4 / MiB:,.0f} MiB (grown by doubling; "
+            f"{(min(100, op.dim) + 1) * op.dim * 4 / MiB:,.0f} MiB preallocated before)")
     else:
         row(f"Hessian top eigenvalue on {args.hessian} images", None,
             f"not run: estimated {HVPS_TOP * per_hvp / 60:.0f} min > --hessian-budget {args.hessian_budget:.0f} s")
     op.release()
+
+def basis_rows(products: int, max_iter: int = 100) -> int:
+    """Rows of lanczos's Krylov basis after `products` steps: 8, doubled when full, at most max_iter + 1."""
+    rows = 8
+    while rows < products + 1 and rows < max_iter + 1:
+        rows = min(2 * rows, max_iter + 1)
+    return rows
+
 
 if __name__ == "__main__":
     main()

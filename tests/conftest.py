@@ -70,6 +70,31 @@ def unchanged():
 
 
 @pytest.fixture
+def largest_tensor():
+    """largest_tensor() -> a context manager whose value's .bytes is the largest tensor any torch op made in the
+    block: deterministic, unlike RSS, and it sees torch's allocations, which tracemalloc does not."""
+    import contextlib
+
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Largest(TorchDispatchMode):
+        bytes = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            for t in out if isinstance(out, (tuple, list)) else (out,):
+                if isinstance(t, torch.Tensor):
+                    self.bytes = max(self.bytes, t.numel() * t.element_size())
+            return out
+
+    @contextlib.contextmanager
+    def watch():
+        with Largest() as mode:
+            yield mode
+    return watch
+
+
+@pytest.fixture
 def kernel(monkeypatch):
     """Make the panels believe a kernel's event loop runs (as in JupyterLab): jobs then run on threads."""
     import types

@@ -19,7 +19,10 @@ def codes(session, layers: tuple, splits=("test",), with_activations: bool = Fal
     per = activation_bytes(session.model, x)
     seconds = per_input(session.model, x) * n * CODES_OVERHEAD
     kept = n * per // 32 * (33 if with_activations else 1)  # a bit per 4-byte unit (plus the floats)
-    return Estimate(seconds, 256 * per + kept, f"{n:,} inputs encoded")
+    # batches of at most 256 inputs and MAX_BYTES captured (activation_codes); per is about one input's capture
+    from .extract import MAX_BYTES
+    batch = max(1, min(256, MAX_BYTES // max(per, 1)))
+    return Estimate(seconds, batch * per + kept, f"{n:,} inputs encoded")
 
 
 def code_bits(model, x, layers) -> int:

@@ -11,6 +11,9 @@ from ..capture import capture, eval_mode, relu_layers, resolve
 from ..data import as_model_input
 from ..device import model_device
 
+# captured floats held per batch by default: resnet18 at 224 x 224 captures 18.5 MB per image, so batches of 14
+MAX_BYTES = 1 << 28
+
 
 @dataclass(eq=False)
 class Codes:
@@ -48,15 +51,21 @@ class Codes:
         return f"Codes({len(self)} inputs x {self.n_bits} bits over {len(self.parts)} layer calls)"
 
 
-def _forward(model: nn.Module, x: torch.Tensor, layers, batch_size: int):
-    """Yield, per batch, the pre-activations and outputs of each call of each layer, flattened (B, units)."""
+def _forward(model: nn.Module, x: torch.Tensor, layers, batch_size: int, max_bytes: int | None = None):
+    """Yield, per batch, the pre-activations and outputs of each call of each layer, flattened (B, units).
+
+    Batches of batch_size inputs; with max_bytes, the first batch is one input and the bytes it captures set the
+    later ones (at most max_bytes of captured tensors): resnet18's 2.3 M bits per 224 x 224 image are 2.4 GB of
+    floats per copy at 256 inputs.
+    """
     device = model_device(model)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1; got {batch_size}")
     with torch.no_grad(), eval_mode(model), capture(model, layers) as rec:
-        for i in range(0, len(x), batch_size):
+        i, step = 0, (batch_size if max_bytes is None else 1)
+        while i < len(x):
             rec.clear()
-            model(as_model_input(x[i:i + batch_size], model, "inputs").to(device))  # the one input rule
+            model(as_model_input(x[i:i + step], model, "inputs").to(device))  # the one input rule
             calls = [(n, c) for n in layers for c in range(len(rec.preacts.get(n, ())))]
             missing = [n for n in layers if not rec.preacts.get(n)]
             if missing:
@@ -64,10 +73,16 @@ def _forward(model: nn.Module, x: torch.Tensor, layers, batch_size: int):
             bad = [n for n, c in calls if not torch.isfinite(rec.preacts[n][c]).all()]
             if bad:  # NaN has no sign: it would read as 'off' everywhere
                 raise ValueError(f"pre-activations of {', '.join(bad)} are NaN or infinite for inputs {i}.."
-                                 f"{i + batch_size - 1}: an overflow in the forward pass? Check the inputs' scale")
+                                 f"{i + step - 1}: an overflow in the forward pass? Check the inputs' scale")
             yield ([f"{n}:{c}" if len(rec.preacts[n]) > 1 else n for n, c in calls],
                    [rec.preacts[n][c].flatten(1) for n, c in calls],
                    [rec.outputs[n][c].flatten(1) for n, c in calls])
+            if i == 0 and max_bytes is not None:
+                held = sum(t.numel() * t.element_size() for store in (rec.preacts, rec.outputs)
+                           for ts in store.values() for t in ts if isinstance(t, torch.Tensor))
+                i, step = 1, max(1, min(batch_size, max_bytes // max(held, 1)))
+            else:
+                i += step
 
 
 def _check_layers(model: nn.Module, layers) -> list[str]:
@@ -80,26 +95,28 @@ def _check_layers(model: nn.Module, layers) -> list[str]:
 
 
 def activation_codes(model: nn.Module, x: torch.Tensor, layers=None, batch_size: int = 256,
-                     with_activations: bool = False):
+                     with_activations: bool = False, max_bytes: int = MAX_BYTES):
     """Codes of inputs x (normalised model inputs) from the pre-activations of ReLU-like `layers` (default all).
 
     Every (channel, position) of a conv layer and every call of a reused module is its own bit. The model runs in
-    eval mode without gradients on its own device; its modes are restored. With with_activations=True also
-    returns the continuous post-activation values, (N, n_bits) float32.
+    eval mode without gradients on its own device; its modes are restored. Batches hold at most batch_size inputs
+    and max_bytes of captured float tensors, and are packed to bits at once. With with_activations=True also
+    returns the continuous post-activation values, (N, n_bits) float32 (all of them: not bounded by max_bytes).
     """
     layers = _check_layers(model, layers)
     if len(x) == 0:
         raise ValueError("no inputs to encode")
     packed, acts, parts, sizes = [], [], None, None
-    for names, pre, out in _forward(model, x, layers, batch_size):
+    for names, pre, out in _forward(model, x, layers, batch_size, max_bytes):
         if parts is None:
             parts, sizes = names, [p.shape[1] for p in pre]
         elif names != parts:
             raise ValueError(f"the layers ran a different number of times per batch ({names} vs {parts})")
         bits = torch.cat([p > 0 for p in pre], dim=1)  # sign of the pre-activation: on iff > 0
-        packed.append(np.packbits(bits.cpu().numpy(), axis=1))
+        packed.append(np.packbits(bits.cpu().numpy(), axis=1))  # at once: a batch's bits, never all N of them
         if with_activations:
             acts.append(torch.cat(out, dim=1).float().cpu().numpy())
+        del bits, pre, out  # not held through the next forward (the capture clears its own copies before it)
     codes = Codes(np.concatenate(packed), int(sum(sizes)), tuple(layers), tuple(parts),
                   np.cumsum([0] + sizes))
     return (codes, np.concatenate(acts)) if with_activations else codes

@@ -1,4 +1,4 @@
-"""Exact Hamming k-NN on bit-packed codes: a GEMM, chunked, on any torch device."""
+"""Exact Hamming k-NN on bit-packed codes: a GEMM, chunked over codes and bits, on any torch device."""
 from __future__ import annotations
 
 import numpy as np
@@ -26,8 +26,9 @@ def hamming_neighbors(train, query, k: int = 9, device=None, chunk_bytes: int = 
     """Distances and indices (Q, k) of the k nearest train codes of each query in bit differences, nearest first.
 
     Uses d(a, b) = |a| + |b| - 2 a.b as a GEMM on 0/1 floats (exact in float32 below 2^24 bits, else float64),
-    over blocks of train codes (train_bytes on the device at a time) and chunks of queries (chunk_bytes of
-    distances); equal distances are ordered by train index, so results are deterministic.
+    over blocks of train codes (at most train_bytes of them unpacked), chunks of queries and chunks of bits, so that
+    no float block (train, query or distances) passes chunk_bytes; the integer sums over bit chunks are exact.
+    Equal distances are ordered by train index, so results are deterministic.
     """
     n, nq = len(train), len(query)
     n_bits = _n_bits(train)
@@ -37,17 +38,28 @@ def hamming_neighbors(train, query, k: int = 9, device=None, chunk_bytes: int = 
         raise ValueError(f"k = {k} must be between 1 and the number of train codes ({n})")
     device = torch.device(device or "cpu")
     dtype = torch.float32 if n_bits < 2 ** 24 else torch.float64
+    size = torch.finfo(dtype).bits // 8
     dist, idx = torch.zeros((nq, k), dtype=torch.long), torch.zeros((nq, k), dtype=torch.long)
-    block = max(k, train_bytes // (4 * max(n_bits, 1)))
+    block = max(k, min(train_bytes // (size * max(n_bits, 1)), chunk_bytes // (size * 8)))
     for lo in range(0, n, block):
-        ta = torch.from_numpy(_rows(train, lo, lo + block)).to(device, dtype)
-        na, m = ta.sum(1), min(k, len(ta))
-        step = max(1, chunk_bytes // (4 * len(ta)))
+        rows = min(block, n - lo)
+        m = min(k, rows)
+        # bits per chunk: a multiple of 8 (whole packed bytes), so the train chunk fits in chunk_bytes
+        width = n_bits if rows * n_bits * size <= chunk_bytes else max(8, chunk_bytes // (size * rows) // 8 * 8)
+        step = max(1, chunk_bytes // (size * max(rows, min(width, n_bits))))
         for i in range(0, nq, step):
-            tb = torch.from_numpy(_rows(query, i, i + step)).to(device, dtype)
-            v = torch.addmm(na, tb, ta.T, alpha=-2)  # |a| - 2 a.b: the distance less |b|, which ranks the same
+            v, nb = None, 0
+            for c in range(0, max(n_bits, 1), max(width, 1)):
+                ta = torch.from_numpy(_rows(train, lo, lo + rows, c, c + width)).to(device, dtype)
+                tb = torch.from_numpy(_rows(query, i, i + step, c, c + width)).to(device, dtype)
+                if v is None:  # |a| - 2 a.b: the distance less |b|, which ranks the same
+                    v = torch.addmm(ta.sum(1), tb, ta.T, alpha=-2)
+                else:
+                    v.addmm_(tb, ta.T, alpha=-2).add_(ta.sum(1))
+                nb = nb + tb.sum(1, keepdim=True)
+                del ta, tb  # free this chunk's floats before the next is unpacked
             j = _smallest(v, m)
-            d = (v.gather(1, j) + tb.sum(1, keepdim=True)).round().long().cpu()
+            d = (v.gather(1, j) + nb).round().long().cpu()
             j = j.cpu() + lo
             if lo:  # merge with the best of the earlier blocks: they hold the smaller indices
                 d, j = torch.cat([dist[i:i + step], d], 1), torch.cat([idx[i:i + step], j], 1)
@@ -61,11 +73,12 @@ def _n_bits(codes) -> int:
     return codes.n_bits if hasattr(codes, "n_bits") else np.shape(codes)[1]
 
 
-def _rows(codes, lo: int, hi: int) -> np.ndarray:
-    """Rows lo:hi as 0/1 uint8, unpacking only those rows of Codes."""
+def _rows(codes, lo: int, hi: int, c0: int = 0, c1: int | None = None) -> np.ndarray:
+    """Rows lo:hi, bits c0:c1 (c0 a multiple of 8) as 0/1 uint8, unpacking only those bytes of Codes."""
     if hasattr(codes, "packed"):
-        return np.unpackbits(codes.packed[lo:hi], axis=1, count=codes.n_bits)
-    return np.asarray(codes[lo:hi], dtype=np.uint8)
+        c1 = min(codes.n_bits if c1 is None else c1, codes.n_bits)
+        return np.unpackbits(codes.packed[lo:hi, c0 // 8:(c1 + 7) // 8], axis=1, count=c1 - c0)
+    return np.asarray(codes[lo:hi, c0:c1], dtype=np.uint8)
 
 
 def vote(labels: np.ndarray, n_classes: int | None = None) -> np.ndarray:

@@ -33,7 +33,7 @@ def hand_net(act=nn.ReLU, inplace=False):
 def test_hand_built_codes(inplace, unchanged):
     net = hand_net(inplace=inplace).train()  # a model left in train mode is encoded in eval mode, then restored
     with unchanged(net):
-        codes = activation_codes(net, X, batch_size=2)  # 2: a partial last batch
+        codes = activation_codes(net, X, batch_size=2)  # batches of 1 (it sizes the rest) and 2
     assert net.training
     np.testing.assert_array_equal(codes.bits(), EXPECTED)
     assert codes.n_bits == 5 and codes.parts == ("relu1", "relu2")
@@ -86,6 +86,25 @@ def test_resnet18_counts_every_call_of_reused_relu(unchanged):
     np.testing.assert_array_equal(codes.layer("layer1.0.relu:1").bits(), (second > 0).flatten(1).numpy())
 
 
+def test_batches_are_sized_by_the_bytes_captured(largest_tensor):
+    """A many-bit model is encoded a few inputs at a time (max_bytes of captured floats), bit for bit as one by one."""
+    net = nn.Sequential(nn.Conv2d(1, 16, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 3))
+    torch.manual_seed(0)
+    x = torch.randn(11, 1, 64, 64)  # 65,536 bits: 512 KiB of pre-activations and outputs per input
+    seen = []
+    hook = net.register_forward_pre_hook(lambda m, inp: seen.append(len(inp[0])))
+    with largest_tensor() as big:
+        codes = activation_codes(net, x, max_bytes=1 << 20)
+    hook.remove()
+    assert seen == [1, 2, 2, 2, 2, 2]  # the first input measures, then 1 MiB / 512 KiB = 2 per batch
+    assert big.bytes <= 2 * 16 * 64 * 64 * 4  # the old code held all 11 inputs' floats at once (batch 256)
+    one = activation_codes(net, x, batch_size=1)
+    whole = activation_codes(net, x, batch_size=len(x), max_bytes=1 << 40)
+    np.testing.assert_array_equal(codes.packed, one.packed)
+    np.testing.assert_array_equal(codes.packed, whole.packed)
+    assert codes.n_bits == 65_536 and codes.packed.shape == (11, 8192)
+
+
 def test_errors():
     with pytest.raises(ValueError, match="no ReLU-like"):
         activation_codes(nn.Sequential(nn.Linear(2, 2)), X)
@@ -123,3 +142,17 @@ def test_session_calls_leave_the_model_unchanged(digits, unchanged):
         lc = session_local_complexity(s, split="test", n_vertices=4, max_points=20)
     assert [r["layer"] for r in rows][:4] == ["all layers", "relu1", "relu2", "relu3"]
     assert set(lc) == {"relu1", "relu2", "relu3", "total"} and len(lc["total"]) == 20
+
+
+def test_codes_estimate_counts_the_batch_that_runs(digits, monkeypatch):
+    """The memory estimate holds the batch activation_codes runs: 256 inputs, fewer when MAX_BYTES is reached."""
+    from explorer import Session
+    from explorer.codes import costs, extract
+    from explorer.estimates import activation_bytes
+
+    s = Session.open(digits, "cnn", device="cpu")
+    x = s.data.inputs("test")
+    per, kept = activation_bytes(s.model, x), len(x) * activation_bytes(s.model, x) // 32
+    assert costs.codes(s, None, ("test",)).bytes == 256 * per + kept  # a small model: batches of 256
+    monkeypatch.setattr(extract, "MAX_BYTES", 3 * per)
+    assert costs.codes(s, None, ("test",)).bytes == 3 * per + kept

@@ -70,3 +70,22 @@ def test_errors():
         hamming_neighbors(a, np.zeros((2, 9), np.uint8), 1)
     with pytest.raises(ValueError, match="labels"):
         knn_predict(a, [0, 1], a, 1)
+
+
+def test_bit_chunks_bound_the_float_blocks(largest_tensor):
+    """A small chunk_bytes splits the bits too: no float block passes it, and the result is still exact."""
+    rng = np.random.default_rng(1)
+    n_bits = 20_003  # not a multiple of 8: the last chunk is partial
+    train = rng.integers(0, 2, (60, n_bits), dtype=np.uint8)
+    train[30:45] = train[3]  # ties, ordered by index
+    query = np.vstack([train[3:4], rng.integers(0, 2, (25, n_bits), dtype=np.uint8)])
+    codes = Codes(np.packbits(train, axis=1), n_bits, ("a",), ("a",), np.array([0, n_bits]))
+    qcodes = Codes(np.packbits(query, axis=1), n_bits, ("a",), ("a",), np.array([0, n_bits]))
+    bd, bi = brute(train, query, 9)
+    budget = 1 << 16  # 64 KiB: blocks of 60 train codes x 272 bits
+    for tr, q in ((codes, qcodes), (train, query)):
+        with largest_tensor() as seen:
+            d, i = hamming_neighbors(tr, q, 9, chunk_bytes=budget)
+        np.testing.assert_array_equal(d, bd)
+        np.testing.assert_array_equal(i, bi)
+        assert 0 < seen.bytes <= budget  # the old code unpacked whole rows: 60 x 20,003 floats (4.8 MB)

@@ -143,6 +143,16 @@ def test_lanczos_stops_early_with_a_bounded_error():
     assert op.hvps < 100
 
 
+def test_lanczos_basis_grows_with_the_iterations(largest_tensor):
+    """A run that converges in a few products never allocates the (max_iter + 1) x dim Krylov basis."""
+    d = torch.cat([torch.tensor([10.0, 5.0]), torch.linspace(0.0, 0.1, 4998)])
+    op = HessianOperator(lambda p: 0.5 * (d * p["w"] ** 2).sum(), {"w": torch.zeros(5000, requires_grad=True)})
+    with largest_tensor() as seen:
+        values, _ = top_eigen(op, k=1, max_iter=2000, tol=1e-4, method="lanczos")
+    assert values[0] == pytest.approx(10.0, rel=1e-4) and op.hvps < 16
+    assert seen.bytes <= 16 * 5000 * 4  # at most 16 rows (doubled from 8), not 2001
+
+
 @pytest.mark.slow  # torch.func's first jvp in a process imports for several seconds
 def test_jvp_products_equal_double_backward(tiny):
     model, x, y, h = tiny
