@@ -42,16 +42,28 @@ class ScoreCAM(CAM):
         m = F.interpolate(acts, size=fw.x.shape[-2:], mode="bilinear", align_corners=True).flatten(0, 1)  # (N C, H, W)
         lo, hi = m.flatten(1).aminmax(dim=1)
         m = (m - lo[:, None, None]) / (hi - lo + 1e-8)[:, None, None]
-        x, img, out = fw.x.detach(), torch.arange(n, device=acts.device).repeat_interleave(c), []
+        x, img = fw.x.detach(), torch.arange(n, device=acts.device).repeat_interleave(c)
+        # a constant upsampled map (a channel ReLU zeroed everywhere) normalises to exactly 0: its masked input is
+        # the zero image whatever the image, so one pass serves all of them, not one pass each as in the peer
+        flat = hi == lo
+        out = torch.empty(n * c, device=acts.device, dtype=acts.dtype)
         model = folded(fw.model)  # exact in eval mode, and the masked passes are most of Score-CAM's time
         with eval_mode(model):
-            for i in range(0, n * c, bs):
-                rows = x[img[i:i + bs]] * m[i:i + bs, None]  # (b, C_in, H, W); channels-last is safe: softmax
-                try:
-                    logits = run_model(model, _channels_last(model, rows))
-                except (RuntimeError, ValueError) as err:  # a model that .view()s its activations: plain layout
-                    if "view size" not in str(err):
-                        raise
-                    logits = run_model(model, rows.contiguous())
-                out.append(logits.gather(1, t[img[i:i + bs], None])[:, 0])
-        return torch.cat(out).view(n, c)
+            if flat.any():
+                out[flat] = self._logits(model, torch.zeros_like(x[:1]))[0, t[img[flat]]].to(out.dtype)
+            rest = (~flat).nonzero()[:, 0]
+            for i in range(0, len(rest), bs):
+                r = rest[i:i + bs]
+                rows = x[img[r]] * m[r, None]  # (b, C_in, H, W); channels-last is safe: softmax
+                out[r] = self._logits(model, rows).gather(1, t[img[r], None])[:, 0].to(out.dtype)
+        return out.view(n, c)
+
+    @staticmethod
+    def _logits(model, rows):
+        """The model's logits on a batch, channels-last on the CPU (plain for a model that .view()s activations)."""
+        try:
+            return run_model(model, _channels_last(model, rows))
+        except (RuntimeError, ValueError) as err:
+            if "view size" not in str(err):
+                raise
+            return run_model(model, rows.contiguous())

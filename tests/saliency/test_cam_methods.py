@@ -112,6 +112,26 @@ def test_scorecam_known_answer_two_channels():
                                    rtol=0)
 
 
+def test_scorecam_one_pass_serves_every_constant_map():
+    """Channels zero everywhere mask the image to 0: one forward for all of them, the same map as one each."""
+    model = TwoMask().eval()
+    x = torch.rand(3, 1, 4, 4, generator=torch.Generator().manual_seed(1)) + 0.1
+    rows = []
+    real = model.forward
+    model.forward = lambda z: rows.append(len(z)) or real(z)
+    with torch.no_grad():
+        model.maps.weight[1] = 0.0  # channel 1: x * 0, a constant (zero) map for every image
+    t = torch.tensor([0, 1, 0])
+    a = torch.cat([x, 0 * x], 1)
+    m = (a - a.amin((2, 3), keepdim=True)) / (a.amax((2, 3), keepdim=True) - a.amin((2, 3), keepdim=True) + 1e-8)
+    s = torch.stack([real(x * m[:, k:k + 1]).gather(1, t[:, None])[:, 0] for k in range(2)], 1)
+    want = torch.relu(torch.einsum("nk,nkhw->nhw", s.softmax(1), a))
+    rows.clear()
+    got = S.ScoreCAM("maps", batch_size=64)(model, x, t, raw=True)
+    torch.testing.assert_close(got, want, atol=1e-6, rtol=0)
+    assert sorted(rows)[:2] == [1, 3]  # the capture pass aside: one zero image, then the 3 non-constant rows
+
+
 def test_ablationcam_known_answer_gap_head():
     model, t = gap_head(c=4, seed=3), torch.tensor([0, 1, 2])
     fw, a = acts_of(model, "relu", X)
