@@ -117,7 +117,12 @@ class Session:
 
     def admit(self, job: Job) -> Estimate | None:
         """The job's estimate; MemoryError naming it when it needs more memory than is available (nothing ran)."""
-        est = self.estimate(job)
+        try:
+            est = self.estimate(job)
+        except MemoryError:
+            raise
+        except Exception:  # noqa: BLE001 - an estimate that fails must not stop the job: its own run says what is wrong
+            est = None
         if est is not None and est.bytes > (free := self.available_bytes()):
             raise MemoryError(f"the {job.title or 'job'} needs about {size(est.bytes)} ({est.what}) but only "
                               f"{size(free)} are available on {self.device}: ask for fewer inputs, points or "

@@ -144,6 +144,22 @@ def test_session_estimate_without_one_is_none(session):
     assert type(session).time_budget == 30.0 and type(session).memory_budget is None
 
 
+def test_an_estimate_that_fails_does_not_stop_its_job(session):
+    """A bug in a cost formula costs the estimate, not the result; a MemoryError from it still refuses."""
+    from explorer.jobs import Job
+
+    def broken():
+        raise RuntimeError("a cost formula's bug")
+
+    assert session.run(Job(("estimate-fails",), lambda: 2, lambda p, progress: p + 1, "sum", broken)) == 3
+
+    def too_big():
+        raise MemoryError("even one point does not fit")
+
+    with pytest.raises(MemoryError, match="one point"):
+        session.run(Job(("estimate-too-big",), lambda: 2, lambda p, progress: p + 1, "sum", too_big))
+
+
 def test_the_landscape_panel_bar_shows_its_slices_estimate_over_a_tiny_budget(digits, kernel):
     """The estimate reaches a real panel's bar: the slice job's own estimate, over a budget of 0 s."""
     pytest.importorskip("jupyter_bokeh")
