@@ -48,7 +48,9 @@ def _jobs(s):
 
 
 def test_each_labs_slow_job_estimates_near_its_measured_time(session, unchanged):
-    """0.2x..5x of the time the job takes on the default model: the order of magnitude the budget needs."""
+    """0.2x..5x of the time the job takes on the default model, the order of magnitude the budget needs; or within
+    1 s of it: a job of a tenth of a second measures mostly the machine's load (a 0.09 s local complexity was
+    "8x" once in a loaded full run), and a 30 s budget cannot be misjudged by a second."""
     report = []
     for name, make in _jobs(session).items():
         job = make()
@@ -60,7 +62,7 @@ def test_each_labs_slow_job_estimates_near_its_measured_time(session, unchanged)
         assert est.seconds > 0 and est.bytes > 0, name
         report.append((name, est.seconds / took, est, took))
     print("\n".join(f"{n}: estimated {e.seconds:.3f} s, took {t:.3f} s ({r:.2f}x)" for n, r, e, t in report))
-    bad = [f"{n}: estimated {e.seconds:.3f} s, took {t:.3f} s" for n, r, e, t in report if not 0.2 <= r <= 5]
+    bad = [f"{n}: estimated {e.seconds:.3f} s, took {t:.3f} s" for n, r, e, t in report if not (0.2 <= r <= 5 or abs(e.seconds - t) < 1.0)]
     assert not bad, bad
 
 
