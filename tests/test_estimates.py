@@ -62,7 +62,8 @@ def test_each_labs_slow_job_estimates_near_its_measured_time(session, unchanged)
         assert est.seconds > 0 and est.bytes > 0, name
         report.append((name, est.seconds / took, est, took))
     print("\n".join(f"{n}: estimated {e.seconds:.3f} s, took {t:.3f} s ({r:.2f}x)" for n, r, e, t in report))
-    bad = [f"{n}: estimated {e.seconds:.3f} s, took {t:.3f} s" for n, r, e, t in report if not (0.2 <= r <= 5 or abs(e.seconds - t) < 1.0)]
+    bad = [f"{n}: estimated {e.seconds:.3f} s, took {t:.3f} s" for n, r, e, t in report
+           if not (0.2 <= r <= 5 or abs(e.seconds - t) < 1.0)]
     assert not bad, bad
 
 

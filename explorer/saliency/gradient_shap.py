@@ -2,6 +2,7 @@
 import torch
 
 from .attribution import Attribution
+from .batching import fitting_batch
 from .util import run_model
 
 
@@ -56,10 +57,10 @@ class GradientSHAP(Attribution):
         bs = base[idx]
         pts = (bs + alpha[..., None, None, None] * (xs - bs)).flatten(0, 1)  # image-major (N*S, C, H, W)
         ts = t.repeat_interleave(self.samples)
-        grads = []
-        for i in range(0, len(pts), self.batch_size):
+        grads, chunk = [], fitting_batch(model, x[:1], self.batch_size)
+        for i in range(0, len(pts), chunk):
             with torch.enable_grad():
-                p = pts[i:i + self.batch_size].requires_grad_(True)
+                p = pts[i:i + chunk].requires_grad_(True)
                 out = run_model(model, p)
                 (g,) = torch.autograd.grad(out.gather(1, ts[i:i + len(p), None]).sum(), p)
             grads.append(g)

@@ -4,6 +4,8 @@ import math
 import torch
 
 from .attribution import Attribution
+from .batching import fitting_batch
+from .fold import folded
 from .util import run_model
 
 
@@ -46,11 +48,12 @@ class Occlusion(Attribution):
         r, q = torch.arange(h, device=x.device), torch.arange(w, device=x.device)
         masks = torch.stack([((r >= i) & (r < i + k))[:, None] & ((q >= j) & (q < j + k))[None]
                              for i in windows(h, k, s) for j in windows(w, k, s)])  # (P, H, W)
+        model = folded(model)  # forward passes only, in eval mode: BatchNorm folded is exact algebra and faster
         logits = run_model(model, x)
         t = resolve(logits)
         clean = logits.gather(1, t[:, None])[:, 0]
         base = torch.full_like(x, self.baseline)
-        chunk = max(1, self.batch_size // n)  # windows per forward pass
+        chunk = max(1, fitting_batch(model, x[:1], self.batch_size) // n)  # windows per forward pass
         drops = []
         for i in range(0, len(masks), chunk):
             m = masks[i:i + chunk, None, None]  # (p, 1, 1, H, W)

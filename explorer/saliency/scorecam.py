@@ -4,6 +4,7 @@ import torch.nn.functional as F
 
 from ..capture import eval_mode
 from .base import CAM, _channels_last
+from .batching import fitting_batch
 from .fold import folded
 from .util import run_model
 
@@ -19,7 +20,8 @@ class ScoreCAM(CAM):
     """Score-CAM (Wang et al. 2020): w = softmax_k S_c(x * M_k), M_k = A_k upsampled and min-max normalised.
 
     As pytorch-grad-cam: bilinear upsampling with align_corners=True, eps 1e-8, raw logits; the paper's baseline
-    score is a per-image constant, which the softmax drops. Masked inputs run batch_size at a time on the device,
+    score is a per-image constant, which the softmax drops. Masked inputs run at most batch_size at a time on the
+    device (on the CPU fewer: as many as keep a pass's widest activation in the last-level cache, `batching`),
     through a copy of the model with BatchNorm folded into the convolutions (`fold.folded`: exact in eval mode).
     """
     name = "Score-CAM"
@@ -49,6 +51,7 @@ class ScoreCAM(CAM):
         out = torch.empty(n * c, device=acts.device, dtype=acts.dtype)
         model = folded(fw.model)  # exact in eval mode, and the masked passes are most of Score-CAM's time
         with eval_mode(model):
+            bs = fitting_batch(model, x[:1], bs)  # on the CPU, passes whose activations stay in cache are faster
             if flat.any():
                 out[flat] = self._logits(model, torch.zeros_like(x[:1]))[0, t[img[flat]]].to(out.dtype)
             rest = (~flat).nonzero()[:, 0]

@@ -4,6 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from .base import Saliency, normalize, resolve_targets
+from .batching import fitting_batch
 
 
 def noise_sigma(x: torch.Tensor, noise_level: float) -> torch.Tensor:
@@ -76,7 +77,7 @@ class SmoothGrad(InputSaliency):
         if len(fw.x) == 0:
             raise ValueError("no images: the batch is empty")
         x, noise = fw.x.detach(), self.noise(fw.x)
-        chunk = max(1, self.batch_size // len(x))  # noisy copies per forward pass
+        chunk = max(1, fitting_batch(fw.model, x[:1], self.batch_size) // len(x))  # noisy copies per forward pass
         total = torch.zeros_like(x)
         for i in range(0, self.samples, chunk):
             eps = torch.stack(noise[i:i + chunk])  # (k, N, C, H, W)
@@ -106,7 +107,7 @@ class IntegratedGradients(InputSaliency):
         base = torch.full_like(x, self.baseline)
         nodes, w = np.polynomial.legendre.leggauss(self.steps)
         alphas, weights = 0.5 * (1 + nodes), 0.5 * w
-        chunk = max(1, self.batch_size // len(x))  # path points per forward pass
+        chunk = max(1, fitting_batch(fw.model, x[:1], self.batch_size) // len(x))  # path points per forward pass
         total = torch.zeros_like(x)
         for i in range(0, self.steps, chunk):
             a = torch.as_tensor(alphas[i:i + chunk], dtype=x.dtype, device=x.device).view(-1, 1, 1, 1, 1)

@@ -3,6 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from .base import CAM, normalize, resolve_targets, upsample
+from .batching import fitting_batch
 from .smoothgrad import noise_sigma
 
 NUMERATORS = ("D2", "D1")  # alpha's numerator: torchcam's correction (reduces to eq. 19), or the paper as printed
@@ -39,7 +40,7 @@ class SmoothGradCAMpp(CAM):
         x, sigma = fw.x.detach(), noise_sigma(fw.x, self.noise_level)
         gen = torch.Generator(device=x.device).manual_seed(self.seed)
         noise = [torch.randn(x.shape, generator=gen, device=x.device) * sigma for _ in range(self.samples)]
-        chunk = max(1, self.batch_size // len(x))  # noisy copies per forward pass
+        chunk = max(1, fitting_batch(fw.model, x[:1], self.batch_size) // len(x))  # noisy copies per forward pass
         d = {n: [0.0, 0.0, 0.0] for n in names}
         for i in range(0, self.samples, chunk):
             eps = torch.stack(noise[i:i + chunk])  # (k, N, C, H, W)
