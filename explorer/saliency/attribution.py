@@ -54,13 +54,15 @@ def input_grad(model: nn.Module, x: torch.Tensor, resolve, hooks=contextlib.null
 @contextlib.contextmanager
 def module_rules(model: nn.Module, types: tuple, rule):
     """For the block, each call of a module of `types` returns rule(module, z, y): z its (unchanged) input, y its
-    output. A pre-hook hands the module a clone of z, so in-place modules cannot overwrite it, and a stack per module
+    output. A pre-hook hands an in-place module a clone of z, so it cannot overwrite it, and a stack per module
     pairs each call with its own input, so a module called twice (a reused ReLU) gets each call right."""
     stacks, handles = {}, []
 
     def pre(m, inputs):
         stacks.setdefault(m, []).append(inputs[0])
-        return (inputs[0].clone(), *inputs[1:])
+        if getattr(m, "inplace", False):  # only an in-place module writes over its input
+            return (inputs[0].clone(), *inputs[1:])
+        return None
 
     def post(m, inputs, output):
         return rule(m, stacks[m].pop(), output)

@@ -1,4 +1,6 @@
 """Guided backpropagation (Springenberg et al. 2015): at each ReLU only positive gradients flow back."""
+import contextlib
+
 import torch
 from torch import nn
 
@@ -23,7 +25,27 @@ class _ReLURule(torch.autograd.Function):
 
 def relu_rules(model, guided: bool):
     """Guided (or deconvolution) backward at every nn.ReLU module for the block; as Captum, F.relu is not seen."""
+    if guided:
+        return clamped_relu_grads(model)
     return module_rules(model, (nn.ReLU,), lambda m, z, y: _ReLURule.apply(z, y, guided))
+
+
+@contextlib.contextmanager
+def clamped_relu_grads(model):
+    """For the block, the gradient reaching each nn.ReLU's output is clamped at 0 and the ReLU's own backward then
+    masks it by z > 0: ReLU(g) * 1[z > 0], guided backpropagation, with no activation copied. A tensor hook registered
+    before an in-place change still sees the gradient of the value it was registered on, so in-place and reused ReLUs
+    are right (tests/saliency/test_attr_known.py)."""
+    def clamp(module, inputs, y):
+        if isinstance(y, torch.Tensor) and y.requires_grad:
+            y.register_hook(lambda g: g.clamp_min(0))
+
+    handles = [m.register_forward_hook(clamp) for m in model.modules() if isinstance(m, nn.ReLU)]
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
 
 
 class GuidedBackprop(Attribution):
