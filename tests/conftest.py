@@ -37,9 +37,9 @@ def tiny_cnn():
 
 
 def model_fingerprint(model: nn.Module) -> tuple:
-    """Everything a call must leave as it was: weights, buffers, every module's mode and hooks."""
+    """Everything a call must leave as it was: weights, buffers, every module's mode, in-place flag and hooks."""
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    modes = tuple(m.training for m in model.modules())
+    modes = tuple((m.training, getattr(m, "inplace", None)) for m in model.modules())
     hooks = tuple((len(m._forward_hooks), len(m._forward_pre_hooks), len(m._backward_hooks),
                    len(getattr(m, "_backward_pre_hooks", {}))) for m in model.modules())
     grads = tuple(p.grad is None for p in model.parameters())
@@ -51,7 +51,7 @@ def assert_unchanged(model: nn.Module, before: tuple) -> None:
     state, modes, hooks, grads = model_fingerprint(model)
     for k, v in before[0].items():
         assert torch.equal(state[k], v), f"{k} changed"
-    assert modes == before[1], "a module's training mode changed"
+    assert modes == before[1], "a module's training mode or in-place flag changed"
     assert hooks == before[2], "hooks were left on the model"
     assert grads == before[3], "parameter .grad was filled"
 

@@ -54,15 +54,13 @@ def input_grad(model: nn.Module, x: torch.Tensor, resolve, hooks=contextlib.null
 @contextlib.contextmanager
 def module_rules(model: nn.Module, types: tuple, rule):
     """For the block, each call of a module of `types` returns rule(module, z, y): z its (unchanged) input, y its
-    output. A pre-hook hands an in-place module a clone of z, so it cannot overwrite it, and a stack per module
-    pairs each call with its own input, so a module called twice (a reused ReLU) gets each call right."""
-    stacks, handles = {}, []
+    output. In-place modules run out of place for the block (their `inplace` flag is put back after it), so none
+    overwrites z and no copy of z is made; a stack per module pairs each call with its own input, so a module called
+    twice (a reused ReLU) gets each call right."""
+    stacks, handles, flipped = {}, [], []
 
     def pre(m, inputs):
         stacks.setdefault(m, []).append(inputs[0])
-        if getattr(m, "inplace", False):  # only an in-place module writes over its input
-            return (inputs[0].clone(), *inputs[1:])
-        return None
 
     def post(m, inputs, output):
         return rule(m, stacks[m].pop(), output)
@@ -70,8 +68,13 @@ def module_rules(model: nn.Module, types: tuple, rule):
     try:
         for m in model.modules():
             if isinstance(m, types):
+                if getattr(m, "inplace", False) is True:
+                    m.inplace = False
+                    flipped.append(m)
                 handles += [m.register_forward_pre_hook(pre), m.register_forward_hook(post)]
         yield
     finally:
         for h in handles:
             h.remove()
+        for m in flipped:
+            m.inplace = True

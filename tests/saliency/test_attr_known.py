@@ -228,3 +228,23 @@ def test_attribution_classes_expose_family_and_choices():
                                 "DeepLIFT", "LRP"}
     assert METHODS["LRP"].choices["rule"] == ("epsilon", "zplus", "epsilon_plus")
     assert METHODS["Guided Grad-CAM"].choices["interpolate"] == ("nearest", "bilinear")
+
+
+def test_inplace_flags_come_back_when_the_forward_fails():
+    """module_rules runs in-place ReLUs out of place for its block only, also when the model raises inside it."""
+    from explorer.saliency.attribution import module_rules
+
+    class Boom(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.relu = nn.ReLU(inplace=True)
+
+        def forward(self, x):
+            self.relu(x.clone())
+            raise RuntimeError("boom")
+
+    net = Boom()
+    with pytest.raises(RuntimeError, match="boom"), module_rules(net, (nn.ReLU,), lambda m, z, y: y):
+        assert net.relu.inplace is False
+        net(torch.randn(2, 3))
+    assert net.relu.inplace is True and not net.relu._forward_hooks and not net.relu._forward_pre_hooks
