@@ -20,13 +20,14 @@ def median_ms(fn, runs: int = 7, warmup: int = 1) -> float:
 
 
 def compare(fns: dict, runs: int = 7, warmup: int = 1) -> dict:
-    """Median ms of each fn, measured in interleaved rounds so that load from other processes hits all alike."""
+    """Median ms of each fn, measured in interleaved rounds so that load from other processes hits all alike; the
+    order turns round every other round, so that neither always runs first (on a cold cache or allocator)."""
     for fn in fns.values():
         for _ in range(warmup):
             fn()
     times = {k: [] for k in fns}
-    for _ in range(runs):
-        for k, fn in fns.items():
+    for r in range(runs):
+        for k, fn in (list(fns.items()) if r % 2 == 0 else list(fns.items())[::-1]):
             t = time.perf_counter()
             fn()
             times[k].append((time.perf_counter() - t) * 1e3)
