@@ -48,8 +48,8 @@ def fitting_batch(model: nn.Module, x1: torch.Tensor, limit: int) -> int:
     """At most limit; on the CPU, as many inputs as keep the widest activation of a pass within the last-level cache.
 
     oneDNN's convolutions on a 2-core EPYC (32 MiB L3), resnet18 at 224 (3.2 MB at its widest, the stem): 8.4 ms an
-    image at batch 8, 9.8 at 16, 12.1 at 64 (benchmarks/README.md, "Batch sizes on the CPU"). On other devices the
-    limit is used: a GPU wants large batches.
+    image at batch 8, 9.8 at 16, 12.1 at 64 (benchmarks/README.md, "Score-CAM on the CPU, and pass sizes"). On other
+    devices the limit is used: a GPU wants large batches.
     """
     if x1.device.type != "cpu":
         return limit
