@@ -7,27 +7,23 @@ from torch import nn
 from .attribution import Attribution, input_grad, module_rules
 
 
-class _ReLURule(torch.autograd.Function):
-    """Forward: the ReLU's output; backward: ReLU(g) where z > 0 (guided) or ReLU(g) everywhere (deconvolution)."""
+class _DeconvReLU(torch.autograd.Function):
+    """Forward: the ReLU's output y; backward: ReLU(g) straight to the ReLU's input z, whatever the sign of z."""
 
     @staticmethod
-    def forward(ctx, z, y, guided):
-        ctx.save_for_backward(z)
-        ctx.guided = guided
+    def forward(ctx, z, y):
         return y.detach().clone()
 
     @staticmethod
     def backward(ctx, g):
-        (z,) = ctx.saved_tensors
-        out = g.clamp_min(0)
-        return (out * (z > 0) if ctx.guided else out), None, None
+        return g.clamp_min(0), None
 
 
 def relu_rules(model, guided: bool):
     """Guided (or deconvolution) backward at every nn.ReLU module for the block; as Captum, F.relu is not seen."""
     if guided:
         return clamped_relu_grads(model)
-    return module_rules(model, (nn.ReLU,), lambda m, z, y: _ReLURule.apply(z, y, guided))
+    return module_rules(model, (nn.ReLU,), lambda m, z, y: _DeconvReLU.apply(z, y))
 
 
 @contextlib.contextmanager
