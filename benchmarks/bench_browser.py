@@ -11,8 +11,10 @@ its hover (pointer move to the tooltip on screen) and a lasso (mouse release to 
 Run: python benchmarks/bench_browser.py [--steps 20] [--big-map 50000]
 """
 import argparse
+import contextlib
 import json
 import math
+import os
 import statistics
 import sys
 import tempfile
@@ -197,13 +199,45 @@ def tour_rows(page, base: str, steps: int) -> tuple[list[str], list[str]]:
     return rows, firsts
 
 
-def big_map_rows(page, base: str, nb: Path, n: int, steps: int) -> tuple[list[str], list[str]]:
-    """The N-point map: its first drawing, then recolour, hover and lasso latencies."""
+def write_big_map(nb: Path, n: int) -> None:
+    """The one-cell notebook big_map.ipynb in nb: an n-point codes map."""
     (nb / "big_map.ipynb").write_text(json.dumps({
         "cells": [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
                    "source": BIG_MAP_CELL.format(n=n)}],
         "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
         "nbformat": 4, "nbformat_minor": 5}))
+
+
+@contextlib.contextmanager
+def lab_page():
+    """(page, base URL, notebook folder): JupyterLab on a copy of the notebooks and a headless Chromium page."""
+    from playwright.sync_api import sync_playwright
+
+    from explorer.cli import copy_notebooks
+
+    tmp = Path(tempfile.mkdtemp())
+    nb = tmp / "nb"
+    copy_notebooks(nb)
+    port = harness._free_port()
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
+           f"--ServerApp.token={harness.TOKEN}", f"--ServerApp.root_dir={nb}"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")
+    base = f"http://127.0.0.1:{port}"
+    proc, fh = harness._serve(cmd, tmp, f"{base}/api/status?token={harness.TOKEN}", nb)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=harness.CHROMIUM, headless=True, args=harness.FLAGS)
+            yield browser.new_page(viewport={"width": 1400, "height": 1000}), base, nb
+            browser.close()
+    finally:
+        proc.terminate()
+        fh.close()
+
+
+def big_map_rows(page, base: str, nb: Path, n: int, steps: int) -> tuple[list[str], list[str]]:
+    """The N-point map: its first drawing, then recolour, hover and lasso latencies."""
+    write_big_map(nb, n)
     page.goto(harness.lab_url(base, "big_map.ipynb"))
     codes = f"{NOTEBOOK} .explorer-codes"
     start = time.perf_counter()
@@ -259,32 +293,11 @@ def main():
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--big-map", type=int, default=0, metavar="N", help="time a codes map of N points instead")
     args = ap.parse_args()
-    from playwright.sync_api import sync_playwright
-
-    from explorer.cli import copy_notebooks
-
-    tmp = Path(tempfile.mkdtemp())
-    nb = tmp / "nb"
-    copy_notebooks(nb)
-    port = harness._free_port()
-    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-           f"--ServerApp.token={harness.TOKEN}", f"--ServerApp.root_dir={nb}"]
-    if hasattr(__import__("os"), "geteuid") and __import__("os").geteuid() == 0:
-        cmd.append("--allow-root")
-    base = f"http://127.0.0.1:{port}"
-    proc, fh = harness._serve(cmd, tmp, f"{base}/api/status?token={harness.TOKEN}", nb)
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=harness.CHROMIUM, headless=True, args=harness.FLAGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            if args.big_map:
-                rows, firsts = big_map_rows(page, base, nb, args.big_map, args.steps)
-            else:
-                rows, firsts = tour_rows(page, base, args.steps)
-            browser.close()
-    finally:
-        proc.terminate()
-        fh.close()
+    with lab_page() as (page, base, nb):
+        if args.big_map:
+            rows, firsts = big_map_rows(page, base, nb, args.big_map, args.steps)
+        else:
+            rows, firsts = tour_rows(page, base, args.steps)
     print("| interaction | median ms | p90 ms | min | max | moves |\n|---|---|---|---|---|---|")
     print("\n".join(rows))
     print("\n| first time | seconds |\n|---|---|")

@@ -1,25 +1,16 @@
 """Forward passes by batch size on the CPU: python benchmarks/bench_pass_sizes.py [--threads 2].
 
 resnet18 (seeded random weights) in eval mode, 64 images at 224 run in batches of 4-64: eager (pytorch-grad-cam's
-Score-CAM passes), eager on a channels-last batch, and BatchNorm folded channels-last (ours); best of 3, ms for all
-64. Where the last-level cache holds a pass's widest activation, smaller batches are faster (batching.py)."""
+Score-CAM passes), eager on a channels-last batch, and BatchNorm folded channels-last (ours); median of 3 after a
+warm-up, ms for all 64. Where the last-level cache holds a pass's widest activation, smaller batches are faster
+(batching.py)."""
 import argparse
-import time
 
 import torch
+from bench_saliency import median_ms
 
 from explorer.saliency.batching import cache_bytes, widest_activation
 from explorer.saliency.fold import folded
-
-
-def best(f, reps: int = 3) -> float:
-    f()
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - start)
-    return min(times) * 1000
 
 
 def main():
@@ -38,7 +29,7 @@ def main():
     print("| batch | eager | eager channels-last | folded channels-last |\n|---|---|---|---|")
     with torch.no_grad():
         for b in (4, 8, 16, 32, 64):
-            row = [best(lambda m=m, z=z, b=b: [m(z[i:i + b]) for i in range(0, 64, b)])
+            row = [median_ms(lambda m=m, z=z, b=b: [m(z[i:i + b]) for i in range(0, 64, b)], runs=3)
                    for m, z in ((net, x), (net, xc), (fast, xc))]
             print(f"| {b} | " + " | ".join(f"{v:.0f}" for v in row) + " |", flush=True)
 

@@ -9,13 +9,13 @@ colouring is shown. Prints one line per burst and "lost updates: k of 12".
 Run: python benchmarks/check_recolour.py [--points 50000]
 """
 import argparse
-import json
+import io
 import random
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_browser as bb  # noqa: E402  (the big map's notebook, the server harness)
@@ -44,70 +44,44 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--points", type=int, default=50000)
     args = ap.parse_args()
-    from playwright.sync_api import sync_playwright
-
-    from explorer.cli import copy_notebooks
-
-    tmp = Path(tempfile.mkdtemp())
-    nb = tmp / "nb"
-    copy_notebooks(nb)
-    (nb / "big_map.ipynb").write_text(json.dumps({
-        "cells": [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
-                   "source": bb.BIG_MAP_CELL.format(n=args.points)}],
-        "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
-        "nbformat": 4, "nbformat_minor": 5}))
-    port = harness._free_port()
-    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-           f"--ServerApp.token={harness.TOKEN}", f"--ServerApp.root_dir={nb}", "--allow-root"]
-    base = f"http://127.0.0.1:{port}"
-    proc, fh = harness._serve(cmd, tmp, f"{base}/api/status?token={harness.TOKEN}", nb)
     sums, pictures, lost = {}, {}, 0
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=harness.CHROMIUM, headless=True, args=harness.FLAGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(harness.lab_url(base, "big_map.ipynb"))
-            run_all(page)
-            page.wait_for_function(f"() => (document.querySelector('{CODES}') || {{innerText: ''}}).innerText"
-                                   ".includes('bits')", timeout=600_000)
-            page.wait_for_function(f"() => !document.querySelector('{CODES}').innerText.includes('computing')",
-                                   timeout=600_000)
-            page.wait_for_timeout(3000)
-            # each colouring's column sum, set once by selecting it slowly (the kernel idle between)
-            for v in ("label", "prediction", "correct"):
-                page.evaluate(SET, v)
-                page.wait_for_timeout(4000)
-                sums[v] = page.evaluate(STATE)["sums"]
-            rnd = random.Random(0)
-            for burst in range(12):
-                k = rnd.randint(1, 5)
-                for _ in range(k):
-                    page.evaluate(SET, rnd.choice(["label", "correct", "prediction"]))
-                    page.wait_for_timeout(rnd.choice([0, 20, 100, 400]))
-                page.wait_for_selector(f"{NOTEBOOK} .jp-Notebook-ExecutionIndicator[data-status='idle']",
-                                       timeout=60_000)
-                page.wait_for_timeout(2500)
-                st, late = page.evaluate(STATE), 0.0
-                while st["sums"] != sums[st["sel"]] and late < 30:  # late (still applying) or lost (never comes)
-                    page.wait_for_timeout(1000)
-                    st, late = page.evaluate(STATE), late + 1
-                shot = tmp / f"burst{burst}.png"
-                page.locator(CODES).locator(".bk-Figure").first.screenshot(path=str(shot))
-                from PIL import Image
-
-                pic = np.asarray(Image.open(shot).convert("RGB"))
-                first = pictures.setdefault(st["sel"], pic)
-                same = first.shape == pic.shape and bool((first == pic).all())
-                ok = st["sums"] == sums[st["sel"]] and (2 in st["legends"]) == (st["sel"] == "correct") and same
-                lost += not ok
-                print(f"burst {burst}: {k} moves, menu {st['sel']}, page data "
-                      f"{'matches' if st['sums'] == sums[st['sel']] else 'STALE ' + str(st['sums'])}"
-                      f"{f' ({late:.0f} s late)' if late else ''}, picture "
-                      f"{'the same as before' if same else 'DIFFERENT'}", flush=True)
-            browser.close()
-    finally:
-        proc.terminate()
-        fh.close()
+    with bb.lab_page() as (page, base, nb):
+        bb.write_big_map(nb, args.points)
+        page.goto(harness.lab_url(base, "big_map.ipynb"))
+        run_all(page)
+        page.wait_for_function(f"() => (document.querySelector('{CODES}') || {{innerText: ''}}).innerText"
+                               ".includes('bits')", timeout=600_000)
+        page.wait_for_function(f"() => !document.querySelector('{CODES}').innerText.includes('computing')",
+                               timeout=600_000)
+        page.wait_for_timeout(3000)
+        # each colouring's column sum, set once by selecting it slowly (the kernel idle between)
+        for v in ("label", "prediction", "correct"):
+            page.evaluate(SET, v)
+            page.wait_for_timeout(4000)
+            sums[v] = page.evaluate(STATE)["sums"]
+        rnd = random.Random(0)
+        for burst in range(12):
+            k = rnd.randint(1, 5)
+            for _ in range(k):
+                page.evaluate(SET, rnd.choice(["label", "correct", "prediction"]))
+                page.wait_for_timeout(rnd.choice([0, 20, 100, 400]))
+            page.wait_for_selector(f"{NOTEBOOK} .jp-Notebook-ExecutionIndicator[data-status='idle']",
+                                   timeout=60_000)
+            page.wait_for_timeout(2500)
+            st, late = page.evaluate(STATE), 0.0
+            while st["sums"] != sums[st["sel"]] and late < 30:  # late (still applying) or lost (never comes)
+                page.wait_for_timeout(1000)
+                st, late = page.evaluate(STATE), late + 1
+            shot = page.locator(CODES).locator(".bk-Figure").first.screenshot()
+            pic = np.asarray(Image.open(io.BytesIO(shot)).convert("RGB"))
+            first = pictures.setdefault(st["sel"], pic)
+            same = first.shape == pic.shape and bool((first == pic).all())
+            ok = st["sums"] == sums[st["sel"]] and (2 in st["legends"]) == (st["sel"] == "correct") and same
+            lost += not ok
+            print(f"burst {burst}: {k} moves, menu {st['sel']}, page data "
+                  f"{'matches' if st['sums'] == sums[st['sel']] else 'STALE ' + str(st['sums'])}"
+                  f"{f' ({late:.0f} s late)' if late else ''}, picture "
+                  f"{'the same as before' if same else 'DIFFERENT'}", flush=True)
     differ = [int((pictures[a] != pictures[b]).any(-1).sum()) for a, b in
               (("label", "prediction"), ("label", "correct")) if a in pictures and b in pictures]
     print(f"lost updates: {lost} of 12 (expected sums {sums}); pixels that differ between colourings: {differ}")
