@@ -1,7 +1,7 @@
 """Jobs: a slow result as a key naming every input, a prepare() that may use the model, and a pure compute().
 
-The contract every lab's core follows, so that a notebook (`session.run(job)`) and a panel (the threaded runner in
-`explorer.panels._runner`) run one implementation of each result:
+The contract every lab's core follows, so that a notebook (`session.run(job)`) and a panel (`session.submit(job, ...)`,
+the one executor in `explorer.executor`) run one implementation of each result:
 
 - `key` names every input except the weights and the data, which the session adds when the job is requested
   (`Session.full_key`): a result is always filed under the weights it was computed with;
@@ -15,9 +15,12 @@ The contract every lab's core follows, so that a notebook (`session.run(job)`) a
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+import copy
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 
 class Cancelled(Exception):
@@ -79,10 +82,40 @@ class Job:
     compute: Callable[[Any, Callable], Any]
     title: str = ""  # what the progress bar says is running
     estimate: Callable[[], Estimate] | None = None  # the cost before it runs (caller's thread, cheap)
+    store: bool = True  # False: never memoised as a whole (training; a job that files its parts itself)
+    changes_weights: bool = False  # True for training: its result is for the weights it makes, never "stale"
 
     def run(self, progress=None) -> Any:
         """prepare() then compute() on this thread, not memoised (Session.run memoises)."""
         return self.compute(self.prepare(), progress or no_progress)
+
+
+def key(*parts) -> tuple:
+    """A memo key from a job's inputs: lists, tuples and arrays become tuples, dicts sorted (key, value) tuples, a
+    single layer name stays a string and None stays None, so equal choices always give equal keys."""
+    return tuple(_frozen(p) for p in parts)
+
+
+def _frozen(v):
+    if isinstance(v, (str, bytes, int, float, bool, type(None))):
+        return v
+    if isinstance(v, Mapping):
+        return tuple(sorted((k, _frozen(x)) for k, x in v.items()))
+    if isinstance(v, np.ndarray):
+        return tuple(v.tolist())
+    if isinstance(v, (list, tuple, range)):
+        return tuple(_frozen(x) for x in v)
+    if isinstance(v, (set, frozenset)):
+        return tuple(sorted(_frozen(x) for x in v))
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+def private_copy(model):
+    """The job's own copy of the user's model, made in prepare() on the kernel's thread: compute() may hook, perturb
+    or load checkpoints into it on a worker while the user's model stays free and unchanged."""
+    return copy.deepcopy(model)
 
 
 def job(key: tuple, prepare: Callable[[], Any], compute: Callable[[Any, Callable], Any], title: str = "",

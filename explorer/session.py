@@ -1,6 +1,7 @@
 """Session: the one holder of model, data, device, training history and a memo of results."""
 from __future__ import annotations
 
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -8,12 +9,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from .capture import eval_mode, weights_state
+from .capture import eval_mode
 from .data import ImageSet, as_model_input, check_model, load_dataset
 from .device import model_device, pick_device
-from .jobs import Estimate, Job, duration, no_progress, size
+from .executor import Executor, Ticket, after_each_cell
+from .jobs import Estimate, Job, duration, private_copy, size
 from .models import build_model
 from .train import Evaluation, History, evaluate, train
+from .weights import weights_token
 
 
 class Session:
@@ -26,12 +29,17 @@ class Session:
     time_budget: float = 30.0  # seconds: a job estimated longer runs, and the panels' bar says it is over budget
     memory_budget: int | None = None  # bytes a job may take; None: what the device has available now
 
-    def __init__(self, model: nn.Module, data: ImageSet, history: History | None = None, memo_size: int = 256):
+    def __init__(self, model: nn.Module, data: ImageSet, history: History | None = None, memo_size: int = 256,
+                 executor: Executor | None = None):
         self.model = model
         self.data = data
         self.history = history or History()
         self.memo_size = memo_size
+        self.executor = executor  # made on first use; checkpoint sessions share their parent's
         self._memo: OrderedDict = OrderedDict()
+        self._checkpoints: OrderedDict = OrderedDict()
+        self._watchers: list = []
+        self._seen = None  # the weights token the watchers were last told of
         self.hits = self.misses = 0
 
     @classmethod
@@ -68,8 +76,9 @@ class Session:
         return model_device(self.model)
 
     def state(self) -> tuple:
-        """A token that changes whenever a parameter or buffer is changed in place (optimiser step, load)."""
-        return weights_state(self.model)
+        """The weights token (explorer.weights): it changes with every change of the weights, buffers, modes or
+        modules, including writes no version counter sees."""
+        return weights_token(self.model)
 
     def full_key(self, key: tuple) -> tuple:
         """key with the weights' state and the dataset now: what a result computed now is filed under."""
@@ -129,17 +138,66 @@ class Session:
                               f"cells (it would also take about {duration(est.seconds)})")
         return est
 
+    def jobs(self) -> Executor:
+        """The executor of this session's jobs (and of its checkpoint sessions')."""
+        if self.executor is None:
+            self.executor = Executor()
+        return self.executor
+
     def run(self, job: Job, progress=None) -> Any:
         """A lab's job, synchronously: the stored result, or prepare() and compute() here, filed under the weights'
-        state at the request (the panels' runner does the same on a thread). A job whose estimate does not fit
+        token at the request (submit does the same off the kernel's thread). A job whose estimate does not fit
         in memory raises MemoryError before it starts (see admit)."""
-        full = self.full_key(job.key)
-        found, value = self.lookup(full)
-        if found:
-            return value
-        self.misses += 1
-        self.admit(job)
-        return self.store(full, job.compute(job.prepare(), progress or no_progress))
+        return self.jobs().run(self, job, progress)
+
+    def submit(self, job: Job, on_done: Callable, on_failed: Callable | None = None, progress=None,
+               owner=None) -> Ticket:
+        """Run a job for a panel: on_done(result, ticket) with the stored result at once, else prepare() here and
+        compute() on the executor's worker in a kernel (here and now elsewhere), then on_done on the kernel's loop
+        if the weights are still those of the request (else it runs again). progress: a callable(done, total,
+        info), optionally with start/finish/refuse (a JobBar). Per owner one job runs; a new request supersedes it
+        (explorer.executor)."""
+        return self.jobs().submit(self, job, on_done, on_failed, progress, owner)
+
+    def watch(self, fn: Callable) -> None:
+        """Call fn() when the weights token changes (seen by changed(): after training, a notebook cell, a request).
+        Held weakly for bound methods, so a closed view is not kept alive."""
+        self._watchers.append(weakref.WeakMethod(fn) if hasattr(fn, "__self__") else (lambda: fn))
+        if self._seen is None:
+            self._seen = self.state()
+            after_each_cell(weakref.WeakMethod(self.changed))  # a change made in a notebook cell is seen after it
+
+    def changed(self) -> bool:
+        """Whether the weights changed since the watchers were last told; tells them if so."""
+        if not self._watchers:
+            return False
+        token = self.state()
+        if token == self._seen:
+            return False
+        self._seen = token
+        self._checkpoints.clear()  # copies of another run's checkpoints
+        for ref in list(self._watchers):
+            fn = ref()
+            if fn is None:
+                self._watchers.remove(ref)
+            else:
+                fn()
+        return True
+
+    def at(self, checkpoint: int) -> Session:
+        """A session on a copy of the model at the history's checkpoint (the user's model is never loaded): its
+        own memo and weights token, the same data and executor; the last three are kept."""
+        key = (id(self.history), len(self.history.checkpoints), checkpoint)
+        if key not in self._checkpoints:
+            if not 0 <= checkpoint < len(self.history.checkpoints):
+                raise IndexError(f"checkpoint {checkpoint} does not exist: this session's training kept "
+                                 f"{len(self.history.checkpoints)} (train again, or choose 'now')")
+            model = private_copy(self.model)
+            model.load_state_dict(self.history.checkpoints[checkpoint][1])
+            self._checkpoints[key] = Session(model, self.data, executor=self.jobs())
+            while len(self._checkpoints) > 3:  # a few copies (and their memos): memory stays bounded
+                self._checkpoints.popitem(last=False)
+        return self._checkpoints[key]
 
     @torch.no_grad()
     def check(self) -> None:
@@ -158,8 +216,12 @@ class Session:
                              f"{self.data.n_classes} classes; it returned {shape}")
 
     def train(self, epochs: int = 15, seed: int = 0, progress=None, **kwargs) -> History:
-        """Train the model in place; keeps the history and its checkpoints for the labs."""
-        self.history = train(self.model, self.data, epochs=epochs, seed=seed, progress=progress, **kwargs)
+        """Train the model in place; keeps the history and its checkpoints for the labs, and tells the open views
+        that the weights changed."""
+        try:
+            self.history = train(self.model, self.data, epochs=epochs, seed=seed, progress=progress, **kwargs)
+        finally:
+            self.changed()
         return self.history
 
     def evaluate(self, split: str = "test") -> Evaluation:

@@ -230,3 +230,47 @@ def local_complexity_table_job(session, layers=None, radius: float = 0.1, max_po
         return rows
     return Job(("codes-lc-table", jobs["test"].key[1], radius, max_points), lambda: copy.deepcopy(session.model),
                compute, "local complexity", lambda: jobs["train"].estimate() + jobs["test"].estimate())
+
+
+def summary_key(session, layers=None, split: str = "test", seed: int = 0, max_points: int | None = None) -> tuple:
+    """The memo key of summary_job."""
+    return ("codes-summary", tuple(_check_layers(session.model, layers)), split, seed, max_points)
+
+
+def summary_job(session, layers=None, split: str = "test", seed: int = 0, max_points: int | None = None,
+                k: int = 9) -> Job:
+    """What the codes map view shows before its map: the code length, redundancy per layer and split, k-NN
+    accuracy on codes, and the packed codes of the map's points (map_indices of the split). The codes are
+    computed on a private copy of the model, off the kernel's thread."""
+    from ..jobs import private_copy
+
+    key = summary_key(session, layers, split, seed, max_points)
+    data = session.data
+    x = {s: data.inputs(s) for s in SPLITS}
+    y = {s: data.labels(s).numpy() for s in SPLITS}
+    idx = map_indices(len(x[split]), max_points, seed)
+
+    def compute(model, progress):
+        from ..device import model_device
+
+        codes = {}
+        for i, s in enumerate(SPLITS):
+            codes[s] = activation_codes(model, x[s], key[1])
+            progress(i + 1, len(SPLITS) + 1, {"encoded": s})
+        knn = knn_accuracy(codes["train"], y["train"], codes["test"], y["test"], k, model_device(model))
+        progress(len(SPLITS) + 1, len(SPLITS) + 1, {})
+        return {"bits": codes[split].n_bits, "knn": knn, "k": k, "determinism": determinism(codes),
+                "sample": sampled(codes[split], idx), "indices": idx}
+
+    def estimate():
+        return costs.codes(session, key[1], SPLITS)
+    return Job(key, lambda: private_copy(session.model), compute, "codes and their metrics", estimate)
+
+
+def embed_job(codes, key: tuple, method: str = "PCA", seed: int = 0) -> Job:
+    """(n, 2) map of codes already computed (summary_job's sample): nothing of the model is used. key names the
+    codes (the summary's key); the session adds the weights."""
+    n = len(codes)
+    return Job(("codes-embed", *key[1:], method), lambda: None,
+               lambda _, progress: embed(codes.bits(), method, seed), f"{method} map",
+               lambda: costs.embedding(n, codes.n_bits, method))

@@ -1,7 +1,6 @@
 """Shared panel pieces: the error line, guarded handlers, a progress bar, debounce."""
 from __future__ import annotations
 
-import asyncio
 import functools
 import html
 import traceback
@@ -9,6 +8,7 @@ import weakref
 
 import ipywidgets as W
 
+from ..executor import kernel_loop
 from ._images import display_scale, fitted_png, png  # noqa: F401 - the panels import them from here
 
 
@@ -58,6 +58,18 @@ def guarded(method):
     return wrapper
 
 
+def reporting(method):
+    """Like guarded, but a success leaves an earlier message alone (a redraw does not answer an earlier error)."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as err:  # noqa: BLE001 - shown to the user, never swallowed silently
+            self.error.show(err)
+            return None
+    return wrapper
+
+
 class Progress(W.HBox):
     """An IntProgress with a label; call it as progress(done, total, info) (the trainer's protocol)."""
 
@@ -74,21 +86,6 @@ class Progress(W.HBox):
         self.label.value = f"{done}/{total}" + "".join(f"  {k} {v}" for k, v in (info or {}).items())
 
 
-def _kernel_loop():
-    """The IPython kernel's running event loop, or None (tests, scripts, or another library's loop)."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return None
-    shell = get_ipython()
-    if shell is None or not hasattr(shell, "kernel"):
-        return None
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
-
-
 def debounce(wait: float):
     """Call the decorated method only after `wait` seconds without a new call on the same object, when a kernel's
     event loop runs (slider drags then cost one evaluation, of the last value); elsewhere call at once."""
@@ -97,7 +94,7 @@ def debounce(wait: float):
 
         @functools.wraps(fn)
         def wrapper(self, *args, **kwargs):
-            loop = _kernel_loop()
+            loop = kernel_loop()
             if loop is None:
                 return fn(self, *args, **kwargs)
             if (old := handles.get(self)) is not None:
@@ -139,21 +136,10 @@ def live_widgets() -> int:
 
 
 class Lab(W.VBox):
-    """A lab panel made of views: public attributes it lacks are looked up on its views, in order, so
-    `panel.alpha` is the overlay view's slider; close() closes every view and widget inside."""
-
-    views: tuple = ()
-
-    def __getattr__(self, name):
-        if name.startswith("_") or name == "views":
-            raise AttributeError(name)
-        for view in self.__dict__.get("_views", ()):
-            if hasattr(view, name):
-                return getattr(view, name)
-        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+    """A lab panel: its state (one small object the views share), its views, and close() for all of them."""
 
     def close(self) -> None:
-        """Close the panel and everything it shows."""
+        """Close the panel and everything it shows (each view stops its job first)."""
         for child in self.children:
             close_tree(child)
         super().close()

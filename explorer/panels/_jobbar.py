@@ -48,9 +48,14 @@ class JobBar(W.HBox):
         self.label.value = f"{self.count}  ({self.warning})" if self.warning else self.count
 
     def finish(self, how: str = "") -> None:
-        """The job ended: done (the last count stays), cancelled or failed."""
+        """The job ended: done (the last count stays), stored (taken from the memo), cancelled or failed; an
+        over-budget warning goes with the job it was about."""
         took = f" in {time.perf_counter() - self.started:.1f} s" if self.started is not None else ""
-        self.started, self.cancel.disabled = None, True
+        self.started, self.cancel.disabled, self.warning = None, True, ""
+        if how == "stored":
+            self.bar.bar_style, self.label.value = "success", "stored result (computed before)"
+            self.bar.value = self.bar.max
+            return
         self.bar.bar_style = {"done": "success", "cancelled": "warning", "failed": "danger"}.get(how, "")
         if how == "done":
             self.bar.value = self.bar.max

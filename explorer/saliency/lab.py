@@ -6,7 +6,7 @@ import inspect
 
 import numpy as np
 
-from ..jobs import Job
+from ..jobs import Job, key, private_copy
 from . import costs
 from .explainer import Explainer, KeptForwards, make_method
 
@@ -46,32 +46,81 @@ def knobs(cls) -> dict[str, dict]:
     return out
 
 
+def map_key(name: str, layers, params: dict, split: str, index: int, target: int) -> tuple:
+    """The memo key of one image's map for one configured method and target class."""
+    return ("saliency", *method_key(name, layers, params), split, int(index), int(target))
+
+
 class Explainers:
-    """One Explainer per configured method of a session's model, all sharing the kept forwards: a method switch
-    on one layer and image runs no forward; the memo holds the maps, so nothing here outlives a bounded cache."""
+    """One Explainer per configured method, on a private copy of a session's model (made again on the kernel's
+    thread when the weights change), all sharing the kept forwards: a method switch on one layer and image runs
+    no forward. The session's memo holds the maps; a panel view owns one Explainers and runs one job at a time."""
 
     def __init__(self, session, size: int = 16, kept: int = 4):
         self.session, self.size = session, size
         self.kept = KeptForwards(size=kept)
         self.computes = 0  # maps computed (not from the memo): for tests and curiosity
+        self.model = self.token = None
         self._explainers: dict = {}
+
+    def ready(self) -> Explainers:
+        """Copy the session's model if its weights changed since the last copy (on the kernel's thread)."""
+        token = self.session.state()
+        if token != self.token:
+            self.clear()
+            self.model, self.token = private_copy(self.session.model), token
+        return self
 
     def get(self, name: str, layers=None, **params) -> Explainer:
         """The Explainer of one configuration (made once, the oldest dropped past size)."""
         key = method_key(name, layers, params)
         if key not in self._explainers:
-            self._explainers[key] = Explainer(self.session.model, make_method(name, layers, **params), self.kept)
+            self._explainers[key] = Explainer(self.model, make_method(name, layers, **params), self.kept)
             while len(self._explainers) > self.size:  # the graphs' memory is bounded by the kept forwards
                 self._explainers.pop(next(iter(self._explainers)))
         return self._explainers[key]
 
+    def _compute(self, request: tuple) -> np.ndarray:
+        """(H, W) map in [0, 1] of one request (name, layers, params, split, index, target) on the copy."""
+        name, layers, params, split, index, target = request
+        self.computes += 1
+        x = self.session.data.inputs(split)[index:index + 1]
+        return self.get(name, layers, **params)(x, [target])[0].cpu().numpy()
+
     def cam(self, name: str, layers, params: dict, split: str, index: int, target: int) -> np.ndarray:
-        """(H, W) map in [0, 1] of one image of a split, memoised by everything that determines it."""
-        def compute():
-            self.computes += 1
-            x = self.session.data.inputs(split)[index:index + 1]
-            return self.get(name, layers, **params)(x, [target])[0].cpu().numpy()
-        return self.session.memo(("saliency", *method_key(name, layers, params), split, index, target), compute)
+        """One map here and now, memoised by everything that determines it (notebooks)."""
+        request = (name, layers, params, split, index, target)
+        return self.session.memo(map_key(*request), lambda: self.ready()._compute(request))
+
+    def stored(self, request: tuple):
+        """The memoised map of a request, or None."""
+        return self.session.lookup(self.session.full_key(map_key(*request)))[1]
+
+    def maps_job(self, requests) -> Job:
+        """The maps of several requests as one job: prepare() copies the model if it changed; compute() makes the
+        maps not stored yet on the copy (progress before each: a superseded grid stops at its next map); keep()
+        files them in the session's memo. Not stored as a whole (the maps are, one by one)."""
+        requests = [tuple(r) for r in requests]
+
+        def prepare():
+            self.ready()
+            return [r for r in requests if self.stored(r) is None]
+
+        def compute(todo, progress):
+            out = {}
+            for i, r in enumerate(todo):
+                progress(i, len(todo), {"map": r[0]})
+                out[map_key(*r)] = self._compute(r)
+            progress(len(todo), len(todo), {})
+            return out
+        return Job(key("saliency-maps", [map_key(*r) for r in requests]), prepare, compute, "saliency maps",
+                   store=False)
+
+    def keep(self, maps: dict, ticket, requests) -> list:
+        """File a maps job's maps under the weights they were computed for; then every request's map, in order."""
+        for k, m in maps.items():
+            self.session.store((ticket.token, id(self.session.data), *k), m)
+        return [maps[k] if (k := map_key(*r)) in maps else self.stored(r) for r in requests]
 
     def clear(self) -> None:
         """Free every kept graph."""

@@ -36,53 +36,53 @@ def panel(digits, trained_mlp, monkeypatch):
 def test_recolour_redraws_without_recomputing(panel):
     import explorer.panels.codes.map as mod
 
-    assert panel.layer.index == 0 and panel.layers() is None  # "all ReLU layers", shown as selected
+    assert panel.choice.layer.index == 0 and panel.state.layers() is None  # "all ReLU layers", shown as selected
     assert len(panel.calls) == 1 and panel.error.value == ""
     before = panel.maps.point_colours()
     y = panel.session.data.labels("test").numpy()
     assert before == [mod.PALETTE[int(v)] for v in y] and panel.maps.legend_keys() == [str(k) for k in range(10)]
-    xy, images = np.array(panel.source.data["x"]), panel.source.data["image"]
-    panel.colour.value = "correct"
-    assert panel.source.data["image"] is images  # a recolour sends the colour columns, not the thumbnails again
+    xy, images = np.array(panel.maps.source.data["x"]), panel.maps.source.data["image"]
+    panel.maps.colour.value = "correct"
+    assert panel.maps.source.data["image"] is images  # a recolour sends the colour columns, not the thumbnails again
     after = panel.maps.point_colours()
     assert after != before and set(after) <= {"#2ca02c", "#d62728"}
-    ok = panel.source.data["prediction"] == y
+    ok = panel.maps.source.data["prediction"] == y
     assert [c == "#2ca02c" for c in after] == list(ok)  # green exactly where the prediction is right
     assert set(panel.maps.legend_keys()) <= {"correct", "wrong"}  # the legend says what the colours mean
-    assert isinstance(panel.source.data["code"], np.ndarray)  # one binary array goes to the page, not strings
-    np.testing.assert_array_equal(panel.source.data["x"], xy)
-    panel.colour.value = "cluster"
+    assert isinstance(panel.maps.source.data["code"], np.ndarray)  # one binary array goes to the page, not strings
+    np.testing.assert_array_equal(panel.maps.source.data["x"], xy)
+    panel.maps.colour.value = "cluster"
     assert len(set(panel.maps.point_colours())) == 10 and len(panel.maps.legend_keys()) == 10
     assert len(panel.calls) == 1
-    assert panel.source.data["image"][0].startswith("data:image/png;base64,")
+    assert panel.maps.source.data["image"][0].startswith("data:image/png;base64,")
 
 
 def test_layer_change_recomputes_once(panel):
-    panel.layer.value = "relu1"
-    assert len(panel.calls) == 2 and "16 bits" in panel.metrics.value
-    assert panel.layer.index is not None  # the browser shows a selected entry, never a blank menu
-    panel.layer.value = "all"  # back: memoised
-    assert len(panel.calls) == 2 and "32 bits" in panel.metrics.value
-    panel.split.value = "train"
-    assert len(panel.calls) == 3 and len(panel.source.data["x"]) == 1347
+    panel.choice.layer.value = "relu1"
+    assert len(panel.calls) == 2 and "16 bits" in panel.maps.metrics.value
+    assert panel.choice.layer.index is not None  # the browser shows a selected entry, never a blank menu
+    panel.choice.layer.value = "all"  # back: memoised
+    assert len(panel.calls) == 2 and "32 bits" in panel.maps.metrics.value
+    panel.choice.split.value = "train"
+    assert len(panel.calls) == 3 and len(panel.maps.source.data["x"]) == 1347
 
 
 def test_selection_shows_images_and_code_statistics(panel):
-    panel.source.selected.indices = [0, 1, 2]
-    assert "3 selected" in panel.selection.value and panel.thumbs.value.count("<img") == 3
-    panel.split.value = "train"  # a new map: the old selection no longer means anything
-    assert panel.selection.value == "" and panel.thumbs.value == "" and not panel.source.selected.indices
+    panel.maps.source.selected.indices = [0, 1, 2]
+    assert "3 selected" in panel.selected.selection.value and panel.selected.thumbs.value.count("<img") == 3
+    panel.choice.split.value = "train"  # a new map: the old selection no longer means anything
+    assert panel.selected.selection.value == "" and panel.selected.thumbs.value == "" and not panel.maps.source.selected.indices
 
 
 def test_epoch_slider_uses_a_copy(panel, unchanged):
     with unchanged(panel.session.model):
-        now = panel.metrics.value
-        panel.epoch.value = 0  # the initial weights
-        assert panel.error.value == "" and panel.metrics.value != now
-        panel.epoch.value = -1
-        assert panel.metrics.value == now
-        panel.over_training()
-        assert panel.error.value == "" and panel.categorization.value.count("<tr>") == 1 + 3  # epochs 0, 1, 2
+        now = panel.maps.metrics.value
+        panel.choice.epoch.value = 0  # the initial weights
+        assert panel.error.value == "" and panel.maps.metrics.value != now
+        panel.choice.epoch.value = -1
+        assert panel.maps.metrics.value == now
+        panel.tables.over_training()
+        assert panel.error.value == "" and panel.tables.categorization.value.count("<tr>") == 1 + 3  # epochs 0, 1, 2
 
 
 def test_categorization_table_and_errors(panel, monkeypatch):
@@ -92,23 +92,23 @@ def test_categorization_table_and_errors(panel, monkeypatch):
     seen = []
     monkeypatch.setattr(lab, "categorization", lambda feats, *a, **k: seen.append(sorted(feats)) or
                         [{"features": f, "K-Means Hungarian test": 0.5} for f in feats])
-    panel.categorize()
+    panel.tables.categorize()
     assert seen == [["activations", "codes", "pixels"]]
-    assert "Hungarian" in panel.categorization.value and "pixels" in panel.categorization.value
+    assert "Hungarian" in panel.tables.categorization.value and "pixels" in panel.tables.categorization.value
 
     monkeypatch.setattr(lab, "embed", lambda *a, **k: (_ for _ in ()).throw(ValueError("map failed here")))
-    panel.split.value = "train"
+    panel.choice.split.value = "train"
     assert "map failed here" in panel.error.value
-    panel.split.value = "test"  # memoised: works again and clears the error
+    panel.choice.split.value = "test"  # memoised: works again and clears the error
     assert panel.error.value == ""
 
 
 def test_local_complexity_button(panel):
-    panel.radius.value = 0.5
-    panel.local_complexity()
-    assert panel.error.value == "" and "relu1" in panel.lc.value and "total" in panel.lc.value
-    panel.layer.value = "relu2"
-    assert panel.lc.value == ""  # stale numbers are cleared
+    panel.complexity.radius.value = 0.5
+    panel.complexity.local_complexity()
+    assert panel.error.value == "" and "relu1" in panel.complexity.lc.value and "total" in panel.complexity.lc.value
+    panel.choice.layer.value = "relu2"
+    assert panel.complexity.lc.value == ""  # stale numbers are cleared
 
 
 def test_core_imports_no_widget_code():
@@ -180,14 +180,14 @@ def test_a_table_for_an_old_choice_is_never_drawn(panel, monkeypatch):
 
     async def use():
         start = time.perf_counter()
-        panel.categorize()
-        assert time.perf_counter() - start < 0.3 and panel.categorization.value == ""  # returned at once
-        panel.layer.value = "relu1"  # meanwhile: another choice clears the tables
+        panel.tables.categorize()
+        assert time.perf_counter() - start < 0.3 and panel.tables.categorization.value == ""  # returned at once
+        panel.choice.layer.value = "relu1"  # meanwhile: another choice clears the tables
         await asyncio.sleep(1.0)  # the old table has arrived by now (and any map of relu1)
-        assert panel.categorization.value == "", "a stale table was drawn"
-        panel.categorize()  # asked again for relu1: drawn when done
+        assert panel.tables.categorization.value == "", "a stale table was drawn"
+        panel.tables.categorize()  # asked again for relu1: drawn when done
         await asyncio.sleep(1.0)
-        assert "Hungarian" in panel.categorization.value
+        assert "Hungarian" in panel.tables.categorization.value
 
     run_loop(use())
     assert panel.error.value == ""
@@ -198,7 +198,7 @@ def test_large_maps_send_no_thumbnail_per_point(panel, monkeypatch):
     import explorer.panels.codes.map as mod
 
     monkeypatch.setattr(mod, "HOVER_IMAGES", 100)
-    panel.split.value = "train"  # a new map, drawn with the lower cap
-    assert set(panel.source.data["image"]) == {""} and "<img" not in panel.hover.tooltips
-    panel.source.selected.indices = [0, 5, 7]
-    assert panel.thumbs.value.count("<img src='data:image/png;base64,") == 3
+    panel.choice.split.value = "train"  # a new map, drawn with the lower cap
+    assert set(panel.maps.source.data["image"]) == {""} and "<img" not in panel.maps.hover.tooltips
+    panel.maps.source.selected.indices = [0, 5, 7]
+    assert panel.selected.thumbs.value.count("<img src='data:image/png;base64,") == 3

@@ -21,70 +21,70 @@ def panel_and_calls():
 def test_alpha_and_colormap_redraw_without_model(panel_and_calls):
     panel, calls = panel_and_calls
     assert panel.error.value == "", panel.error.value
-    first, n, computes = bytes(panel.image.value), len(calls), panel.computes
-    assert first.startswith(b"\x89PNG") and bytes(panel.compare_image.value).startswith(b"\x89PNG")
-    image_widget = panel.image
-    panel.alpha.value = 0.9
-    assert bytes(panel.image.value) != first and panel.image is image_widget
-    panel.cmap.value = "viridis"
-    assert len(calls) == n and panel.computes == computes
+    first, n, computes = bytes(panel.maps.image.value), len(calls), panel.maps.computes
+    assert first.startswith(b"\x89PNG") and bytes(panel.compare.compare_image.value).startswith(b"\x89PNG")
+    image_widget = panel.maps.image
+    panel.maps.alpha.value = 0.9
+    assert bytes(panel.maps.image.value) != first and panel.maps.image is image_widget
+    panel.maps.cmap.value = "viridis"
+    assert len(calls) == n and panel.maps.computes == computes
     assert panel.error.value == ""
 
 
 def test_method_and_layer_change_recompute_once(panel_and_calls):
     panel, calls = panel_and_calls
-    panel.compare_methods.value = ()  # only the main view
-    computes, n = panel.computes, len(calls)
-    panel.layer.value = "conv2"
-    assert (panel.computes, len(calls)) == (computes + 1, n + 1)  # one compute, one forward
-    panel.method.value = "NormGrad"  # (not among the compared methods, whose maps the init computed)
-    assert (panel.computes, len(calls)) == (computes + 2, n + 1)  # same layer and image: the kept forward serves
-    panel.layer.value = panel.layer.options[-1]  # the first view's layer: its forward is still kept
-    assert (panel.computes, len(calls)) == (computes + 3, n + 1)
-    panel.method.value = "Grad-CAM"  # a configuration seen before: from the memo, no model call
-    assert (panel.computes, len(calls)) == (computes + 3, n + 1)
-    panel.index.value = 5  # a new image: one forward, then a method switch needs none
-    assert (panel.computes, len(calls)) == (computes + 4, n + 2)
-    panel.method.value = "Eigen-CAM"
-    assert (panel.computes, len(calls)) == (computes + 5, n + 2)
-    panel.method.value = "SmoothGrad"
-    assert panel.layer.disabled and "samples" in panel.knobs.widgets
+    panel.compare.compare_methods.value = ()  # only the main view
+    computes, n = panel.maps.computes, len(calls)
+    panel.maps.layer.value = "conv2"
+    assert (panel.maps.computes, len(calls)) == (computes + 1, n + 1)  # one compute, one forward
+    panel.maps.method.value = "NormGrad"  # (not among the compared methods, whose maps the init computed)
+    assert (panel.maps.computes, len(calls)) == (computes + 2, n + 1)  # same layer and image: the kept forward serves
+    panel.maps.layer.value = panel.maps.layer.options[-1]  # the first view's layer: its forward is still kept
+    assert (panel.maps.computes, len(calls)) == (computes + 3, n + 1)
+    panel.maps.method.value = "Grad-CAM"  # a configuration seen before: from the memo, no model call
+    assert (panel.maps.computes, len(calls)) == (computes + 3, n + 1)
+    panel.maps.index.value = 5  # a new image: one forward, then a method switch needs none
+    assert (panel.maps.computes, len(calls)) == (computes + 4, n + 2)
+    panel.maps.method.value = "Eigen-CAM"
+    assert (panel.maps.computes, len(calls)) == (computes + 5, n + 2)
+    panel.maps.method.value = "SmoothGrad"
+    assert panel.maps.layer.disabled and "samples" in panel.maps.knobs.widgets
     assert panel.error.value == ""
 
 
 def test_class_switch_needs_no_forward(panel_and_calls):
     panel, calls = panel_and_calls
-    panel.compare_methods.value = ()
-    panel.target.value = "class"
+    panel.compare.compare_methods.value = ()
+    panel.maps.target.value = "class"
     n = len(calls)
-    before = panel.image.value
+    before = panel.maps.image.value
     for k in (3, 5, 7):
-        panel.klass.value = k
+        panel.maps.klass.value = k
     assert len(calls) == n, "a class switch ran the model"
-    assert panel.image.value != before
+    assert panel.maps.image.value != before
 
 
 def test_bad_class_shows_error_and_panel_lives(panel_and_calls, unchanged):
     panel, _ = panel_and_calls
     with unchanged(panel.session.model):
-        panel.target.value = "class"
-        panel.klass.value = 42
+        panel.maps.target.value = "class"
+        panel.maps.klass.value = 42
         assert "out of range" in panel.error.value
-        panel.klass.value = 2
+        panel.maps.klass.value = 2
         assert panel.error.value == ""
-        panel.method.value = "Eigen-CAM"  # still alive and drawing
-        assert bytes(panel.image.value).startswith(b"\x89PNG")
+        panel.maps.method.value = "Eigen-CAM"  # still alive and drawing
+        assert bytes(panel.maps.image.value).startswith(b"\x89PNG")
 
 
 def test_gallery_click_and_ranking(panel_and_calls):
     panel, _ = panel_and_calls
-    panel.thumbs.children[3].children[1].click()
-    assert panel.index.value == 3
-    panel.compare_methods.value = ("Grad-CAM", "Input gradient")
-    panel.eval_n.value = 8
-    panel.evaluate()
-    assert "<table" in panel.table.value and "Grad-CAM" in panel.table.value and panel.error.value == ""
-    assert panel.progress.bar.value == panel.progress.bar.max == 2  # one step per ranked method
+    panel.strip.cells[3].children[1].click()
+    assert panel.maps.index.value == 3
+    panel.compare.compare_methods.value = ("Grad-CAM", "Input gradient")
+    panel.ranking.eval_n.value = 8
+    panel.ranking.evaluate()
+    assert "<table" in panel.ranking.table.value and "Grad-CAM" in panel.ranking.table.value and panel.error.value == ""
+    assert panel.ranking.progress.bar.value == panel.ranking.progress.bar.max == 2  # one step per ranked method
 
 
 def test_export_writes_what_is_shown(panel_and_calls, tmp_path):
@@ -94,14 +94,14 @@ def test_export_writes_what_is_shown(panel_and_calls, tmp_path):
     panel.export.folder.value = str(tmp_path / "out")
     first = panel.export.save()
     assert [p.name.split("-")[-1] for p in first] == ["image0.png", "compare.png"]  # nothing ranked yet
-    assert first[0].read_bytes() == panel.image.value and first[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    panel.compare_methods.value = ("Grad-CAM",)
-    panel.eval_n.value = 4
-    panel.evaluate()
+    assert first[0].read_bytes() == panel.maps.image.value and first[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    panel.compare.compare_methods.value = ("Grad-CAM",)
+    panel.ranking.eval_n.value = 4
+    panel.ranking.evaluate()
     paths = panel.export.save()
     rows = list(csv.DictReader(paths[-1].open()))
     assert paths[-1].name.endswith("ranking.csv") and rows[0]["method"] == "Grad-CAM"
-    assert float(rows[0]["deletion_auc"]) == panel.rows_[0]["deletion_auc"]  # full precision
+    assert float(rows[0]["deletion_auc"]) == panel.ranking.rows_[0]["deletion_auc"]  # full precision
     assert "saved 3 file(s)" in panel.export.status.value
     (tmp_path / "file").write_text("")
     panel.export.folder.value = str(tmp_path / "file" / "sub")  # a folder that cannot be made: a clear error
@@ -110,53 +110,53 @@ def test_export_writes_what_is_shown(panel_and_calls, tmp_path):
 
 def test_knob_form_follows_method(panel_and_calls):
     panel, _ = panel_and_calls
-    panel.method.value = "NormGrad"
-    form = panel.knobs.widgets["form"]  # read from NormGrad's own declaration
+    panel.maps.method.value = "NormGrad"
+    form = panel.maps.knobs.widgets["form"]  # read from NormGrad's own declaration
     assert form.options == ("identity", "conv", "selective")
-    before, computes = bytes(panel.image.value), panel.computes
+    before, computes = bytes(panel.maps.image.value), panel.maps.computes
     form.value = "selective"
-    assert panel.computes == computes + 1 and bytes(panel.image.value) != before
-    panel.method.value = "Grad-CAM"
-    assert "form" not in panel.knobs.widgets and panel.error.value == ""
+    assert panel.maps.computes == computes + 1 and bytes(panel.maps.image.value) != before
+    panel.maps.method.value = "Grad-CAM"
+    assert "form" not in panel.maps.knobs.widgets and panel.error.value == ""
 
 
 def test_compare_strip_and_its_errors(panel_and_calls):
     panel, _ = panel_and_calls
-    panel.compare_methods.value = ("Grad-CAM",)
-    one = bytes(panel.compare_image.value)
-    panel.compare_methods.value = ("Grad-CAM", "Eigen-CAM", "NormGrad")
-    three = bytes(panel.compare_image.value)
+    panel.compare.compare_methods.value = ("Grad-CAM",)
+    one = bytes(panel.compare.compare_image.value)
+    panel.compare.compare_methods.value = ("Grad-CAM", "Eigen-CAM", "NormGrad")
+    three = bytes(panel.compare.compare_image.value)
     from io import BytesIO
 
     from PIL import Image
     w1, w3 = Image.open(BytesIO(one)).width, Image.open(BytesIO(three)).width
     assert w3 > 2.5 * w1  # three tiles side by side
     h3 = Image.open(BytesIO(three)).height
-    panel.compare_rows.value = 1  # one image: a third of the height
-    assert Image.open(BytesIO(bytes(panel.compare_image.value))).height < h3 / 2.5
-    assert "columns: Grad-CAM | Eigen-CAM | NormGrad; rows: images 0" in panel.compare_caption.value
-    panel.compare_rows.value = 2  # the second row is the next image with its own class, from the same maps
-    panel.target.value = "true"
-    grid = np.asarray(Image.open(BytesIO(bytes(panel.compare_image.value))).convert("RGB"))
+    panel.compare.compare_rows.value = 1  # one image: a third of the height
+    assert Image.open(BytesIO(bytes(panel.compare.compare_image.value))).height < h3 / 2.5
+    assert "columns: Grad-CAM | Eigen-CAM | NormGrad; rows: images 0" in panel.compare.compare_caption.value
+    panel.compare.compare_rows.value = 2  # the second row is the next image with its own class, from the same maps
+    panel.maps.target.value = "true"
+    grid = np.asarray(Image.open(BytesIO(bytes(panel.compare.compare_image.value))).convert("RGB"))
     from explorer.panels._common import display_scale, png
     from explorer.saliency import overlay
-    i = panel.index.value + 1
-    tile = overlay(panel.images[i], panel.cam("Grad-CAM", i, panel.target_class(i)), panel.alpha.value,
-                   panel.cmap.value)
+    i = panel.maps.index.value + 1
+    tile = overlay(panel.maps.images[i], panel.maps.explainers.stored(panel.state.request("Grad-CAM", i)), panel.maps.alpha.value,
+                   panel.maps.cmap.value)
     want = np.asarray(Image.open(BytesIO(png(tile, display_scale(tile.shape[0], 128)))).convert("RGB"))
     top = grid.shape[0] - want.shape[0]  # the last row, first column
     np.testing.assert_array_equal(grid[top:, :want.shape[1]], want)
-    panel.target.value = "class"
-    panel.klass.value = -1  # the error shows and stays shown (not cleared by the nested redraw)
+    panel.maps.target.value = "class"
+    panel.maps.klass.value = -1  # the error shows and stays shown (not cleared by the nested redraw)
     assert "out of range" in panel.error.value
-    panel.alpha.value = 0.2
+    panel.maps.alpha.value = 0.2
     assert "out of range" in panel.error.value
 
 
 def test_layer_menu_lists_block_outputs_and_defaults_to_the_last_map(panel_and_calls):
     panel, _ = panel_and_calls
-    assert "relu3" in panel.layer.options and "pool" in panel.layer.options  # not only the convolutions
-    assert panel.layer.value == "relu3"  # the last spatial map on the path to the logits, after the activation
+    assert "relu3" in panel.maps.layer.options and "pool" in panel.maps.layer.options  # not only the convolutions
+    assert panel.maps.layer.value == "relu3"  # the last spatial map on the path to the logits, after the activation
 
 
 def test_mlp_offers_input_methods_only():
@@ -165,9 +165,9 @@ def test_mlp_offers_input_methods_only():
     from explorer.saliency import METHODS
 
     panel = SaliencyPanel(Session.open("digits", "mlp", device="cpu"))
-    assert panel.error.value == "" and bytes(panel.image.value).startswith(b"\x89PNG")
-    assert panel.method.options and all(not METHODS[n].needs_layer for n in panel.method_names)
-    panel.method.value = "Integrated gradients"
+    assert panel.error.value == "" and bytes(panel.maps.image.value).startswith(b"\x89PNG")
+    assert panel.maps.method.options and all(not METHODS[n].needs_layer for n in panel.method_names)
+    panel.maps.method.value = "Integrated gradients"
     assert panel.error.value == ""
 
 
@@ -182,13 +182,13 @@ def test_diff_roar_button_with_progress_and_memo(panel_and_calls, monkeypatch):
         seen.append((method.name, kw["k"], kw["epochs"]))
         return real(model, data, method, **kw)
     monkeypatch.setattr(mod, "diff_roar", spy)
-    panel.roar_k.value, panel.roar_epochs.value = 0.5, 1
-    panel.diff_roar()
-    r = panel.roar_result_
+    panel.roar.roar_k.value, panel.roar.roar_epochs.value = 0.5, 1
+    panel.roar.diff_roar()
+    r = panel.roar.roar_result_
     assert panel.error.value == "" and seen == [("Grad-CAM", 0.5, 1)]
-    assert r["diff_roar"] == r["top_accuracy"] - r["bottom_accuracy"] and "DiffROAR" in panel.roar.value
-    assert panel.roar_progress.bar.value == panel.roar_progress.bar.max > 0  # both trainings reported
-    panel.diff_roar()
+    assert r["diff_roar"] == r["top_accuracy"] - r["bottom_accuracy"] and "DiffROAR" in panel.roar.roar.value
+    assert panel.roar.roar_progress.bar.value == panel.roar.roar_progress.bar.max > 0  # both trainings reported
+    panel.roar.diff_roar()
     assert len(seen) == 1  # memoised
 
 
@@ -196,51 +196,51 @@ def test_combined_layers_are_the_multi_layer_method(panel_and_calls):
     from explorer.saliency import explain
 
     panel, _ = panel_and_calls
-    panel.compare_methods.value = ()
-    panel.index.value = 3
-    panel.layer.value = "conv3"
-    single = panel.cam_.copy()
-    panel.combine.value = ("conv1", "conv3")  # conv3 is the layer already: conv1 joins it
-    assert panel.layers() == ("conv1", "conv3") and panel.error.value == ""
+    panel.compare.compare_methods.value = ()
+    panel.maps.index.value = 3
+    panel.maps.layer.value = "conv3"
+    single = panel.maps.cam_.copy()
+    panel.maps.combine.value = ("conv1", "conv3")  # conv3 is the layer already: conv1 joins it
+    assert panel.state.layers() == ("conv1", "conv3") and panel.error.value == ""
     x = panel.session.data.inputs("test")[3:4]
-    want = explain(panel.session.model, x, "Grad-CAM", ["conv1", "conv3"], targets=[panel.target_class()])[0]
-    np.testing.assert_allclose(panel.cam_, want.numpy(), atol=1e-6)
-    assert not np.allclose(panel.cam_, single)
-    panel.method.value = "NormGrad"  # the product of the layers' maps
-    want = explain(panel.session.model, x, "NormGrad", ["conv1", "conv3"], targets=[panel.target_class()])[0]
-    np.testing.assert_allclose(panel.cam_, want.numpy(), atol=1e-6)
-    panel.method.value = "Input gradient"
-    assert panel.combine.disabled and panel.error.value == ""
+    want = explain(panel.session.model, x, "Grad-CAM", ["conv1", "conv3"], targets=[panel.state.target_class()])[0]
+    np.testing.assert_allclose(panel.maps.cam_, want.numpy(), atol=1e-6)
+    assert not np.allclose(panel.maps.cam_, single)
+    panel.maps.method.value = "NormGrad"  # the product of the layers' maps
+    want = explain(panel.session.model, x, "NormGrad", ["conv1", "conv3"], targets=[panel.state.target_class()])[0]
+    np.testing.assert_allclose(panel.maps.cam_, want.numpy(), atol=1e-6)
+    panel.maps.method.value = "Input gradient"
+    assert panel.maps.combine.disabled and panel.error.value == ""
 
 
 def test_trust_view_sanity_curves_and_metric_agreement(panel_and_calls, unchanged):
     panel, _ = panel_and_calls
-    panel.compare_methods.value = ("Grad-CAM", "Input gradient")
-    panel.trust_n.value = 2
+    panel.compare.compare_methods.value = ("Grad-CAM", "Input gradient")
+    panel.trust.trust_n.value = 2
     with unchanged(panel.session.model):
-        panel.sanity()
+        panel.trust.sanity()
         assert panel.error.value == "", panel.error.value
         r = panel.trust.sanity_
         assert r["layers"][0] == "original" and set(r["methods"]) == {"Grad-CAM", "Input gradient"}
         first = panel.trust.sources[0].data
         assert first["y"][0] == 1.0 and len(first["x"]) == len(r["layers"])  # the curve as drawn
-        panel.eval_n.value = 4
-        panel.evaluate()
-        panel.metrics()
-    assert panel.error.value == "" and "faithfulness" in panel.trust_table.value
-    assert "Do the metrics agree" in panel.trust_table.value  # with the ranking's metrics joined in
+        panel.ranking.eval_n.value = 4
+        panel.ranking.evaluate()
+        panel.trust.metrics()
+    assert panel.error.value == "" and "faithfulness" in panel.trust.trust_table.value
+    assert "Do the metrics agree" in panel.trust.trust_table.value  # with the ranking's metrics joined in
 
 
 def test_method_menu_grouped_by_the_classes_family(panel_and_calls):
     from explorer.saliency import METHODS
 
     panel, _ = panel_and_calls
-    labels, names = zip(*panel.method.options)
+    labels, names = zip(*panel.maps.method.options)
     assert set(names) == set(METHODS) and list(names) == panel.method_names
     assert all(lab == f"{METHODS[n].family} · {n}" for lab, n in zip(labels, names))
     families = [METHODS[n].family for n in names]
     runs = [f for i, f in enumerate(families) if i == 0 or f != families[i - 1]]
     assert runs == list(dict.fromkeys(families)) and runs[:2] == ["CAM", "Gradient"]  # each family in one block
     assert {"Backprop", "Perturbation", "Relevance"} <= set(runs)
-    assert panel.method.label == "CAM · Grad-CAM" and panel.method.value == "Grad-CAM"
-    assert [n for _, n in panel.compare_methods.options] == list(names)  # the compare list groups the same way
+    assert panel.maps.method.label == "CAM · Grad-CAM" and panel.maps.method.value == "Grad-CAM"
+    assert [n for _, n in panel.compare.compare_methods.options] == list(names)  # the compare list groups the same way

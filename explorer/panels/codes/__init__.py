@@ -6,14 +6,15 @@ import ipywidgets as W
 from ...table import Table
 from .._common import ErrorLine, Lab
 from ..export import Export, bokeh_html
-from .choice import ALL, Choice
+from .choice import ChoiceView
 from .complexity import ComplexityView
 from .map import COLOURINGS, PALETTE, MapView
 from .phase import PhasePanel
 from .selection import SelectionView
+from .state import ALL, CodesState
 from .tables import TablesView
 
-__all__ = ["ALL", "COLOURINGS", "PALETTE", "CodesPanel", "PhasePanel"]
+__all__ = ["ALL", "COLOURINGS", "PALETTE", "CodesPanel", "CodesState", "PhasePanel"]
 
 
 class CodesPanel(Lab):
@@ -22,13 +23,13 @@ class CodesPanel(Lab):
 
     def __init__(self, session, max_points: int = 3000, seed: int = 0):
         self.session, self.error = session, ErrorLine()
-        self.choice = Choice(session)
-        self.maps = MapView(self.choice, self.error, max_points, seed)
-        self.selected = SelectionView(self.maps, self.error)
-        self.complexity = ComplexityView(self.choice, self.error)
-        self.tables = TablesView(self.choice, self.error, self.complexity.radius)
+        self.state = CodesState(session)
+        self.choice = ChoiceView(self.state)
+        self.maps = MapView(self.state, self.error, max_points, seed)
+        self.selected = SelectionView(self.state, self.error)
+        self.complexity = ComplexityView(self.state, self.error)
+        self.tables = TablesView(self.state, self.error)
         self.phase = PhasePanel(session)
-        self._views = (self.choice, self.maps, self.selected, self.tables, self.complexity, self.phase)
         self.export = Export("codes", self._exports)
         tabs = W.Tab([W.VBox([self.maps, self.selected]), self.tables, self.complexity, self.phase])
         for i, t in enumerate(("codes and map", "categorization", "local complexity", "phase chart")):

@@ -2,15 +2,17 @@
 from __future__ import annotations
 
 import base64
+import html
 
 import ipywidgets as W
 import numpy as np
 
-from ...codes import METHODS, knn_accuracy, lab, session_codes, session_determinism
+from ...codes import METHODS, lab
 from ...data import to_uint8
 from ...table import Table
 from .._common import display_scale, guarded, load_bokeh, png
-from .._runner import JobBar, Runner
+from .._jobbar import JobBar
+from .._view import View
 from .colouring import COLOURINGS, PALETTE, colouring
 
 HOVER_IMAGES = 5000  # thumbnails per point in the page up to this (50,000 would be 31 MB): above, the hover shows
@@ -18,24 +20,33 @@ HOVER_IMAGES = 5000  # thumbnails per point in the page up to this (50,000 would
 TOOLTIP = "#@index: label @label, predicted @prediction"
 
 
-class MapView(W.VBox):
-    """Metrics at once; the map as a job (t-SNE and UMAP take seconds: off the kernel's thread); recolour redraws."""
+def thumbnails(data, split: str, indices) -> list[str]:
+    """base64 PNG data URLs of images of a split (56 px)."""
+    imgs = to_uint8(data.images(split)[np.asarray(indices, int)])
+    scale = display_scale(imgs.shape[1], 56)
+    return ["data:image/png;base64," + base64.b64encode(png(im, scale)).decode() for im in imgs]
 
-    def __init__(self, choice, error, max_points: int = 3000, seed: int = 0):
-        self.choice, self.error, self.max_points, self.seed = choice, error, max_points, seed
-        self.session = choice.session
+
+class MapView(View):
+    """Codes and metrics, then the map, as jobs (off the kernel's thread, the latest choice wins); a recolour
+    redraws. Recomputed when the weights change: it is what the lab is about."""
+
+    cheap = True
+
+    def __init__(self, state, error, max_points: int = 3000, seed: int = 0):
+        self.max_points, self.seed = max_points, seed
         self.method = W.Dropdown(options=METHODS, value="PCA", description="map")
         self.colour = W.Dropdown(options=COLOURINGS, value="label", description="colour")
         self.metrics = W.HTML()
-        self.progress = JobBar("map")
         self.tables_: dict[str, list] = {}
-        self.map_ = self.drawn_ = None  # the map computed, and the map whose points the page holds
-        self.runner = Runner(self.session, self.progress)
+        self.map_ = self.drawn_ = self.summary_ = None  # the map computed, the map the page holds, its codes
         self.source, self.plot = self._figure()
-        choice.observe_all(self.recompute)
+        bar = JobBar("map")
+        super().__init__(state, error, [W.HBox([self.method, self.colour]), self.metrics, bar, self.plot], bar)
+        state.observe_codes(self.recompute)
         self.method.observe(self.recompute, names="value")
         self.colour.observe(self.redraw, names="value")
-        super().__init__([W.HBox([self.method, self.colour]), self.metrics, self.progress, self.plot])
+        self.source.selected.on_change("indices", lambda attr, old, new: setattr(state, "selection", tuple(new)))
 
     def _figure(self):
         """A bokeh scatter with image hover and box/lasso selection, wrapped for ipywidgets."""
@@ -61,37 +72,43 @@ class MapView(W.VBox):
 
     def indices(self) -> np.ndarray:
         """The (seeded) sample of the split drawn on the map."""
-        return lab.map_indices(len(self.session.data.labels(self.choice.split.value)), self.max_points, self.seed)
+        return lab.map_indices(len(self.session.data.labels(self.state.split)), self.max_points, self.seed)
 
     @guarded
     def recompute(self, change=None) -> None:
-        """Codes and metrics here (the model runs only on the kernel's thread); the map as a job."""
-        s, layers, split = self.choice.view(), self.choice.layers(), self.choice.split.value
-        rows = session_determinism(s, layers)
-        tr, te = session_codes(s, layers, "train"), session_codes(s, layers, "test")
-        knn = s.memo(("codes-knn", layers), lambda: knn_accuracy(
-            tr, s.data.labels("train").numpy(), te, s.data.labels("test").numpy(), device=s.device))
-        self.tables_ = {"determinism": rows}
-        self.metrics.value = (f"<b>{tr.n_bits} bits</b>; 9-NN (Hamming) test accuracy <b>{knn:.3f}</b>; "
+        """New codes (layer, split, checkpoint, or new weights) or a new map method: the old map is cleared at once
+        (its points are other codes), then the summary and the map are computed as this view's jobs."""
+        s, st = self.session_now(), self.state
+        self.forget()
+        self.source.selected.indices = []  # indices of the old map mean other inputs now
+        st.points, st.selection = None, ()
+        self.map_ = self.drawn_ = self.summary_ = None
+        self.metrics.value = ""
+        self.source.data = {k: [] for k in self.source.data}
+        self.submit(lab.summary_job(s, st.layers(), st.split, self.seed, self.max_points), self._summary)
+
+    def _summary(self, r) -> None:
+        """The codes' metrics; then their map."""
+        self.summary_ = r
+        self.tables_ = {"determinism": r["determinism"]}
+        self.metrics.value = (f"<b>{r['bits']} bits</b>; {r['k']}-NN (Hamming) test accuracy <b>{r['knn']:.3f}</b>; "
                               "<i>redundancy ratio</i> = (N &minus; unique codes) / N (the paper's); "
                               "<i>share sharing a code</i> = inputs whose code another input also has"
-                              + Table(rows).to_html())
-        self.source.selected.indices = []  # indices of the old map mean other inputs now
-        self.map_ = self.drawn_ = None  # the old map is of other codes: never drawn while the new one computes
-        self.source.data = {k: [] for k in self.source.data}
-        self.runner.submit(lab.map_job(s, layers, split, self.method.value, self.seed, self.max_points),
-                           self._show, self.error.show)
+                              + Table(r["determinism"]).to_html())
+        s, st = self.session_now(), self.state
+        key = lab.summary_key(s, st.layers(), st.split, self.seed, self.max_points)
+        self.submit(lab.embed_job(r["sample"], key, self.method.value, self.seed), self._show)
 
-    @guarded
     def _show(self, xy) -> None:
         """Draw a newly computed (or stored) map."""
         self.map_ = xy
         self.redraw()
 
-    def _colours(self) -> tuple[np.ndarray, list, list, np.ndarray, np.ndarray]:
-        """Each drawn point's colour code, the palette and legend key of each code, labels and predictions."""
-        return colouring(self.choice.view(), self.choice.split.value, self.indices(), self.colour.value,
-                         self.choice.layers())
+    def _colours(self):
+        """Each drawn point's colour code, the palette and legend key of each code, labels and predictions (of the
+        session the map was computed for)."""
+        st = self.state
+        return colouring(self.shown_[0], st.split, self.indices(), self.colour.value, st.layers())
 
     def point_colours(self) -> list[str]:
         """The colour each drawn point has in the page (what the mapper makes of its code)."""
@@ -107,22 +124,16 @@ class MapView(W.VBox):
 
         self.mapper.update(palette=palette, low=-0.5, high=len(palette) - 0.5)
         present, first = np.unique(codes, return_index=True)
-        self.legend.items = [LegendItem(label=keys[int(c)], renderers=[self.glyph], index=int(i))
+        self.legend.items = [LegendItem(label=html.escape(keys[int(c)]), renderers=[self.glyph], index=int(i))
                              for c, i in zip(present, first)]
-
-    def thumbnails(self, points) -> list[str]:
-        """base64 PNG data URLs of some drawn points' images (positions on the map)."""
-        imgs = to_uint8(self.session.data.images(self.choice.split.value)[self.indices()[np.asarray(points, int)]])
-        scale = display_scale(imgs.shape[1], 56)
-        return ["data:image/png;base64," + base64.b64encode(png(im, scale)).decode() for im in imgs]
 
     def images(self) -> list[str]:
         """Every drawn point's thumbnail for the hover (memoised per split); none above HOVER_IMAGES points."""
-        n = len(self.indices())
+        n, split = len(self.indices()), self.state.split
         if n > HOVER_IMAGES:
             return [""] * n
-        return self.session.memo(("codes-thumbnails", self.choice.split.value, self.max_points, self.seed),
-                                 lambda: self.thumbnails(np.arange(n)))
+        return self.session.memo(("codes-thumbnails", split, self.max_points, self.seed),
+                                 lambda: thumbnails(self.session.data, split, self.indices()))
 
     @guarded
     def redraw(self, change=None) -> None:
@@ -141,3 +152,4 @@ class MapView(W.VBox):
         self.source.data = {"x": self.map_[:, 0], "y": self.map_[:, 1], "code": codes, "label": y,
                             "prediction": pred, "index": self.indices(), "image": self.images()}
         self.drawn_ = self.map_
+        self.state.points = self.indices()

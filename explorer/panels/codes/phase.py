@@ -7,7 +7,8 @@ import numpy as np
 from ...codes import PRESETS, REGIMES, lab, regimes
 from ...table import Table
 from .._common import ErrorLine, guarded, load_bokeh
-from .._runner import JobBar, Runner
+from .._jobbar import JobBar
+from .._view import LabState, View
 from ..export import Export, bokeh_html
 
 SHORT = {r: r[0].upper() for r in REGIMES}  # U, C, S on the cells
@@ -33,15 +34,16 @@ def _heatmap(title: str, source, palette: str, low: float, high: float):
     return fig
 
 
-class PhasePanel(W.VBox):
-    """Run a sweep of one-hidden-layer MLPs (width x epochs x sample size) and draw the paper's phase chart."""
+class PhasePanel(View):
+    """Run a sweep of one-hidden-layer MLPs (width x epochs x sample size) and draw the paper's phase chart. Its
+    models are its own: the session's weights do not change it (only its data)."""
 
-    def __init__(self, session):
+    def __init__(self, session, state: LabState | None = None):
         from bokeh.models import ColumnDataSource
         from jupyter_bokeh import BokehModel
 
         load_bokeh()
-        self.session, self.result = session, None
+        self.result = None
         self.preset = W.Dropdown(options=list(PRESETS), description="preset")
         self.backend = W.Dropdown(options=BACKENDS, value="sequential", description="joblib")
         self.n_jobs = W.BoundedIntText(value=1, min=-1, max=256, description="jobs", layout=W.Layout(width="150px"))
@@ -54,13 +56,12 @@ class PhasePanel(W.VBox):
                                   tooltip="redundancy at most this is 'no collisions'")
         self.acc_margin = W.FloatText(value=0.005, step=0.005, description="acc. margin",
                                       layout=W.Layout(width="180px"), tooltip="within this of the best: saturated")
-        self.progress = JobBar("sweep")
-        self.runner = Runner(session, self.progress)  # a sweep trains its own models for minutes: off the thread
+        self.progress = JobBar("sweep")  # a sweep trains its own models for minutes: off the kernel's thread
         self.note = W.HTML(
             "Regimes (explorer's own thresholds; the paper gives none): <b>U</b>nder-expressive where the test "
             "redundancy ratio exceeds <i>RR</i>; <b>S</b>ufficiently-expressive where it does not and k-NN "
             "accuracy is within the margin of the grid's best; <b>C</b>ritically-expressive otherwise.")
-        self.error = ErrorLine()
+        error = ErrorLine()
         cols = ("width", "epoch", "value", "letter", "regime")
         self.sources = [ColumnDataSource({c: [] for c in cols}) for _ in range(2)]
         self.figs = [_heatmap("test redundancy ratio", self.sources[0], "Magma256", 0, 1),
@@ -69,10 +70,11 @@ class PhasePanel(W.VBox):
         self.run.on_click(self.compute)
         for w in (self.size, self.rr_max, self.acc_margin):
             w.observe(self._draw, names="value")
-        super().__init__([W.HBox([self.preset, self.backend, self.n_jobs, self.run]),
-                          W.HBox([self.engine, self.connected]), self.progress, self.error,
+        super().__init__(state or LabState(session), error,
+                         [W.HBox([self.preset, self.backend, self.n_jobs, self.run]),
+                          W.HBox([self.engine, self.connected]), self.progress, error,
                           W.HBox([self.size, self.rr_max, self.acc_margin]), self.note,
-                          W.HBox([BokehModel(f) for f in self.figs]), self.export])
+                          W.HBox([BokehModel(f) for f in self.figs]), self.export], self.progress)
         self.add_class("explorer-phase")
 
     @guarded
@@ -88,7 +90,7 @@ class PhasePanel(W.VBox):
         job = lab.sweep_job(self.session, PRESETS[self.preset.value], self.preset.value, self.backend.value,
                             self.n_jobs.value, engine)
         self.run.disabled = True
-        self.runner.submit(job, self._show, self._failed)
+        self.submit(job, self._show, failed=self._failed)
 
     def _failed(self, err) -> None:
         self.run.disabled = False
@@ -97,7 +99,10 @@ class PhasePanel(W.VBox):
             self.result = err.partial
             self._offer_sizes()
 
-    @guarded
+    def current(self) -> bool:
+        """A sweep trains models of its own: the session's weights never make it old."""
+        return True
+
     def _show(self, result: dict) -> None:
         """A finished sweep: offer its sample sizes and draw."""
         self.run.disabled = False

@@ -8,34 +8,39 @@ import numpy as np
 
 from ...codes import lab
 from .._common import guarded
+from .._view import View
+from .map import thumbnails
 
 MAX_THUMBS = 32
 
 
-class SelectionView(W.VBox):
-    """Statistics by an exact chunked GEMM (memory near the codes' own) and thumbnails in one HTML widget."""
+class SelectionView(View):
+    """Statistics by an exact chunked GEMM (memory near the codes' own) and thumbnails in one HTML widget; from the
+    state's selection (positions on the map) and points (the split's indices drawn)."""
 
-    def __init__(self, maps, error):
-        self.maps, self.error = maps, error
+    cheap = True
+
+    def __init__(self, state, error):
         self.selection, self.thumbs = W.HTML(), W.HTML()
-        maps.source.selected.on_change("indices", lambda attr, old, new: self.select(new))
-        super().__init__([self.selection, self.thumbs])
+        super().__init__(state, error, [self.selection, self.thumbs])
+        state.observe(self.recompute, names=["selection", "points"])
 
     @guarded
-    def select(self, points) -> None:
+    def recompute(self, change=None) -> None:
         """Show the selected images and their codes' statistics."""
-        if not len(points):
+        st = self.state
+        if not st.selection or st.points is None:
             self.selection.value = self.thumbs.value = ""
+            self.shown_ = None
             return
-        choice, points = self.maps.choice, np.asarray(points)
-        s, split = choice.view(), choice.split.value
-        idx = self.maps.indices()[points]
-        r = lab.session_selection(s, choice.layers(), split, idx)
+        s, split = self.session_now(), st.split
+        idx = np.asarray(st.points)[np.asarray(st.selection, int)]
+        r = lab.session_selection(s, st.layers(), split, idx)
         self.selection.value = (f"<b>{r['n']} selected</b>: {r['unique codes']} unique codes (redundancy ratio "
                                 f"{r['redundancy ratio']:.3f}), {r['share of bits on']:.1%} of bits on, mean Hamming "
                                 f"distance {r['mean Hamming distance']:.1f} of {r['bits']}; labels " + ", ".join(
                                     f"{html.escape(s.data.classes[c])}: {n}" for c, n in enumerate(r["label counts"])
                                     if n))
-        imgs = self.maps.thumbnails(points[:MAX_THUMBS])
-        self.thumbs.value = "".join(f"<img src='{src}' title='#{idx[k]}' class='explorer-thumb'>"
-                                    for k, src in enumerate(imgs))
+        self.thumbs.value = "".join(f"<img src='{src}' title='#{i}' class='explorer-thumb'>"
+                                    for i, src in zip(idx, thumbnails(s.data, split, idx[:MAX_THUMBS])))
+        self.drawn(s)

@@ -7,51 +7,79 @@ import ipywidgets as W
 import numpy as np
 
 from ...saliency import overlay
-from .._common import display_scale, guarded, png
+from ...saliency.lab import Explainers
+from .._common import debounce, display_scale, guarded, png, reporting
+from .._jobbar import JobBar
+from .._view import View
 
 
-class CompareView(W.HBox):
-    """A grid of overlays that follows the map view's image, target, alpha and colormap."""
+class CompareView(View):
+    """A grid of overlays that follows the state's image, layers, class, alpha and colormap. Its maps are one job on
+    its own copy of the model; a burst of image moves waits for the last (debounced in a kernel)."""
 
-    def __init__(self, maps, error):
-        self.maps, self.error = maps, error
-        names = maps.method_names
-        self.compare_methods = W.SelectMultiple(options=maps.method.options, value=tuple(names[:3]),
+    cheap = True
+
+    def __init__(self, state, error, images, options):
+        self.images, self.names, self.maps_ = images, [n for _, n in options], None
+        self.explainers = Explainers(state.session)
+        self.compare_methods = W.SelectMultiple(options=options, value=tuple(self.names[:3]),
                                                 description="compare", rows=6)
         self.compare_rows = W.IntSlider(3, min=1, max=6, description="images", continuous_update=False,
                                         tooltip="rows: the current image and the next ones")
-        self.every = W.Button(description="every method", tooltip="compare all the methods that apply")
+        self.every = W.Button(description="every method", tooltip="compare all the methods that apply",
+                              layout=W.Layout(width="auto"))
         self.compare_image, self.compare_caption = W.Image(format="png"), W.HTML()
-        for w in (self.compare_methods, self.compare_rows):
-            w.observe(self.draw, names="value")
-        self.every.on_click(lambda _: setattr(self.compare_methods, "value", tuple(names)))
-        maps.redrawn.append(self.draw)
-        super().__init__([W.VBox([self.compare_methods, self.compare_rows, self.every]),
-                          W.VBox([self.compare_caption, self.compare_image])])
+        state.compared = self.compare_methods.value
+        W.link((self.compare_methods, "value"), (state, "compared"))
+        self.every.on_click(lambda _: setattr(state, "compared", tuple(self.names)))
+        self.compare_rows.observe(self.recompute, names="value")
+        state.observe(self.recompute, names=["index", "method", "layer", "combine", "target", "klass", "params",
+                                             "compared"])
+        state.observe(self.redraw, names=["alpha", "cmap"])
+        bar = JobBar("compare")
+        super().__init__(state, error, [W.HBox([W.VBox([self.compare_methods, self.compare_rows, self.every]),
+                                                W.VBox([self.compare_caption, bar, self.compare_image])])], bar)
 
     def compare_indices(self) -> list[int]:
         """The grid's rows: the current image and the next ones (wrapping round the split)."""
-        n = len(self.maps.images)
-        return [(self.maps.index.value + r) % n for r in range(min(self.compare_rows.value, n))]
+        n = len(self.images)
+        return [(self.state.index + r) % n for r in range(min(self.compare_rows.value, n))]
 
+    @debounce(0.15)
     @guarded
-    def draw(self, change=None) -> None:
-        """The selected methods side by side on the same images, each image's own target class."""
-        names, m = list(self.compare_methods.value), self.maps
+    def recompute(self, change=None) -> None:
+        """The grid's maps: stored ones at once, the others as this view's job."""
+        names, st = list(self.state.compared), self.state
         if not names:
+            self.maps_ = None
             self.compare_image.value, self.compare_caption.value = b"", ""
+            self.drawn()
             return
-        rows, k = [], display_scale(m.images.shape[1], 128)  # tiles enlarged here, so the gaps stay thin
-        for i in self.compare_indices():
-            target = m.target_class(i)
-            tiles = [overlay(m.images[i], m.cam(n, i, target), m.alpha.value, m.cmap.value).repeat(k, 0).repeat(k, 1)
-                     for n in names]
+        grid = [[st.request(n, i) for n in names] for i in self.compare_indices()]
+        self.submit(self.explainers.maps_job([r for row in grid for r in row]), lambda maps: self._done(maps, grid))
+
+    def _done(self, maps, grid) -> None:
+        kept = iter(self.explainers.keep(maps, self.ticket_, [r for row in grid for r in row]))
+        self.maps_ = [[(r, next(kept)) for r in row] for row in grid]
+        self.redraw()
+
+    @reporting
+    def redraw(self, change=None) -> None:
+        """The grid from the maps computed (no model call): each tile over its own image."""
+        if not self.maps_:
+            return
+        st, k = self.state, display_scale(self.images.shape[1], 128)  # tiles enlarged here: the gaps stay thin
+        rows = []
+        for row in self.maps_:
+            tiles = [overlay(self.images[r[4]], m, st.alpha, st.cmap).repeat(k, 0).repeat(k, 1) for r, m in row]
             gap = np.full((tiles[0].shape[0], 4, 3), 255, np.uint8)
             rows.append(np.concatenate([t for tile in tiles for t in (tile, gap)][:-1], axis=1))
         gap = np.full((4, rows[0].shape[1], 3), 255, np.uint8)
         grid = np.concatenate([r for row in rows for r in (row, gap)][:-1], axis=0)
+        names = [r[0] for r, _ in self.maps_[0]]
         self.compare_image.value = png(grid)
         self.compare_image.width = str(grid.shape[1])  # its own size, not stretched to the caption's width
         self.compare_image.layout.title = " | ".join(names)  # method order, left to right
         self.compare_caption.value = (f"columns: {html.escape(' | '.join(names))}; rows: images "
-                                      f"{', '.join(map(str, self.compare_indices()))}, each for its own target class")
+                                      f"{', '.join(str(row[0][0][4]) for row in self.maps_)}, each for its own "
+                                      "target class")

@@ -1,52 +1,52 @@
-"""The evaluation view: rank the compared methods on the metrics, and DiffROAR of the current one (jobs)."""
+"""The evaluation view: rank the compared methods on the localisation and faithfulness metrics (a job)."""
 from __future__ import annotations
 
 import html
 
 import ipywidgets as W
 
-from ...saliency import METHODS, lab
+from ...saliency import lab
 from ...table import Table
 from .._common import guarded
-from .._runner import JobBar, Runner
+from .._jobbar import JobBar
+from .._view import View
 
 COLUMNS = ("rank", "method", "deletion_auc", "insertion_auc", "pointing", "energy", "sensitivity", "seconds")
 
 
-class RankView(W.VBox):
-    """Both run on a copy of the model off the kernel's thread, with a progress bar and a cancel button."""
+class RankView(View):
+    """The ranking of the compared methods, on a copy of the model off the kernel's thread, with a progress bar and
+    a cancel button; DiffROAR of the current method is a second view (RoarView) beside it."""
 
-    def __init__(self, maps, compare, error):
-        self.maps, self.compare, self.error, session = maps, compare, error, maps.session
+    again = "press <b>Rank methods</b>"
+
+    def __init__(self, state, error, all_names):
+        self.all_names = list(all_names)
         slow = dict(continuous_update=False)
         self.evaluate_button = W.Button(description="Rank methods", icon="list-ol")
         self.eval_n = W.IntSlider(32, min=4, max=256, description="images", **slow)
         self.progress = JobBar("ranking")
         self.table = W.HTML()
-        self.roar_button = W.Button(description="DiffROAR", icon="refresh",
-                                    tooltip="retrain on the top-k vs the bottom-k attributed pixels (slow)")
-        self.roar_k = W.FloatSlider(0.2, min=0.05, max=0.95, step=0.05, description="keep k", **slow)
-        self.roar_epochs = W.IntSlider(5, min=1, max=30, description="epochs", **slow)
-        self.roar_progress = JobBar("DiffROAR")
-        self.roar = W.HTML()
-        self.rows_: list[dict] = []
-        self.ranking, self.retraining = Runner(session, self.progress), Runner(session, self.roar_progress)
         self.evaluate_button.on_click(self.evaluate)
-        self.roar_button.on_click(self.diff_roar)
-        super().__init__([W.HBox([self.evaluate_button, self.eval_n]), self.progress, self.table,
-                          W.HBox([self.roar_button, self.roar_k, self.roar_epochs]), self.roar_progress, self.roar])
+        super().__init__(state, error, [W.HBox([self.evaluate_button, self.eval_n]), self.progress, self.table],
+                         self.progress)
+
+    @property
+    def rows_(self) -> list[dict]:
+        """The last ranking's rows (the state's: the trust view merges them)."""
+        return self.state.rows
 
     @guarded
     def evaluate(self, button=None) -> None:
         """Rank the compared methods (or all) on the current model: an HTML table."""
-        names = list(self.compare.compare_methods.value) or list(self.maps.method_names)
-        job = lab.rank_job(self.maps.session, names, self.eval_n.value, self.maps.split, self.maps.layers())
-        sampled = self.maps.session.data.describe_sample(self.maps.split, self.eval_n.value, job.key[-1])
-        self.ranking.submit(job, lambda rows: self._show_ranking(rows, sampled), self.error.show)
+        st = self.state
+        names = list(st.compared) or self.all_names
+        job = lab.rank_job(self.session, names, self.eval_n.value, st.split, st.layers())
+        sampled = self.session.data.describe_sample(st.split, self.eval_n.value, job.key[-1])
+        self.submit(job, lambda rows: self._show_ranking(rows, sampled))
 
-    @guarded
     def _show_ranking(self, rows, sampled: str = "") -> None:
-        self.rows_ = rows
+        self.state.rows = list(rows)
         cols = [c for c in COLUMNS if c in rows[0]]
         head = "".join(f"<th>{c}</th>" for c in cols)
         body = "".join("<tr>" + "".join(f"<td>{r[c]:.3f}</td>" if isinstance(r[c], float) else
@@ -54,23 +54,6 @@ class RankView(W.VBox):
         self.table.value = (f"<table class='explorer-table'><tr>{head}</tr>{body}</table>"
                             f"<small>on {sampled}. deletion: lower is better; insertion, pointing, energy: higher; "
                             "sensitivity: lower is more class-sensitive</small>")
-
-    @guarded
-    def diff_roar(self, button=None) -> None:
-        """DiffROAR for the current method: the architecture retrained on the top-k and on the bottom-k pixels."""
-        m, name = self.maps, self.maps.method.value
-        layers = m.layers() if METHODS[name].needs_layer else None
-        job = lab.diff_roar_job(m.session, name, layers, m.params(name), self.roar_k.value, self.roar_epochs.value)
-        k = self.roar_k.value
-        self.retraining.submit(job, lambda r: self._show_roar(r, name, k), self.error.show)
-
-    @guarded
-    def _show_roar(self, r, name, k) -> None:
-        self.roar_result_ = r
-        self.roar.value = (f"DiffROAR of <b>{html.escape(name)}</b> keeping {k:.0%} of the pixels: retrained on the "
-                           f"most attributed {r['top_accuracy']:.1%}, on the least {r['bottom_accuracy']:.1%}, "
-                           f"difference <b>{r['diff_roar']:+.3f}</b> (&gt; 0: the map ranks the evidence first; "
-                           "a random map gives about 0)")
 
     def exports(self) -> dict:
         """The ranking as CSV, once computed."""

@@ -10,28 +10,29 @@ from ...saliency import lab
 from ...saliency.disagreement import metric_agreement
 from ...table import Table
 from .._common import guarded, load_bokeh
-from .._runner import JobBar, Runner
+from .._jobbar import JobBar
+from .._view import View
 
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
 
 
-class TrustView(W.VBox):
+class TrustView(View):
     """For the compared methods: Spearman curves over the layers randomised (Adebayo et al. 2018), and a table of
-    the metrics with their rank agreement."""
+    the metrics with their rank agreement (joined with the ranking's metrics from the state)."""
 
-    def __init__(self, maps, compare, ranking, error):
+    again = "press <b>Sanity checks</b> or <b>Trust metrics</b>"
+
+    def __init__(self, state, error):
         from bokeh.models import ColumnDataSource
         from bokeh.plotting import figure
         from jupyter_bokeh import BokehModel
 
         load_bokeh()
-        self.maps, self.compare, self.ranking, self.error = maps, compare, ranking, error
         self.mode = W.ToggleButtons(options=["cascading", "independent"], value="cascading", description="randomise")
         self.trust_n = W.IntSlider(8, min=2, max=64, description="images", continuous_update=False)
         self.sanity_button = W.Button(description="Sanity checks", icon="random")
         self.metrics_button = W.Button(description="Trust metrics", icon="balance-scale")
         self.trust_progress = JobBar("trust")
-        self.runner = Runner(maps.session, self.trust_progress)
         self.sources = [ColumnDataSource({"x": [], "y": []}) for _ in COLOURS]
         self.figure = figure(title="rank correlation with the original maps", width=560, height=300,
                              x_range=["original"], y_range=(-1.05, 1.05), toolbar_location=None,
@@ -43,27 +44,26 @@ class TrustView(W.VBox):
         self.sanity_, self.trust_rows_ = None, []
         self.sanity_button.on_click(self.sanity)
         self.metrics_button.on_click(self.metrics)
-        super().__init__([W.HBox([self.sanity_button, self.mode, self.trust_n]), self.trust_progress,
-                          BokehModel(self.figure), self.legend, W.HBox([self.metrics_button]), self.trust_table])
+        super().__init__(state, error, [W.HBox([self.sanity_button, self.mode, self.trust_n]), self.trust_progress,
+                                        BokehModel(self.figure), self.legend, W.HBox([self.metrics_button]),
+                                        self.trust_table], self.trust_progress)
 
     def methods(self) -> list[str]:
         """The compared methods (the first 8), or the current one."""
-        return list(self.compare.compare_methods.value)[:len(COLOURS)] or [self.maps.method.value]
+        return list(self.state.compared)[:len(COLOURS)] or [self.state.method]
 
     @guarded
     def sanity(self, button=None) -> None:
         """Model randomisation of the compared methods."""
-        m = self.maps
-        job = lab.sanity_job(m.session, self.methods(), self.trust_n.value, m.split, m.layers(), self.mode.value)
+        st = self.state
+        job = lab.sanity_job(self.session, self.methods(), self.trust_n.value, st.split, st.layers(), self.mode.value)
         sampled = self.sampled(job)
-        self.runner.submit(job, lambda r: self._show_sanity(r, sampled), self.error.show)
+        self.submit(job, lambda r: self._show_sanity(r, sampled))
 
     def sampled(self, job) -> str:
         """The job's images in words (its key ends with the seed of the sample)."""
-        m = self.maps
-        return m.session.data.describe_sample(m.split, self.trust_n.value, job.key[-1])
+        return self.session.data.describe_sample(self.state.split, self.trust_n.value, job.key[-1])
 
-    @guarded
     def _show_sanity(self, r, sampled: str = "") -> None:
         self.sanity_ = r
         self.figure.x_range.factors = list(r["layers"])
@@ -79,12 +79,11 @@ class TrustView(W.VBox):
     @guarded
     def metrics(self, button=None) -> None:
         """The five trust metrics of the compared methods."""
-        m = self.maps
-        job = lab.trust_job(m.session, self.methods(), self.trust_n.value, m.split, m.layers())
+        st = self.state
+        job = lab.trust_job(self.session, self.methods(), self.trust_n.value, st.split, st.layers())
         sampled = self.sampled(job)
-        self.runner.submit(job, lambda rows: self._show_metrics(rows, sampled), self.error.show)
+        self.submit(job, lambda rows: self._show_metrics(rows, sampled))
 
-    @guarded
     def _show_metrics(self, rows, sampled: str = "") -> None:
         self.trust_rows_ = rows
         text = f"<small>on {sampled}</small>" + Table(rows).to_html()
@@ -98,6 +97,6 @@ class TrustView(W.VBox):
 
     def _merged(self, rows) -> list[dict]:
         """These rows joined with the ranking table's, by method, where it has been computed."""
-        ranked = {r["method"]: r for r in self.ranking.rows_}
+        ranked = {r["method"]: r for r in self.state.rows}
         return [{**{k: v for k, v in ranked.get(r["method"], {}).items() if k not in ("rank", "seconds")}, **r}
                 for r in rows]

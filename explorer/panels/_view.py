@@ -1,0 +1,120 @@
+"""The base of every lab view and of every lab's state: results through the one executor, and what they belong to.
+
+A view submits its jobs as their owner (one runs at a time, the latest request wins), draws what comes back, and
+keeps the session and weights token of the drawn result. When the weights change (training, a notebook cell), a
+`cheap` view computes again; any other keeps its picture and says it belongs to the weights before the change.
+A view reads and writes the lab's state (a small HasTraits object); it never holds another view.
+"""
+from __future__ import annotations
+
+import ipywidgets as W
+import traitlets as T
+
+from ._common import ErrorLine, guarded
+
+STALE = ("<div class='explorer-stale' style='color:#8a5a00;background:#fff4d6;padding:2px 6px'>&#9888; computed "
+         "for the weights before the last change (training, or a cell that changed the model): {what}</div>")
+
+
+class LabState(T.HasTraits):
+    """The shared choices of one lab panel; views observe and set its traits. session_now() is the session the
+    choices name (the user's, or a copy at a checkpoint)."""
+
+    def __init__(self, session, **kwargs):
+        super().__init__(**kwargs)
+        self.session = session
+
+    def session_now(self):
+        """The session the views look at now."""
+        return self.session
+
+
+class _Watch:
+    """A job's progress for a view: its bar (start, progress, finish, refuse) and streamed snapshots."""
+
+    def __init__(self, bar, partial):
+        self.bar, self.partial = bar, partial
+
+    def __call__(self, done, total, info=None):
+        if info and "partial" in info and self.partial is not None:
+            self.partial(info["partial"])
+        if self.bar is not None:
+            self.bar(done, total, info)
+
+    def __getattr__(self, name):  # start, finish, refuse: the bar's, when there is one
+        if name.startswith("_") or self.bar is None:
+            raise AttributeError(name)
+        return getattr(self.bar, name)
+
+
+class View(W.VBox):
+    """A view of a lab's state: `submit` runs a job and draws its result; `shown_` is (session, token) of what is
+    drawn; `recompute()` asks again for the current choice."""
+
+    cheap = False  # recomputed at once when the weights change (else: marked as computed for earlier weights)
+    again = "compute it again"  # what the stale note asks the user to do
+
+    def __init__(self, state: LabState, error: ErrorLine, children, bar=None):
+        self.state, self.session, self.error, self.bar = state, state.session, error, bar
+        self.stale = W.HTML()
+        self.shown_ = self.ticket_ = None
+        if bar is not None:
+            bar.cancel.on_click(lambda _: self.session.jobs().cancel(self))
+        self.session.watch(self.weights_changed)
+        super().__init__([self.stale, *children])
+
+    def session_now(self):
+        """The session this view's results must come from now."""
+        return self.state.session_now()
+
+    def submit(self, job, draw, partial=None, session=None, failed=None) -> None:
+        """Run job (on session, default the state's now) as this view's one job; draw(result) when it is done,
+        failed(error) (default: the error line) when it fails."""
+        def done(result, ticket):
+            self.shown_, self.ticket_ = (ticket.session, ticket.token), ticket
+            self.stale.value = ""
+            self.remove_class("explorer-stale-view")
+            guarded(lambda view: draw(result))(self)
+        s = session or self.session_now()
+        s.submit(job, done, failed or self.error.show, _Watch(self.bar, partial), owner=self)
+
+    def drawn(self, session=None) -> None:
+        """Say that what is drawn now was computed here and now (a view that computes on the kernel's thread)."""
+        s = session or self.session_now()
+        self.shown_ = (s, s.state())
+        self.stale.value = ""
+        self.remove_class("explorer-stale-view")
+
+    def forget(self) -> None:
+        """Nothing of a result is drawn any more (a new choice cleared it); a job in flight is superseded."""
+        self.shown_ = None
+        self.stale.value = ""
+        self.remove_class("explorer-stale-view")
+        self.session.jobs().cancel(self)
+
+    def current(self) -> bool:
+        """Whether the drawn result (if any) is of the weights the view looks at now."""
+        if self.shown_ is None:
+            return True
+        s, token = self.shown_
+        return s is self.session_now() and s.state() == token
+
+    def weights_changed(self) -> None:
+        """The session's weights changed: recompute a cheap view, mark any other as old."""
+        if self.current():
+            return
+        if self.cheap:
+            guarded(lambda view: view.recompute())(self)
+        else:
+            self.stale.value = STALE.format(what=self.again)
+            self.add_class("explorer-stale-view")
+
+    def recompute(self, change=None) -> None:
+        """Ask again for the current choice (views override)."""
+
+    def close(self) -> None:
+        """Stop this view's job, then close it (also from Widget.__del__: nothing imported or made here)."""
+        jobs = getattr(getattr(self, "session", None), "executor", None)
+        if jobs is not None:
+            jobs.cancel(self)
+        super().close()
