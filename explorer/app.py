@@ -2,17 +2,13 @@
 from __future__ import annotations
 
 import importlib
-import threading
-import time
 
 import ipywidgets as W
 
 from .data import DATASETS, TORCHVISION_SETS, data_root
-from .estimates import training
-from .jobs import Cancelled
 from .models import BUILTIN, model_name
-from .panels._common import ErrorLine, _kernel_loop, close_tree, guarded, load_bokeh
-from .panels._runner import JobBar
+from .panels._common import ErrorLine, close_tree, guarded, load_bokeh
+from .panels._jobbar import JobBar
 from .session import Session
 
 # Tab title -> "module:Panel"; a panel is built the first time its tab is shown, on the current session.
@@ -24,6 +20,27 @@ LABS = {
     "Geometry": "explorer.panels.geometry:GeometryPanel",
 }
 MODELS = ("cnn", "mlp", "resnet18")
+
+
+class _TrainingBar:
+    """The Tour's progress bar for a training job, which also hears that a cancel ended it."""
+
+    def __init__(self, tour):
+        self.tour, self.bar = tour, tour.progress
+
+    def __call__(self, done, total, info=None):
+        self.bar(done, total, info)
+
+    def start(self, *args):
+        self.bar.start(*args)
+
+    def refuse(self, err):
+        self.bar.refuse(err)
+
+    def finish(self, how: str = ""):
+        self.bar.finish(how)
+        if how == "cancelled":
+            self.tour._cancelled()
 
 
 def load_panel(spec: str):
@@ -52,14 +69,14 @@ class Tour(W.VBox):
         self.pretrained = W.Checkbox(value=False, description="pretrained weights (downloads once)", indent=False,
                                      layout=W.Layout(width="auto"))  # torchvision models; random weights otherwise
         self.train_button = W.Button(description="Train", button_style="primary", icon="play")
-        self.progress = JobBar("training")  # estimate of the time left; cancel stops a training on its thread
-        self.stop = threading.Event()
+        self.progress = JobBar("training")  # estimate of the time left; cancel stops the training job
+        self.training_: Session | None = None  # the session whose training runs now
         self.status = W.HTML("Choose a dataset and a model, then press <b>Train</b>.")
         self.shown_status = ""  # the status of the session the labs show while a new one trains
         self.error = ErrorLine()
         self.tabs = W.Tab()
-        self.train_button.on_click(lambda _: self.start())
-        self.progress.cancel.on_click(lambda _: self.stop.set())
+        self.train_button.on_click(lambda _: self.train())
+        self.progress.cancel.on_click(lambda _: self.cancel())
         self.tabs.observe(self._show_tab, names="selected_index")
         for w in (self.dataset, self.model):
             w.observe(self._show_data_options, names="value")
@@ -70,29 +87,10 @@ class Tour(W.VBox):
         self.add_class("explorer-tour")
 
     @guarded
-    def train(self) -> Session:
-        """Open a session on the chosen data and model, train it with progress, and refresh every lab (here and
-        now: the notebook's own cell; the button trains on a thread, see `start`)."""
-        self.train_button.disabled = True
-        try:
-            session = self._open()
-            self.progress.start("training", training(session.model, session.data, self.epochs.value),
-                                session.time_budget)
-            session.train(epochs=self.epochs.value, seed=self.seed.value, progress=self.progress)
-            self.progress.finish("done")
-        finally:
-            self.train_button.disabled = False
-        self.use(session)
-        return session
-
-    @guarded
-    def start(self) -> None:
-        """The Train button: the new session opened here, its training on a thread (nothing else holds the new
-        model), progress and the result handed to the kernel's loop; the page answers meanwhile."""
-        loop = _kernel_loop()
-        if loop is None:  # a script or a test: here and now
-            self.train()
-            return
+    def train(self) -> Session | None:
+        """The Train button: open a session on the chosen data and model (here: it reads files and builds the
+        model), then train it as a job of that session (off the kernel's thread in a kernel, here and now in a
+        script); the labs show the previous session until it is done. Returns the session trained here and now."""
         self.train_button.disabled = True
         shown = self.status.value  # the session the labs show until the new one is trained
         try:
@@ -101,44 +99,34 @@ class Tour(W.VBox):
             self.train_button.disabled = False
             self.status.value = shown
             raise
-        self.shown_status = shown
+        self.shown_status, self.training_ = shown, session
         self.status.value = (f"training {self.model.value} on {self.dataset.value} for {self.epochs.value} epochs"
                              + (" (the labs below show the previous model until it is done)" if shown else ""))
-        self.stop.clear()
-        self.progress.start("training", training(session.model, session.data, self.epochs.value), session.time_budget)
-        threading.Thread(target=self._train_off_thread, args=(session, loop, self.epochs.value, self.seed.value),
-                         daemon=True, name="explorer-train").start()
+        session.submit(session.train_job(self.epochs.value, self.seed.value), lambda h: self._trained(session),
+                       lambda err: self._trained(session, err), _TrainingBar(self), owner=self)
+        return self.session if self.session is session else None
 
-    def _train_off_thread(self, session: Session, loop, epochs: int, seed: int) -> None:
-        last = [0.0]
-
-        def report(done, total, info):
-            if self.stop.is_set():
-                raise Cancelled("training cancelled")
-            if done == total or time.perf_counter() - last[0] > 0.1:  # the page needs ~10 updates a second
-                last[0] = time.perf_counter()
-                loop.call_soon_threadsafe(self.progress, done, total, info)
-        try:
-            session.train(epochs=epochs, seed=seed, progress=report)  # the values of the click, not of now
-            err = None
-        except BaseException as e:  # noqa: BLE001 - handed to the kernel's loop, shown in the panel
-            err = e
-        loop.call_soon_threadsafe(self._trained, session, err)
+    start = train  # the button's handler (kept under its old name)
 
     @guarded
-    def _trained(self, session: Session, err) -> None:
-        """On the kernel's loop: the trained session shown, or the cancel or the error said (the labs keep the
-        previous session)."""
-        self.train_button.disabled = False
-        if err is not None:  # the labs still show the previous session: so does the status line
-            self.status.value = self.shown_status
-        if isinstance(err, Cancelled):
-            self.progress.finish("cancelled")
-            return
-        self.progress.finish("failed" if err else "done")
+    def _trained(self, session: Session, err=None) -> None:
+        """The training ended: the trained session shown, or the error said (the labs keep the previous session;
+        a cancel ends here with nothing said)."""
+        self.train_button.disabled, self.training_ = False, None
         if err is not None:
+            self.status.value = self.shown_status
             raise err
         self.use(session)
+
+    def cancel(self) -> None:
+        """Stop a training in progress at its next batch (the labs keep the previous session)."""
+        if self.training_ is not None:
+            self.training_.jobs().cancel(self)
+
+    def _cancelled(self) -> None:
+        """The training stopped on a cancel: the status line of the session the labs still show."""
+        self.train_button.disabled, self.training_ = False, None
+        self.status.value = self.shown_status
 
     def _open(self) -> Session:
         """A new session on the chosen data and model (reads files, builds the model; no training)."""

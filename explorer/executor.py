@@ -116,9 +116,9 @@ class Executor:
             slot = self._slots.setdefault(id(owner), {"running": None, "queued": None})
             running = slot["running"]
             if running is not None:
-                if running.session is session and running.full == session.full_key(job.key) \
-                        and not running.stop.is_set():
+                if running.session is session and running.full == session.full_key(job.key):
                     running.on_done, running.on_failed, running.watcher = on_done, ticket.on_failed, watcher
+                    running.stop.clear()  # wanted again after all: not cancelled (restarted if it already stopped)
                     self._supersede(slot)  # the running job is what is wanted: what was queued is not
                     return running
                 running.cancel()  # superseded: it stops at its next progress call
@@ -151,6 +151,8 @@ class Executor:
         session.misses += 1
         session.admit(job)
         result = job.compute(job.prepare(), watcher or _no_progress)
+        if job.commit is not None:
+            result = job.commit(result)
         return session.store(full, result) if job.store else result
 
     @staticmethod
@@ -221,10 +223,17 @@ class Executor:
         if slot is not None and slot["running"] is ticket:
             slot["running"] = None
         session, job = ticket.session, ticket.job
+        if err is None and job.commit is not None and not ticket.stop.is_set():
+            try:
+                result = job.commit(result)  # here, on the kernel's thread: it may change the user's model
+            except Exception as e:  # noqa: BLE001 - shown by on_failed
+                result, err = None, e
         if err is None and job.store:
             session.store(ticket.full, result)  # filed under the weights it was computed with
         try:
-            if ticket.stop.is_set() or isinstance(err, Cancelled):
+            if isinstance(err, Cancelled) and not ticket.stop.is_set() and not (slot and slot["queued"]):
+                self._start(Ticket(session, job, ticket.on_done, ticket.on_failed, ticket.watcher, ticket.owner))
+            elif ticket.stop.is_set() or isinstance(err, Cancelled):  # wanted again only after it had stopped
                 ticket.state = "cancelled"
                 _call(ticket.watcher, "finish", "cancelled")
             elif err is not None:

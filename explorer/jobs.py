@@ -84,6 +84,7 @@ class Job:
     estimate: Callable[[], Estimate] | None = None  # the cost before it runs (caller's thread, cheap)
     store: bool = True  # False: never memoised as a whole (training; a job that files its parts itself)
     changes_weights: bool = False  # True for training: its result is for the weights it makes, never "stale"
+    commit: Callable[[Any], Any] | None = None  # on the kernel's thread after compute: applies the result (training)
 
     def run(self, progress=None) -> Any:
         """prepare() then compute() on this thread, not memoised (Session.run memoises)."""

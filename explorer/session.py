@@ -13,7 +13,7 @@ from .capture import eval_mode
 from .data import ImageSet, as_model_input, check_model, load_dataset
 from .device import model_device, pick_device
 from .executor import Executor, Ticket, after_each_cell
-from .jobs import Estimate, Job, duration, private_copy, size
+from .jobs import Estimate, Job, duration, key, private_copy, size
 from .models import build_model
 from .train import Evaluation, History, evaluate, train
 from .weights import weights_token
@@ -223,6 +223,26 @@ class Session:
         finally:
             self.changed()
         return self.history
+
+    def train_job(self, epochs: int = 15, seed: int = 0, **kwargs) -> Job:
+        """Training as a job: a private copy trains off the kernel's thread (cancel leaves the model as it was);
+        its commit puts the trained weights into the model on the kernel's thread, keeps the history and tells the
+        open views."""
+        from .estimates import training
+
+        def compute(model, progress):
+            return model, train(model, self.data, epochs=epochs, seed=seed, progress=progress, **kwargs)
+
+        def commit(result) -> History:
+            model, history = result
+            with torch.no_grad():
+                self.model.load_state_dict(model.state_dict())
+            self.history = history
+            self.changed()
+            return history
+        return Job(("train", epochs, seed, *key(kwargs)), lambda: private_copy(self.model), compute, "training",
+                   lambda: training(self.model, self.data, epochs, kwargs.get("batch_size", 64)), store=False,
+                   changes_weights=True, commit=commit)
 
     def evaluate(self, split: str = "test") -> Evaluation:
         """Loss, accuracy, predictions and probabilities on a split (memoised)."""

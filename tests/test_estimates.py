@@ -80,18 +80,17 @@ def slow(key, estimate, log=None):
 
 def test_the_bar_shows_the_estimate_and_says_when_it_is_over_the_time_budget(session, kernel):
     from explorer.jobs import Estimate
-    from explorer.panels._runner import JobBar, Runner
+    from explorer.panels._jobbar import JobBar
 
     bar, labels = JobBar(), []
     bar.label.observe(lambda c: labels.append(c["new"]), names="value")
-    runner = Runner(session, bar)
 
     async def use():
-        runner.submit(slow(("in",), Estimate(20, 1_200_000)), lambda r: None, lambda e: None)
+        session.submit(slow(("in",), Estimate(20, 1_200_000)), lambda r: None, lambda e: None, bar)
         assert bar.label.value == "computing the slow thing… about 20 s, 1.2 MB" and bar.bar.bar_style == ""
         await asyncio.sleep(0.4)
         session.time_budget = 0.1
-        runner.submit(slow(("over",), Estimate(0.5, 1_000)), lambda r: None, lambda e: None)
+        session.submit(slow(("over",), Estimate(0.5, 1_000)), lambda r: None, lambda e: None, bar)
         assert bar.label.value == "computing the slow thing… over budget: about 0.5 s (budget 0.1 s)"
         assert bar.bar.bar_style == "warning"
         await asyncio.sleep(0.4)
@@ -103,19 +102,18 @@ def test_the_bar_shows_the_estimate_and_says_when_it_is_over_the_time_budget(ses
 
 def test_a_job_that_cannot_fit_is_refused_and_the_session_stays_usable(session, kernel):
     from explorer.jobs import Estimate
-    from explorer.panels._runner import JobBar, Runner
+    from explorer.panels._jobbar import JobBar
 
     session.memory_budget = 10_000_000
     bar, prepared, shown, failed = JobBar(), [], [], []
-    runner = Runner(session, bar)
 
     async def use():
-        runner.submit(slow(("big",), Estimate(1, 20_000_000, "a big grid"), prepared), shown.append, failed.append)
+        session.submit(slow(("big",), Estimate(1, 20_000_000, "a big grid"), prepared), shown.append, failed.append, bar)
         assert len(failed) == 1 and isinstance(failed[0], MemoryError) and prepared == []  # nothing ran
         assert "needs about 20 MB (a big grid)" in str(failed[0]) and "only 10 MB are available" in str(failed[0])
         assert bar.label.value.startswith("not started: the slow thing needs about 20 MB")
         assert bar.bar.bar_style == "danger"
-        runner.submit(slow(("small",), Estimate(1, 1_000_000), prepared), shown.append, failed.append)
+        session.submit(slow(("small",), Estimate(1, 1_000_000), prepared), shown.append, failed.append, bar)
         await asyncio.sleep(0.4)
 
     run_loop(use())
@@ -177,13 +175,13 @@ def test_the_landscape_panel_bar_shows_its_slices_estimate_over_a_tiny_budget(di
         panel = LandscapePanel(session, n_eval=32, n_shown=2)
         bar = panel.slices.progress
         bar.label.observe(lambda c: labels.append(c["new"]), names="value")
-        panel.span.value, panel.resolution.value = 0.5, 7
+        panel.slices.span.value, panel.slices.resolution.value = 0.5, 7
         panel.slices.recompute()
         for _ in range(40):
             await asyncio.sleep(0.1)
-            if panel.surface_ is not None and panel.surface_.complete:
+            if panel.slices.surface_ is not None and panel.slices.surface_.complete:
                 break
-        assert panel.surface_ is not None and panel.surface_.complete
+        assert panel.slices.surface_ is not None and panel.slices.surface_.complete
 
     run_loop(use())
     started = [v for v in labels if v.startswith("computing the slice… over budget: about ")]

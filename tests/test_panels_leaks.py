@@ -38,9 +38,9 @@ def test_saliency_image_moves(session):
     from explorer.panels.saliency import SaliencyPanel
 
     panel = SaliencyPanel(session)
-    panel.compare_methods.value = ("Grad-CAM",)
-    n = len(panel.images)
-    widgets, grown = flat(lambda i: setattr(panel.index, "value", (7 * i) % n))
+    panel.compare.compare_methods.value = ("Grad-CAM",)
+    n = len(panel.maps.images)
+    widgets, grown = flat(lambda i: setattr(panel.maps.index, "value", (7 * i) % n))
     assert panel.error.value == "" and widgets == 0 and grown < 4e6, (widgets, grown)
 
 
@@ -51,10 +51,10 @@ def test_codes_split_toggles_and_selections(session):
 
     def move(i):
         if i % 10 == 0:
-            panel.split.value = "train" if panel.split.value == "test" else "test"
-        panel.source.selected.indices = list(range(i % 7, 40 + i % 13))
+            panel.choice.split.value = "train" if panel.choice.split.value == "test" else "test"
+        panel.maps.source.selected.indices = list(range(i % 7, 40 + i % 13))
     widgets, grown = flat(move)
-    assert panel.error.value == "" and "selected" in panel.selection.value
+    assert panel.error.value == "" and "selected" in panel.selected.selection.value
     assert widgets == 0 and grown < 4e6, (widgets, grown)
 
 
@@ -62,9 +62,9 @@ def test_landscape_alpha_moves(session):
     from explorer.panels.landscape import LandscapePanel
 
     panel = LandscapePanel(session, n_eval=32, n_shown=2)
-    panel.span.value, panel.resolution.value = 0.5, 7
+    panel.slices.span.value, panel.slices.resolution.value = 0.5, 7
     panel.slices.recompute()
-    widgets, grown = flat(lambda i: setattr(panel.alpha, "value", ((i % 20) - 10) / 25))
+    widgets, grown = flat(lambda i: setattr(panel.live.alpha, "value", ((i % 20) - 10) / 25))
     assert panel.error.value == "" and widgets == 0 and grown < 4e6, (widgets, grown)
 
 

@@ -29,14 +29,14 @@ def test_codes_map_and_table_for_old_weights_are_not_drawn(session, kernel, monk
 
     async def use():
         panel = CodesPanel(session)  # requests the map of the current weights
-        panel.categorize()
+        panel.tables.categorize()
         session.train(epochs=2, seed=5)  # meanwhile the user trains
         await asyncio.sleep(2.0)
         fresh = lab.embed(lab.map_bits(session, None, "test", 0, 3000), "PCA", 0)
         np.testing.assert_allclose(panel.maps.map_, fresh, atol=1e-5)  # the drawn map is of the new weights
         np.testing.assert_allclose(lab.session_map(session, max_points=3000), fresh, atol=1e-5)  # and served so
         on = int(session_codes(session, None, "test").bits().sum())
-        assert f"<td>{on}</td>" in panel.categorization.value
+        assert f"<td>{on}</td>" in panel.tables.categorization.value
         assert lab.session_categorization(session)[0]["bits on"] == on
 
     run_loop(use())
@@ -49,15 +49,15 @@ def test_landscape_slice_for_old_weights_is_not_drawn(session, kernel):
 
     async def use():
         panel = LandscapePanel(session, n_eval=64, n_shown=2)
-        panel.span.value, panel.resolution.value = 0.5, 7
+        panel.slices.span.value, panel.slices.resolution.value = 0.5, 7
         panel.slices.recompute()
         session.train(epochs=2, seed=5)
         await asyncio.sleep(3.0)
         x, y = lab.eval_batch(session.data, 64)
         now = evaluate(session.model, x, y).loss
-        assert panel.surface_ is not None and panel.surface_.complete
-        assert panel.surface_.loss[3, 3] == pytest.approx(now, abs=1e-5)  # the origin is the current model
+        assert panel.slices.surface_ is not None and panel.slices.surface_.complete
+        assert panel.slices.surface_.loss[3, 3] == pytest.approx(now, abs=1e-5)  # the origin is the current model
         panel.slices.recompute()  # asked again: the stored slice is of the current weights too
-        assert panel.surface_.loss[3, 3] == pytest.approx(now, abs=1e-5)
+        assert panel.slices.surface_.loss[3, 3] == pytest.approx(now, abs=1e-5)
 
     run_loop(use())

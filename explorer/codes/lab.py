@@ -99,8 +99,8 @@ def map_indices(n: int, max_points: int | None = None, seed: int = 0) -> np.ndar
 
 def map_key(session, layers=None, split: str = "test", method: str = "PCA", seed: int = 0,
             max_points: int | None = None) -> tuple:
-    """The memo key of session_map."""
-    return ("codes-map", tuple(_check_layers(session.model, layers)), split, method, seed, max_points)
+    """The memo key of session_map (and of the panel's embed_job: one stored map serves both)."""
+    return ("codes-embed", tuple(_check_layers(session.model, layers)), split, seed, max_points, method)
 
 
 def map_bits(session, layers=None, split: str = "test", seed: int = 0, max_points: int | None = None) -> np.ndarray:
@@ -271,6 +271,6 @@ def embed_job(codes, key: tuple, method: str = "PCA", seed: int = 0) -> Job:
     """(n, 2) map of codes already computed (summary_job's sample): nothing of the model is used. key names the
     codes (the summary's key); the session adds the weights."""
     n = len(codes)
-    return Job(("codes-embed", *key[1:], method), lambda: None,
+    return Job(("codes-embed", *key[1:], method), lambda: None,  # = map_key: session_map finds the panel's map
                lambda _, progress: embed(codes.bits(), method, seed), f"{method} map",
                lambda: costs.embedding(n, codes.n_bits, method))

@@ -196,7 +196,8 @@ def path_job(session, a: str, b: str, bn: bool = False, align: bool = False, n_e
         x = eval_batch(session.data, n_eval)[0]
         est = cost.forwards(session, x, len(alphas), f"{len(alphas)} points of the path")
         return est + cost.forwards(session, session.data.inputs("train")[:256], len(alphas), "") if bn else est
-    return Job(("landscape-path", a, b, bn, align, n_eval, tuple(np.round(alphas, 12))), prepare, compute,
+    history = (id(session.history), len(session.history.checkpoints))  # "epoch 3" of this training, not another's
+    return Job(("landscape-path", a, b, bn, align, n_eval, tuple(np.round(alphas, 12)), history), prepare, compute,
                "interpolation", estimate)
 
 

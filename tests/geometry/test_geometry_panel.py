@@ -22,43 +22,43 @@ def panel(session):
 
 def test_linear_map_drawn_and_exact(panel, session, unchanged):
     with unchanged(session.model):
-        panel.index.value = 3
+        panel.linear.index.value = 3
     assert panel.error.value == "", panel.error.value
     m = panel.linear.map_
     assert m.exact and m.weight.shape[:2] == (1, len(session.data.classes))
-    assert panel.templates.value[:4] == b"\x89PNG" and panel.table.value.count("<tr>") == 1 + len(session.data.classes)
-    err = float(panel.note.value.rsplit(":", 1)[1])
+    assert panel.linear.templates.value[:4] == b"\x89PNG" and panel.linear.table.value.count("<tr>") == 1 + len(session.data.classes)
+    err = float(panel.linear.note.value.rsplit(":", 1)[1])
     assert err < 1e-3  # W_x x' + b_x reproduces the MLP next to x
 
 
 def test_regions_then_click_shows_a_code(panel, session, unchanged):
-    panel.resolution.value = 50
+    panel.regions.resolution.value = 50
     with unchanged(session.model):
         panel.regions.recompute()
     assert panel.error.value == "", panel.error.value
-    r = panel.regions_
-    assert r.ids.shape == (50, 50) and r.count > 1 and "regions</b>" in panel.summary.value
+    r = panel.regions.regions_
+    assert r.ids.shape == (50, 50) and r.count > 1 and "regions</b>" in panel.regions.summary.value
     img = np.asarray(panel.regions.map_source.data["image"][0])
     assert img.shape == (50, 50) and np.isfinite(img).all()
     a = r.anchors[0]
     with unchanged(session.model):
         panel.regions.select(float(a[0]), float(a[1]))
-    assert "code:" in panel.clicked.value and "training inputs with this code" in panel.clicked.value
-    assert f"of {r.n_bits} units on" in panel.clicked.value and r.n_bits == 12 * (len(panel.layer.options) - 1)
-    panel.colour.value = "class"
+    assert "code:" in panel.regions.clicked.value and "training inputs with this code" in panel.regions.clicked.value
+    assert f"of {r.n_bits} units on" in panel.regions.clicked.value and r.n_bits == 12 * (len(panel.regions.layer.options) - 1)
+    panel.regions.colour.value = "class"
     assert np.asarray(panel.regions.map_source.data["image"][0]).max() < len(session.data.classes)
 
 
 def test_identical_inputs_error_then_panel_still_works(panel):
-    for p in panel.points:
+    for p in panel.regions.points:
         p.value = 5
     panel.regions.recompute()
     assert "three different inputs" in panel.error.value
     panel.regions.select(0.0, 0.0)
     assert "compute the regions first" in panel.error.value
-    panel.points[1].value, panel.points[2].value, panel.resolution.value = 6, 7, 50
+    panel.regions.points[1].value, panel.regions.points[2].value, panel.regions.resolution.value = 6, 7, 50
     panel.regions.recompute()
-    assert panel.error.value == "" and panel.regions_ is not None
+    assert panel.error.value == "" and panel.regions.regions_ is not None
 
 
 @pytest.mark.slow
@@ -69,22 +69,22 @@ def test_similarity_collapse_features(panel, session, unchanged):
         panel.features.show_top()
         panel.features.maximise()
     assert panel.error.value == "", panel.error.value
-    m = panel.cka_
+    m = panel.similarity.cka_
     assert np.allclose(np.diag(m.values), 1.0) and len(panel.similarity.source.data["value"]) == m.values.size
-    assert [r["epoch"] for r in panel.rows_] == [0, 1, 2] and len(panel.collapse.source.data["NC1"]) == 3
-    assert panel.top.value.count("<img") == 9
-    assert panel.result.value.count("<img") == 1 and len(panel.features.trace.data["step"]) == 65
+    assert [r["epoch"] for r in panel.collapse.rows_] == [0, 1, 2] and len(panel.collapse.source.data["NC1"]) == 3
+    assert panel.features.top.value.count("<img") == 9
+    assert panel.features.result.value.count("<img") == 1 and len(panel.features.trace.data["step"]) == 65
     with unchanged(session.model):
         panel.features.facets()
     assert panel.error.value == "", panel.error.value
-    assert panel.result.value.count("<img") == 3 and "facet 2" in panel.result.value
+    assert panel.features.result.value.count("<img") == 3 and "facet 2" in panel.features.result.value
 
 
 def test_unit_out_of_range_and_no_checkpoints(panel, digits):
     from explorer import Session
     from explorer.panels.geometry import GeometryPanel
 
-    panel.unit.value = 999
+    panel.features.unit.value = 999
     panel.features.maximise()
     assert "unit 999 does not exist" in panel.error.value
     bare = GeometryPanel(Session.open(digits, "mlp", device="cpu", epochs=0, seed=0, width=12))
@@ -106,8 +106,8 @@ def test_non_piecewise_linear_model_needs_linearise(digits, unchanged):
     panel = GeometryPanel(s)
     panel.linear.recompute()
     assert "not piecewise linear" in panel.error.value and "linearise=True" in panel.error.value
-    panel.linearise.value = True
+    panel.linear.linearise.value = True
     with unchanged(s.model):
         panel.linear.recompute()
     assert panel.error.value == "" and not panel.linear.map_.exact
-    assert "tangent, not exact" in panel.note.value
+    assert "tangent, not exact" in panel.linear.note.value

@@ -4,6 +4,7 @@ from __future__ import annotations
 import ipywidgets as W
 
 from .._common import ErrorLine, Lab, load_bokeh
+from .._view import LabState
 from .collapse import CollapseView
 from .features import FeaturesView
 from .linear import LinearView
@@ -21,13 +22,13 @@ class GeometryPanel(Lab):
     def __init__(self, session):
         load_bokeh()  # before any view
         self.session, self.error = session, ErrorLine()
-        self.linear = LinearView(session, self.error)
-        self.regions = RegionsView(session, self.error)
-        self.similarity = SimilarityView(session, self.error)
-        self.collapse = CollapseView(session, self.error)
-        self.features = FeaturesView(session, self.error)
-        self._views = (self.linear, self.regions, self.similarity, self.collapse, self.features)
-        tabs = W.Tab(list(self._views))
+        self.state = LabState(session)  # the views share no choice yet: each has its own controls
+        self.linear = LinearView(self.state, self.error)
+        self.regions = RegionsView(self.state, self.error)
+        self.similarity = SimilarityView(self.state, self.error)
+        self.collapse = CollapseView(self.state, self.error)
+        self.features = FeaturesView(self.state, self.error)
+        tabs = W.Tab([self.linear, self.regions, self.similarity, self.collapse, self.features])
         for i, t in enumerate(TITLES):
             tabs.set_title(i, t)
         super().__init__([self.error, tabs])

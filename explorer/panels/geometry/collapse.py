@@ -6,7 +6,8 @@ import ipywidgets as W
 from ...geometry import collapse_job
 from ...geometry.lab import COLLAPSE_MAX
 from .._common import guarded
-from .._runner import JobBar, Runner
+from .._jobbar import JobBar
+from .._view import View
 from ..landscape.figures import figure, view
 
 METRICS = ("NC1", "NC2", "NC3", "NC4")
@@ -14,24 +15,25 @@ KEYS = {"NC1": "NC1", "NC2": "NC2 means equiangularity", "NC3": "NC3", "NC4": "N
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728")
 
 
-class CollapseView(W.VBox):
+class CollapseView(View):
     """Papyan et al. (2020): within-class variability, simplex ETF, self-duality and nearest-mean agreement of the
     penultimate features at each checkpoint (lower: more collapsed)."""
 
-    def __init__(self, session, error):
+    again = "press <b>compute collapse</b>"
+
+    def __init__(self, state, error):
         from bokeh.models import ColumnDataSource
 
-        self.session, self.error, self.rows_ = session, error, None
+        self.rows_ = None
         self.button = W.Button(description="compute collapse", button_style="primary")
         self.progress = JobBar("collapse")
-        self.runner = Runner(session, self.progress)
         self.note = W.HTML()
         self.source = ColumnDataSource({"epoch": [], **{m: [] for m in METRICS}})
         self.figure = fig = figure("neural collapse over training", "epoch", "value (log)", y_axis_type="log")
         for m, c in zip(METRICS, COLOURS, strict=True):
             fig.line("epoch", m, source=self.source, color=c, line_width=2, legend_label=m)
         self.button.on_click(self.recompute)
-        super().__init__([self.button, self.progress, self.note, view(fig)])
+        super().__init__(state, error, [self.button, self.progress, self.note, view(fig)], self.progress)
 
     @guarded
     def recompute(self, _=None) -> None:
@@ -39,7 +41,7 @@ class CollapseView(W.VBox):
         if not list(self.session.history.checkpoints):
             raise ValueError("this session has no checkpoints: train it first (session.train(...) keeps one per "
                              "epoch), then compute the collapse")
-        self.runner.submit(collapse_job(self.session), self._show, self.error.show)
+        self.submit(collapse_job(self.session), self._show)
 
     @guarded
     def _show(self, rows) -> None:

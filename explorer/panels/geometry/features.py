@@ -13,7 +13,8 @@ from ...data import to_uint8
 from ...geometry import maximise_job, multifaceted_job, top_images
 from ...geometry.features import layer_outputs
 from .._common import display_scale, guarded, png
-from .._runner import JobBar, Runner
+from .._jobbar import JobBar
+from .._view import View
 from ..landscape.figures import figure, view
 
 
@@ -26,14 +27,17 @@ def img_tags(images: np.ndarray, captions, size: int = 64) -> str:
     return f"<div class='explorer-images'>{cells}</div>"
 
 
-class FeaturesView(W.VBox):
+class FeaturesView(View):
     """A unit of a layer: the test images that drive it most, and images optimised to drive it (Olah et al. 2017;
     multifaceted: Nguyen et al. 2016, one optimum per cluster of its top images)."""
 
-    def __init__(self, session, error, k: int = 9, steps: int = 64):
+    again = "press the button again"
+
+    def __init__(self, state, error, k: int = 9, steps: int = 64):
+        session = state.session
         from bokeh.models import ColumnDataSource
 
-        self.session, self.error, self.k, self.steps = session, error, k, steps
+        self.k, self.steps = k, steps
         names = [n for n, m in session.model.named_modules() if n and not list(m.children())]
         relu = find_layers(session.model, "relu")
         self.layer = W.Dropdown(options=names, value=relu[0] if relu else names[-1], description="layer")
@@ -42,7 +46,6 @@ class FeaturesView(W.VBox):
         self.max_button = W.Button(description="maximise", button_style="primary")
         self.facet_button = W.Button(description="multifaceted")
         self.progress = JobBar("features")
-        self.runner = Runner(session, self.progress)
         self.top, self.result = W.HTML(), W.HTML()
         self.trace = ColumnDataSource({"step": [], "activation": []})
         self.figure = figure("activation during optimisation", "step", "activation")
@@ -50,8 +53,9 @@ class FeaturesView(W.VBox):
         self.top_button.on_click(self.show_top)
         self.max_button.on_click(self.maximise)
         self.facet_button.on_click(self.facets)
-        super().__init__([W.HBox([self.layer, self.unit]), W.HBox([self.top_button, self.max_button,
-                          self.facet_button]), self.progress, self.top, W.HBox([self.result, view(self.figure)])])
+        super().__init__(state, error, [W.HBox([self.layer, self.unit]),
+                                        W.HBox([self.top_button, self.max_button, self.facet_button]), self.progress,
+                                        self.top, W.HBox([self.result, view(self.figure)])], self.progress)
 
     def _choice(self):
         return self.layer.value, int(self.unit.value)
@@ -70,15 +74,14 @@ class FeaturesView(W.VBox):
         """Activation maximisation of the unit, as a job."""
         layer, unit = self._choice()
         self._check(layer, unit)
-        self.runner.submit(maximise_job(self.session, layer, unit, steps=self.steps), self._show, self.error.show)
+        self.submit(maximise_job(self.session, layer, unit, steps=self.steps), self._show)
 
     @guarded
     def facets(self, _=None) -> None:
         """One optimum per cluster of the unit's top training images, as a job."""
         layer, unit = self._choice()
         self._check(layer, unit)
-        self.runner.submit(multifaceted_job(self.session, layer, unit, steps=self.steps), self._show_facets,
-                           self.error.show)
+        self.submit(multifaceted_job(self.session, layer, unit, steps=self.steps), self._show_facets)
 
     def _check(self, layer, unit) -> None:
         n = layer_outputs(self.session.model, self.session.data.inputs("test")[:1], [layer], flatten=False)[layer]

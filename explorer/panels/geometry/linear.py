@@ -11,7 +11,8 @@ from ...capture import eval_mode
 from ...device import model_device
 from ...geometry import local_map_job
 from .._common import guarded, png
-from .._runner import JobBar, Runner
+from .._jobbar import JobBar
+from .._view import View
 
 
 def diverging(a: np.ndarray) -> np.ndarray:
@@ -36,28 +37,30 @@ def template_grid(weight: np.ndarray, classes, scale: int = 4) -> np.ndarray:
     return np.asarray(canvas)
 
 
-class LinearView(W.VBox):
+class LinearView(View):
     """W_x and b_x of the network at one test input (exact for piecewise-linear models)."""
 
-    def __init__(self, session, error):
-        self.session, self.error, self.map_ = session, error, None
+    again = "press <b>compute map</b>"
+
+    def __init__(self, state, error):
+        session = state.session
+        self.map_ = None
         n = len(session.data.inputs("test"))
         self.index = W.IntSlider(value=0, min=0, max=n - 1, description="test image", continuous_update=False)
         self.linearise = W.Checkbox(value=False, description="linearise at the input")
         self.button = W.Button(description="compute map", button_style="primary")
         self.progress = JobBar("local map")
-        self.runner = Runner(session, self.progress)
         self.templates, self.table, self.note = W.Image(format="png"), W.HTML(), W.HTML()
         self.button.on_click(self.recompute)
         self.index.observe(self.recompute, names="value")
-        super().__init__([W.HBox([self.index, self.linearise, self.button]), self.progress, self.note,
-                          self.templates, self.table])
+        super().__init__(state, error, [W.HBox([self.index, self.linearise, self.button]), self.progress,
+                                        self.note, self.templates, self.table], self.progress)
 
     @guarded
     def recompute(self, _=None) -> None:
         """The local map at the chosen input, as a job."""
         i, lin = int(self.index.value), bool(self.linearise.value)
-        self.runner.submit(local_map_job(self.session, [i], "test", lin), lambda m: self._show(m, i), self.error.show)
+        self.submit(local_map_job(self.session, [i], "test", lin), lambda m: self._show(m, i))
 
     @guarded
     def _show(self, m, i) -> None:

@@ -11,21 +11,25 @@ from ...codes.extract import activation_codes
 from ...geometry import region_at, regions_job
 from ...geometry.lab import plane_of
 from .._common import guarded
-from .._runner import JobBar, Runner
+from .._jobbar import JobBar
+from .._view import View
 from ..landscape.figures import figure, view
 
 RESOLUTIONS = (50, 100, 200)
 
 
-class RegionsView(W.VBox):
+class RegionsView(View):
     """The partition of a plane into pattern regions (a lower bound on the grid), the decision boundary, and the
     region under a click: its code, its affine map on the plane and the training inputs that share it."""
 
-    def __init__(self, session, error):
+    again = "press <b>compute regions</b>"
+
+    def __init__(self, state, error):
+        session = state.session
         from bokeh.events import Tap
         from bokeh.models import ColumnDataSource, LinearColorMapper, TapTool
 
-        self.session, self.error, self.regions_ = session, error, None
+        self.regions_ = None
         self.points = [W.IntText(value=v, description=d, layout=W.Layout(width="150px"))
                        for v, d in ((0, "input A"), (1, "input B"), (2, "input C"))]
         self.resolution = W.Dropdown(options=RESOLUTIONS, value=100, description="grid")
@@ -33,7 +37,6 @@ class RegionsView(W.VBox):
         self.colour = W.ToggleButtons(options=["regions", "class"], value="regions")
         self.button = W.Button(description="compute regions", button_style="primary")
         self.progress = JobBar("regions")
-        self.runner = Runner(session, self.progress)
         self.summary, self.clicked = W.HTML(), W.HTML()
         self.mapper = LinearColorMapper(palette="Turbo256", nan_color=(0, 0, 0, 0))
         empty = {"image": [np.full((1, 1), np.nan)], "x": [0.0], "y": [0.0], "dw": [1.0], "dh": [1.0]}
@@ -53,8 +56,10 @@ class RegionsView(W.VBox):
         self.figure = fig
         self.button.on_click(self.recompute)
         self.colour.observe(self.redraw, names="value")
-        super().__init__([W.HBox(self.points), W.HBox([self.resolution, self.layer, self.button]), self.progress,
-                          self.colour, W.HBox([view(fig), W.VBox([self.summary, self.clicked])])])
+        super().__init__(state, error, [W.HBox(self.points), W.HBox([self.resolution, self.layer, self.button]),
+                                        self.progress, self.colour, W.HBox([view(fig), W.VBox([self.summary,
+                                                                                             self.clicked])])],
+                         self.progress)
 
     def _indices(self) -> tuple[int, int, int]:
         idx = tuple(int(p.value) for p in self.points)
@@ -75,7 +80,7 @@ class RegionsView(W.VBox):
         self.plane_ = plane_of(self.session, idx)  # a ValueError for collinear inputs, here and now
         self.clicked.value, self.marker.data = "", {"x": [], "y": []}
         job = regions_job(self.session, idx, "test", int(self.resolution.value), None, self._layers())
-        self.runner.submit(job, lambda r: self._show(r, idx), self.error.show)
+        self.submit(job, lambda r: self._show(r, idx))
 
     @guarded
     def _show(self, regions, idx) -> None:

@@ -6,23 +6,26 @@ import numpy as np
 
 from ...geometry import cka_job
 from .._common import guarded
-from .._runner import JobBar, Runner
+from .._jobbar import JobBar
+from .._view import View
 from ..landscape.figures import view
 
 
-class SimilarityView(W.VBox):
+class SimilarityView(View):
     """Linear CKA (Kornblith et al. 2019) of every pair of stages of the model on test inputs."""
 
-    def __init__(self, session, error, max_points: int = 500):
+    again = "press <b>compute CKA</b>"
+
+    def __init__(self, state, error, max_points: int = 500):
+        session = state.session
         from bokeh.models import ColumnDataSource, HoverTool, LinearColorMapper
         from bokeh.plotting import figure
 
-        self.session, self.error, self.max_points, self.cka_ = session, error, max_points, None
+        self.max_points, self.cka_ = max_points, None
         self.debiased = W.ToggleButtons(options=["linear", "debiased"], value="linear")
         self.sampled = W.HTML(f"<small>on {session.data.describe_sample('test', max_points)}</small>")
         self.button = W.Button(description="compute CKA", button_style="primary")
         self.progress = JobBar("CKA")
-        self.runner = Runner(session, self.progress)
         self.source = ColumnDataSource({"row": [], "col": [], "value": []})
         self.mapper = LinearColorMapper(palette="Viridis256", low=0, high=1)
         self.figure = fig = figure(title="CKA between layers", width=460, height=420, toolbar_location=None,
@@ -33,13 +36,14 @@ class SimilarityView(W.VBox):
         fig.xaxis.major_label_orientation = 0.9
         self.button.on_click(self.recompute)
         self.debiased.observe(self.recompute, names="value")
-        super().__init__([W.HBox([self.debiased, self.button]), self.sampled, self.progress, view(fig)])
+        super().__init__(state, error, [W.HBox([self.debiased, self.button]), self.sampled, self.progress,
+                                        view(fig)], self.progress)
 
     @guarded
     def recompute(self, _=None) -> None:
         """CKA of every layer pair, as a job."""
         job = cka_job(self.session, None, "test", self.max_points, self.debiased.value == "debiased")
-        self.runner.submit(job, self._show, self.error.show)
+        self.submit(job, self._show)
 
     @guarded
     def _show(self, m) -> None:

@@ -10,6 +10,7 @@ from .hessian import HessianView
 from .path import PathView
 from .point import PointView
 from .slice import RESOLUTIONS, SliceView
+from .state import LandscapeState
 
 __all__ = ["RESOLUTIONS", "LandscapePanel"]
 
@@ -20,11 +21,11 @@ class LandscapePanel(Lab):
     def __init__(self, session, n_eval: int = 512, n_shown: int = 8, seed: int = 0):
         load_bokeh()  # before any view
         self.session, self.error = session, ErrorLine()
-        self.slices = SliceView(session, self.error, n_eval, seed)
-        self.live = PointView(self.slices, self.error, n_shown)
-        self.path = PathView(session, self.error, n_eval)
-        self.hessian = HessianView(session, self.error, seed)
-        self._views = (self.slices, self.live, self.path, self.hessian)
+        self.state = LandscapeState(session)
+        self.slices = SliceView(self.state, self.error, n_eval, seed)
+        self.live = PointView(self.state, self.error, n_eval, n_shown)
+        self.path = PathView(self.state, self.error, n_eval)
+        self.hessian = HessianView(self.state, self.error, seed)
         self.figures = {**self.slices.figures, "interpolation": self.path.figure,
                         "hessian-density": self.hessian.figure}
         self.export = Export("landscape", self._exports)

@@ -6,36 +6,38 @@ import numpy as np
 
 from ...landscape import lab
 from .._common import guarded
-from .._runner import JobBar, Runner
+from .._jobbar import JobBar
+from .._view import View
 from .figures import figure, view
 
 
-class HessianView(W.VBox):
+class HessianView(View):
     """On 256 training inputs (stratified by class); its three stages in the progress bar."""
 
-    def __init__(self, session, error, seed: int = 0):
+    again = "press <b>Hessian spectrum</b>"
+
+    def __init__(self, state, error, seed: int = 0):
         from bokeh.models import ColumnDataSource
 
-        self.session, self.error, self.seed = session, error, seed
+        self.seed = seed
         self.top_k = W.BoundedIntText(value=3, min=1, max=10, description="top k")
         self.hess = W.Button(description="Hessian spectrum")
         self.hess_progress = JobBar("Hessian")
-        self.runner = Runner(session, self.hess_progress)
         self.density_source = ColumnDataSource({"x": [], "y": []})
         self.figure = figure("eigenvalue density (SLQ)", "eigenvalue", "density", y_axis_type="log")
         self.figure.line("x", "y", source=self.density_source, line_width=2)
         self.spectrum = W.HTML()
         self.spectrum_ = None
         self.hess.on_click(self.compute)
-        super().__init__([W.HBox([self.top_k, self.hess]), self.hess_progress, self.spectrum, view(self.figure)])
+        super().__init__(state, error, [W.HBox([self.top_k, self.hess]), self.hess_progress, self.spectrum,
+                                        view(self.figure)], self.hess_progress)
 
     @guarded
     def compute(self, _=None) -> None:
         """The spectrum job."""
         k = self.top_k.value
-        self.runner.submit(lab.spectrum_job(self.session, k, self.seed), lambda r: self._show(r, k), self.error.show)
+        self.submit(lab.spectrum_job(self.session, k, self.seed), lambda r: self._show(r, k))
 
-    @guarded
     def _show(self, r, k) -> None:
         self.spectrum_ = r
         self.density_source.data = {"x": r["grid"], "y": np.maximum(r["density"], 1e-8)}

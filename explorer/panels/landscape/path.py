@@ -5,17 +5,21 @@ import ipywidgets as W
 
 from ...landscape import lab
 from .._common import guarded
-from .._runner import JobBar, Runner
+from .._jobbar import JobBar
+from .._view import View
 from .figures import figure, view
 
 
-class PathView(W.VBox):
-    """Between checkpoints of the trajectory or the current model; weight matching first if asked."""
+class PathView(View):
+    """Between checkpoints of the trajectory or the current model; weight matching first if asked. The endpoint
+    menus follow the session's checkpoints (a new training brings new ones)."""
 
-    def __init__(self, session, error, n_eval: int = 512):
+    again = "press <b>interpolate</b>"
+
+    def __init__(self, state, error, n_eval: int = 512):
         from bokeh.models import ColumnDataSource
 
-        self.session, self.error, self.n_eval = session, error, n_eval
+        self.n_eval = n_eval
         self.end_a, self.end_b = W.Dropdown(description="from"), W.Dropdown(description="to")
         wide = lambda: dict(layout=W.Layout(width="auto"), indent=False)  # noqa: E731 - the default cuts labels
         self.path_bn = W.Checkbox(value=False, description="recompute BatchNorm along the path", **wide())
@@ -23,7 +27,6 @@ class PathView(W.VBox):
                                 **wide())
         self.interp = W.Button(description="interpolate")
         self.path_progress = JobBar("interpolation")
-        self.runner = Runner(session, self.path_progress)
         self.path_source = ColumnDataSource({"x": [], "loss": [], "error": []})
         self.figure = figure("θ(α) = (1 − α) θ_A + α θ_B", "α", "loss / error")
         self.figure.line("x", "loss", source=self.path_source, line_width=2, legend_label="loss")
@@ -31,27 +34,35 @@ class PathView(W.VBox):
         self.barrier = W.HTML()
         self.path_ = None
         self.interp.on_click(self.interpolate)
+        super().__init__(state, error, [W.HBox([self.end_a, self.end_b]), W.HBox([self.path_bn, self.align]),
+                                        self.interp, self.path_progress, view(self.figure), self.barrier],
+                         self.path_progress)
         self.endpoints()
-        super().__init__([W.HBox([self.end_a, self.end_b]), W.HBox([self.path_bn, self.align]), self.interp,
-                          self.path_progress, view(self.figure), self.barrier])
 
     def endpoints(self) -> None:
-        """Checkpoints of the trajectory and the current model; default: init -> current."""
+        """Checkpoints of the trajectory and the current model; default: init -> current (kept when still there)."""
         names = list(lab.endpoints(self.session.history, self.session.model))
+        if names == list(self.end_a.options):
+            return
+        a, b = self.end_a.value, self.end_b.value
         self.end_a.options, self.end_b.options = names, names
-        self.end_a.value, self.end_b.value = names[0], names[-1]
+        self.end_a.value = a if a in names else names[0]
+        self.end_b.value = b if b in names else names[-1]
+
+    def weights_changed(self) -> None:
+        """New weights (maybe a new training): the endpoint menus first, then the drawn path is marked old."""
+        self.endpoints()
+        super().weights_changed()
 
     @guarded
     def interpolate(self, _=None) -> None:
         """The path as a job on a copy of the model."""
         s = self.session
-        if list(lab.endpoints(s.history, s.model)) != list(self.end_a.options):  # trained since: new checkpoints
-            self.endpoints()
+        self.endpoints()  # trained since: new checkpoints
         a, b = self.end_a.value, self.end_b.value
         job = lab.path_job(s, a, b, self.path_bn.value, self.align.value, self.n_eval)
-        self.runner.submit(job, lambda path: self._show(path, a, b), self.error.show)
+        self.submit(job, lambda path: self._show(path, a, b))
 
-    @guarded
     def _show(self, path, a, b) -> None:
         self.path_ = path
         self.path_source.data = {"x": path.alphas, "loss": path.loss, "error": 1 - path.accuracy}

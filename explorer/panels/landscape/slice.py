@@ -6,21 +6,25 @@ import numpy as np
 
 from ...landscape import BN_POLICIES, NORMS, lab
 from .._common import guarded
-from .._runner import JobBar, Runner
+from .._jobbar import JobBar
+from .._view import View
 from .figures import figure, view
 
 RESOLUTIONS = (7, 11, 15, 21, 31, 41, 51)
 
 
-class SliceView(W.VBox):
-    """Axes and slice are jobs on a copy of the model (off the kernel's thread): the live point stays answering."""
+class SliceView(View):
+    """Axes and slice are jobs on a copy of the model (off the kernel's thread): the live point stays answering.
+    The axes go to the state; the marker and the 1-D cut follow the state's α and β."""
 
-    def __init__(self, session, error, n_eval: int = 512, seed: int = 0):
+    again = "press <b>compute slice</b>"
+
+    def __init__(self, state, error, n_eval: int = 512, seed: int = 0):
         from bokeh.models import ColorBar, ColumnDataSource, LinearColorMapper, Span
 
-        self.session, self.error, self.n_eval, self.seed = session, error, n_eval, seed
+        session = state.session
+        self.n_eval, self.seed = n_eval, seed
         self.surface_ = self.axes_ = None
-        self.shown = []  # called with (axes) when a slice is shown (the live point follows it)
         self.kind = W.Dropdown(options=lab.AXES, value="random", description="axes")
         self.norm = W.Dropdown(options=NORMS, value="filter", description="normalise")
         self.span = W.FloatText(value=1.0, step=0.1, description="range ±")
@@ -30,7 +34,6 @@ class SliceView(W.VBox):
         self.compute = W.Button(description="compute slice", button_style="primary")
         self.sampled = W.HTML(f"<small>loss and accuracy on {session.data.describe_sample('test', n_eval)}</small>")
         self.progress = JobBar("slice")
-        self.runner = Runner(session, self.progress)
         self.mapper = LinearColorMapper(palette="Viridis256", nan_color=(0, 0, 0, 0))  # NaN/inf: a gap
         self.map_source = ColumnDataSource({"image": [np.full((1, 1), np.nan)], "x": [-1.0], "y": [-1.0],
                                             "dw": [2.0], "dh": [2.0]})
@@ -48,20 +51,26 @@ class SliceView(W.VBox):
         cfig.line("x", "y", source=self.curve, line_width=2)
         cfig.add_layout(self.curve_at)
         self.figures = {"slice": fig, "slice-1d": cfig}
-        self.beta_value = lambda: 0.0  # the live point's β (set by the panel)
         self._row = None  # the surface row the curve shows
         self.compute.on_click(self.recompute)
         self.quantity.observe(self.redraw, names="value")
-        super().__init__([W.HBox([self.kind, self.norm, self.bn]), W.HBox([self.span, self.resolution, self.compute]),
-                          self.progress, self.sampled, W.HBox([view(fig), view(cfig)]), self.quantity])
+        state.observe(self.moved, names=["alpha", "beta"])
+        super().__init__(state, error, [W.HBox([self.kind, self.norm, self.bn]),
+                                        W.HBox([self.span, self.resolution, self.compute]), self.progress,
+                                        self.sampled, W.HBox([view(fig), view(cfig)]), self.quantity], self.progress)
+
+    def moved(self, change=None) -> None:
+        """The live point moved: the marker and the curve's cursor at once (the map is unchanged)."""
+        self.marker.data = {"x": [self.state.alpha], "y": [self.state.beta]}
+        self.curve_at.location = self.state.alpha
+        self.follow_beta()
 
     @guarded
     def recompute(self, _=None) -> None:
         """Axes (stored ones at once), then the slice through them; the map blank until its preview arrives."""
         s, kind, norm, span = self.session, self.kind.value, self.norm.value, float(self.span.value)
         job = lab.slice_job(s, None, kind, norm, self.seed, span, self.resolution.value, self.bn.value, self.n_eval)
-        self.runner.submit(lab.axes_job(s, kind, norm, self.seed), lambda axes: self._slice(axes, job, span),
-                           self.error.show)
+        self.submit(lab.axes_job(s, kind, norm, self.seed), lambda axes: self._slice(axes, job, span))
 
     def _slice(self, axes, job, span) -> None:
         s = self.session
@@ -70,17 +79,15 @@ class SliceView(W.VBox):
         self.map_source.data = {"image": [np.full((1, 1), np.nan)], "x": [-span], "y": [-span], "dw": [2 * span],
                                 "dh": [2 * span]}
         self.curve.data = {"x": [], "y": []}
-        for fn in self.shown:
-            fn(axes, span)
-        self.runner.submit(job, lambda surf: self._show(surf, axes, span), self.error.show,
-                           partial=lambda surf: self._stream(surf, axes))
+        with self.state.hold_trait_notifications():
+            self.state.span, self.state.axes = span, axes
+        self.submit(job, lambda surf: self._show(surf, axes, span), partial=lambda surf: self._stream(surf, axes))
 
     def _stream(self, surf, axes) -> None:
         """A refined snapshot of the slice being computed."""
         self.surface_, self.axes_ = surf, axes
         self.redraw()
 
-    @guarded
     def _show(self, surf, axes, span) -> None:
         """A finished (or stored) slice: map, trajectory and the point under the sliders."""
         s = self.session
@@ -90,8 +97,6 @@ class SliceView(W.VBox):
         xy = lab.project(s.model, s.history.checkpoints, *axes) if kind == "pca" else np.zeros((0, 2))
         self.trajectory.data = {"x": xy[:, 0], "y": xy[:, 1]}
         self.redraw()
-        for fn in self.shown:
-            fn(axes, span)
 
     @guarded
     def redraw(self, _=None) -> None:
@@ -115,7 +120,7 @@ class SliceView(W.VBox):
         surf = self.surface_
         if surf is None:
             return
-        j = int(np.abs(surf.betas - self.beta_value()).argmin())
+        j = int(np.abs(surf.betas - self.state.beta).argmin())
         if j != self._row:
             self._row = j
             self.curve.data = {"x": surf.alphas, "y": surf.filled(self.quantity.value)[:, j]}
