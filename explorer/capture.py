@@ -155,10 +155,3 @@ def eval_mode(model: nn.Module):
     finally:
         for m, mode in modes:
             m.training = mode
-
-
-def weights_state(model: nn.Module) -> tuple:
-    """A token that changes whenever a parameter or buffer is changed in place (optimiser step, load) or the mode
-    changes: the one state token of the session's memo, the runner's staleness check and the kept forwards."""
-    return (id(model), model.training, tuple(t._version for t in model.parameters()),
-            tuple(t._version for t in model.buffers()))

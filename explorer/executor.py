@@ -21,6 +21,7 @@ from .jobs import Cancelled, Job
 
 ATTEMPTS = 3  # runs of one request whose weights keep changing under it before it fails
 PROGRESS_EVERY = 0.05  # seconds between progress reports handed to the loop (a page needs no more than 20 a second)
+SETTLE = 0.15  # a queued request starts once an owner's requests have been quiet this long: a burst runs twice
 
 
 def kernel_loop():
@@ -122,9 +123,12 @@ class Executor:
                     self._supersede(slot)  # the running job is what is wanted: what was queued is not
                     return running
                 running.cancel()  # superseded: it stops at its next progress call
+            if running is not None or time.perf_counter() - slot.get("at", -SETTLE) < SETTLE:  # in a burst
                 self._supersede(slot)
-                ticket.state, slot["queued"] = "queued", ticket
-                _call(watcher, "start", f"{job.title or 'job'} (after the previous one stops)", None, None)
+                ticket.state, slot["queued"], slot["at"] = "queued", ticket, time.perf_counter()
+                _call(watcher, "start", f"{job.title or 'job'} (when the moves settle)", None, None)
+                if running is None:
+                    kernel_loop().call_later(SETTLE, self._start_queued, slot)
                 return ticket
         self._start(ticket)
         return ticket
@@ -255,9 +259,20 @@ class Executor:
                 _call(ticket.watcher, "finish", "done")
                 ticket.on_done(result, ticket)
         finally:
-            if slot is not None and slot["running"] is None and slot["queued"] is not None:
-                queued, slot["queued"] = slot["queued"], None
-                self._start(queued)
+            if slot is not None:
+                self._start_queued(slot)
+
+    def _start_queued(self, slot) -> None:
+        """Start the owner's queued request once nothing runs and its requests have settled (SETTLE)."""
+        if slot["running"] is not None or slot["queued"] is None:
+            return
+        wait = slot.get("at", 0.0) + SETTLE - time.perf_counter()
+        loop = kernel_loop()
+        if wait > 0 and loop is not None:
+            loop.call_later(wait, self._start_queued, slot)
+            return
+        queued, slot["queued"] = slot["queued"], None
+        self._start(queued)
 
     # --- on the workers -------------------------------------------------------------------------------------------
     def _worker(self) -> None:

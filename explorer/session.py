@@ -164,18 +164,18 @@ class Session:
         Held weakly for bound methods, so a closed view is not kept alive."""
         self._watchers.append(weakref.WeakMethod(fn) if hasattr(fn, "__self__") else (lambda: fn))
         if self._seen is None:
-            self._seen = self.state()
+            self._seen = (self.state(), id(self.history))
             after_each_cell(weakref.WeakMethod(self.changed))  # a change made in a notebook cell is seen after it
 
     def changed(self) -> bool:
-        """Whether the weights changed since the watchers were last told; tells them if so."""
+        """Whether the weights (or the training's history) changed since the watchers were last told; tells them
+        if so."""
         if not self._watchers:
             return False
-        token = self.state()
-        if token == self._seen:
+        seen = (self.state(), id(self.history))  # new weights, or a new training's checkpoints
+        if seen == self._seen:
             return False
-        self._seen = token
-        self._checkpoints.clear()  # copies of another run's checkpoints
+        self._seen = seen
         for ref in list(self._watchers):
             fn = ref()
             if fn is None:

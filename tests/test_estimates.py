@@ -108,7 +108,8 @@ def test_a_job_that_cannot_fit_is_refused_and_the_session_stays_usable(session, 
     bar, prepared, shown, failed = JobBar(), [], [], []
 
     async def use():
-        session.submit(slow(("big",), Estimate(1, 20_000_000, "a big grid"), prepared), shown.append, failed.append, bar)
+        big = slow(("big",), Estimate(1, 20_000_000, "a big grid"), prepared)
+        session.submit(big, shown.append, failed.append, bar)
         assert len(failed) == 1 and isinstance(failed[0], MemoryError) and prepared == []  # nothing ran
         assert "needs about 20 MB (a big grid)" in str(failed[0]) and "only 10 MB are available" in str(failed[0])
         assert bar.label.value.startswith("not started: the slow thing needs about 20 MB")

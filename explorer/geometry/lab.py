@@ -8,8 +8,8 @@ import numpy as np
 from torch import nn
 
 from .. import estimates as cost
-from ..capture import weights_state
 from ..jobs import Job
+from ..weights import weights_token
 from . import costs
 from .cka import cka_matrix, layer_grams
 from .collapse import collapse_over_training
@@ -69,7 +69,7 @@ def cka_job(session, layers=None, split: str = "test", max_points: int = 1000, d
     on data.sample(split, max_points): stratified by class."""
     x = session.data.sample(split, max_points)[0]
     key = ("geometry-cka", _layers(layers), split, max_points, debiased, minibatch,
-           None if other is None else weights_state(other), _layers(other_layers))
+           None if other is None else weights_token(other), _layers(other_layers))
 
     def prepare():
         return copy.deepcopy(session.model), None if other is None else copy.deepcopy(other)
@@ -88,7 +88,7 @@ def match_job(session, layer: str, other: nn.Module, other_layer: str | None = N
     """Neuron matching between `layer` of the session's model and `other_layer` (default the same) of `other`, on
     data.sample(split, max_points): stratified by class."""
     x = session.data.sample(split, max_points)[0]
-    key = ("geometry-match", layer, weights_state(other), other_layer, split, max_points)
+    key = ("geometry-match", layer, weights_token(other), other_layer, split, max_points)
     return Job(key, lambda: (copy.deepcopy(session.model), copy.deepcopy(other)),
                lambda models, progress: match_layers(models[0], layer, models[1], other_layer or layer, x),
                "neuron matching", lambda: cost.forwards(session, x, 2, f"activations of {len(x):,} inputs, twice"))

@@ -135,8 +135,16 @@ def live_widgets() -> int:
     return len(widget._instances)
 
 
+STYLE = ("<style>.explorer-stale-view > :not(.explorer-stale-note) {opacity: 0.5; filter: grayscale(0.8)}"
+         "</style>")  # a view whose result belongs to earlier weights: greyed but for its note
+
+
 class Lab(W.VBox):
-    """A lab panel: its state (one small object the views share), its views, and close() for all of them."""
+    """A lab panel: its state (one small object the views share), its views, and close() for all of them; a view
+    whose result belongs to earlier weights is greyed (STYLE)."""
+
+    def __init__(self, children=(), **kwargs):
+        super().__init__([W.HTML(STYLE), *children], **kwargs)
 
     def close(self) -> None:
         """Close the panel and everything it shows (each view stops its job first)."""

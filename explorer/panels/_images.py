@@ -1,6 +1,7 @@
 """PNG encoding of the panels' pictures: sharp enlargement of small images, smooth shrinking of photos."""
 from __future__ import annotations
 
+import base64
 import io
 
 import numpy as np
@@ -30,3 +31,12 @@ def fitted_png(image: np.ndarray, target: int = 96) -> bytes:
         return png(image, max(1, target // max(h, 1)))
     im = Image.fromarray(np.ascontiguousarray(image))
     return png(np.asarray(im.resize((max(1, round(im.width * target / h)), target), Image.LANCZOS)))
+
+
+def thumbnails(data, split: str, indices, size: int = 56) -> list[str]:
+    """base64 PNG data URLs of images of a split (about `size` pixels high): the codes map's hover and selection."""
+    from ..data import to_uint8
+
+    imgs = to_uint8(data.images(split)[np.asarray(indices, int)])
+    scale = display_scale(imgs.shape[1], size)
+    return ["data:image/png;base64," + base64.b64encode(png(im, scale)).decode() for im in imgs]

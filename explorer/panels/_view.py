@@ -57,6 +57,7 @@ class View(W.VBox):
     def __init__(self, state: LabState, error: ErrorLine, children, bar=None):
         self.state, self.session, self.error, self.bar = state, state.session, error, bar
         self.stale = W.HTML()
+        self.stale.add_class("explorer-stale-note")
         self.shown_ = self.ticket_ = None
         if bar is not None:
             bar.cancel.on_click(lambda _: self.session.jobs().cancel(self))

@@ -6,7 +6,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from ..capture import weights_state
+from ..weights import weights_token
 from .base import Forward, Saliency, check_input
 
 
@@ -41,7 +41,7 @@ class KeptForwards:
 
     def get(self, model: nn.Module, method: Saliency, x: torch.Tensor) -> tuple[Forward, bool]:
         """The kept forward for these images, method's layers and the current weights, or a new one; (fw, is_new)."""
-        key = (weights_state(model), method.forward_key(model, x), tuple(x.shape), x.dtype, x.device)
+        key = (weights_token(model), method.forward_key(model, x), tuple(x.shape), x.dtype, x.device)
         for (k, _), (fw, seen, version) in self._kept.items():
             if k == key and ((seen is x and version == x._version)  # the same tensor, unmodified: no pixel compare
                              or torch.equal(fw.x.detach(), x.to(fw.x.device))):

@@ -71,7 +71,8 @@ def test_selection_shows_images_and_code_statistics(panel):
     panel.maps.source.selected.indices = [0, 1, 2]
     assert "3 selected" in panel.selected.selection.value and panel.selected.thumbs.value.count("<img") == 3
     panel.choice.split.value = "train"  # a new map: the old selection no longer means anything
-    assert panel.selected.selection.value == "" and panel.selected.thumbs.value == "" and not panel.maps.source.selected.indices
+    assert panel.selected.selection.value == "" and panel.selected.thumbs.value == ""
+    assert not panel.maps.source.selected.indices
 
 
 def test_epoch_slider_uses_a_copy(panel, unchanged):

@@ -26,7 +26,8 @@ def test_linear_map_drawn_and_exact(panel, session, unchanged):
     assert panel.error.value == "", panel.error.value
     m = panel.linear.map_
     assert m.exact and m.weight.shape[:2] == (1, len(session.data.classes))
-    assert panel.linear.templates.value[:4] == b"\x89PNG" and panel.linear.table.value.count("<tr>") == 1 + len(session.data.classes)
+    assert panel.linear.templates.value[:4] == b"\x89PNG"
+    assert panel.linear.table.value.count("<tr>") == 1 + len(session.data.classes)
     err = float(panel.linear.note.value.rsplit(":", 1)[1])
     assert err < 1e-3  # W_x x' + b_x reproduces the MLP next to x
 
@@ -44,7 +45,8 @@ def test_regions_then_click_shows_a_code(panel, session, unchanged):
     with unchanged(session.model):
         panel.regions.select(float(a[0]), float(a[1]))
     assert "code:" in panel.regions.clicked.value and "training inputs with this code" in panel.regions.clicked.value
-    assert f"of {r.n_bits} units on" in panel.regions.clicked.value and r.n_bits == 12 * (len(panel.regions.layer.options) - 1)
+    assert f"of {r.n_bits} units on" in panel.regions.clicked.value
+    assert r.n_bits == 12 * (len(panel.regions.layer.options) - 1)
     panel.regions.colour.value = "class"
     assert np.asarray(panel.regions.map_source.data["image"][0]).max() < len(session.data.classes)
 

@@ -81,7 +81,8 @@ def test_interpolation_and_spectrum(panel, session, unchanged):
     panel.path.interpolate()
     assert panel.error.value == "" and "Entezari" in panel.path.barrier.value
     assert len(panel.hessian.spectrum_["top"]) == 2 and "trace" in panel.hessian.spectrum.value
-    assert panel.hessian.hess_progress.bar.value == panel.hessian.hess_progress.bar.max == 3  # the three stages were shown
+    bar = panel.hessian.hess_progress.bar
+    assert bar.value == bar.max == 3  # the three stages were shown
     assert len(panel.hessian.density_source.data["x"]) == 300
 
 

@@ -141,8 +141,8 @@ def test_compare_strip_and_its_errors(panel_and_calls):
     from explorer.panels._common import display_scale, png
     from explorer.saliency import overlay
     i = panel.maps.index.value + 1
-    tile = overlay(panel.maps.images[i], panel.maps.explainers.stored(panel.state.request("Grad-CAM", i)), panel.maps.alpha.value,
-                   panel.maps.cmap.value)
+    cam = panel.maps.explainers.stored(panel.state.request("Grad-CAM", i))
+    tile = overlay(panel.maps.images[i], cam, panel.maps.alpha.value, panel.maps.cmap.value)
     want = np.asarray(Image.open(BytesIO(png(tile, display_scale(tile.shape[0], 128)))).convert("RGB"))
     top = grid.shape[0] - want.shape[0]  # the last row, first column
     np.testing.assert_array_equal(grid[top:, :want.shape[1]], want)

@@ -1,16 +1,15 @@
 """The codes map view: redundancy and k-NN of the chosen codes, and their 2-D map coloured four ways."""
 from __future__ import annotations
 
-import base64
 import html
 
 import ipywidgets as W
 import numpy as np
 
 from ...codes import METHODS, lab
-from ...data import to_uint8
 from ...table import Table
-from .._common import display_scale, guarded, load_bokeh, png
+from .._common import guarded, load_bokeh
+from .._images import thumbnails
 from .._jobbar import JobBar
 from .._view import View
 from .colouring import COLOURINGS, PALETTE, colouring
@@ -18,13 +17,6 @@ from .colouring import COLOURINGS, PALETTE, colouring
 HOVER_IMAGES = 5000  # thumbnails per point in the page up to this (50,000 would be 31 MB): above, the hover shows
 # index and labels, and a selection still shows its images
 TOOLTIP = "#@index: label @label, predicted @prediction"
-
-
-def thumbnails(data, split: str, indices) -> list[str]:
-    """base64 PNG data URLs of images of a split (56 px)."""
-    imgs = to_uint8(data.images(split)[np.asarray(indices, int)])
-    scale = display_scale(imgs.shape[1], 56)
-    return ["data:image/png;base64," + base64.b64encode(png(im, scale)).decode() for im in imgs]
 
 
 class MapView(View):

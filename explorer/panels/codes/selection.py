@@ -8,8 +8,8 @@ import numpy as np
 
 from ...codes import lab
 from .._common import guarded
+from .._images import thumbnails
 from .._view import View
-from .map import thumbnails
 
 MAX_THUMBS = 32
 

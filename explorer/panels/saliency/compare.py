@@ -7,7 +7,7 @@ import ipywidgets as W
 import numpy as np
 
 from ...saliency import overlay
-from ...saliency.lab import Explainers
+from ...saliency.lab import Explainers, map_key
 from .._common import debounce, display_scale, guarded, png, reporting
 from .._jobbar import JobBar
 from .._view import View
@@ -15,7 +15,8 @@ from .._view import View
 
 class CompareView(View):
     """A grid of overlays that follows the state's image, layers, class, alpha and colormap. Its maps are one job on
-    its own copy of the model; a burst of image moves waits for the last (debounced in a kernel)."""
+    its own copy of the model, but for the map view's own map, which it takes from the state when it is drawn; a
+    burst of image moves waits for the last (debounced in a kernel)."""
 
     cheap = True
 
@@ -36,6 +37,7 @@ class CompareView(View):
         state.observe(self.recompute, names=["index", "method", "layer", "combine", "target", "klass", "params",
                                              "compared"])
         state.observe(self.redraw, names=["alpha", "cmap"])
+        state.observe(self._fill, names="drawn")
         bar = JobBar("compare")
         super().__init__(state, error, [W.HBox([W.VBox([self.compare_methods, self.compare_rows, self.every]),
                                                 W.VBox([self.compare_caption, bar, self.compare_image])])], bar)
@@ -56,12 +58,20 @@ class CompareView(View):
             self.drawn()
             return
         grid = [[st.request(n, i) for n in names] for i in self.compare_indices()]
-        self.submit(self.explainers.maps_job([r for row in grid for r in row]), lambda maps: self._done(maps, grid))
+        main = st.request(st.method) if st.method in names else None  # the map view computes that one
+        todo = [r for row in grid for r in row if r != main]
+        self.submit(self.explainers.maps_job(todo), lambda maps: self._done(maps, grid, todo))
 
-    def _done(self, maps, grid) -> None:
-        kept = iter(self.explainers.keep(maps, self.ticket_, [r for row in grid for r in row]))
-        self.maps_ = [[(r, next(kept)) for r in row] for row in grid]
+    def _done(self, maps, grid, todo) -> None:
+        self.explainers.keep(maps, self.ticket_, todo)
+        self.maps_ = [[(r, self.explainers.stored(r)) for r in row] for row in grid]
         self.redraw()
+
+    def _fill(self, change=None) -> None:
+        """The map view drew a map: a tile still waiting for it gets it."""
+        if self.maps_ and any(m is None and map_key(*r) == self.state.drawn for row in self.maps_ for r, m in row):
+            self.maps_ = [[(r, self.explainers.stored(r) if m is None else m) for r, m in row] for row in self.maps_]
+            self.redraw()
 
     @reporting
     def redraw(self, change=None) -> None:
@@ -71,7 +81,8 @@ class CompareView(View):
         st, k = self.state, display_scale(self.images.shape[1], 128)  # tiles enlarged here: the gaps stay thin
         rows = []
         for row in self.maps_:
-            tiles = [overlay(self.images[r[4]], m, st.alpha, st.cmap).repeat(k, 0).repeat(k, 1) for r, m in row]
+            tiles = [(overlay(self.images[r[4]], m, st.alpha, st.cmap) if m is not None else  # pale: still coming
+                      (self.images[r[4]] * 0.3 + 178).astype(np.uint8)).repeat(k, 0).repeat(k, 1) for r, m in row]
             gap = np.full((tiles[0].shape[0], 4, 3), 255, np.uint8)
             rows.append(np.concatenate([t for tile in tiles for t in (tile, gap)][:-1], axis=1))
         gap = np.full((4, rows[0].shape[1], 3), 255, np.uint8)

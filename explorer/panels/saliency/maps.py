@@ -7,7 +7,7 @@ import html
 import ipywidgets as W
 
 from ...saliency import COLORMAPS, METHODS, overlay
-from ...saliency.lab import Explainers
+from ...saliency.lab import Explainers, map_key
 from .._common import display_scale, guarded, png, reporting
 from .._jobbar import JobBar
 from .._view import View
@@ -95,6 +95,7 @@ class MapView(View):
                               f"explaining class <b>{html.escape(data.classes[target])}</b> with "
                               f"{html.escape(name)}")
         self.redraw()
+        self.state.drawn = map_key(*request)
 
     @reporting
     def redraw(self, change=None) -> None:

@@ -24,6 +24,7 @@ class SaliencyState(LabState):
     cmap = T.Unicode("jet")
     compared = T.Tuple()
     rows = T.List()  # the ranking table (the trust view merges its metrics with it)
+    drawn = T.Any(None)  # the memo key of the map the map view shows (the compare view takes that tile from it)
 
     def layers(self):
         """The chosen layer, or it and the layers combined with it (a tuple in the model's order)."""
