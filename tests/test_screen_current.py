@@ -304,7 +304,7 @@ def test_retraining_with_fewer_epochs_offers_the_new_checkpoints(session):
     panel = CodesPanel(session, max_points=200)
     panel.choice.epoch.value = 2
     session.train(epochs=0, seed=3)  # one checkpoint now: the initial weights
-    assert [v for _, v in panel.choice.epoch.options] == [-1, 0] and panel.choice.epoch.value == -1
+    assert [v for _, v in panel.choice.epoch.options] == [0, -1] and panel.choice.epoch.value == -1  # 0, "now"
     assert panel.error.value == ""
     np.testing.assert_allclose(panel.maps.map_, lab.session_map(session, None, "test", "PCA", 0, 200), atol=1e-6)
     panel.choice.epoch.value = 0

@@ -34,7 +34,8 @@ def determinism(codes_by_split: dict) -> list[dict]:
     """redundancy() for the whole network and for each layer call, per split: rows of a table."""
     rows = []
     for split, codes in codes_by_split.items():
-        parts = [("all layers", codes)] + ([(p, codes.layer(p)) for p in codes.parts] if len(codes.parts) > 1 else [])
+        whole = "all layers" if len(codes.parts) > 1 else (codes.parts[0] if codes.parts else "code")
+        parts = [(whole, codes)] + ([(p, codes.layer(p)) for p in codes.parts] if len(codes.parts) > 1 else [])
         for name, c in parts:
             rows.append({"split": split, "layer": name, "bits": c.n_bits, **redundancy(c)})
     return rows

@@ -18,7 +18,8 @@ class GalleryPanel(View):
 
     def __init__(self, session, n: int = 24, split: str = "test", seed: int = 0):
         self.n, self.seed = n, seed
-        self.split = W.ToggleButtons(options=list(session.data.x), value=split, description="split")
+        self.split = W.ToggleButtons(options=list(session.data.x), value=split, description="split",
+                                    style={"description_width": "initial", "button_width": "64px"})
         self.summary = W.HTML()
         self.grid = W.GridBox(layout=W.Layout(grid_template_columns="repeat(8, 104px)", grid_gap="4px"))
         error = ErrorLine()

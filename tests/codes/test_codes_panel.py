@@ -45,9 +45,9 @@ def test_recolour_redraws_without_recomputing(panel):
     panel.maps.colour.value = "correct"
     assert panel.maps.source.data["image"] is images  # a recolour sends the colour columns, not the thumbnails again
     after = panel.maps.point_colours()
-    assert after != before and set(after) <= {"#2ca02c", "#d62728"}
+    assert after != before and set(after) <= {"#0072B2", "#D55E00"}  # colour-blind-safe blue and vermillion
     ok = panel.maps.source.data["prediction"] == y
-    assert [c == "#2ca02c" for c in after] == list(ok)  # green exactly where the prediction is right
+    assert [c == "#0072B2" for c in after] == list(ok)  # blue exactly where the prediction is right
     assert set(panel.maps.legend_keys()) <= {"correct", "wrong"}  # the legend says what the colours mean
     assert isinstance(panel.maps.source.data["code"], np.ndarray)  # one binary array goes to the page, not strings
     np.testing.assert_array_equal(panel.maps.source.data["x"], xy)

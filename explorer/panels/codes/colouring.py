@@ -6,6 +6,7 @@ import numpy as np
 from ...codes import session_codes
 
 COLOURINGS = ("label", "prediction", "correct", "cluster")
+RIGHT_WRONG = ("#D55E00", "#0072B2")  # wrong, correct: Okabe-Ito vermillion and blue, told apart by colour-blind eyes
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#17becf")
 
@@ -16,7 +17,7 @@ def colouring(s, split: str, idx: np.ndarray, how: str, layers) -> tuple[np.ndar
     y = s.data.labels(split).numpy()[idx]
     pred = s.evaluate(split).predictions.numpy()[idx]
     if how == "correct":
-        return (pred == y).astype(np.uint8), [PALETTE[3], PALETTE[2]], ["wrong", "correct"], y, pred
+        return (pred == y).astype(np.uint8), list(RIGHT_WRONG), ["wrong", "correct"], y, pred
     if how == "cluster":
         from ...codes import kmeans_labels
 

@@ -16,7 +16,8 @@ class ComplexityView(View):
     again = "press <b>local complexity</b>"
 
     def __init__(self, state, error):
-        self.lc_button = W.Button(description="local complexity", tooltip="units whose sign changes within radius r")
+        self.lc_button = W.Button(description="local complexity", layout=W.Layout(width="auto"),
+                                  tooltip="units whose sign changes within radius r")
         self.radius = W.FloatLogSlider(value=state.radius, base=10, min=-3, max=1, description="radius r",
                                        continuous_update=False)
         W.link((self.radius, "value"), (state, "radius"))

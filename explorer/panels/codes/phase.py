@@ -28,7 +28,7 @@ def _heatmap(title: str, source, palette: str, low: float, high: float):
     fig.rect("width", "epoch", 1, 1, source=source, fill_color={"field": "value", "transform": mapper},
              line_color=None)
     fig.text("width", "epoch", text="letter", source=source, text_align="center", text_baseline="middle",
-             text_color="white", text_font_size="11px")
+             text_color="ink", text_font_size="11px")  # black on the pale end of the palette, white elsewhere
     fig.add_layout(ColorBar(color_mapper=mapper, width=10), "right")
     fig.min_border_right = 40  # room for the colour bar's labels
     return fig
@@ -62,7 +62,7 @@ class PhasePanel(View):
             "redundancy ratio exceeds <i>RR</i>; <b>S</b>ufficiently-expressive where it does not and k-NN "
             "accuracy is within the margin of the grid's best; <b>C</b>ritically-expressive otherwise.")
         error = ErrorLine()
-        cols = ("width", "epoch", "value", "letter", "regime")
+        cols = ("width", "epoch", "value", "letter", "regime", "ink")
         self.sources = [ColumnDataSource({c: [] for c in cols}) for _ in range(2)]
         self.figs = [_heatmap("test redundancy ratio", self.sources[0], "Magma256", 0, 1),
                      _heatmap("9-NN accuracy on codes", self.sources[1], "Viridis256", 0, 1)]
@@ -129,7 +129,8 @@ class PhasePanel(View):
             fig.y_range.factors = [str(x) for x in r["epochs"]]
             source.data = {"width": w.ravel().tolist(), "epoch": e.ravel().tolist(),
                            "value": values.ravel().tolist(), "regime": reg.ravel().tolist(),
-                           "letter": [SHORT[x] for x in reg.ravel()]}
+                           "letter": [SHORT[x] for x in reg.ravel()],
+                           "ink": ["black" if v > 0.6 else "white" for v in values.ravel().tolist()]}
 
     def _exports(self) -> dict:
         """Both heat maps as HTML; the whole sweep as CSV (one row per width, epoch and sample size)."""

@@ -41,6 +41,6 @@ class SelectionView(View):
                                 f"distance {r['mean Hamming distance']:.1f} of {r['bits']}; labels " + ", ".join(
                                     f"{html.escape(s.data.classes[c])}: {n}" for c, n in enumerate(r["label counts"])
                                     if n))
-        self.thumbs.value = "".join(f"<img src='{src}' title='#{i}' class='explorer-thumb'>"
+        self.thumbs.value = "".join(f"<img src='{src}' title='#{i}' class='explorer-thumb' style='margin:2px'>"
                                     for i, src in zip(idx, thumbnails(s.data, split, idx[:MAX_THUMBS])))
         self.drawn(s)

@@ -17,8 +17,11 @@ class TablesView(View):
     again = "press the table's button"
 
     def __init__(self, state, error):
-        self.more = W.Button(description="K-Means and LR table", tooltip="slow: K-Means and logistic regression")
-        self.history_button = W.Button(description="over training", tooltip="redundancy and k-NN per checkpoint")
+        auto = W.Layout(width="auto")  # the default width cuts the labels
+        self.more = W.Button(description="K-Means and LR table", layout=auto,
+                             tooltip="slow: K-Means and logistic regression")
+        self.history_button = W.Button(description="over training", layout=W.Layout(width="auto"),
+                                       tooltip="redundancy and k-NN per checkpoint")
         self.categorization = W.HTML()
         self.tables_: dict[str, list] = {}
         bar = JobBar("tables")

@@ -51,6 +51,7 @@ class LinearView(View):
         self.button = W.Button(description="compute map", button_style="primary")
         self.progress = JobBar("local map")
         self.templates, self.table, self.note = W.Image(format="png"), W.HTML(), W.HTML()
+        self.templates.layout.display = "none"  # an empty picture draws a broken-image icon until the first map
         self.button.on_click(self.recompute)
         self.index.observe(self.recompute, names="value")
         super().__init__(state, error, [W.HBox([self.index, self.linearise, self.button]), self.progress,
@@ -67,6 +68,7 @@ class LinearView(View):
         self.map_ = m
         data = self.session.data
         self.templates.value = png(template_grid(m.weight[0], data.classes))
+        self.templates.layout.display = ""
         share = m.bias_share()[0]
         rows = "".join(f"<tr><td>{html.escape(str(c))}</td><td>{m.logits[0, k]:+.3f}</td>"
                        f"<td>{m.linear_part[0, k]:+.3f}</td><td>{m.bias[0, k]:+.3f}</td><td>{share[k]:.0%}</td></tr>"

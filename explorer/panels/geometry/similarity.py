@@ -18,7 +18,7 @@ class SimilarityView(View):
 
     def __init__(self, state, error, max_points: int = 500):
         session = state.session
-        from bokeh.models import ColumnDataSource, HoverTool, LinearColorMapper
+        from bokeh.models import ColorBar, ColumnDataSource, HoverTool, LinearColorMapper
         from bokeh.plotting import figure
 
         self.max_points, self.cka_ = max_points, None
@@ -32,6 +32,7 @@ class SimilarityView(View):
                                    x_range=[""], y_range=[""])
         fig.rect("col", "row", 1, 1, source=self.source, fill_color={"field": "value", "transform": self.mapper},
                  line_color=None)
+        fig.add_layout(ColorBar(color_mapper=self.mapper, width=10, title="CKA"), "right")
         fig.add_tools(HoverTool(tooltips=[("layers", "@row / @col"), ("CKA", "@value{0.000}")]))
         fig.xaxis.major_label_orientation = 0.9
         self.button.on_click(self.recompute)

@@ -21,7 +21,7 @@ class HessianView(View):
 
         self.seed = seed
         self.top_k = W.BoundedIntText(value=3, min=1, max=10, description="top k")
-        self.hess = W.Button(description="Hessian spectrum")
+        self.hess = W.Button(description="Hessian spectrum", layout=W.Layout(width="auto"))
         self.hess_progress = JobBar("Hessian")
         self.density_source = ColumnDataSource({"x": [], "y": []})
         self.figure = figure("eigenvalue density (SLQ)", "eigenvalue", "density", y_axis_type="log")

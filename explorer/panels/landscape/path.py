@@ -25,7 +25,7 @@ class PathView(View):
         self.path_bn = W.Checkbox(value=False, description="recompute BatchNorm along the path", **wide())
         self.align = W.Checkbox(value=False, description="align hidden units first (weight matching: MLPs, plain CNNs)",
                                 **wide())
-        self.interp = W.Button(description="interpolate")
+        self.interp = W.Button(description="interpolate", layout=W.Layout(width="auto"))
         self.path_progress = JobBar("interpolation")
         self.path_source = ColumnDataSource({"x": [], "loss": [], "error": []})
         self.figure = figure("θ(α) = (1 − α) θ_A + α θ_B", "α", "loss / error")

@@ -43,11 +43,12 @@ class SliceView(View):
         fig.image(image="image", x="x", y="y", dw="dw", dh="dh", source=self.map_source, color_mapper=self.mapper)
         fig.line("x", "y", source=self.trajectory, color="white", line_width=2)
         fig.scatter("x", "y", source=self.marker, marker="x", size=14, line_width=3, color="red")
-        fig.add_layout(ColorBar(color_mapper=self.mapper, width=10), "right")
+        self.colour_bar = ColorBar(color_mapper=self.mapper, width=10, title="loss")
+        fig.add_layout(self.colour_bar, "right")
         fig.min_border_right = 40  # room for the colour bar's labels
         self.curve = ColumnDataSource({"x": [], "y": []})
         self.curve_at = Span(location=0.0, dimension="height", line_color="red")
-        cfig = figure("1-D: f(α) at the nearest β row", "α", "value")
+        cfig = figure("1-D: f(α) at the nearest β row", "α", "loss")
         cfig.line("x", "y", source=self.curve, line_width=2)
         cfig.add_layout(self.curve_at)
         self.figures = {"slice": fig, "slice-1d": cfig}
@@ -105,6 +106,7 @@ class SliceView(View):
         if surf is None:
             return
         img = surf.filled(self.quantity.value)
+        self.colour_bar.title = self.figures["slice-1d"].yaxis.axis_label = self.quantity.value
         lo, hi = surf.alphas[0], surf.alphas[-1]
         self.map_source.data = {"image": [np.ascontiguousarray(img.T)], "x": [lo], "y": [lo], "dw": [hi - lo],
                                 "dh": [hi - lo]}  # image rows are β

@@ -7,6 +7,7 @@ import html
 import ipywidgets as W
 
 from ...saliency import COLORMAPS, METHODS, overlay
+from ...saliency.overlay import colormap
 from ...saliency.lab import Explainers, map_key
 from .._common import display_scale, guarded, png, reporting
 from .._jobbar import JobBar
@@ -49,6 +50,10 @@ class MapView(View):
         self.cmap = W.Dropdown(options=list(COLORMAPS), value=st.cmap, description="colormap")
         self.knobs = KnobForm()
         self.image, self.caption = W.Image(format="png"), W.HTML()
+        self.scale_bar = W.Image(format="png", layout=W.Layout(height="12px", width="192px"))
+        self.scale_note = W.HTML("<small>map, normalised per image: 0 (least) &rarr; 1 (most)</small>")
+        if not layers:  # an MLP: input methods only, no layer to choose
+            self.layer.layout.display = self.combine.layout.display = "none"
         for name in ("index", "method", "layer", "combine", "target", "klass", "alpha", "cmap"):
             W.link((getattr(self, name), "value"), (st, name))
         self.knobs.observe_values(lambda change: setattr(st, "params", self.knobs.values()))
@@ -57,7 +62,8 @@ class MapView(View):
         controls = W.VBox([self.index, self.method, self.layer, self.combine, W.HBox([self.target, self.klass]),
                            self.alpha, self.cmap, self.knobs])
         bar = JobBar("map")
-        super().__init__(state, error, [W.HBox([controls, W.VBox([self.image, self.caption, bar])])], bar)
+        super().__init__(state, error, [W.HBox([controls, W.VBox([self.image, self.scale_bar, self.scale_note,
+                                                                  self.caption, bar])])], bar)
 
     @property
     def computes(self) -> int:
@@ -100,6 +106,7 @@ class MapView(View):
     @reporting
     def redraw(self, change=None) -> None:
         """Alpha or colormap changed: blend again, no model call."""
+        self.scale_bar.value = png(colormap(self.state.cmap)[None, :, :].repeat(12, 0))
         if self.cam_ is not None:  # over the image it was computed for (a newer one may still be computing)
             self.image.value = png(overlay(self.images[self.request_[4]], self.cam_, self.state.alpha,
                                            self.state.cmap), self.scale)

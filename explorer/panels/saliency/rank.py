@@ -11,7 +11,8 @@ from .._common import guarded
 from .._jobbar import JobBar
 from .._view import View
 
-COLUMNS = ("rank", "method", "deletion_auc", "insertion_auc", "pointing", "energy", "sensitivity", "seconds")
+COLUMNS = ("rank", "method", "insertion - deletion", "deletion_auc", "insertion_auc", "pointing", "energy",
+           "sensitivity", "seconds")
 
 
 class RankView(View):
@@ -47,13 +48,15 @@ class RankView(View):
 
     def _show_ranking(self, rows, sampled: str = "") -> None:
         self.state.rows = list(rows)
+        rows = [{**r, "insertion - deletion": r["insertion_auc"] - r["deletion_auc"]} for r in rows]
         cols = [c for c in COLUMNS if c in rows[0]]
         head = "".join(f"<th>{c}</th>" for c in cols)
         body = "".join("<tr>" + "".join(f"<td>{r[c]:.3f}</td>" if isinstance(r[c], float) else
                                          f"<td>{html.escape(str(r[c]))}</td>" for c in cols) + "</tr>" for r in rows)
         self.table.value = (f"<table class='explorer-table'><tr>{head}</tr>{body}</table>"
-                            f"<small>on {sampled}. deletion: lower is better; insertion, pointing, energy: higher; "
-                            "sensitivity: lower is more class-sensitive</small>")
+                            f"<small>on {sampled}. Ranked by insertion &minus; deletion AUC (higher first). "
+                            "deletion: lower is better; insertion, pointing, energy: higher; sensitivity: lower is "
+                            "more class-sensitive</small>")
 
     def exports(self) -> dict:
         """The ranking as CSV, once computed."""

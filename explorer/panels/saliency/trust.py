@@ -28,7 +28,8 @@ class TrustView(View):
         from jupyter_bokeh import BokehModel
 
         load_bokeh()
-        self.mode = W.ToggleButtons(options=["cascading", "independent"], value="cascading", description="randomise")
+        self.mode = W.ToggleButtons(options=["cascading", "independent"], value="cascading", description="randomise",
+                                 style={"description_width": "initial"})
         self.trust_n = W.IntSlider(8, min=2, max=64, description="images", continuous_update=False)
         self.sanity_button = W.Button(description="Sanity checks", icon="random")
         self.metrics_button = W.Button(description="Trust metrics", icon="balance-scale")
@@ -86,7 +87,8 @@ class TrustView(View):
 
     def _show_metrics(self, rows, sampled: str = "") -> None:
         self.trust_rows_ = rows
-        text = f"<small>on {sampled}</small>" + Table(rows).to_html()
+        text = (f"<small>on {sampled}. Higher is better: faithfulness, sparseness; lower is better: "
+                "max_sensitivity, complexity, random_logit (Quantus' conventions)</small>" + Table(rows).to_html())
         both = self._merged(rows)
         if len(both) >= 2:
             agree = metric_agreement(both)
