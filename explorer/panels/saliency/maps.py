@@ -7,8 +7,8 @@ import html
 import ipywidgets as W
 
 from ...saliency import COLORMAPS, METHODS, overlay
-from ...saliency.overlay import colormap
 from ...saliency.lab import Explainers, map_key
+from ...saliency.overlay import colormap
 from .._common import display_scale, guarded, png, reporting
 from .._jobbar import JobBar
 from .._view import View
