@@ -2,6 +2,7 @@
 import torch
 from torch import nn
 
+from explorer import device
 from explorer.saliency import GradientSHAP, Occlusion, ScoreCAM
 from explorer.saliency import batching as B
 
@@ -10,8 +11,8 @@ def test_cache_bytes_reads_the_largest_sysfs_cache(tmp_path):
     for i, size in enumerate(["48K", "32K", "1024K", "32768K"]):
         (tmp_path / f"index{i}").mkdir()
         (tmp_path / f"index{i}" / "size").write_text(size + "\n")
-    assert B.cache_bytes(tmp_path) == 32 * 2**20
-    assert B.cache_bytes(tmp_path / "none") == B.FALLBACK_CACHE
+    assert device.cache_bytes(tmp_path) == 32 * 2**20
+    assert device.cache_bytes(tmp_path / "none") == device.FALLBACK_CACHE
 
 
 def test_widest_activation_by_hand_and_no_hook_left():
