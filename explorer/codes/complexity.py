@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from ..data import as_model_input
-from .extract import _check_layers, _forward
+from ..layers import relu_layers
+from .extract import _forward
 
 
 def cross_polytope(dim: int, n_vertices: int, seed: int = 0) -> torch.Tensor:
@@ -31,7 +32,7 @@ def local_complexity(model: nn.Module, x: torch.Tensor, layers=None, radius: flo
     Exact for the first layer (an affine function on a polytope is extreme at its vertices), the paper's
     approximation deeper. Signs follow torch.sign, so an exact zero is a third state, as in the paper.
     """
-    layers = _check_layers(model, layers)
+    layers = relu_layers(model, layers)
     if not (isinstance(radius, numbers.Real) and math.isfinite(radius) and radius > 0):
         raise ValueError(f"radius must be a finite number > 0; got {radius!r}")
     x = as_model_input(x, model, "inputs")

@@ -8,8 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..capture import capture, eval_mode, resolve
+from ..capture import capture, eval_mode
 from ..device import model_device
+from ..layers import resolve
 from .layers import as_maps, default_cam_layer, spatial_layers
 from .util import check_input, grad_from, normalize, record_inputs, resolve_targets, run_model, upsample
 
