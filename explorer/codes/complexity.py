@@ -10,7 +10,7 @@ from torch import nn
 
 from ..data import as_model_input
 from ..layers import relu_layers
-from .extract import _forward
+from .extract import relu_batches
 
 
 def cross_polytope(dim: int, n_vertices: int, seed: int = 0) -> torch.Tensor:
@@ -46,7 +46,7 @@ def local_complexity(model: nn.Module, x: torch.Tensor, layers=None, radius: flo
     for i in range(0, len(x), per_batch):
         xb = x[i:i + per_batch]
         pts = (xb[:, None] + offsets[None]).flatten(0, 1)  # (B * n, *shape), the vertices of each input in turn
-        for names, pre, _ in _forward(model, pts, layers, len(pts)):
+        for names, pre, _ in relu_batches(model, pts, layers, len(pts)):
             for name, p in zip(names, pre, strict=True):
                 s = torch.sign(p).view(len(xb), n_vertices, -1)
                 changed = (s != s[:, :1]).any(dim=1).sum(dim=1)  # units whose sign differs from the first vertex's

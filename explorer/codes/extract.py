@@ -52,7 +52,7 @@ class Codes:
         return f"Codes({len(self)} inputs x {self.n_bits} bits over {len(self.parts)} layer calls)"
 
 
-def _forward(model: nn.Module, x: torch.Tensor, layers, batch_size: int, max_bytes: int | None = None):
+def relu_batches(model: nn.Module, x: torch.Tensor, layers, batch_size: int, max_bytes: int | None = None):
     """Yield, per batch, the pre-activations and outputs of each call of each layer, flattened (B, units).
 
     Batches of batch_size inputs; with max_bytes, the first batch is one input and the bytes it captures set the
@@ -99,7 +99,7 @@ def activation_codes(model: nn.Module, x: torch.Tensor, layers=None, batch_size:
     if len(x) == 0:
         raise ValueError("no inputs to encode")
     packed, acts, parts, sizes = [], [], None, None
-    for names, pre, out in _forward(model, x, layers, batch_size, max_bytes):
+    for names, pre, out in relu_batches(model, x, layers, batch_size, max_bytes):
         if parts is None:
             parts, sizes = names, [p.shape[1] for p in pre]
         elif names != parts:

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..capture import eval_mode
-from . import _functional as fn
+from . import functional as fn
 
 LINEAR = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 
@@ -202,7 +202,7 @@ def hooked(model: nn.Module, p: Plan):
 
 def metrics_fast(model: nn.Module, p: Plan, params: dict, buffers: dict, x: torch.Tensor, y: torch.Tensor,
                  a: float, b: float, row_cache: dict) -> tuple[float, float]:
-    """(mean cross-entropy, accuracy) at params like _functional.metrics, with the first layer's output summed."""
+    """(mean cross-entropy, accuracy) at params like functional.metrics, with the first layer's output summed."""
     total, correct = 0.0, 0
     with eval_mode(model), torch.inference_mode(), hooked(model, p) as box:
         box["folded"] = folded(p, params, buffers)

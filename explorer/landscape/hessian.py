@@ -11,7 +11,7 @@ from torch import nn
 
 from ..capture import eval_mode
 from ..device import model_device
-from . import _functional as fn
+from . import functional as fn
 
 # parameters up to which the dense Hessian (dim products, every eigenvalue exact) costs no more than Lanczos, which
 # took 20-24 products for the top 3 of tanh MLPs with 83-643 parameters (benchmarks/README.md)

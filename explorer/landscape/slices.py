@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from ..device import free_bytes, model_device
-from . import _functional as fn
 from . import fast
+from . import functional as fn
 from .vmap import vmap_chunk, vmap_metrics
 
 BN_POLICIES = ("keep", "recompute")

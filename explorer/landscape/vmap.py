@@ -7,7 +7,7 @@ from torch import nn
 
 from ..capture import eval_mode
 from ..device import free_bytes, model_device
-from . import _functional as fn
+from . import functional as fn
 
 OOM = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)  # torch < 2.5 has only the CUDA name
 

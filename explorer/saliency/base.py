@@ -27,7 +27,7 @@ class Forward:
     model: nn.Module | None = None  # for methods that need more forward passes (noise, paths)
 
 
-def _channels_last(model: nn.Module, x: torch.Tensor, plain=()) -> torch.Tensor:
+def as_channels_last(model: nn.Module, x: torch.Tensor, plain=()) -> torch.Tensor:
     """A channels-last copy of a CPU image batch: oneDNN's convolutions run 12-16% faster on it (resnet18,
     benchmarks/README.md), maps equal within 1e-5. The caller's tensor is not changed; models that .view()
     their activations fall back to the plain layout."""
@@ -76,7 +76,7 @@ class Saliency:
             # models seen to .view() their activations: learnt per method instance, not in module state
             plain = self.__dict__.setdefault("_plain_layout", weakref.WeakSet())
             try:
-                fast = _channels_last(model, x, plain) if self.channels_last else x
+                fast = as_channels_last(model, x, plain) if self.channels_last else x
                 logits, rec, ins = self._run(model, fast, mods, names)
             except (RuntimeError, ValueError) as err:  # run_model words a RuntimeError as a ValueError
                 if "view size" not in str(err) or x.is_contiguous(memory_format=torch.channels_last):

@@ -24,6 +24,19 @@ def make_method(name: str, layers=None, **params) -> Saliency:
     return cls(**params)
 
 
+def named_methods(methods) -> dict:
+    """{display name: method instance} from names, instances or a dict."""
+    if isinstance(methods, dict):
+        return dict(methods)
+    out = {}
+    for m in methods:
+        if isinstance(m, str):
+            out[m] = make_method(m)
+        else:
+            out[m.name or type(m).__name__] = m
+    return out
+
+
 def explain(model: nn.Module, x, method: str = "Grad-CAM", layers=None, targets="predicted", labels=None,
             raw: bool = False, **params) -> torch.Tensor:
     """One-shot maps (N, H, W) in [0, 1] for a registered method."""

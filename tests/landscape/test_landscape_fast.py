@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 from explorer import device as hw
-from explorer.landscape import _functional as fn
 from explorer.landscape import estimate, random_direction, random_plane, slice_grid, slices
+from explorer.landscape import functional as fn
 from explorer.models import MLP, SmallCNN
 
 

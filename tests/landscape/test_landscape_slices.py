@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.landscape import _functional as fn
 from explorer.landscape import axis, fast, preview_indices, random_direction, random_plane, slice_grid
+from explorer.landscape import functional as fn
 from explorer.landscape import vmap as vm
 from explorer.models import MLP
 from explorer.train import evaluate

@@ -10,6 +10,7 @@ from torch.func import functional_call
 
 from ..capture import eval_mode
 from ..device import free_bytes, model_device
+from ..estimates import activation_bytes
 
 BN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 EVAL_BATCH = 512  # the batch size of explorer.train.evaluate, so the origin's loss matches it to the last bit
@@ -84,21 +85,6 @@ def recompute_bn(model: nn.Module, params: dict, buffers: dict, x: torch.Tensor)
         new[f"{n}.running_var"] /= mom
         new[f"{n}.num_batches_tracked"] = buffers[f"{n}.num_batches_tracked"]
     return new
-
-
-@torch.no_grad()
-def activation_bytes(model: nn.Module, x: torch.Tensor) -> int:
-    """Bytes of the largest and all leaf outputs for one input, summed: a per-sample memory estimate."""
-    sizes = []
-    hooks = [m.register_forward_hook(lambda m, i, o: sizes.append(o.numel() * o.element_size()))
-             for m in model.modules() if not list(m.children())]
-    try:
-        with eval_mode(model):
-            model(x[:1])
-    finally:
-        for h in hooks:
-            h.remove()
-    return 2 * max(sizes, default=0) + sum(sizes) // 4  # the peak layer twice (input and output) plus slack
 
 
 def check_fits(model: nn.Module, x: torch.Tensor, n_points: int) -> int:
