@@ -4,7 +4,7 @@ from torch import nn
 
 from explorer import device
 from explorer.saliency import GradientSHAP, Occlusion, ScoreCAM
-from explorer.saliency import batching as B
+from explorer.saliency.methods import batching as B
 
 
 def test_cache_bytes_reads_the_largest_sysfs_cache(tmp_path):

@@ -4,8 +4,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..capture import eval_mode
-from ..device import cache_bytes
+from ...capture import eval_mode
+from ...device import cache_bytes
 from .util import run_model
 
 

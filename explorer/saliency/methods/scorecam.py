@@ -2,7 +2,7 @@
 import torch
 import torch.nn.functional as F
 
-from ..capture import eval_mode
+from ...capture import eval_mode
 from .base import CAM, as_channels_last
 from .batching import fitting_batch
 from .fold import folded

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import torch
 
-from ..capture import eval_mode
-from ..device import model_device
-from .explainer import named_methods
+from ...capture import eval_mode
+from ...device import model_device
+from ..methods.explainer import named_methods
+from ..methods.util import check_input, resolve_targets, run_model
 from .faithfulness import complexity, faithfulness_correlation, max_sensitivity, random_logit, sparseness
-from .util import check_input, resolve_targets, run_model
 
 
 def trust_metrics(model, x, methods, targets="predicted", labels=None, runs: int = 100, subset: int | None = None,

@@ -8,12 +8,12 @@ import math
 import torch
 from torch import nn
 
-from ..capture import eval_mode
-from ..device import model_device
-from ..train import train
-from .explainer import named_methods
+from ...capture import eval_mode
+from ...device import model_device
+from ...train import train
+from ..methods.explainer import named_methods
+from ..methods.util import check_input, resolve_targets, run_model
 from .similarity import spearman, ssim
-from .util import check_input, resolve_targets, run_model
 
 MODES = ("cascading", "independent")
 
@@ -122,7 +122,7 @@ def data_randomization(model: nn.Module, data, x, methods, targets="predicted", 
     shuffled = shuffled_labels(data, seed)
     train(other, shuffled, epochs=epochs, seed=seed, progress=progress, checkpoint_epochs=[], **train_kwargs)
     other.eval()
-    from ..train import evaluate
+    from ...train import evaluate
 
     acc = evaluate(other, shuffled.inputs("train").to(model_device(other)), shuffled.labels("train")).accuracy
     out = {k: compare(signed_and_maps(m, model, x, t), signed_and_maps(m, other, x, t)) for k, m in methods.items()}

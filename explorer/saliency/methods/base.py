@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..capture import capture, eval_mode
-from ..device import model_device
-from ..layers import resolve
+from ...capture import capture, eval_mode
+from ...device import model_device
+from ...layers import resolve
 from .layers import as_maps, default_cam_layer, spatial_layers
 from .util import check_input, grad_from, normalize, record_inputs, resolve_targets, run_model, upsample
 
@@ -62,7 +62,7 @@ class Saliency:
 
     def forward(self, model: nn.Module, x) -> Forward:
         """One forward pass (eval mode, grad on), keeping the graph to the chosen layers."""
-        from ..data import check_model
+        from ...data import check_model
 
         check_model(model)  # a meta-device model: a clear error before the layer probe runs it
         x = check_input(x).to(model_device(model))

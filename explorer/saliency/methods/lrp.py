@@ -7,7 +7,7 @@ import copy
 import torch
 from torch import nn
 
-from ..layers import RELU_LIKE
+from ...layers import RELU_LIKE
 from .attribution import Attribution, module_rules
 from .util import run_model
 

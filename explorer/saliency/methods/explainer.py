@@ -6,14 +6,13 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from ..capture import weights_state
+from ...capture import weights_state
 from .base import Forward, Saliency, check_input
+from .registry import METHODS
 
 
 def make_method(name: str, layers=None, **params) -> Saliency:
     """A registered method by name, e.g. make_method('Grad-CAM', 'conv3'); the error lists the valid names."""
-    from . import METHODS
-
     if name not in METHODS:
         raise KeyError(f"unknown saliency method {name!r}; choose one of {', '.join(METHODS)}")
     cls = METHODS[name]
