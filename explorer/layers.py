@@ -1,8 +1,11 @@
-"""A model's layers by name: find them by kind, resolve names to modules with errors that list the valid ones."""
+"""A model's layers by name: find them by kind, resolve names to modules with errors that list the valid ones; run a
+Conv or Linear layer with other weights."""
 from __future__ import annotations
 
 import difflib
 
+import torch
+import torch.nn.functional as F
 from torch import nn
 
 # Modules whose output is f(pre-activation) elementwise, with a sign that marks "on" (pre-activation > 0).
@@ -61,3 +64,34 @@ def resolve(model: nn.Module, layers, kind: str | None = None) -> dict[str, nn.M
     if not out:
         raise ValueError("no layers given")
     return out
+
+
+CONV_FUNCTIONS = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}  # by the number of spatial dimensions
+
+
+def apply_layer(m: nn.Module, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """The Linear or Conv layer m on x with another weight and bias (stride, padding and its mode, dilation and
+    groups are m's own): what the module computes, through torch.nn.functional only."""
+    if isinstance(m, nn.Linear):
+        return F.linear(x, weight, bias)
+    if not isinstance(m, CONV):
+        raise TypeError(f"apply_layer takes a Linear or Conv1d/2d/3d layer; got {type(m).__name__}")
+    conv = CONV_FUNCTIONS[len(m.kernel_size)]
+    if m.padding_mode == "zeros":
+        return conv(x, weight, bias, m.stride, m.padding, m.dilation, m.groups)
+    return conv(F.pad(x, _pad_widths(m), mode=m.padding_mode), weight, bias, m.stride, 0, m.dilation, m.groups)
+
+
+def _pad_widths(m: nn.Module) -> list[int]:
+    """F.pad's widths (last dimension first, before then after) for a conv's padding: numbers, 'valid' or 'same'
+    (total d (k - 1), the odd one after, as torch's Conv pads for a padding_mode other than zeros)."""
+    widths = []
+    for i in reversed(range(len(m.kernel_size))):
+        if m.padding == "valid":
+            widths += [0, 0]
+        elif m.padding == "same":
+            total = m.dilation[i] * (m.kernel_size[i] - 1)
+            widths += [total // 2, total - total // 2]
+        else:
+            widths += [m.padding[i], m.padding[i]]
+    return widths
