@@ -1,7 +1,9 @@
 """Checkpoints: a model's state dict and plain metadata in torch's zip format, saved and loaded safely."""
 from __future__ import annotations
 
+import contextlib
 import os
+import uuid
 import zipfile
 
 import torch
@@ -9,9 +11,36 @@ from torch import nn
 
 
 def save_checkpoint(model: nn.Module, path, **meta) -> None:
-    """Save the state dict (on the CPU) and plain metadata to `path`."""
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    torch.save({"state_dict": state, "meta": meta}, path)
+    """Save the state dict (on the CPU) and plain metadata to `path`, atomically: written whole to a temporary file
+    in the same folder, flushed to the disk, then renamed over `path`; a save that fails midway (a full disk) leaves
+    the previous checkpoint as it was. A file object is written to directly."""
+    blob = {"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "meta": meta}
+    if not isinstance(path, (str, os.PathLike)):
+        torch.save(blob, path)
+        return
+    target = os.path.realpath(path)  # through a link: the file it points to is replaced, the link stays
+    folder = os.path.dirname(target)
+    tmp = os.path.join(folder, f".{os.path.basename(target)}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as to a plain open()
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(blob, f)
+            f.flush()
+            os.fsync(f.fileno())  # on the disk before the rename makes it the checkpoint
+        os.replace(tmp, target)
+    except BaseException as err:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(err, OSError):
+            raise OSError(err.errno, f"could not save the checkpoint to {path}: {err.strerror or err} (the file "
+                                     f"that was there, if any, is unchanged)") from err
+        raise
+    with contextlib.suppress(OSError):  # the rename itself on the disk (POSIX; Windows cannot open a folder)
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
 
 
 def load_checkpoint(model: nn.Module, path) -> dict:
