@@ -46,9 +46,11 @@ def save_checkpoint(model: nn.Module, path, **meta) -> None:
 def load_checkpoint(model: nn.Module, path) -> dict:
     """Load weights saved by save_checkpoint (or a bare state dict) into model; returns the metadata.
 
-    Uses torch.load(weights_only=True): a checkpoint cannot run code.
+    Only an intact zip archive loads (check_archive), by torch.load(weights_only=True): a checkpoint cannot run
+    code. Every tensor must fit the model's own in name, shape and dtype (nothing is cast) and be finite; otherwise
+    a ValueError names the file and the tensor, and the model is unchanged.
     """
-    check_archive(path)  # torch.load does not check the zip CRCs: flipped bytes would load silently
+    check_archive(path)
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
@@ -58,26 +60,51 @@ def load_checkpoint(model: nn.Module, path) -> dict:
     state = blob.get("state_dict", blob) if isinstance(blob, dict) else None
     if not isinstance(state, dict):
         raise ValueError(f"{path} holds no state dict")
-    missing, unexpected = [], []
     own = model.state_dict()
+    odd = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
+    if odd:
+        raise ValueError(f"checkpoint {path} holds entries that are not tensors: {odd[:5]}")
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     bad = [k for k in own if k in state and own[k].shape != state[k].shape]
     if missing or unexpected or bad:
         raise ValueError(f"checkpoint {path} does not fit this model: missing {missing[:5]}, "
                          f"unexpected {unexpected[:5]}, wrong shape {bad[:5]}")
+    cast = [f"{k} is stored as {state[k].dtype}, the model's is {own[k].dtype}" for k in own
+            if state[k].dtype != own[k].dtype]
+    if cast:
+        raise ValueError(f"checkpoint {path} stores tensors in another dtype than the model's: {'; '.join(cast[:5])}. "
+                         f"explorer does not cast weights silently: convert the model (e.g. model.double()) or the "
+                         f"checkpoint to the dtype it was trained in")
+    nonfinite = [k for k in own if (state[k].is_floating_point() or state[k].is_complex())
+                 and not torch.isfinite(state[k]).all()]
+    if nonfinite:
+        raise ValueError(f"checkpoint {path} holds NaN or infinite values in {', '.join(nonfinite[:5])} (a training "
+                         f"that diverged?): refused, the model is unchanged")
     model.load_state_dict(state)
     return blob.get("meta", {}) if "state_dict" in blob else {}
 
 
 def check_archive(path) -> None:
-    """A clear ValueError if a torch.save zip archive is corrupt (a CRC mismatch: torch.load would not notice)."""
-    if not isinstance(path, (str, os.PathLike)) or not os.path.isfile(path) or not zipfile.is_zipfile(path):
-        return  # a missing file or a legacy (non-zip) checkpoint: torch.load reports those itself
+    """A clear ValueError unless path (a file name or a binary file object) is an intact torch.save zip archive: a
+    legacy (non-zip) checkpoint has no checksums, and torch.load does not check the zip's CRCs, so flipped bytes in
+    either would load silently as other weights."""
+    if isinstance(path, (str, os.PathLike)) and not os.path.isfile(path):
+        return  # a missing file: torch.load's FileNotFoundError says so
+    start = path.tell() if hasattr(path, "seek") else None
     try:
-        with zipfile.ZipFile(path) as z:
-            bad = z.testzip()
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
-        raise ValueError(f"{path} is a damaged checkpoint archive: {err}") from err
+        if not zipfile.is_zipfile(path):
+            raise ValueError(f"{path} is not a zip archive in torch.save's format (the default since torch 1.6): "
+                             f"explorer loads only those, weights-only and checked, because a legacy checkpoint has "
+                             f"no checksums and damaged bytes would load silently. Load it with torch.load where it "
+                             f"was made and save it again with a current torch.save")
+        try:
+            with zipfile.ZipFile(path) as z:
+                bad = z.testzip()
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
+            raise ValueError(f"{path} is a damaged checkpoint archive: {err}") from err
+    finally:
+        if start is not None:
+            path.seek(start)
     if bad is not None:
         raise ValueError(f"{path} is corrupt: {bad!r} inside it fails its CRC check (a damaged copy or download)")

@@ -71,3 +71,70 @@ def test_save_replaces_whole_files_and_keeps_links(tmp_path):
     save_checkpoint(small, link, epoch=3)
     assert link.is_symlink() and load_checkpoint(seeded_cnn(4, 5), real) == {"epoch": 3}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["latest.pt", "real.pt"]
+
+
+def flip(blob: bytes, at: int, n: int) -> bytes:
+    out = bytearray(blob)
+    out[at:at + n] = bytes(b ^ 0xFF for b in out[at:at + n])
+    return bytes(out)
+
+
+def test_a_legacy_checkpoint_is_refused_so_damage_cannot_load(tmp_path, unchanged):
+    """Issue 22.3: in the legacy (non-zip) format 200 flipped bytes loaded as other weights, without an error."""
+    model = seeded_cnn(16, seed=1)
+    path = tmp_path / "legacy.pt"
+    torch.save({"state_dict": model.state_dict(), "meta": {}}, path, _use_new_zipfile_serialization=False)
+    blob = path.read_bytes()
+    at = blob.find(model.conv3.weight.detach().numpy().tobytes()[:64])  # the stored bytes of conv3.weight
+    assert at > 0
+    damaged = tmp_path / "damaged.pt"
+    damaged.write_bytes(flip(blob, at + 1000, 200))
+    other = seeded_cnn(16, seed=2)
+    for bad in (damaged, path):
+        with unchanged(other), pytest.raises(ValueError, match=r"damaged.pt|legacy.pt") as err:
+            load_checkpoint(other, bad)
+        assert "not a zip archive in torch.save's format" in str(err.value) and "save it again" in str(err.value)
+
+
+@pytest.mark.parametrize("name,value", [("conv1.weight", float("nan")), ("fc.bias", float("inf")),
+                                        ("conv2.bias", -float("inf"))])
+def test_a_checkpoint_with_nan_or_inf_is_refused(tmp_path, unchanged, name, value):
+    model = seeded_cnn(4, seed=1)
+    with torch.no_grad():
+        model.get_parameter(name).view(-1)[1] = value
+    path = tmp_path / "diverged.pt"
+    save_checkpoint(model, path, epoch=7)
+    other = seeded_cnn(4, seed=2)
+    with unchanged(other), pytest.raises(ValueError, match=rf"diverged.pt holds NaN or infinite values in {name}\b"):
+        load_checkpoint(other, path)
+
+
+def test_a_checkpoint_in_another_dtype_is_refused_not_cast(tmp_path, unchanged):
+    model = seeded_cnn(4, seed=1)
+    state = model.state_dict()
+    path = tmp_path / "ints.pt"
+    torch.save({"state_dict": {**state, "fc.weight": (state["fc.weight"] * 100).long()}, "meta": {}}, path)
+    other = seeded_cnn(4, seed=2)
+    with unchanged(other), pytest.raises(ValueError, match=r"ints.pt stores .*fc.weight is stored as torch.int64, "
+                                                            r"the model's is torch.float32"):
+        load_checkpoint(other, path)
+    torch.save({"state_dict": {**state, "fc.weight": "0.1"}}, path)
+    with unchanged(other), pytest.raises(ValueError, match=r"not tensors: \['fc.weight'\]"):
+        load_checkpoint(other, path)
+
+
+def test_checkpoints_in_file_objects(tmp_path):
+    import io
+
+    model, other = seeded_cnn(4, seed=1), seeded_cnn(4, seed=2)
+    buffer = io.BytesIO()
+    save_checkpoint(model, buffer, epoch=1)
+    buffer.seek(0)
+    assert load_checkpoint(other, buffer) == {"epoch": 1}
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), other.state_dict().values(),
+                                                 strict=True))
+    legacy = io.BytesIO()
+    torch.save(model.state_dict(), legacy, _use_new_zipfile_serialization=False)
+    legacy.seek(0)
+    with pytest.raises(ValueError, match="not a zip archive"):
+        load_checkpoint(other, legacy)
