@@ -75,7 +75,7 @@ def cases(net, x, t, window, stride):
     try:
         import zennit  # noqa: F401
 
-        from explorer.saliency.lrp import zennit_rules
+        from explorer.saliency.methods.lrp import zennit_rules
 
         def zennit_direct():  # what a zennit user writes: composite on a copy (canonizers edit weights)
             m = copy.deepcopy(net)

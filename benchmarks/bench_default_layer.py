@@ -9,7 +9,7 @@ import torch
 
 from explorer.models import torchvision_model
 from explorer.saliency import GradCAM
-from explorer.saliency.layers import default_cam_layer
+from explorer.saliency.methods.layers import default_cam_layer
 
 
 def cpu_seconds(fn, runs: int = 3) -> float:

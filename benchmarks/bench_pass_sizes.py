@@ -9,8 +9,9 @@ import argparse
 import torch
 from bench_saliency import median_ms
 
-from explorer.saliency.batching import cache_bytes, widest_activation
-from explorer.saliency.fold import folded
+from explorer.device import cache_bytes
+from explorer.saliency.methods.batching import widest_activation
+from explorer.saliency.methods.fold import folded
 
 
 def main():

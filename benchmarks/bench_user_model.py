@@ -27,7 +27,7 @@ from explorer.codes import activation_codes, knn_accuracy, redundancy, selection
 from explorer.landscape import HessianOperator, estimate, random_plane, slice_grid, top_eigen
 from explorer.models import torchvision_model
 from explorer.saliency import GradCAM
-from explorer.saliency.layers import default_cam_layer
+from explorer.saliency.methods.layers import default_cam_layer
 
 MiB = 2 ** 20
 HVPS_TOP = 25  # Lanczos products for the top eigenvalue of resnet18 at 224 (RESULTS_user_model.md; 14 at 64 x 64)

@@ -2,10 +2,12 @@
 
 The core (data, models, capture, train, session) imports no widget code; panels load on demand.
 """
-from .capture import capture, find_layers, relu_layers
+from .capture import capture
+from .checkpoints import load_checkpoint, save_checkpoint
 from .data import ImageSet, from_arrays, image_folder, load_dataset
 from .device import pick_device
-from .models import MLP, SmallCNN, build_model, load_checkpoint, save_checkpoint
+from .layers import find_layers, relu_layers
+from .models import MLP, SmallCNN, build_model
 from .session import Session
 from .table import Table
 from .train import evaluate, train

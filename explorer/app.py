@@ -5,7 +5,7 @@ import importlib
 
 import ipywidgets as W
 
-from .data import DATASETS, TORCHVISION_SETS, data_root
+from .data import DATASETS, data_root, source_options
 from .models import BUILTIN, model_name
 from .panels._common import ErrorLine, close_tree, guarded, load_bokeh
 from .panels._jobbar import JobBar
@@ -131,8 +131,8 @@ class Tour(W.VBox):
     def _open(self) -> Session:
         """A new session on the chosen data and model (reads files, builds the model; no training)."""
         self.status.value = f"loading {self.dataset.value} and building {self.model.value} ..."
-        kwargs = ({"root": self.root.value.strip() or None, "download": self.download.value}
-                  if self.dataset.value in TORCHVISION_SETS else {})
+        given = {"root": self.root.value.strip() or None, "download": self.download.value}
+        kwargs = {k: v for k, v in given.items() if k in source_options(self.dataset.value)}
         try:
             extra = {"pretrained": True} if self.pretrained.value and self.model.value not in BUILTIN else {}
             return Session.open(self.dataset.value, self.model.value, device=self.device,
@@ -144,10 +144,11 @@ class Tour(W.VBox):
                                   "or the bundled digits") from err
 
     def _show_data_options(self, change=None) -> None:
-        """The folder and download choices apply to the torchvision datasets only, pretrained weights to the
-        torchvision models only."""
-        shown = "" if self.dataset.value in TORCHVISION_SETS else "none"
-        self.root.layout.display = self.download.layout.display = shown
+        """The folder and download choices where the dataset takes them (the torchvision sets), pretrained weights
+        for the torchvision models only."""
+        options = source_options(self.dataset.value)
+        self.root.layout.display = "" if "root" in options else "none"
+        self.download.layout.display = "" if "download" in options else "none"
         self.pretrained.layout.display = "none" if self.model.value in BUILTIN else ""
 
     @guarded

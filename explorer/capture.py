@@ -2,63 +2,12 @@
 from __future__ import annotations
 
 import contextlib
-import difflib
 from collections import defaultdict
 
 import torch
 from torch import nn
 
-# Modules whose output is f(pre-activation) elementwise, with a sign that marks "on" (pre-activation > 0).
-RELU_LIKE = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.RReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU,
-             nn.SiLU, nn.Mish, nn.Softplus, nn.Hardswish, nn.Hardsigmoid)
-CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
-KINDS = {"conv": CONV, "relu": RELU_LIKE, "linear": (nn.Linear,)}
-
-
-def find_layers(model: nn.Module, kind: str = "all") -> list[str]:
-    """Names of the model's layers of a kind: 'conv', 'relu' (ReLU-like), 'linear' or 'all' (every leaf)."""
-    if kind == "all":
-        return [n for n, m in model.named_modules() if n and not any(True for _ in m.children())]
-    if kind not in KINDS:
-        raise ValueError(f"unknown layer kind {kind!r}; choose one of all, {', '.join(KINDS)}")
-    return [n for n, m in model.named_modules() if n and isinstance(m, KINDS[kind])]
-
-
-def relu_layers(model: nn.Module) -> list[str]:
-    """Names of the ReLU-like modules; a clear error if there are none."""
-    names = find_layers(model, "relu")
-    if not names:
-        kinds = ", ".join(c.__name__ for c in RELU_LIKE[:6])
-        raise ValueError(f"{type(model).__name__} has no ReLU-like module ({kinds}, ...); activations applied "
-                         "with torch.nn.functional (F.relu) cannot be hooked, use nn.ReLU modules")
-    return names
-
-
-def resolve(model: nn.Module, layers, kind: str | None = None) -> dict[str, nn.Module]:
-    """Map layer names to modules, with an error that names the valid choices (of `kind`, if given)."""
-    if isinstance(layers, str):
-        layers = [layers]
-    if kind not in (None, "all", *KINDS):
-        find_layers(model, kind)  # raises: names the kinds
-    modules = dict(model.named_modules())
-    out = {}
-    for name in layers:
-        m = modules.get(name)
-        ok = m is not None and (kind is None or (isinstance(m, KINDS[kind]) if kind in KINDS else
-                                                 bool(name) and not any(True for _ in m.children())))
-        if not ok:
-            valid = find_layers(model, kind or "all")  # only on the error path: it walks the model again
-            near = difflib.get_close_matches(str(name), valid, n=3)
-            what = f"{kind} layer" if kind else "layer"
-            is_other = name in modules and kind is not None
-            why = f"{name!r} is a {type(modules[name]).__name__}, not a {what}" if is_other else \
-                f"no {what} named {name!r}"
-            hint = f" (did you mean {', '.join(map(repr, near))}?)" if near else ""
-            raise KeyError(f"{why}{hint}; valid choices: {', '.join(valid) or 'none'}")
-        out[name] = modules[name]
-    if not out:
-        raise ValueError("no layers given")
-    return out
+from .layers import CONV, KINDS, RELU_LIKE, find_layers, relu_layers, resolve  # noqa: F401 - kept importable here
 
 
 class Record:

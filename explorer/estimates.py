@@ -64,11 +64,21 @@ def per_input(model, x: torch.Tensor, batch: int = 256, grad: bool = False) -> f
     return timed_pass(model, xb, grad) / max(len(xb), 1)
 
 
+@torch.no_grad()
 def activation_bytes(model, x: torch.Tensor) -> int:
-    """Bytes of the activations of one input (the landscape's per-sample estimate)."""
-    from .landscape._functional import activation_bytes as act
-
-    return act(model, as_model_input(x[:1], model, "inputs").to(model_device(model)))
+    """Bytes of the largest and all leaf outputs for one input of x, summed: a per-sample memory estimate (the
+    peak layer twice, for its input and output, plus a quarter of the rest as slack)."""
+    sizes = []
+    x1 = as_model_input(x[:1], model, "inputs").to(model_device(model))
+    hooks = [m.register_forward_hook(lambda m, i, o: sizes.append(o.numel() * o.element_size()))
+             for m in model.modules() if not list(m.children())]
+    try:
+        with eval_mode(model):
+            model(x1)
+    finally:
+        for h in hooks:
+            h.remove()
+    return 2 * max(sizes, default=0) + sum(sizes) // 4
 
 
 def param_bytes(model) -> int:

@@ -1,4 +1,4 @@
-"""Models: MLP, a small CNN, torchvision classifiers by name, checkpoints."""
+"""Models: MLP, a small CNN, torchvision classifiers by name (checkpoints: explorer.checkpoints)."""
 from __future__ import annotations
 
 import difflib
@@ -7,6 +7,8 @@ from collections import OrderedDict
 
 import torch
 from torch import nn
+
+from .checkpoints import load_checkpoint, save_checkpoint  # noqa: F401 - kept importable from here
 
 
 def MLP(in_shape, width: int = 100, depth: int = 1, n_classes: int = 10, batchnorm: bool = False) -> nn.Sequential:
@@ -213,38 +215,3 @@ def build_model(name: str = "cnn", data=None, seed: int = 0, **kwargs) -> nn.Mod
                        + f"; choose 'cnn', 'mlp' or a torchvision classifier such as resnet18 "
                        f"({len(names)} available: explorer.models.torchvision_names()), a timm model as "
                        f"'timm:NAME' (if timm is installed), or pass your own nn.Module")
-
-
-def save_checkpoint(model: nn.Module, path, **meta) -> None:
-    """Save the state dict (on the CPU) and plain metadata to `path`."""
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    torch.save({"state_dict": state, "meta": meta}, path)
-
-
-def load_checkpoint(model: nn.Module, path) -> dict:
-    """Load weights saved by save_checkpoint (or a bare state dict) into model; returns the metadata.
-
-    Uses torch.load(weights_only=True): a checkpoint cannot run code.
-    """
-    from .train import check_archive
-
-    check_archive(path)  # torch.load does not check the zip CRCs: flipped bytes would load silently
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as err:
-        raise ValueError(f"{path} is not a weights-only checkpoint that explorer can read: {err}") from err
-    state = blob.get("state_dict", blob) if isinstance(blob, dict) else None
-    if not isinstance(state, dict):
-        raise ValueError(f"{path} holds no state dict")
-    missing, unexpected = [], []
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    bad = [k for k in own if k in state and own[k].shape != state[k].shape]
-    if missing or unexpected or bad:
-        raise ValueError(f"checkpoint {path} does not fit this model: missing {missing[:5]}, "
-                         f"unexpected {unexpected[:5]}, wrong shape {bad[:5]}")
-    model.load_state_dict(state)
-    return blob.get("meta", {}) if "state_dict" in blob else {}

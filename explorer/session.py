@@ -119,7 +119,7 @@ class Session:
 
     def available_bytes(self) -> int:
         """The memory a job may take: memory_budget, capped by what the model's device has available now."""
-        from .landscape._functional import free_bytes
+        from .device import free_bytes
 
         free = free_bytes(self.device)
         return free if self.memory_budget is None else min(free, int(self.memory_budget))

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .capture import eval_mode  # noqa: F401 - kept importable from here
+from .checkpoints import check_archive  # noqa: F401 - kept importable from here
 from .data import as_model_input, check_model
 from .device import model_device
 from .optim import Adam
@@ -129,19 +130,3 @@ def train(model: nn.Module, data, epochs: int = 15, lr: float = 3e-3, batch_size
         model.zero_grad(set_to_none=True)
     hist.seconds = time.perf_counter() - start
     return hist
-
-
-def check_archive(path) -> None:
-    """A clear ValueError if a torch.save zip archive is corrupt (a CRC mismatch: torch.load would not notice)."""
-    import os
-    import zipfile
-
-    if not isinstance(path, (str, os.PathLike)) or not os.path.isfile(path) or not zipfile.is_zipfile(path):
-        return  # a missing file or a legacy (non-zip) checkpoint: torch.load reports those itself
-    try:
-        with zipfile.ZipFile(path) as z:
-            bad = z.testzip()
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
-        raise ValueError(f"{path} is a damaged checkpoint archive: {err}") from err
-    if bad is not None:
-        raise ValueError(f"{path} is corrupt: {bad!r} inside it fails its CRC check (a damaged copy or download)")

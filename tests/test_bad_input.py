@@ -10,9 +10,9 @@ from torch import nn
 from explorer import Session, from_arrays, load_checkpoint, save_checkpoint
 from explorer.codes import activation_codes, knn_accuracy, knn_predict, local_complexity, purity, vote
 from explorer.saliency import METHODS
-from explorer.saliency.metrics import deletion_insertion
-from explorer.saliency.rank import rank_methods
-from explorer.saliency.util import run_model
+from explorer.saliency.evaluation.metrics import deletion_insertion
+from explorer.saliency.evaluation.rank import rank_methods
+from explorer.saliency.methods.util import run_model
 
 
 def _x(n=3, scale=1.0):

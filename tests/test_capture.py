@@ -5,7 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from explorer.capture import capture, find_layers, relu_layers, resolve
+from explorer.capture import capture
+from explorer.layers import find_layers, relu_layers, resolve
 
 
 def hand_mlp() -> nn.Sequential:
@@ -95,6 +96,23 @@ def test_layer_discovery(tiny_cnn):
     assert "gap" in find_layers(tiny_cnn)
     gelu = nn.Sequential(nn.Linear(2, 2), nn.GELU(), nn.Linear(2, 2), nn.LeakyReLU())
     assert relu_layers(gelu) == ["1", "3"]
+
+
+def test_named_relu_layers_once_each_in_the_models_order(tiny_cnn):
+    import sys
+
+    import explorer
+
+    module = sys.modules["explorer.capture"]  # explorer.capture is also the function
+    assert relu_layers(tiny_cnn, ["relu2", "relu1", "relu2"]) == ["relu1", "relu2"]
+    assert relu_layers(tiny_cnn, "relu2") == ["relu2"]
+    with pytest.raises(KeyError, match="'conv1' is a Conv2d, not a relu layer"):
+        relu_layers(tiny_cnn, ["relu1", "conv1"])
+    with pytest.raises(ValueError, match="no layers given"):
+        relu_layers(tiny_cnn, [])
+    # the names users import from explorer and explorer.capture are the same functions
+    assert module.find_layers is explorer.find_layers is find_layers
+    assert module.resolve is resolve and module.relu_layers is explorer.relu_layers is relu_layers
 
 
 def test_errors_name_the_valid_choices(tiny_cnn):

@@ -119,3 +119,42 @@ def test_pixel_ranges():
                        torch.full((8, 1, 4, 4), 300.0))
     with pytest.raises(ValueError, match="dtype torch.int64: pass uint8"):
         from_arrays(np.full((10, 4, 4), 3), np.arange(10) % 2)
+
+
+def test_each_source_declares_options_its_loader_takes():
+    import inspect
+
+    from explorer.data import DATASETS, SOURCES, source_options
+
+    assert list(DATASETS) == list(SOURCES) == ["digits", "block-digits", "mnist", "fashion-mnist", "cifar10"]
+    for name, source in SOURCES.items():
+        params = inspect.signature(source.load).parameters
+        assert set(source.options) <= set(params), f"{name} declares options its loader does not take"
+        assert DATASETS[name] is source.load
+    assert source_options("mnist") == ("root", "download", "limit") and "root" not in source_options("digits")
+    with pytest.raises(KeyError, match="did you mean 'digits'"):
+        source_options("digit")
+
+
+def test_the_app_offers_what_a_source_declares(monkeypatch):
+    """The tour shows the folder and download choices by the source's options, not a hard-coded list of sets."""
+    pytest.importorskip("ipywidgets")
+    from explorer.app import Tour
+    from explorer.data import sources
+
+    seen = []
+
+    def mine(root=None, upsample=1):
+        seen.append(root)
+        return sources.digits(upsample=upsample)
+
+    monkeypatch.setitem(sources.SOURCES, "mine", sources.Source(mine, ("root",)))
+    monkeypatch.setitem(sources.DATASETS, "mine", mine)
+    t = Tour(dataset="mine", epochs=0, device="cpu")
+    assert t.root.layout.display == "" and t.download.layout.display == "none"
+    t.root.value, t.download.value = " /some/folder ", True
+    assert t._open().data.name == "digits" and seen == ["/some/folder"]  # root passed, download not offered
+    t.dataset.value = "digits"
+    assert t.root.layout.display == t.download.layout.display == "none"
+    t.dataset.value = "cifar10"
+    assert t.root.layout.display == t.download.layout.display == ""

@@ -125,13 +125,13 @@ def test_a_job_that_cannot_fit_is_refused_and_the_session_stays_usable(session, 
 
 
 def test_a_landscape_slice_over_the_available_memory_is_refused_before_it_copies_the_model(session, monkeypatch):
-    from explorer.landscape import _functional as fn
+    from explorer import device
     from explorer.landscape import lab
 
     axes = session.run(lab.axes_job(session, "random"))
     job = lab.slice_job(session, axes, n=21)
     assert session.estimate(job).bytes > 10_000
-    monkeypatch.setattr(fn, "free_bytes", lambda device: 10_000)
+    monkeypatch.setattr(device, "free_bytes", lambda device: 10_000)
     copies = []
     monkeypatch.setattr(lab.copy, "deepcopy", lambda m: copies.append(m) or m)
     with pytest.raises(MemoryError, match=r"the slice needs about .* \(441 points x .*only 10 kB are available"):

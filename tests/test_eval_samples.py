@@ -59,9 +59,9 @@ def _spy(monkeypatch, module, name, seen, pick):
 def test_every_lab_batch_sees_every_class_of_a_sorted_set(sorted_session, monkeypatch):
     """The first 6 of a class-sorted split are all of class 0: each lab's batch of 6 now holds all three."""
     import explorer.geometry.lab as geometry
-    import explorer.saliency.rank as rank
-    import explorer.saliency.sanity as sanity
-    import explorer.saliency.trust as trust
+    import explorer.saliency.evaluation.rank as rank
+    import explorer.saliency.evaluation.sanity as sanity
+    import explorer.saliency.evaluation.trust as trust
     from explorer.codes.lab import categorization_features
     from explorer.landscape import lab as landscape
     from explorer.saliency import lab as saliency

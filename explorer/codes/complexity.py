@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from ..data import as_model_input
-from .extract import _check_layers, _forward
+from ..layers import relu_layers
+from .extract import relu_batches
 
 
 def cross_polytope(dim: int, n_vertices: int, seed: int = 0) -> torch.Tensor:
@@ -31,7 +32,7 @@ def local_complexity(model: nn.Module, x: torch.Tensor, layers=None, radius: flo
     Exact for the first layer (an affine function on a polytope is extreme at its vertices), the paper's
     approximation deeper. Signs follow torch.sign, so an exact zero is a third state, as in the paper.
     """
-    layers = _check_layers(model, layers)
+    layers = relu_layers(model, layers)
     if not (isinstance(radius, numbers.Real) and math.isfinite(radius) and radius > 0):
         raise ValueError(f"radius must be a finite number > 0; got {radius!r}")
     x = as_model_input(x, model, "inputs")
@@ -45,7 +46,7 @@ def local_complexity(model: nn.Module, x: torch.Tensor, layers=None, radius: flo
     for i in range(0, len(x), per_batch):
         xb = x[i:i + per_batch]
         pts = (xb[:, None] + offsets[None]).flatten(0, 1)  # (B * n, *shape), the vertices of each input in turn
-        for names, pre, _ in _forward(model, pts, layers, len(pts)):
+        for names, pre, _ in relu_batches(model, pts, layers, len(pts)):
             for name, p in zip(names, pre, strict=True):
                 s = torch.sign(p).view(len(xb), n_vertices, -1)
                 changed = (s != s[:, :1]).any(dim=1).sum(dim=1)  # units whose sign differs from the first vertex's

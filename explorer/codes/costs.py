@@ -27,9 +27,9 @@ def codes(session, layers: tuple, splits=("test",), with_activations: bool = Fal
 
 def code_bits(model, x, layers) -> int:
     """Bits of one input's code (one forward of one input)."""
-    from .extract import _forward
+    from .extract import relu_batches
 
-    _, pre, _ = next(_forward(model, x[:1], list(layers), 1))
+    _, pre, _ = next(relu_batches(model, x[:1], list(layers), 1))
     return sum(p.shape[1] for p in pre)
 
 
@@ -59,14 +59,14 @@ def categorization(session, layers: tuple, baselines: bool = True) -> Estimate:
 
 def sweep(data, widths, epochs, sizes=None, depth: int = 1, seed: int = 0, n_jobs: int = 1, **_) -> Estimate:
     """A phase sweep: per cell, one MLP's training (a timed step of each width) and its codes per checkpoint."""
-    from .sweep import _seeded_mlp
+    from .sweep import seeded_mlp
 
     n_train = len(data.y["train"])
     sizes = tuple(dict.fromkeys(min(s, n_train) for s in (sizes or (n_train,))))
     x, n_test = data.inputs("train"), len(data.y["test"])
     seconds, peak = 0.0, 0
     for w in widths:
-        model = _seeded_mlp(data.shape, w, depth, data.n_classes, seed).eval()
+        model = seeded_mlp(data.shape, w, depth, data.n_classes, seed).eval()
         fwd = per_input(model, x, 256)
         for n in sizes:
             seconds += (train_seconds(model, x, n, max(epochs), n_test)

@@ -7,9 +7,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..capture import capture, eval_mode, relu_layers, resolve
+from ..capture import capture, eval_mode
 from ..data import as_model_input
 from ..device import model_device
+from ..layers import relu_layers
 
 # captured floats held per batch by default: resnet18 at 224 x 224 captures 18.5 MB per image, so batches of 14
 MAX_BYTES = 1 << 28
@@ -51,7 +52,7 @@ class Codes:
         return f"Codes({len(self)} inputs x {self.n_bits} bits over {len(self.parts)} layer calls)"
 
 
-def _forward(model: nn.Module, x: torch.Tensor, layers, batch_size: int, max_bytes: int | None = None):
+def relu_batches(model: nn.Module, x: torch.Tensor, layers, batch_size: int, max_bytes: int | None = None):
     """Yield, per batch, the pre-activations and outputs of each call of each layer, flattened (B, units).
 
     Batches of batch_size inputs; with max_bytes, the first batch is one input and the bytes it captures set the
@@ -85,15 +86,6 @@ def _forward(model: nn.Module, x: torch.Tensor, layers, batch_size: int, max_byt
                 i += step
 
 
-def _check_layers(model: nn.Module, layers) -> list[str]:
-    """Default: every ReLU-like layer; otherwise the named ReLU-like layers, in the model's order."""
-    if layers is None:
-        return relu_layers(model)
-    names = list(resolve(model, [layers] if isinstance(layers, str) else list(layers), kind="relu"))
-    order = {n: i for i, (n, _) in enumerate(model.named_modules())}
-    return sorted(dict.fromkeys(names), key=order.__getitem__)
-
-
 def activation_codes(model: nn.Module, x: torch.Tensor, layers=None, batch_size: int = 256,
                      with_activations: bool = False, max_bytes: int = MAX_BYTES):
     """Codes of inputs x (normalised model inputs) from the pre-activations of ReLU-like `layers` (default all).
@@ -103,11 +95,11 @@ def activation_codes(model: nn.Module, x: torch.Tensor, layers=None, batch_size:
     and max_bytes of captured float tensors, and are packed to bits at once. With with_activations=True also
     returns the continuous post-activation values, (N, n_bits) float32 (all of them: not bounded by max_bytes).
     """
-    layers = _check_layers(model, layers)
+    layers = relu_layers(model, layers)
     if len(x) == 0:
         raise ValueError("no inputs to encode")
     packed, acts, parts, sizes = [], [], None, None
-    for names, pre, out in _forward(model, x, layers, batch_size, max_bytes):
+    for names, pre, out in relu_batches(model, x, layers, batch_size, max_bytes):
         if parts is None:
             parts, sizes = names, [p.shape[1] for p in pre]
         elif names != parts:

@@ -7,10 +7,11 @@ import dataclasses
 import numpy as np
 
 from ..jobs import Job
+from ..layers import relu_layers
 from . import costs
 from .complexity import local_complexity
 from .embed import embed
-from .extract import _check_layers, activation_codes
+from .extract import activation_codes
 from .knn import knn_accuracy
 from .metrics import categorization, determinism, redundancy
 
@@ -23,7 +24,7 @@ MAX_DEFAULT_BITS = 2 ** 16  # a longer whole-network code (a ResNet-18's: 188 k 
 def default_layers(session, max_bits: int = MAX_DEFAULT_BITS):
     """The lab's first choice: None (every ReLU-like layer, the paper's whole-network code) when that code has at
     most max_bits bits, else the last ReLU-like layer (the code the classifier reads); one probing forward."""
-    names = tuple(_check_layers(session.model, None))
+    names = tuple(relu_layers(session.model, None))
     x = session.data.inputs("test")[:1]
     n = session.memo(("codes-bits", names), lambda: activation_codes(session.model, x, names).n_bits)
     return None if n <= max_bits else names[-1]
@@ -31,7 +32,7 @@ def default_layers(session, max_bits: int = MAX_DEFAULT_BITS):
 
 def session_codes(session, layers=None, split: str = "test", with_activations: bool = False):
     """Codes of a session's split (memoised on layers, split and the weights)."""
-    layers = tuple(_check_layers(session.model, layers))
+    layers = tuple(relu_layers(session.model, layers))
     x = session.data.inputs(split)
     return session.memo(("codes", layers, split, with_activations),
                         lambda: activation_codes(session.model, x, layers, with_activations=with_activations))
@@ -39,7 +40,7 @@ def session_codes(session, layers=None, split: str = "test", with_activations: b
 
 def session_determinism(session, layers=None) -> list[dict]:
     """Redundancy per layer and for the whole network, train and test."""
-    layers = tuple(_check_layers(session.model, layers))
+    layers = tuple(relu_layers(session.model, layers))
     return session.memo(("codes-determinism", layers), lambda: determinism(
         {s: session_codes(session, layers, s) for s in SPLITS}))
 
@@ -47,7 +48,7 @@ def session_determinism(session, layers=None) -> list[dict]:
 def categorization_key(session, layers=None, k: int = 9, n_clusters: int = 10, seed: int = 9,
                        baselines: bool = True, max_points: int | None = METRICS_MAX) -> tuple:
     """The memo key of session_categorization."""
-    return ("codes-categorization", tuple(_check_layers(session.model, layers)), k, n_clusters, seed, baselines,
+    return ("codes-categorization", tuple(relu_layers(session.model, layers)), k, n_clusters, seed, baselines,
             max_points)
 
 
@@ -60,7 +61,7 @@ def categorization_features(session, layers=None, baselines: bool = True, max_po
                             ) -> tuple[dict, np.ndarray, np.ndarray]:
     """What session_categorization scores: {name: (train, test)} for codes (and pixels, activations), and labels,
     of data.sample(split, max_points) per split (stratified by class, seed 0)."""
-    layers = tuple(_check_layers(session.model, layers))
+    layers = tuple(relu_layers(session.model, layers))
     data = session.data
     idx = {s: data.sample(s, max_points)[2] for s in SPLITS}
     (ctr, atr), (cte, ate) = (session_codes(session, layers, s, with_activations=True) for s in SPLITS)
@@ -100,7 +101,7 @@ def map_indices(n: int, max_points: int | None = None, seed: int = 0) -> np.ndar
 def map_key(session, layers=None, split: str = "test", method: str = "PCA", seed: int = 0,
             max_points: int | None = None) -> tuple:
     """The memo key of session_map (and of the panel's embed_job: one stored map serves both)."""
-    return ("codes-embed", tuple(_check_layers(session.model, layers)), split, seed, max_points, method)
+    return ("codes-embed", tuple(relu_layers(session.model, layers)), split, seed, max_points, method)
 
 
 def map_bits(session, layers=None, split: str = "test", seed: int = 0, max_points: int | None = None) -> np.ndarray:
@@ -131,7 +132,7 @@ def session_map(session, layers=None, split: str = "test", method: str = "PCA", 
 def local_complexity_job(session, layers=None, split: str = "test", radius: float = 0.1, n_vertices: int = 20,
                          seed: int = 0, max_points: int | None = 1000) -> Job:
     """local_complexity() of a split (a seeded sample of max_points inputs), on a copy of the model."""
-    layers = tuple(_check_layers(session.model, layers))
+    layers = tuple(relu_layers(session.model, layers))
     x = session.data.inputs(split)
     idx = map_indices(len(x), max_points, seed)
     return Job(("codes-lc", layers, split, radius, n_vertices, seed, max_points),
@@ -148,7 +149,7 @@ def session_local_complexity(session, layers=None, split: str = "test", radius: 
 
 def over_training_key(session, layers=None, k: int = 9, radius: float | None = 0.1, lc_points: int = 256) -> tuple:
     """The memo key of over_training."""
-    return ("codes-over-training", tuple(_check_layers(session.model, layers)), k, radius, lc_points,
+    return ("codes-over-training", tuple(relu_layers(session.model, layers)), k, radius, lc_points,
             id(session.history), len(session.history.checkpoints))
 
 
@@ -234,7 +235,7 @@ def local_complexity_table_job(session, layers=None, radius: float = 0.1, max_po
 
 def summary_key(session, layers=None, split: str = "test", seed: int = 0, max_points: int | None = None) -> tuple:
     """The memo key of summary_job."""
-    return ("codes-summary", tuple(_check_layers(session.model, layers)), split, seed, max_points)
+    return ("codes-summary", tuple(relu_layers(session.model, layers)), split, seed, max_points)
 
 
 def summary_job(session, layers=None, split: str = "test", seed: int = 0, max_points: int | None = None,

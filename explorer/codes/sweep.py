@@ -30,7 +30,7 @@ def _subset(data, n: int):
                                y={**data.y, "train": data.y["train"][:n]})
 
 
-def _seeded_mlp(shape, width: int, depth: int, n_classes: int, seed: int):
+def seeded_mlp(shape, width: int, depth: int, n_classes: int, seed: int):
     """An MLP with PyTorch's default Linear init drawn from its own generator (threads share the global RNG)."""
     from ..models import MLP
 
@@ -50,7 +50,7 @@ def _run(data, width: int, n: int, epochs: tuple, depth: int, seed: int, lr: flo
     from ..train import train
 
     sub = _subset(data, n)
-    model = _seeded_mlp(sub.shape, width, depth, sub.n_classes, seed)
+    model = seeded_mlp(sub.shape, width, depth, sub.n_classes, seed)
     hist = train(model, sub, epochs=max(epochs), lr=lr, seed=seed, checkpoint_epochs=list(epochs))
     out = []
     for _, state in hist.checkpoints:

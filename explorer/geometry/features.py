@@ -6,8 +6,9 @@ import contextlib
 import torch
 from torch import nn
 
-from ..capture import capture, eval_mode, resolve
+from ..capture import capture, eval_mode
 from ..device import model_device
+from ..layers import resolve
 
 
 def call_counts(model: nn.Module, x: torch.Tensor) -> dict[str, int]:

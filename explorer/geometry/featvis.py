@@ -89,7 +89,7 @@ def maximise(model: nn.Module, layer: str, unit: int, shape: tuple, steps: int =
     unit that is off at the start has no gradient after the ReLU, lucid#68). The trace is the objective on the
     unjittered image. The model is untouched.
     """
-    from ..capture import RELU_LIKE, resolve
+    from ..layers import RELU_LIKE, resolve
 
     if pre is None:
         pre = isinstance(resolve(model, layer)[layer], RELU_LIKE)

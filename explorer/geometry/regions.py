@@ -8,8 +8,9 @@ import torch
 from torch import nn
 
 from ..capture import capture, eval_mode
-from ..codes.extract import _check_layers, activation_codes
+from ..codes.extract import activation_codes
 from ..device import model_device
+from ..layers import relu_layers
 from .linear import local_map
 from .plane import Plane
 
@@ -95,7 +96,7 @@ def grid_samples(model: nn.Module, plane: Plane, resolution: int = 200, bounds=N
                  batch_size: int = 2048, progress=None) -> GridSamples:
     """Codes of `layers` (default every ReLU-like layer; bit on iff pre-activation > 0, as explorer.codes) and
     logits at each cell centre of the plane's grid, from one forward pass per batch."""
-    layers = tuple(_check_layers(model, layers))
+    layers = tuple(relu_layers(model, layers))
     u, v = plane.grid(resolution, bounds)
     device, dtype = model_device(model), _dtype(model)
     packed, logits, n_bits = [], [], 0
@@ -154,7 +155,7 @@ def region_at(model: nn.Module, plane: Plane, u: float, v: float, layers=None, i
 
     inputs: the inputs to search (e.g. session.data.inputs('train')); input_codes: their Codes, if known.
     """
-    layers = tuple(_check_layers(model, layers))
+    layers = tuple(relu_layers(model, layers))
     x = plane.points([u], [v]).to(model_device(model), _dtype(model))
     code = activation_codes(model, x, layers)
     m = local_map(model, x, linearise=linearise)

@@ -114,7 +114,7 @@ def _check_function(model: nn.Module, state: dict, aligned: dict, x: torch.Tenso
     """ValueError unless the aligned weights compute what the original ones compute on x (eval mode)."""
     from ..capture import eval_mode
     from ..device import model_device
-    from ._functional import forward
+    from .functional import forward
 
     device = model_device(model)
     names = dict(model.named_parameters())

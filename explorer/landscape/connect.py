@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from ..device import model_device
-from . import _functional as fn
+from . import functional as fn
 from .directions import check_same_architecture
 
 

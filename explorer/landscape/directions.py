@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._functional import base_params
+from .functional import base_params
 
 NORMS = ("filter", "layer", "none")
 ONE_D = ("zero", "scaled")

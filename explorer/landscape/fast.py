@@ -20,7 +20,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..capture import eval_mode
-from . import _functional as fn
+from ..layers import apply_layer
+from . import functional as fn
 
 LINEAR = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 
@@ -34,11 +35,6 @@ class Plan:
     terms: tuple  # (A0, A1, A2 or None): the layer's output at (W, c), (D1, e1), (D2, e2) for every input
     channels_last: bool
     folds: tuple = ()  # (conv name, conv, BN name, BN): eval-mode BatchNorm folded into the conv that feeds it
-
-
-def _apply(m: nn.Module, z: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
-    """The layer m on z with weight w and bias b (padding modes, stride and groups are the module's own)."""
-    return F.linear(z, w, b) if isinstance(m, nn.Linear) else m._conv_forward(z, w, b)
 
 
 def _probe(model: nn.Module, x: torch.Tensor):
@@ -105,14 +101,14 @@ def plan(model: nn.Module, base: dict, d1: dict, d2: dict | None, x: torch.Tenso
     name, m = found
     z = _input_of(model, m, x)
     with torch.inference_mode():
-        one = _apply(m, z[:1], base[f"{name}.weight"], None)
+        one = apply_layer(m, z[:1], base[f"{name}.weight"], None)
     need = 5 * len(z) * one.numel() * one.element_size()  # three terms, a cached row, the point's sum
     if need > budget:
         return None, f"eager: the first layer's outputs would take {need / 2**20:.0f} MiB"
     w, b = f"{name}.weight", f"{name}.bias"
     has_b = getattr(m, "bias", None) is not None
     with torch.inference_mode():
-        terms = tuple(None if d is None else _apply(m, z, d[w], d[b] if has_b else None)
+        terms = tuple(None if d is None else apply_layer(m, z, d[w], d[b] if has_b else None)
                       for d in (base, d1, d2))
     cl = terms[0].dim() == 4 and terms[0].device.type == "cpu"
     if cl:
@@ -184,7 +180,7 @@ def hooked(model: nn.Module, p: Plan):
         return None
 
     def conv(m, args, out, name):
-        return m._conv_forward(box.pop(id(m)), *box["folded"][name]) if mine() else None
+        return apply_layer(m, box.pop(id(m)), *box["folded"][name]) if mine() else None
 
     def through(m, args, out):
         return box.pop(id(m)) if mine() else None
@@ -202,7 +198,7 @@ def hooked(model: nn.Module, p: Plan):
 
 def metrics_fast(model: nn.Module, p: Plan, params: dict, buffers: dict, x: torch.Tensor, y: torch.Tensor,
                  a: float, b: float, row_cache: dict) -> tuple[float, float]:
-    """(mean cross-entropy, accuracy) at params like _functional.metrics, with the first layer's output summed."""
+    """(mean cross-entropy, accuracy) at params like functional.metrics, with the first layer's output summed."""
     total, correct = 0.0, 0
     with eval_mode(model), torch.inference_mode(), hooked(model, p) as box:
         box["folded"] = folded(p, params, buffers)

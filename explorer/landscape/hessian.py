@@ -11,7 +11,7 @@ from torch import nn
 
 from ..capture import eval_mode
 from ..device import model_device
-from . import _functional as fn
+from . import functional as fn
 
 # parameters up to which the dense Hessian (dim products, every eigenvalue exact) costs no more than Lanczos, which
 # took 20-24 products for the top 3 of tanh MLPs with 83-643 parameters (benchmarks/README.md)
@@ -200,6 +200,37 @@ class _Basis:
         return sum(r.T @ c[a:a + len(r)] for a, r in self._rows(len(c)))
 
 
+class Krylov(NamedTuple):
+    """A Lanczos run after step j: T's diagonal is alphas[:j + 1] and its off-diagonal betas[:j]; betas[j] is the
+    norm of the new residual; basis holds the Lanczos vectors."""
+
+    j: int
+    alphas: torch.Tensor
+    betas: torch.Tensor
+    basis: _Basis
+
+    def ritz(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Eigenpairs of the tridiagonal T after this step (float64 on the host)."""
+        return _ritz(self.alphas[:self.j + 1], self.betas[:self.j])
+
+
+def lanczos_iteration(op: HessianOperator, v: torch.Tensor, steps: int):
+    """The Lanczos iteration from v with full reorthogonalisation, on v's device: yields a Krylov state after each
+    step (one product); the caller decides when to stop (lanczos: converged Ritz pairs; SLQ: a number of steps)."""
+    q = _Basis(v)
+    q.append(v / v.norm())
+    alphas = torch.zeros(steps, dtype=v.dtype, device=v.device)
+    betas = torch.zeros(steps, dtype=v.dtype, device=v.device)
+    for j in range(steps):
+        w = op.matvec(q[j])
+        alphas[j] = w @ q[j]
+        for _ in range(2):  # classical Gram-Schmidt twice against the whole basis: "twice is enough"
+            w = w - q.combine(q.coefficients(w, j + 1))
+        betas[j] = w.norm()
+        q.append(w / betas[j].clamp_min(torch.finfo(v.dtype).tiny))
+        yield Krylov(j, alphas, betas, q)
+
+
 def lanczos(op: HessianOperator, k: int = 1, max_iter: int = 100, tol: float = 1e-3, seed: int = 0,
             check: int | None = None) -> tuple[list[float], list[torch.Tensor]]:
     """Top-k by magnitude from a Lanczos run with full reorthogonalisation (on the device; the host reads the
@@ -207,27 +238,18 @@ def lanczos(op: HessianOperator, k: int = 1, max_iter: int = 100, tol: float = 1
     m = min(max_iter, op.dim)
     v = op.random(torch.Generator().manual_seed(seed))
     check = check or (1 if v.device.type == "cpu" else 4)
-    q = _Basis(v)
-    q.append(v / v.norm())
-    alphas = torch.zeros(m, dtype=v.dtype, device=v.device)
-    betas = torch.zeros(m, dtype=v.dtype, device=v.device)
-    for j in range(m):
-        w = op.matvec(q[j])
-        alphas[j] = w @ q[j]
-        for _ in range(2):  # classical Gram-Schmidt twice against the whole basis: "twice is enough"
-            w = w - q.combine(q.coefficients(w, j + 1))
-        betas[j] = w.norm()
-        q.append(w / betas[j].clamp_min(torch.finfo(v.dtype).tiny))
+    for run in lanczos_iteration(op, v, m):
+        j, beta = run.j, run.betas[run.j]
         if (j + 1) % check and j + 1 < m:
             continue
-        theta, s = _ritz(alphas[:j + 1], betas[:j])
+        theta, s = run.ritz()
         top = theta.abs().argsort(descending=True)[:k]
-        resid = (betas[j].double().cpu() * s[-1, top]).abs()
+        resid = (beta.double().cpu() * s[-1, top]).abs()
         scale = theta.abs().max().clamp_min(1e-30)
-        breakdown = betas[j].item() <= 1e-10 * scale.item()  # an invariant subspace: T's eigenvalues are exact
+        breakdown = beta.item() <= 1e-10 * scale.item()  # an invariant subspace: T's eigenvalues are exact
         if len(top) == k and (breakdown or bool((resid <= tol * theta[top].abs()).all())) or j + 1 == m:
             break
-    vecs = q.combine(s[:, top].to(v.dtype).to(v.device)).T  # (k, dim): Ritz vectors from the first j + 1 rows
+    vecs = run.basis.combine(s[:, top].to(v.dtype).to(v.device)).T  # (k, dim): Ritz vectors from the first j + 1
     return theta[top].tolist(), [vv / vv.norm() for vv in vecs]
 
 
@@ -285,25 +307,10 @@ def eigenvalue_density(op: HessianOperator, iters: int = 90, runs: int = 1,
     m = min(iters, op.dim)
     nodes, weights = [], []
     for _ in range(runs):
-        v = op.random(gen, rademacher=True)
-        basis, alphas, betas = [v / v.norm()], [], []
-        for i in range(m):
-            w = op.matvec(basis[-1])
-            alphas.append((w @ basis[-1]).item())
-            for b in basis:  # full reorthogonalisation (twice is enough)
-                w = w - (w @ b) * b
-            for b in basis:
-                w = w - (w @ b) * b
-            beta = w.norm().item()
-            if i == m - 1 or beta < 1e-8:  # an invariant subspace: T is exact
+        for run in lanczos_iteration(op, op.random(gen, rademacher=True), m):
+            if run.j == m - 1 or run.betas[run.j] < 1e-8:  # an invariant subspace: T is exact
                 break
-            betas.append(beta)
-            basis.append(w / beta)
-        t = torch.diag(torch.tensor(alphas, dtype=torch.float64))
-        if betas:
-            off = torch.tensor(betas, dtype=torch.float64)
-            t += torch.diag(off, 1) + torch.diag(off, -1)
-        lam, q = torch.linalg.eigh(t)  # T is symmetric: eigh (PyHessian's eig can return complex noise)
+        lam, q = run.ritz()  # T is symmetric: eigh (PyHessian's eig can return complex noise)
         nodes.append(lam.tolist())
         weights.append((q[0] ** 2).tolist())
     return nodes, weights

@@ -13,8 +13,8 @@ from .. import estimates as cost
 from ..capture import eval_mode
 from ..data import as_model_input
 from ..jobs import Estimate, Job
-from . import _functional as fn
 from . import costs
+from . import functional as fn
 from .directions import pca_directions, random_plane
 from .hessian import HessianOperator, eigen_path, eigenvalue_density, top_eigen, trace
 from .slices import point

@@ -8,9 +8,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..device import model_device
-from . import _functional as fn
+from ..device import free_bytes, model_device
 from . import fast
+from . import functional as fn
 from .vmap import vmap_chunk, vmap_metrics
 
 BN_POLICIES = ("keep", "recompute")
@@ -126,7 +126,7 @@ def slice_grid(model: nn.Module, x: torch.Tensor, y: torch.Tensor, d1: dict, d2:
     size = {"chunk": (chunk or vmap_chunk(model, per_point, len(points))) if mode == "vmap" else None}
     plan, surf.path = None, mode
     if mode == "fast":
-        plan, surf.path = fast.plan(model, base, d1, d2, x, budget=fn.free_bytes(device) // 4)
+        plan, surf.path = fast.plan(model, base, d1, d2, x, budget=free_bytes(device) // 4)
     n_pre = len(surf.preview) ** len(shape) if preview > 1 else 0
     done = 0
     for phase in (coef[:n_pre], coef[n_pre:]):  # the preview sub-grid first, reported once it is complete
@@ -229,7 +229,7 @@ def estimate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, n: int = 21, tw
         return time.perf_counter() - start
     sec = one()
     points = n * n if two_d else n
-    available = fn.free_bytes(device)
+    available = free_bytes(device)
     return {"points": points, "seconds_per_point": sec, "seconds": sec * points, "bytes_per_point": per_point,
             "bytes_available": available, "fits": per_point <= available,
             "backend": choose_backend(device, backend, bn)}

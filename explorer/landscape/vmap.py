@@ -6,15 +6,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..capture import eval_mode
-from ..device import model_device
-from . import _functional as fn
+from ..device import free_bytes, model_device
+from . import functional as fn
 
 OOM = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)  # torch < 2.5 has only the CUDA name
 
 
 def vmap_chunk(model: nn.Module, per_point: int, n_points: int, fraction: float = 0.5) -> int:
     """Points per vmap call that fit in `fraction` of the free memory (at least 1, at most all)."""
-    free = fn.free_bytes(model_device(model))
+    free = free_bytes(model_device(model))
     return int(max(1, min(n_points, fraction * free // max(per_point, 1))))
 
 

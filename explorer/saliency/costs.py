@@ -23,8 +23,8 @@ def _maps(session, methods, n: int, layers, per_map: float = 1.0, forwards_per_i
           fixed: float = 0.0):
     """Maps of n test images by each configured method per_map times, forwards_per_image forwards per method, and
     `fixed` seconds of set-up (explainers, copies of the model)."""
-    from . import METHODS
-    from .explainer import make_method
+    from .methods.explainer import make_method
+    from .methods.registry import METHODS
 
     x = session.data.inputs("test")[:n]  # a bad name: make_method's clear error, as the job would give
     chosen = [make_method(m, layers if getattr(METHODS.get(m), "needs_layer", False) else None) for m in methods]

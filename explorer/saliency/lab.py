@@ -8,7 +8,7 @@ import numpy as np
 
 from ..jobs import Job, key, private_copy
 from . import costs
-from .explainer import Explainer, KeptForwards, make_method
+from .methods.explainer import Explainer, KeptForwards, make_method
 
 
 def method_key(name: str, layers, params: dict) -> tuple:
@@ -137,7 +137,7 @@ def _twin(session):
 
 def rank_job(session, methods, n: int = 32, split: str = "test", layers=None, seed: int = 0) -> Job:
     """rank_methods() on a copy of the model (on data.sample(split, n, seed): stratified by class)."""
-    from .rank import rank_methods
+    from .evaluation.rank import rank_methods
 
     methods = tuple(methods)
     layers = layers if isinstance(layers, (str, type(None))) else tuple(layers)
@@ -150,7 +150,7 @@ def rank_job(session, methods, n: int = 32, split: str = "test", layers=None, se
 def diff_roar_job(session, name: str, layers=None, params: dict | None = None, k: float = 0.2,
                   epochs: int = 5) -> Job:
     """DiffROAR of one configured method: the architecture retrained on its top-k and bottom-k pixels."""
-    from .roar import diff_roar
+    from .evaluation.roar import diff_roar
 
     params = dict(params or {})
     method = make_method(name, layers, **params)  # a bad name or knob: a clear error before any work
@@ -163,7 +163,7 @@ def diff_roar_job(session, name: str, layers=None, params: dict | None = None, k
 def cam_layers(session) -> list[str]:
     """Every module with a spatial map (larger than 1 x 1) on the path to the logits, in the model's order: block
     outputs, not only convolutions (one shape-probing forward on a test image, memoised)."""
-    from .layers import spatial_layers
+    from .methods.layers import spatial_layers
 
     x = session.data.inputs("test")[:1]
     return session.memo(("saliency-layers",), lambda: spatial_layers(session.model, x))
@@ -171,7 +171,7 @@ def cam_layers(session) -> list[str]:
 
 def default_layer(session, layers: list[str]) -> str | None:
     """The layer a CAM explains unless the user chooses: the last spatial map on the path to the logits."""
-    from .layers import default_cam_layer
+    from .methods.layers import default_cam_layer
 
     if not layers:
         return None
@@ -181,7 +181,7 @@ def default_layer(session, layers: list[str]) -> str | None:
 
 def configured(names, layers) -> dict:
     """{name: method} for names, CAMs on the given layer(s), input methods on the input."""
-    from . import METHODS
+    from .methods.registry import METHODS
 
     return {n: make_method(n, layers if METHODS[n].needs_layer else None) for n in names}
 
@@ -190,7 +190,7 @@ def sanity_job(session, methods, n: int = 8, split: str = "test", layers=None, m
                seed: int = 0) -> Job:
     """Adebayo et al.'s model randomisation of the compared methods on n images (data.sample(split, n, seed):
     stratified by class), on a copy of the model."""
-    from .sanity import model_randomization
+    from .evaluation.sanity import model_randomization
 
     methods = tuple(methods)
     layers = layers if isinstance(layers, (str, type(None))) else tuple(layers)
@@ -204,7 +204,7 @@ def sanity_job(session, methods, n: int = 8, split: str = "test", layers=None, m
 def trust_job(session, methods, n: int = 8, split: str = "test", layers=None, seed: int = 0) -> Job:
     """Faithfulness correlation, max-sensitivity, sparseness, complexity and random-logit per method, on n images
     (data.sample(split, n, seed): stratified by class)."""
-    from .trust import trust_metrics
+    from .evaluation.trust import trust_metrics
 
     methods = tuple(methods)
     layers = layers if isinstance(layers, (str, type(None))) else tuple(layers)

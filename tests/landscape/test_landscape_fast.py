@@ -7,8 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from explorer.landscape import _functional as fn
-from explorer.landscape import estimate, random_direction, random_plane, slice_grid
+from explorer import device as hw
+from explorer.landscape import estimate, random_direction, random_plane, slice_grid, slices
+from explorer.landscape import functional as fn
 from explorer.models import MLP, SmallCNN
 
 
@@ -87,7 +88,8 @@ def test_fast_path_nan_and_memory_budget(tiny_cnn, batch, monkeypatch):
     d = {k: torch.full_like(v, 1e38) for k, v in random_direction(tiny_cnn, one_d="scaled").items()}
     s = slice_grid(tiny_cnn, x, y, d, span=1.0, n=5, backend="fast")
     assert s.path.startswith("fast") and np.isnan(s.loss[3:]).all() and np.isfinite(s.loss[2])
-    monkeypatch.setattr(fn, "free_bytes", lambda device: 400_000)  # the point fits, the three terms do not
+    for module in (fn, slices):  # the point fits, the three terms do not
+        monkeypatch.setattr(module, "free_bytes", lambda device: 400_000)
     s = slice_grid(tiny_cnn, x, y, random_direction(tiny_cnn), span=1.0, n=3)
     assert s.path.startswith("eager: the first layer's outputs would take")
 
@@ -97,18 +99,20 @@ def test_memory_check_reads_available_not_free(tiny_cnn, batch, monkeypatch, tmp
     x, y = batch
     meminfo = tmp_path / "meminfo"
     meminfo.write_text("MemTotal:       24000000 kB\nMemFree:          209920 kB\nMemAvailable:   18874368 kB\n")
-    real = fn.os.sysconf
+    real = hw.os.sysconf
     pages = {"SC_AVPHYS_PAGES": 205 * 2**20 // 4096, "SC_PAGE_SIZE": 4096}
-    monkeypatch.setattr(fn.os, "sysconf", lambda k: pages[k] if k in pages else real(k))
-    monkeypatch.setattr(fn, "MEMINFO", str(meminfo))
+    monkeypatch.setattr(hw.os, "sysconf", lambda k: pages[k] if k in pages else real(k))
+    monkeypatch.setattr(hw, "MEMINFO", str(meminfo))
+    monkeypatch.setattr(hw, "address_space_room", lambda status=None: None)  # no RLIMIT_AS or cgroup limit here
+    monkeypatch.setattr(hw, "cgroup_room", lambda root=None, proc=None: None)
     monkeypatch.setitem(sys.modules, "psutil", None)  # no psutil: /proc/meminfo's MemAvailable
-    assert fn.free_bytes(torch.device("cpu")) == 18 * 2**30
+    assert hw.free_bytes(torch.device("cpu")) == 18 * 2**30
     monkeypatch.setattr(fn, "activation_bytes", lambda model, x: 260 * 2**20 // len(x))
     assert fn.check_fits(tiny_cnn, x, 441) >= 260 * 2**20  # no MemoryError
     psutil = type(sys)("psutil")  # with psutil: its `available`
     psutil.virtual_memory = lambda: type("vm", (), {"available": 17 * 2**30})()
     monkeypatch.setitem(sys.modules, "psutil", psutil)
-    assert fn.free_bytes(torch.device("cpu")) == 17 * 2**30
+    assert hw.free_bytes(torch.device("cpu")) == 17 * 2**30
     monkeypatch.setattr(fn, "activation_bytes", lambda model, x: 20 * 2**30 // len(x))
     with pytest.raises(MemoryError, match="MiB are available"):
         fn.check_fits(tiny_cnn, x, 441)

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.landscape import _functional as fn
 from explorer.landscape import axis, fast, preview_indices, random_direction, random_plane, slice_grid
+from explorer.landscape import functional as fn
 from explorer.landscape import vmap as vm
 from explorer.models import MLP
 from explorer.train import evaluate
@@ -200,7 +200,7 @@ def test_core_imports_no_widgets():
 
 
 def test_vmap_chunk_from_free_memory(tiny_cnn, monkeypatch):
-    monkeypatch.setattr(fn, "free_bytes", lambda device: 10_000)
+    monkeypatch.setattr(vm, "free_bytes", lambda device: 10_000)
     assert vm.vmap_chunk(tiny_cnn, per_point=1_000, n_points=441) == 5  # half the free memory / bytes per point
     assert vm.vmap_chunk(tiny_cnn, per_point=10**9, n_points=441) == 1
     assert vm.vmap_chunk(tiny_cnn, per_point=1, n_points=441) == 441

@@ -13,7 +13,7 @@ from explorer.saliency import (
     GuidedBackprop,
     Occlusion,
 )
-from explorer.saliency.guided_gradcam import GuidedGradCAM
+from explorer.saliency.methods.guided_gradcam import GuidedGradCAM
 
 
 def linear_net(w1, w2, b1=None, b2=None):
@@ -232,7 +232,7 @@ def test_attribution_classes_expose_family_and_choices():
 
 def test_inplace_flags_come_back_when_the_forward_fails():
     """module_rules runs in-place ReLUs out of place for its block only, also when the model raises inside it."""
-    from explorer.saliency.attribution import module_rules
+    from explorer.saliency.methods.attribution import module_rules
 
     class Boom(nn.Module):
         def __init__(self):

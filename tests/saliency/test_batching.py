@@ -2,16 +2,17 @@
 import torch
 from torch import nn
 
+from explorer import device
 from explorer.saliency import GradientSHAP, Occlusion, ScoreCAM
-from explorer.saliency import batching as B
+from explorer.saliency.methods import batching as B
 
 
 def test_cache_bytes_reads_the_largest_sysfs_cache(tmp_path):
     for i, size in enumerate(["48K", "32K", "1024K", "32768K"]):
         (tmp_path / f"index{i}").mkdir()
         (tmp_path / f"index{i}" / "size").write_text(size + "\n")
-    assert B.cache_bytes(tmp_path) == 32 * 2**20
-    assert B.cache_bytes(tmp_path / "none") == B.FALLBACK_CACHE
+    assert device.cache_bytes(tmp_path) == 32 * 2**20
+    assert device.cache_bytes(tmp_path / "none") == device.FALLBACK_CACHE
 
 
 def test_widest_activation_by_hand_and_no_hook_left():
@@ -46,3 +47,25 @@ def test_maps_do_not_depend_on_the_pass_size(monkeypatch, digits):
                       GradientSHAP(samples=3, stdev=0.1).attributions(s.model, x))
     for a, b in zip(out[1], out[2**40]):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+
+
+def test_folded_copy_folds_every_batchnorm_kind_and_fires_no_hook():
+    from explorer.saliency.methods.fold import BATCHNORMS, folded
+
+    plain = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU())
+    assert folded(plain) is plain  # nothing to fold: the model itself
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 2))
+    net[1].running_mean.uniform_(-1, 1)
+    net[1].running_var.uniform_(0.5, 2)
+    net.eval()
+    calls = []
+    handle = net[0].register_forward_hook(lambda *a: calls.append(1))
+    try:
+        twin = folded(net)
+        x = torch.randn(2, 3, 8, 8)
+        assert not any(isinstance(m, BATCHNORMS) for m in twin.modules())
+        torch.testing.assert_close(twin(x), net(x), rtol=1e-5, atol=1e-5)
+        assert len(calls) == 1  # the original's forward only: the copy's hooks were dropped
+    finally:
+        handle.remove()

@@ -229,7 +229,7 @@ def test_fullgrad_completeness():
     x = fw.inputs["input"]
     gx, *gs = method.grads(fw, t, [x] + [fw.acts[n] for n in names])
     mods = dict(model.named_modules())
-    from explorer.saliency.fullgrad import bias_of
+    from explorer.saliency.methods.fullgrad import bias_of
     total = (x * gx).sum((1, 2, 3)) + sum((bias_of(mods[n])[:, None, None] * g).sum((1, 2, 3))
                                           for n, g in zip(names, gs, strict=True))
     torch.testing.assert_close(total.detach(), fw.logits.detach().gather(1, t[:, None])[:, 0], atol=1e-5, rtol=1e-5)

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from explorer.saliency import METHODS, EigenCAM, GradCAM, GradCAMpp, NormGrad, explain
-from explorer.saliency.eigencam import eigen_projection
+from explorer.saliency.methods.eigencam import eigen_projection
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +148,7 @@ def test_multilayer_cam_is_mean_of_normalised(cnn_session):
 
 def test_cfcam_filters_differ_and_are_documented(cnn_session):
     from explorer.saliency import CFCAM
-    from explorer.saliency.cfcam import smooth
+    from explorer.saliency.methods.cfcam import smooth
     g = torch.randn(6, 6, generator=torch.Generator().manual_seed(0))
     # a constant map passes both filters' interior unchanged up to the border; the bilateral kernel depends on g
     assert not torch.allclose(smooth(g, "gaussian"), smooth(g, "bilateral"))
@@ -187,7 +187,7 @@ def test_integrated_gradients_completeness(cnn_session):
 
 
 def test_gradcampp_alpha_is_eq19_without_epsilon():
-    from explorer.saliency.gradcam import gradcampp_alpha
+    from explorer.saliency.methods.gradcam import gradcampp_alpha
     # one channel, 2x2: sum A = S; alpha = 1 / (2 + S g) where g != 0, 0 where g = 0 or the denominator vanishes
     g = torch.tensor([0.5, 0.0, 1e-4, 0.25]).view(1, 1, 2, 2)
     for s in (4.0, -4.0):  # -4: 2 g^2 + S g^3 = 0 at g = 0.5 (pytorch-grad-cam gives g^2 / 1e-6 = 250000 there)
@@ -202,7 +202,7 @@ def test_gradcampp_alpha_is_eq19_without_epsilon():
 
 def test_smooth_gradcampp_numerator_d1_is_the_paper_as_printed(cnn_session):
     from explorer.saliency import GradCAM, SmoothGradCAMpp
-    from explorer.saliency.util import normalize, upsample
+    from explorer.saliency.methods.util import normalize, upsample
 
     model, x = cnn_session.model, cnn_session.data.inputs("test")[:3]
     fw = GradCAM("conv3").forward(model, x)

@@ -135,7 +135,7 @@ def test_diff_roar_takes_a_method(blocks, unchanged):
     from dataclasses import replace
 
     from explorer import build_model
-    from explorer.saliency.roar import split_maps
+    from explorer.saliency.evaluation.roar import split_maps
 
     small = replace(blocks, x={s: blocks.x[s][:40] for s in blocks.x}, y={s: blocks.y[s][:40] for s in blocks.y},
                     masks={s: blocks.masks[s][:40] for s in blocks.masks})

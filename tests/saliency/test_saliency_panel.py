@@ -172,7 +172,7 @@ def test_mlp_offers_input_methods_only():
 
 
 def test_diff_roar_button_with_progress_and_memo(panel_and_calls, monkeypatch):
-    from explorer.saliency import roar as mod
+    from explorer.saliency.evaluation import roar as mod
 
     panel, _ = panel_and_calls
     seen = []

@@ -10,10 +10,10 @@ import torch
 from torch import nn
 
 from explorer.saliency import EigenCAM, GradCAM, GuidedBackprop, InputGradient
-from explorer.saliency import faithfulness as fa
-from explorer.saliency.disagreement import metric_agreement
-from explorer.saliency.sanity import data_randomization, model_randomization, param_layers, reinit
-from explorer.saliency.similarity import spearman, ssim, ssim_flat, ssim_ours, ssim_window
+from explorer.saliency.evaluation import faithfulness as fa
+from explorer.saliency.evaluation.disagreement import metric_agreement
+from explorer.saliency.evaluation.sanity import data_randomization, model_randomization, param_layers, reinit
+from explorer.saliency.evaluation.similarity import spearman, ssim, ssim_flat, ssim_ours, ssim_window
 
 
 def edge_net():
@@ -295,7 +295,7 @@ def test_metric_agreement_hand_computed():
 
 
 def test_trust_metrics_table_feeds_metric_agreement(tiny_cnn, unchanged):
-    from explorer.saliency.trust import trust_metrics
+    from explorer.saliency.evaluation.trust import trust_metrics
 
     x = torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     calls = []

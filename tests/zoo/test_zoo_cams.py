@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from explorer.saliency import GradCAM
-from explorer.saliency.layers import default_cam_layer, spatial_layers
+from explorer.saliency.methods.layers import default_cam_layer, spatial_layers
 
 from .conftest import smooth_images
 

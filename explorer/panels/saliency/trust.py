@@ -7,7 +7,7 @@ import html
 import ipywidgets as W
 
 from ...saliency import lab
-from ...saliency.disagreement import metric_agreement
+from ...saliency.evaluation.disagreement import metric_agreement
 from ...table import Table
 from .._common import guarded, load_bokeh
 from .._jobbar import JobBar

@@ -1,28 +1,12 @@
 """Pass sizes that keep a pass's widest activation in the CPU's last-level cache."""
 from __future__ import annotations
 
-import contextlib
-from pathlib import Path
-
 import torch
 from torch import nn
 
-from ..capture import eval_mode
+from ...capture import eval_mode
+from ...device import cache_bytes
 from .util import run_model
-
-FALLBACK_CACHE = 32 * 2**20  # bytes, where the OS does not say (a common server L3)
-SYSFS = Path("/sys/devices/system/cpu/cpu0/cache")
-UNITS = {"K": 2**10, "M": 2**20, "G": 2**30}
-
-
-def cache_bytes(root: Path = SYSFS) -> int:
-    """The largest CPU cache in bytes (Linux sysfs 'index*/size', e.g. '32768K'), or FALLBACK_CACHE."""
-    sizes = []
-    for p in root.glob("index*/size"):
-        text = p.read_text().strip().upper()
-        with contextlib.suppress(ValueError):
-            sizes.append(int(text[:-1]) * UNITS[text[-1]] if text[-1:] in UNITS else int(text))
-    return max(sizes, default=FALLBACK_CACHE)
 
 
 def widest_activation(model: nn.Module, x1: torch.Tensor) -> int:

@@ -2,8 +2,8 @@
 import torch
 import torch.nn.functional as F
 
-from ..capture import eval_mode
-from .base import CAM, _channels_last
+from ...capture import eval_mode
+from .base import CAM, as_channels_last
 from .batching import fitting_batch
 from .fold import folded
 from .util import run_model
@@ -65,7 +65,7 @@ class ScoreCAM(CAM):
     def _logits(model, rows):
         """The model's logits on a batch, channels-last on the CPU (plain for a model that .view()s activations)."""
         try:
-            return run_model(model, _channels_last(model, rows))
+            return run_model(model, as_channels_last(model, rows))
         except (RuntimeError, ValueError) as err:
             if "view size" not in str(err):
                 raise

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import torch
 
-from ..capture import eval_mode
-from ..device import model_device
+from ...capture import eval_mode
+from ...device import model_device
+from ..methods.explainer import named_methods
+from ..methods.util import check_input, resolve_targets, run_model
 from .faithfulness import complexity, faithfulness_correlation, max_sensitivity, random_logit, sparseness
-from .sanity import _methods
-from .util import check_input, resolve_targets, run_model
 
 
 def trust_metrics(model, x, methods, targets="predicted", labels=None, runs: int = 100, subset: int | None = None,
@@ -19,7 +19,7 @@ def trust_metrics(model, x, methods, targets="predicted", labels=None, runs: int
     quarter of the features per run (at most Quantus's 224). progress(done, total, {'method': name}).
     """
     x = check_input(x).to(model_device(model))
-    methods = _methods(methods)
+    methods = named_methods(methods)
     with torch.no_grad(), eval_mode(model):
         t = resolve_targets(targets, run_model(model, x), labels)
     size = subset if subset is not None else max(1, min(224, x[0].numel() // 4))

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..capture import eval_mode
-from ..device import model_device
+from ...capture import eval_mode
+from ...device import model_device
 
 MAX_PREFIX = 8  # class, distillation and register tokens before the patch grid
 MAP_TOLERANCE = math.log(2)  # row stride / column stride of a conv map (odd sizes, padding): at most 2 : 1

@@ -8,11 +8,12 @@ import math
 import torch
 from torch import nn
 
-from ..capture import eval_mode
-from ..device import model_device
-from ..train import train
+from ...capture import eval_mode
+from ...device import model_device
+from ...train import train
+from ..methods.explainer import named_methods
+from ..methods.util import check_input, resolve_targets, run_model
 from .similarity import spearman, ssim
-from .util import check_input, resolve_targets, run_model
 
 MODES = ("cascading", "independent")
 
@@ -35,21 +36,6 @@ def reinit(module: nn.Module, seed: int) -> None:
         else:  # no initialiser of its own: Gaussian noise of the parameters' scale
             for p in module.parameters(recurse=False):
                 p.normal_(0, float(p.std()) if p.numel() > 1 else 1.0)
-
-
-def _methods(methods) -> dict:
-    """{display name: method instance} from names, instances or a dict."""
-    from .explainer import make_method
-
-    if isinstance(methods, dict):
-        return dict(methods)
-    out = {}
-    for m in methods:
-        if isinstance(m, str):
-            out[m] = make_method(m)
-        else:
-            out[m.name or type(m).__name__] = m
-    return out
 
 
 def signed_and_maps(method, model, x, t) -> tuple[torch.Tensor, torch.Tensor]:
@@ -89,7 +75,7 @@ def model_randomization(model: nn.Module, x, methods, targets="predicted", label
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
     x = check_input(x).to(model_device(model))
-    methods = _methods(methods)
+    methods = named_methods(methods)
     names = param_layers(model) if layers is None else list(layers)
     known = set(param_layers(model))
     bad = [n for n in names if n not in known]
@@ -127,7 +113,7 @@ def data_randomization(model: nn.Module, data, x, methods, targets="predicted", 
     a seeded re-initialisation on shuffled labels. Returns {'methods': {name: {'spearman', 'spearman_abs', 'ssim'}},
     'train_accuracy': the shuffled model's accuracy on its own (shuffled) training labels}."""
     x = check_input(x).to(model_device(model))
-    methods = _methods(methods)
+    methods = named_methods(methods)
     with torch.no_grad(), eval_mode(model):
         t = resolve_targets(targets, run_model(model, x), labels)
     other = copy.deepcopy(model)
@@ -136,7 +122,7 @@ def data_randomization(model: nn.Module, data, x, methods, targets="predicted", 
     shuffled = shuffled_labels(data, seed)
     train(other, shuffled, epochs=epochs, seed=seed, progress=progress, checkpoint_epochs=[], **train_kwargs)
     other.eval()
-    from ..train import evaluate
+    from ...train import evaluate
 
     acc = evaluate(other, shuffled.inputs("train").to(model_device(other)), shuffled.labels("train")).accuracy
     out = {k: compare(signed_and_maps(m, model, x, t), signed_and_maps(m, other, x, t)) for k, m in methods.items()}

@@ -8,8 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..capture import capture, eval_mode, resolve
-from ..device import model_device
+from ...capture import capture, eval_mode
+from ...device import model_device
+from ...layers import resolve
 from .layers import as_maps, default_cam_layer, spatial_layers
 from .util import check_input, grad_from, normalize, record_inputs, resolve_targets, run_model, upsample
 
@@ -26,7 +27,7 @@ class Forward:
     model: nn.Module | None = None  # for methods that need more forward passes (noise, paths)
 
 
-def _channels_last(model: nn.Module, x: torch.Tensor, plain=()) -> torch.Tensor:
+def as_channels_last(model: nn.Module, x: torch.Tensor, plain=()) -> torch.Tensor:
     """A channels-last copy of a CPU image batch: oneDNN's convolutions run 12-16% faster on it (resnet18,
     benchmarks/README.md), maps equal within 1e-5. The caller's tensor is not changed; models that .view()
     their activations fall back to the plain layout."""
@@ -61,7 +62,7 @@ class Saliency:
 
     def forward(self, model: nn.Module, x) -> Forward:
         """One forward pass (eval mode, grad on), keeping the graph to the chosen layers."""
-        from ..data import check_model
+        from ...data import check_model
 
         check_model(model)  # a meta-device model: a clear error before the layer probe runs it
         x = check_input(x).to(model_device(model))
@@ -75,7 +76,7 @@ class Saliency:
             # models seen to .view() their activations: learnt per method instance, not in module state
             plain = self.__dict__.setdefault("_plain_layout", weakref.WeakSet())
             try:
-                fast = _channels_last(model, x, plain) if self.channels_last else x
+                fast = as_channels_last(model, x, plain) if self.channels_last else x
                 logits, rec, ins = self._run(model, fast, mods, names)
             except (RuntimeError, ValueError) as err:  # run_model words a RuntimeError as a ValueError
                 if "view size" not in str(err) or x.is_contiguous(memory_format=torch.channels_last):

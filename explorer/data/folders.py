@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import ImageSet, from_arrays
+from .imageset import ImageSet, from_arrays
 
 
 def _rgb(im):
@@ -78,7 +78,7 @@ def image_folder(root: str | os.PathLike, size: int = 32, test_fraction: float =
     except (FileNotFoundError, RuntimeError) as err:
         raise FileNotFoundError(f"{root} has no images in class sub-folders ({err})") from err
     if weights is not None:
-        from .models import pretrained_preset
+        from ..models import pretrained_preset
 
         preset = pretrained_preset(weights)
         size, resize = preset["size"], resize or preset["resize"]

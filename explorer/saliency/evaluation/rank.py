@@ -6,7 +6,8 @@ import time
 
 import torch
 
-from .explainer import Explainer, make_method
+from ..methods.explainer import Explainer, make_method
+from ..methods.registry import METHODS
 from .metrics import class_sensitivity, deletion_insertion, energy, pointing_game
 
 
@@ -25,8 +26,6 @@ def rank_methods(session, methods=None, n: int = 64, split: str = "test", layers
     n >= its size): deletion/insertion AUCs (for the predicted class), class sensitivity, and, where the data has
     ground-truth masks, pointing game and energy. Best (insertion - deletion) first; each row is a dict with 'rank'
     and 'method'."""
-    from . import METHODS
-
     methods = list(METHODS) if methods is None else list(methods)
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
         raise ValueError(f"n must be an integer >= 1 (images to rank on); got {n!r}")

@@ -6,10 +6,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..capture import eval_mode
-from ..device import model_device
+from ...capture import eval_mode
+from ...device import model_device
+from ..methods.util import check_input, resolve_targets, run_model
 from .similarity import ssim
-from .util import check_input, resolve_targets, run_model
 
 
 def _flat(a: torch.Tensor) -> torch.Tensor:

@@ -7,9 +7,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..capture import eval_mode
-from ..device import model_device
-from .base import check_input
+from ...capture import eval_mode
+from ...device import model_device
+from ..methods.base import check_input
 
 
 def blur(x: torch.Tensor, sigma: float | None = None) -> torch.Tensor:

@@ -7,8 +7,8 @@ from dataclasses import replace
 import torch
 from torch import nn
 
-from ..data import ImageSet
-from ..train import evaluate, train
+from ...data import ImageSet
+from ...train import evaluate, train
 
 
 def keep_pixels(images: torch.Tensor, maps: torch.Tensor, k: float, top: bool, fill) -> torch.Tensor:
@@ -33,7 +33,7 @@ def reinit(model: nn.Module, seed: int) -> nn.Module:
 
 def split_maps(model: nn.Module, method, data: ImageSet, batch_size: int = 256) -> dict:
     """{split: (N, H, W)} maps of a method (a registered name or a Saliency) for the true classes, on the CPU."""
-    from .explainer import make_method
+    from ..methods.explainer import make_method
 
     method = make_method(method) if isinstance(method, str) else method
     out = {}

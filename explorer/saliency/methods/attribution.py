@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..capture import eval_mode
-from ..device import model_device
+from ...capture import eval_mode
+from ...device import model_device
 from .base import Saliency
 from .util import check_input, normalize, resolve_targets, run_model
 

@@ -6,14 +6,13 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from ..weights import weights_token
+from ...weights import weights_token
 from .base import Forward, Saliency, check_input
+from .registry import METHODS
 
 
 def make_method(name: str, layers=None, **params) -> Saliency:
     """A registered method by name, e.g. make_method('Grad-CAM', 'conv3'); the error lists the valid names."""
-    from . import METHODS
-
     if name not in METHODS:
         raise KeyError(f"unknown saliency method {name!r}; choose one of {', '.join(METHODS)}")
     cls = METHODS[name]
@@ -22,6 +21,19 @@ def make_method(name: str, layers=None, **params) -> Saliency:
     if layers is not None:
         raise ValueError(f"{name} explains the input and takes no layer; got layers={layers!r}")
     return cls(**params)
+
+
+def named_methods(methods) -> dict:
+    """{display name: method instance} from names, instances or a dict."""
+    if isinstance(methods, dict):
+        return dict(methods)
+    out = {}
+    for m in methods:
+        if isinstance(m, str):
+            out[m] = make_method(m)
+        else:
+            out[m.name or type(m).__name__] = m
+    return out
 
 
 def explain(model: nn.Module, x, method: str = "Grad-CAM", layers=None, targets="predicted", labels=None,

@@ -1,4 +1,4 @@
-"""Image datasets: images for display, the tensors the model sees, labels, class names.
+"""The image set: images for display, the tensors the model sees, labels, class names; from the user's arrays.
 
 One rule for images entering any lab (from_arrays, saliency, codes, landscape, evaluate), as_model_input:
 uint8 pixels 0..255 are scaled to [0, 1] float32 (/ 255); floating images are used as they are, only cast to
@@ -8,16 +8,11 @@ cast, is a ValueError. Nothing is standardised unless asked (from_arrays' mean=,
 """
 from __future__ import annotations
 
-import difflib
-import functools
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 SPLITS = ("train", "test")
@@ -117,7 +112,7 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
     return (x.permute(0, 2, 3, 1).numpy() * 255 + 0.5).astype(np.uint8)
 
 
-def _stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Per-channel mean and std of (N, C, H, W) images."""
     mean = x.mean(dim=(0, 2, 3))
     std = x.std(dim=(0, 2, 3)).clamp_min(1e-6)
@@ -159,7 +154,7 @@ def as_model_input(x, model: nn.Module | None = None, what: str = "images") -> t
     return t
 
 
-def _as_images(x, what: str) -> torch.Tensor:
+def as_images(x, what: str) -> torch.Tensor:
     """Arrays of shape (N, H, W), (N, C, H, W) or (N, H, W, C) with C in {1, 3} -> float32 (N, C, H, W)."""
     t = torch.as_tensor(np.asarray(x)) if not isinstance(x, torch.Tensor) else x.detach().cpu()
     if t.ndim == 3:
@@ -238,7 +233,7 @@ def _normalisation(xtr: torch.Tensor, mean, std, transform):
     for v, what in ((mean, "mean"), (std, "std")):
         if isinstance(v, str) and v != "data":
             raise ValueError(f"{what} must be None, 'data', a number or one per channel; got {v!r}")
-    stats = _stats(xtr) if data_mean or data_std else None
+    stats = channel_stats(xtr) if data_mean or data_std else None
     mean = stats[0] if data_mean else (0.0,) * c if mean is None else _per_channel(mean, c, "mean")
     std = stats[1] if data_std else (1.0,) * c if std is None else _per_channel(std, c, "std")
     if min(std) <= 0:
@@ -256,7 +251,7 @@ def from_arrays(x_train, y_train, x_test=None, y_test=None, classes=None, name="
     centre crop applied to the images, its mean and std to the inputs), or any callable images -> inputs that
     keeps the shape.
     """
-    xtr = _as_images(x_train, "x_train")
+    xtr = as_images(x_train, "x_train")
     n_classes = len(classes) if classes is not None else None
     ytr = _as_labels(y_train, len(xtr), n_classes, "y_train")
     if x_test is None:
@@ -276,7 +271,7 @@ def from_arrays(x_train, y_train, x_test=None, y_test=None, classes=None, name="
     else:
         if y_test is None:
             raise ValueError("x_test given without y_test")
-        xte = _as_images(x_test, "x_test")
+        xte = as_images(x_test, "x_test")
         yte = _as_labels(y_test, len(xte), n_classes, "y_test")
         if xte.shape[1:] != xtr.shape[1:]:
             raise ValueError(f"x_test images are {tuple(xte.shape[1:])} but x_train images are {tuple(xtr.shape[1:])}")
@@ -318,117 +313,3 @@ def stratified_indices(labels, n: int, seed: int = 0) -> np.ndarray:
     take[np.argsort(-(share - take), kind="stable")[:rest]] += 1
     out = [rng.choice(np.flatnonzero(inverse == c), k, replace=False) for c, k in enumerate(take) if k]
     return np.sort(np.concatenate(out))
-
-
-def _upsample(x: torch.Tensor, factor: int) -> torch.Tensor:
-    """Bilinear upsampling by an integer factor (1 leaves x as is)."""
-    if factor < 1 or int(factor) != factor:
-        raise ValueError(f"upsample must be a positive integer; got {factor!r}")
-    return x if factor == 1 else F.interpolate(x, scale_factor=int(factor), mode="bilinear", align_corners=False)
-
-
-def digits(upsample: int = 1, seed: int = 0) -> ImageSet:
-    """scikit-learn's bundled 8x8 handwritten digits (1,797 images), a seeded stratified 75/25 split."""
-    from sklearn.datasets import load_digits
-
-    d = load_digits()
-    x = _upsample(torch.tensor(d.images, dtype=torch.float32)[:, None] / 16.0, upsample)
-    s = from_arrays(x, d.target, classes=[str(c) for c in d.target_names], name="digits",
-                    test_fraction=0.25, seed=seed, mean="data", std="data")  # the demo model's standardisation
-    return s
-
-
-def _null_block(size: int) -> torch.Tensor:
-    """The class-independent 'null' patch of BlockMNIST: a hollow square, identical in every image."""
-    block = torch.zeros(size, size)
-    a, b = size // 4, size - size // 4 - 1
-    block[a, a:b + 1] = block[b, a:b + 1] = block[a:b + 1, a] = block[a:b + 1, b] = 0.8
-    return block
-
-
-def block_digits(upsample: int = 1, seed: int = 0) -> ImageSet:
-    """BlockMNIST-style digits: the digit (signal) and a null block stacked vertically in random order.
-
-    `masks[split]` is True on the signal block, the only discriminative region.
-    """
-    base = digits(upsample=upsample, seed=seed)
-    gen = torch.Generator().manual_seed(seed)
-    x, m = {}, {}
-    for split in SPLITS:
-        sig = base.x[split]  # (N, 1, s, s)
-        n, _, s, _ = sig.shape
-        null = _null_block(s).expand(n, 1, s, s)
-        top = torch.rand(n, generator=gen) < 0.5  # signal on top for these
-        upper = torch.where(top.view(-1, 1, 1, 1), sig, null)
-        lower = torch.where(top.view(-1, 1, 1, 1), null, sig)
-        x[split] = torch.cat([upper, lower], dim=2).contiguous()  # (N, 1, 2s, s)
-        mask = torch.zeros(n, 2 * s, s, dtype=torch.bool)
-        mask[top, :s] = True
-        mask[~top, s:] = True
-        m[split] = mask
-    mean, std = _stats(x["train"])
-    return ImageSet("block-digits", x, dict(base.y), base.classes, mean, std, m)
-
-
-TORCHVISION_SETS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "cifar10": "CIFAR10"}
-
-
-def data_root() -> Path:
-    """Where torchvision datasets live: $EXPLORER_DATA or ~/.cache/explorer/data."""
-    return Path(os.environ.get("EXPLORER_DATA", Path.home() / ".cache" / "explorer" / "data"))
-
-
-def torchvision_set(name: str, root: str | os.PathLike | None = None, download: bool = False,
-                    limit: int | None = None) -> ImageSet:
-    """MNIST, Fashion-MNIST or CIFAR-10 from a folder in torchvision's layout; downloads only if asked."""
-    if name not in TORCHVISION_SETS:
-        raise KeyError(f"unknown torchvision dataset {name!r}; choose one of {sorted(TORCHVISION_SETS)}")
-    import torchvision.datasets as tvd
-
-    cls = getattr(tvd, TORCHVISION_SETS[name])
-    root = Path(root) if root is not None else data_root()
-    splits = {}
-    for split in SPLITS:
-        try:
-            splits[split] = cls(str(root), train=(split == "train"), download=download)
-        except RuntimeError as err:
-            if download:
-                raise ConnectionError(
-                    f"could not download {name} to {root}: {err}. There seems to be no network; copy the files "
-                    f"in torchvision's layout into {root}/{cls.__name__}/ or use the bundled 'digits'") from err
-            raise FileNotFoundError(
-                f"{name} not found under {root} (expected torchvision's layout, {root}/{cls.__name__}/...). "
-                f"Pass download=True to fetch it (needs network), point root= at a folder that has it, "
-                f"or use the bundled 'digits'") from err
-        except OSError as err:  # URLError and socket errors during download
-            raise ConnectionError(
-                f"could not download {name} to {root}: {err}. There seems to be no network; copy the files in "
-                f"torchvision's layout into {root}/{cls.__name__}/ or use the bundled 'digits'") from err
-    x, y = {}, {}
-    for split, ds in splits.items():
-        data = torch.as_tensor(np.asarray(ds.data))[:limit]
-        x[split] = _as_images(data if data.ndim == 4 else data[:, None], f"{name} {split} images")
-        y[split] = torch.as_tensor(np.asarray(ds.targets))[:limit].long()
-    classes = tuple(getattr(splits["train"], "classes", [str(c) for c in range(10)]))
-    mean, std = _stats(x["train"])
-    return ImageSet(name, x, y, classes, mean, std)
-
-
-DATASETS = {
-    "digits": digits,
-    "block-digits": block_digits,
-    **{k: functools.partial(torchvision_set, k) for k in TORCHVISION_SETS},
-}
-
-
-def load_dataset(name: str, **kwargs) -> ImageSet:
-    """A dataset by name: 'digits' (the embedded default), 'block-digits', 'mnist', 'fashion-mnist', 'cifar10'."""
-    if name not in DATASETS:
-        near = difflib.get_close_matches(name, DATASETS, n=1)
-        hint = f" (did you mean {near[0]!r}?)" if near else ""
-        raise KeyError(f"unknown dataset {name!r}{hint}; choose one of {', '.join(DATASETS)}, "
-                       f"or use from_arrays(...) / image_folder(...)")
-    return DATASETS[name](**kwargs)
-
-
-from .folders import image_folder, read_image  # noqa: E402,F401 - at the end: folders builds on the above

@@ -2,7 +2,8 @@
 import torch
 from torch import nn
 
-from ..capture import RELU_LIKE, eval_mode
+from ...capture import eval_mode
+from ...layers import RELU_LIKE
 from .attribution import Attribution, module_rules
 from .util import resolve_targets, run_model
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 
 import torch
 import torch.nn.functional as F
@@ -10,10 +9,10 @@ from torch import nn
 from torch.func import functional_call
 
 from ..capture import eval_mode
-from ..device import model_device
+from ..device import free_bytes, model_device
+from ..estimates import activation_bytes
 
 BN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
-MEMINFO = "/proc/meminfo"  # Linux's memory report (MemAvailable: free pages plus the reclaimable cache)
 EVAL_BATCH = 512  # the batch size of explorer.train.evaluate, so the origin's loss matches it to the last bit
 
 
@@ -86,51 +85,6 @@ def recompute_bn(model: nn.Module, params: dict, buffers: dict, x: torch.Tensor)
         new[f"{n}.running_var"] /= mom
         new[f"{n}.num_batches_tracked"] = buffers[f"{n}.num_batches_tracked"]
     return new
-
-
-@torch.no_grad()
-def activation_bytes(model: nn.Module, x: torch.Tensor) -> int:
-    """Bytes of the largest and all leaf outputs for one input, summed: a per-sample memory estimate."""
-    sizes = []
-    hooks = [m.register_forward_hook(lambda m, i, o: sizes.append(o.numel() * o.element_size()))
-             for m in model.modules() if not list(m.children())]
-    try:
-        with eval_mode(model):
-            model(x[:1])
-    finally:
-        for h in hooks:
-            h.remove()
-    return 2 * max(sizes, default=0) + sum(sizes) // 4  # the peak layer twice (input and output) plus slack
-
-
-def available_ram() -> int:
-    """Physical memory available to a new allocation: psutil's `available`, else MemAvailable of /proc/meminfo.
-
-    Not the free pages (SC_AVPHYS_PAGES): the page cache is reclaimable, so free pages understate it many times.
-    """
-    try:
-        import psutil
-        return int(psutil.virtual_memory().available)
-    except ImportError:
-        pass
-    try:
-        with open(MEMINFO) as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024  # the kernel reports kB
-    except OSError:
-        pass
-    try:  # no /proc (macOS): total physical memory as an upper bound rather than a refusal
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return 4 << 30
-
-
-def free_bytes(device: torch.device) -> int:
-    """Memory a new allocation can use on the device (CUDA: mem_get_info's free; otherwise available RAM)."""
-    if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
-    return available_ram()
 
 
 def check_fits(model: nn.Module, x: torch.Tensor, n_points: int) -> int:

@@ -7,7 +7,7 @@ import copy
 import torch
 from torch import nn
 
-from ..capture import RELU_LIKE
+from ...layers import RELU_LIKE, apply_layer
 from .attribution import Attribution, module_rules
 from .util import run_model
 
@@ -37,7 +37,7 @@ def _layer(m, weight_mod=None):
     if weight_mod is not None:
         w, b = weight_mod(w), None if b is None else weight_mod(b)
     if isinstance(m, nn.Conv2d):
-        return lambda x: m._conv_forward(x, w, b)
+        return lambda x: apply_layer(m, x, w, b)
     return lambda x: nn.functional.linear(x, w, b)
 
 

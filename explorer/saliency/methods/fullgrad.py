@@ -2,7 +2,7 @@
 import torch
 from torch import nn
 
-from ..capture import capture
+from ...capture import capture
 from .base import CAM, normalize, resolve_targets, upsample
 from .layers import as_maps
 from .util import record_inputs, run_model

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data import as_model_input, check_model, model_dtype
+from ...data import as_model_input, check_model, model_dtype
 
 EPS = 1e-7  # as pytorch-grad-cam's scale_cam_image
 

@@ -3,7 +3,8 @@ import contextlib
 
 import torch
 
-from ..capture import eval_mode, resolve
+from ...capture import eval_mode
+from ...layers import resolve
 from .base import CAM
 from .scorecam import check_batch_size
 from .util import run_model

@@ -1,0 +1,29 @@
+"""The registry of saliency methods, display name -> class: the dropdown and the contract tests both read it, so a
+registered method is on screen and under test at once (an explicit tuple, no subclass magic)."""
+from .ablationcam import AblationCAM
+from .cfcam import CFCAM
+from .deconvolution import Deconvolution
+from .deeplift import DeepLIFT
+from .eigencam import EigenCAM
+from .eigengradcam import EigenGradCAM
+from .fullgrad import FullGrad
+from .gradcam import GradCAM, GradCAMpp
+from .gradcam_elementwise import GradCAMElementWise
+from .gradient_shap import GradientSHAP
+from .guided_backprop import GuidedBackprop
+from .guided_gradcam import GuidedGradCAM
+from .hirescam import HiResCAM
+from .layercam import LayerCAM
+from .lrp import LRP
+from .normgrad import NormGrad
+from .occlusion import Occlusion
+from .scorecam import ScoreCAM
+from .smoothgrad import InputGradient, InputXGradient, IntegratedGradients, SmoothGrad
+from .smoothgradcampp import SmoothGradCAMpp
+from .xgradcam import XGradCAM
+
+CAMS_AND_GRADIENTS = (GradCAM, GradCAMpp, SmoothGradCAMpp, EigenCAM, CFCAM, NormGrad, InputGradient, SmoothGrad,
+                      InputXGradient, IntegratedGradients, HiResCAM, GradCAMElementWise, XGradCAM, LayerCAM, ScoreCAM,
+                      AblationCAM, EigenGradCAM, FullGrad)
+ATTRIBUTIONS = (GuidedBackprop, GuidedGradCAM, Deconvolution, Occlusion, GradientSHAP, DeepLIFT, LRP)
+METHODS = {cls.name: cls for cls in (*CAMS_AND_GRADIENTS, *ATTRIBUTIONS)}

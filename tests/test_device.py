@@ -1,0 +1,94 @@
+"""Hardware probes: the memory a new allocation may take respects RLIMIT_AS and the memory cgroup (v2 and v1)."""
+import subprocess
+import sys
+
+import pytest
+
+from explorer import device as hw
+
+GiB = 2**30
+
+
+@pytest.fixture
+def plenty(monkeypatch, tmp_path):
+    """18 GiB physically available (no psutil, a fake /proc/meminfo), no RLIMIT_AS: only the cgroup can limit."""
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       24000000 kB\nMemAvailable:   18874368 kB\n")
+    monkeypatch.setitem(sys.modules, "psutil", None)
+    monkeypatch.setattr(hw, "MEMINFO", str(meminfo))
+    monkeypatch.setattr(hw, "address_space_room", lambda status=None: None)
+    return 18 * GiB
+
+
+def child_available(limit: str) -> int:
+    """available_ram() in a fresh interpreter whose RLIMIT_AS soft limit is set by the expression `limit`."""
+    code = ("import resource; from explorer import device as hw; "
+            "vm = [int(v.split()[1]) * 1024 for v in open('/proc/self/status') if v.startswith('VmSize:')][0]; "
+            "hard = resource.getrlimit(resource.RLIMIT_AS)[1]; "
+            f"resource.setrlimit(resource.RLIMIT_AS, ({limit}, hard)); print(hw.available_ram())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return int(out.stdout)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS and /proc are Linux's")
+def test_available_ram_under_an_address_space_limit():
+    """Issue 22.9: under RLIMIT_AS = 12 GiB the session reported 18.6 GiB available."""
+    assert 0 < child_available(f"{12 * GiB}") <= 12 * GiB
+    assert 0 < child_available(f"vm + {GiB}") <= GiB  # what the process already maps counts against the limit
+
+
+def test_address_space_room_reads_vmsize(tmp_path, monkeypatch):
+    import resource
+
+    status = tmp_path / "status"
+    status.write_text("Name:\tpython\nVmPeak:\t 4000000 kB\nVmSize:\t 3145728 kB\nVmRSS:\t 100 kB\n")
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (12 * GiB, resource.RLIM_INFINITY))
+    assert hw.address_space_room(status) == 9 * GiB
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    assert hw.address_space_room(status) is None
+
+
+def write(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def test_cgroup_v2_limit_the_tightest_level_wins(tmp_path, plenty):
+    root, proc = tmp_path / "cgroup", tmp_path / "proc_cgroup"
+    write(proc, "0::/user.slice/app.scope\n")
+    write(root / "user.slice/app.scope/memory.max", f"{4 * GiB}\n")
+    write(root / "user.slice/app.scope/memory.current", f"{GiB}\n")
+    write(root / "user.slice/app.scope/memory.stat", f"anon {GiB // 2}\ninactive_file {GiB // 4}\nactive_file 7\n")
+    write(root / "user.slice/memory.max", "max\n")  # no limit at this level
+    write(root / "user.slice/memory.current", f"{3 * GiB}\n")
+    assert hw.cgroup_room(root, proc) == 4 * GiB - GiB + GiB // 4  # the reclaimable cache counts as room
+    assert hw.available_ram(cgroup=root, proc_cgroup=proc) == 4 * GiB - GiB + GiB // 4
+    write(root / "user.slice/memory.max", f"{5 * GiB}\n")  # the parent leaves 2 GiB: less than the child's 3.25
+    assert hw.available_ram(cgroup=root, proc_cgroup=proc) == 2 * GiB
+    write(root / "user.slice/memory.max", f"{100 * GiB}\n")
+    write(root / "user.slice/app.scope/memory.max", f"{100 * GiB}\n")  # the cgroup allows more than there is
+    assert hw.available_ram(cgroup=root, proc_cgroup=proc) == plenty
+
+
+def test_cgroup_v1_limit_and_its_no_limit_value(tmp_path, plenty):
+    root, proc = tmp_path / "cgroup", tmp_path / "proc_cgroup"
+    write(proc, "9:name=systemd:/\n4:memory:/process_api/e37e\n0::/\n")
+    mem = root / "memory/process_api/e37e"
+    write(mem / "memory.limit_in_bytes", f"{2 * GiB}\n")
+    write(mem / "memory.usage_in_bytes", f"{GiB}\n")
+    write(mem / "memory.stat", f"cache 5\ninactive_file {GiB // 8}\ntotal_inactive_file {GiB // 4}\n")
+    write(root / "memory/memory.limit_in_bytes", "9223372036854771712\n")  # v1's 'no limit'
+    write(root / "memory/memory.usage_in_bytes", f"{10 * GiB}\n")
+    assert hw.available_ram(cgroup=root, proc_cgroup=proc) == GiB + GiB // 4
+    write(proc, "4:memory:/docker/abc\n")  # a container: its own cgroup is the mount's root
+    write(root / "memory/memory.limit_in_bytes", f"{12 * GiB}\n")
+    assert hw.cgroup_room(root, proc) == 2 * GiB
+
+
+def test_no_cgroup_no_limit(tmp_path, plenty):
+    assert hw.cgroup_room(tmp_path, tmp_path / "missing") is None
+    write(tmp_path / "proc", "0::/\ngarbage\n")
+    assert hw.cgroup_room(tmp_path, tmp_path / "proc") is None
+    assert hw.available_ram(cgroup=tmp_path, proc_cgroup=tmp_path / "proc") == plenty
+
