@@ -13,7 +13,7 @@ from .data import ImageSet, as_model_input, check_model, load_dataset
 from .device import model_device, pick_device
 from .jobs import Estimate, Job, duration, no_progress, size
 from .models import build_model
-from .train import Evaluation, History, evaluate, train
+from .train import Evaluation, History, TrainingDiverged, evaluate, train
 
 
 class Session:
@@ -159,7 +159,11 @@ class Session:
 
     def train(self, epochs: int = 15, seed: int = 0, progress=None, **kwargs) -> History:
         """Train the model in place; keeps the history and its checkpoints for the labs."""
-        self.history = train(self.model, self.data, epochs=epochs, seed=seed, progress=progress, **kwargs)
+        try:
+            self.history = train(self.model, self.data, epochs=epochs, seed=seed, progress=progress, **kwargs)
+        except TrainingDiverged as err:  # the epochs done, matching the weights it put back
+            self.history = err.history
+            raise
         return self.history
 
     def evaluate(self, split: str = "test") -> Evaluation:
