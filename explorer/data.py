@@ -40,6 +40,8 @@ class ImageSet:
     masks: dict[str, torch.Tensor] = field(default_factory=dict)  # split -> (N, H, W) bool, known evidence
     transform: Callable | None = None  # images (N, C, H, W) -> model inputs of the same shape, instead of mean/std
     shown: dict[str, np.ndarray] = field(default_factory=dict)  # split -> (N, H', W', 3) uint8 photos, if kept
+    skipped: dict[str, str] = field(default_factory=dict)  # image folders: path -> why it was not loaded
+    duplicates: list[tuple[str, str]] = field(default_factory=list)  # image folders: same bytes (train, test file)
 
     @property
     def shape(self) -> tuple[int, int, int]:
