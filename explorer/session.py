@@ -15,7 +15,7 @@ from .device import model_device, pick_device
 from .executor import Executor, Ticket, after_each_cell
 from .jobs import Estimate, Job, duration, key, private_copy, size
 from .models import build_model
-from .train import Evaluation, History, evaluate, train
+from .train import Evaluation, History, TrainingDiverged, evaluate, train
 from .weights import weights_token
 
 
@@ -220,6 +220,9 @@ class Session:
         that the weights changed."""
         try:
             self.history = train(self.model, self.data, epochs=epochs, seed=seed, progress=progress, **kwargs)
+        except TrainingDiverged as err:  # the epochs done, matching the weights it put back
+            self.history = err.history
+            raise
         finally:
             self.changed()
         return self.history
@@ -231,14 +234,19 @@ class Session:
         from .estimates import training
 
         def compute(model, progress):
-            return model, train(model, self.data, epochs=epochs, seed=seed, progress=progress, **kwargs)
+            try:
+                return model, train(model, self.data, epochs=epochs, seed=seed, progress=progress, **kwargs), None
+            except TrainingDiverged as err:  # the copy holds the last finite weights: they become the model's too
+                return model, err.history, err
 
         def commit(result) -> History:
-            model, history = result
+            model, history, diverged = result
             with torch.no_grad():
                 self.model.load_state_dict(model.state_dict())
             self.history = history
             self.changed()
+            if diverged is not None:
+                raise diverged
             return history
         return Job(("train", epochs, seed, *key(kwargs)), lambda: private_copy(self.model), compute, "training",
                    lambda: training(self.model, self.data, epochs, kwargs.get("batch_size", 64)), store=False,

@@ -35,6 +35,8 @@ class ImageSet:
     masks: dict[str, torch.Tensor] = field(default_factory=dict)  # split -> (N, H, W) bool, known evidence
     transform: Callable | None = None  # images (N, C, H, W) -> model inputs of the same shape, instead of mean/std
     shown: dict[str, np.ndarray] = field(default_factory=dict)  # split -> (N, H', W', 3) uint8 photos, if kept
+    skipped: dict[str, str] = field(default_factory=dict)  # image folders: path -> why it was not loaded
+    duplicates: list[tuple[str, str]] = field(default_factory=list)  # image folders: same bytes (train, test file)
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -156,7 +158,19 @@ def as_model_input(x, model: nn.Module | None = None, what: str = "images") -> t
 
 def as_images(x, what: str) -> torch.Tensor:
     """Arrays of shape (N, H, W), (N, C, H, W) or (N, H, W, C) with C in {1, 3} -> float32 (N, C, H, W)."""
-    t = torch.as_tensor(np.asarray(x)) if not isinstance(x, torch.Tensor) else x.detach().cpu()
+    if isinstance(x, torch.Tensor):
+        t = x.detach().cpu()
+    else:
+        try:
+            t = torch.as_tensor(np.asarray(x))
+        except (TypeError, ValueError) as err:  # None, ragged lists, objects, strings
+            raise TypeError(f"{what} must be an array or tensor of images of one shape, (N, H, W), (N, C, H, W) "
+                            f"or (N, H, W, C); got {type(x).__name__} ({err})") from None
+    if t.ndim == 4 and t.shape[1] in (1, 3) and t.shape[3] in (1, 3):  # (N, 3, H, 3): either reading fits
+        import warnings
+
+        warnings.warn(f"{what} of shape {tuple(t.shape)} is read as (N, C, H, W) = {tuple(t.shape)}; if it is "
+                      f"(N, H, W, C), pass x.permute(0, 3, 1, 2) (or np.moveaxis(x, 3, 1)) instead", stacklevel=3)
     if t.ndim == 3:
         t = t[:, None]
     elif t.ndim == 4 and t.shape[1] not in (1, 3) and t.shape[3] in (1, 3):
@@ -167,16 +181,24 @@ def as_images(x, what: str) -> torch.Tensor:
         )
     if len(t) == 0:
         raise ValueError(f"{what} is empty: no images")
+    if t.shape[2] == 0 or t.shape[3] == 0:
+        raise ValueError(f"{what} images have no pixels (shape {tuple(t.shape)} as (N, C, H, W))")
     return as_model_input(t, None, what).contiguous()
 
 
 def _as_labels(y, n: int, n_classes: int | None, what: str) -> torch.Tensor:
     """Integer labels of length n, each in [0, n_classes)."""
-    t = torch.as_tensor(np.asarray(y))
+    try:
+        t = y.detach().cpu() if isinstance(y, torch.Tensor) else torch.as_tensor(np.asarray(y))
+    except (TypeError, ValueError):  # strings, objects, ragged lists
+        raise TypeError(f"{what} must be integer class indices 0..K-1 (with the names in classes=[...]); got "
+                        f"{np.asarray(y, dtype=object).ravel()[:3].tolist()}... of type {type(y).__name__}") from None
     if t.ndim != 1 or len(t) != n:
         raise ValueError(f"{what} must be a 1-D array of {n} labels; got shape {tuple(t.shape)}")
-    if t.is_floating_point() and not torch.equal(t, t.round()):
-        raise ValueError(f"{what} must be integer class indices")
+    if t.is_complex() or t.is_floating_point():
+        bad = t[~(torch.isfinite(t) & (t == t.round()))] if t.is_floating_point() else t
+        if len(bad):
+            raise ValueError(f"{what} must be integer class indices; found {bad[:3].tolist()}")
     t = t.long()
     if len(t) and (t.min() < 0 or (n_classes is not None and t.max() >= n_classes)):
         hi = n_classes - 1 if n_classes is not None else "n_classes - 1"
@@ -252,8 +274,17 @@ def from_arrays(x_train, y_train, x_test=None, y_test=None, classes=None, name="
     keeps the shape.
     """
     xtr = as_images(x_train, "x_train")
+    if classes is not None:
+        if isinstance(classes, (str, bytes)) or not hasattr(classes, "__len__"):
+            raise TypeError(f"classes must be a list of class names, e.g. ['cat', 'dog']; got {classes!r}")
+        if len(set(map(str, classes))) != len(classes):
+            raise ValueError(f"classes must be distinct names; got {list(classes)}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0; got {seed!r}")
     n_classes = len(classes) if classes is not None else None
     ytr = _as_labels(y_train, len(xtr), n_classes, "y_train")
+    if x_test is None and y_test is not None:
+        raise ValueError("y_test given without x_test")
     if x_test is None:
         from sklearn.model_selection import train_test_split
 

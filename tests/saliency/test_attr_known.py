@@ -248,3 +248,52 @@ def test_inplace_flags_come_back_when_the_forward_fails():
         assert net.relu.inplace is False
         net(torch.randn(2, 3))
     assert net.relu.inplace is True and not net.relu._forward_hooks and not net.relu._forward_pre_hooks
+
+
+class FunctionalNet(nn.Module):
+    """tiny_cnn's layers with ReLUs applied as functions (F.relu, Tensor.relu, torch.sigmoid): no ReLU module."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv1, self.conv2, self.fc = nn.Conv2d(1, 4, 3, padding=1), nn.Conv2d(4, 6, 3, padding=1), nn.Linear(6, 3)
+
+    def forward(self, x):
+        a = torch.nn.functional.relu(self.conv1(x))
+        a = self.conv2(a).relu() * torch.sigmoid(a.mean())
+        return self.fc(a.mean(dim=(2, 3)))
+
+
+@pytest.mark.parametrize("cls, warned", [(GuidedBackprop, "Guided backprop"), (Deconvolution, "Deconvolution"),
+                                         (DeepLIFT, "DeepLIFT"), (GuidedGradCAM, "Guided backprop")])
+def test_functional_relus_warn_that_the_method_falls_back_to_the_gradient(cls, warned, tiny_cnn, unchanged):
+    import warnings
+
+    from explorer.saliency.methods.fallback import FallbackWarning
+
+    model, x = FunctionalNet().eval(), torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    method = cls(["conv2"]) if cls is GuidedGradCAM else cls()
+    with unchanged(model), pytest.warns(FallbackWarning, match=f"^{warned}: FunctionalNet applies .*relu.* as a "
+                                                               f"function .*plain gradient"):
+        maps = method(model, x)  # silently the plain gradient before
+    assert maps.shape == (2, 8, 8) and torch.isfinite(maps).all()
+    if cls is DeepLIFT:
+        with pytest.warns(FallbackWarning, match="sigmoid"):
+            method(model, x)
+    with warnings.catch_warnings(), unchanged(tiny_cnn):  # nn.ReLU modules (in place): no warning
+        warnings.simplefilter("error", FallbackWarning)
+        method = cls(["conv2"]) if cls is GuidedGradCAM else cls()
+        method(tiny_cnn, x)
+
+
+def test_with_functional_relus_guided_backprop_is_the_input_gradient():
+    import warnings
+
+    model, x = FunctionalNet().eval(), torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gb = GuidedBackprop().attributions(model, x)
+    xg = x.clone().requires_grad_(True)
+    logits = model(xg)
+    (grad,) = torch.autograd.grad(logits.gather(1, logits.argmax(1, keepdim=True)).sum(), xg)
+    assert torch.allclose(gb, grad, atol=1e-7)  # what the warning says

@@ -1,5 +1,5 @@
 """Image folders as people have them: mixed sizes and modes (grey, RGBA, palette, 16-bit, JPEG), resized and
-centre-cropped to the model's size, a display photo kept beside the input, unreadable files named."""
+centre-cropped to the model's size, a display photo kept beside the input, unreadable files skipped and named."""
 import numpy as np
 import pytest
 import torch
@@ -78,13 +78,16 @@ def test_weights_transforms_and_limits(folder):
 
 
 def test_unreadable_files_are_named(folder):
+    from explorer.data.folders import FolderWarning
+
     (folder / "dogs" / "broken.png").write_bytes(b"not a png at all")
-    with pytest.raises(ValueError, match=r"cannot read image .*broken\.png"):
-        image_folder(folder, size=8)
     jpg = (folder / "cats" / "tall.jpg").read_bytes()
-    (folder / "dogs" / "broken.png").unlink()
     (folder / "dogs" / "cut.jpg").write_bytes(jpg[: len(jpg) // 2])  # truncated
+    with pytest.warns(FolderWarning, match=r"2 files .* not loaded \(dogs/broken\.png: not an image .*dogs/cut\.jpg"):
+        s = image_folder(folder, size=8)  # skipped and named (the whole load failed on the first before)
+    assert len(s.labels("train")) + len(s.labels("test")) == 6
+    assert sorted(s.skipped) == [str(folder / "dogs" / "broken.png"), str(folder / "dogs" / "cut.jpg")]
     with pytest.raises(ValueError, match=r"cannot read image .*cut\.jpg"):
-        image_folder(folder, size=8)
+        read_image(folder / "dogs" / "cut.jpg", 8)
     with pytest.raises(FileNotFoundError, match="class sub-folders"):
         image_folder(folder / "cats")  # images, but no class folders

@@ -9,6 +9,11 @@ class Deconvolution(Attribution):
     family = "Backprop"
 
     def attribute(self, model, x, resolve):
+        from torch import nn
+
+        from .fallback import RELU_FUNCTIONS, warn_if_functional
+
+        warn_if_functional(self.name, model, x, (nn.ReLU,), RELU_FUNCTIONS, "ReLU rule")  # F.relu: the gradient
         return input_grad(model, x, resolve, lambda: relu_rules(model, guided=False))
 
     def reduce(self, attr):

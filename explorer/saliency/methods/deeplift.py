@@ -77,7 +77,8 @@ class DeepLIFT(Attribution):
 
     Hooks sit on modules and pair each call with its own input, so a ReLU module used twice (torchvision's
     BasicBlock) and in-place ReLUs are handled; Captum's DeepLift overwrites a reused module's stored input.
-    Nonlinearities applied with torch.nn.functional are not seen (as Captum): they act as plain gradients.
+    Nonlinearities applied with torch.nn.functional are not seen (as Captum): they act as plain gradients, and a
+    FallbackWarning says so.
     """
     name = "DeepLIFT"
     family = "Relevance"
@@ -87,6 +88,9 @@ class DeepLIFT(Attribution):
         self.baseline = baseline
 
     def attribute(self, model, x, resolve):
+        from .fallback import NONLINEAR_FUNCTIONS, warn_if_functional
+
+        warn_if_functional(self.name, model, x, (*ELEMENTWISE, nn.MaxPool2d), NONLINEAR_FUNCTIONS, "rescale rule")
         base = torch.full_like(x, self.baseline)
         with torch.enable_grad(), rescale_rules(model):
             both = torch.cat([x, base]).requires_grad_(True)

@@ -20,7 +20,8 @@ class _DeconvReLU(torch.autograd.Function):
 
 
 def relu_rules(model, guided: bool):
-    """Guided (or deconvolution) backward at every nn.ReLU module for the block; as Captum, F.relu is not seen."""
+    """Guided (or deconvolution) backward at every nn.ReLU module for the block; as Captum, F.relu is not seen (the
+    methods warn: fallback.py)."""
     if guided:
         return clamped_relu_grads(model)
     return module_rules(model, (nn.ReLU,), lambda m, z, y: _DeconvReLU.apply(z, y))
@@ -50,6 +51,9 @@ class GuidedBackprop(Attribution):
     family = "Backprop"
 
     def attribute(self, model, x, resolve):
+        from .fallback import RELU_FUNCTIONS, warn_if_functional
+
+        warn_if_functional(self.name, model, x, (nn.ReLU,), RELU_FUNCTIONS, "ReLU rule")  # F.relu: not guided
         return input_grad(model, x, resolve, lambda: relu_rules(model, guided=True))
 
     def reduce(self, attr):  # as the input gradient: max over channels of |.|
