@@ -7,6 +7,7 @@ import time
 
 import ipywidgets as W
 
+from ._html import text
 from .data import DATASETS, TORCHVISION_SETS, data_root
 from .estimates import training
 from .jobs import Cancelled
@@ -102,7 +103,8 @@ class Tour(W.VBox):
             self.status.value = shown
             raise
         self.shown_status = shown
-        self.status.value = (f"training {self.model.value} on {self.dataset.value} for {self.epochs.value} epochs"
+        self.status.value = (f"training {text(self.model.value)} on {text(self.dataset.value)} for "
+                             f"{self.epochs.value} epochs"
                              + (" (the labs below show the previous model until it is done)" if shown else ""))
         self.stop.clear()
         self.progress.start("training", training(session.model, session.data, self.epochs.value), session.time_budget)
@@ -142,7 +144,7 @@ class Tour(W.VBox):
 
     def _open(self) -> Session:
         """A new session on the chosen data and model (reads files, builds the model; no training)."""
-        self.status.value = f"loading {self.dataset.value} and building {self.model.value} ..."
+        self.status.value = f"loading {text(self.dataset.value)} and building {text(self.model.value)} ..."
         kwargs = ({"root": self.root.value.strip() or None, "download": self.download.value}
                   if self.dataset.value in TORCHVISION_SETS else {})
         try:
@@ -169,8 +171,8 @@ class Tour(W.VBox):
         self.session = session
         acc = session.evaluate("test").accuracy
         n = sum(p.numel() for p in session.model.parameters())
-        self.status.value = (f"<b>{model_name(session.model)}</b> ({n:,} parameters) on "
-                             f"<b>{session.device}</b>, data <b>{session.data.name}</b>, "
+        self.status.value = (f"<b>{text(model_name(session.model))}</b> ({n:,} parameters) on "
+                             f"<b>{text(session.device)}</b>, data <b>{text(session.data.name)}</b>, "
                              f"test accuracy <b class='explorer-accuracy'>{acc:.1%}</b>")
         old = self.tabs.children
         self.tabs.children = [W.VBox() for _ in self.labs]

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import html
 import traceback
 import weakref
 
 import ipywidgets as W
 
+from .._html import text
 from ._images import display_scale, fitted_png, png  # noqa: F401 - the panels import them from here
 
 
@@ -33,9 +33,9 @@ class ErrorLine(W.HTML):
         msg = str(err) or type(err).__name__
         if isinstance(err, KeyError) and msg.startswith(("'", '"')):
             msg = msg[1:-1]  # KeyError quotes its message
-        tip = html.escape("".join(traceback.format_exception(err))[-2000:], quote=True)
+        tip = text("".join(traceback.format_exception(err))[-2000:])
         self.value = (f"<div class='explorer-error' title=\"{tip}\" style='color:#b00020;white-space:pre-wrap'>"
-                      f"&#9888; {html.escape(msg)}</div>")
+                      f"&#9888; {text(msg)}</div>")
 
     def clear(self) -> None:
         """Remove the message."""

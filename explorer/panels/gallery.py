@@ -4,6 +4,7 @@ from __future__ import annotations
 import ipywidgets as W
 import numpy as np
 
+from .._html import text
 from ._common import ErrorLine, fitted_png, guarded
 
 
@@ -37,8 +38,8 @@ class GalleryPanel(W.VBox):
         for i, img in zip(idx, imgs):
             pred, true = int(ev.predictions[i]), int(data.labels(split)[i])
             colour = "#1b7f3a" if pred == true else "#b00020"
-            cap = W.HTML(f"<span style='color:{colour}' title='image {i}'>{data.classes[pred]} "
-                         f"({data.classes[true]}) {float(ev.probabilities[i, pred]):.2f}</span>")
+            cap = W.HTML(f"<span style='color:{colour}' title='image {i}'>{text(data.classes[pred])} "
+                         f"({text(data.classes[true])}) {float(ev.probabilities[i, pred]):.2f}</span>")
             cells.append(W.VBox([W.Image(value=fitted_png(img), format="png"), cap],
                                 layout=W.Layout(align_items="center")))
         self.grid.children = cells

@@ -4,6 +4,7 @@ from __future__ import annotations
 import ipywidgets as W
 import numpy as np
 
+from ..._html import text
 from ...data import to_uint8
 from ...landscape import lab
 from .._common import debounce, display_scale, guarded, png
@@ -60,5 +61,5 @@ class PointView(W.VBox):
         truth = data.labels("test")[:self.n_shown]
         for cap, p, c, t in zip(self.captions, r["predictions"], r["confidence"], truth, strict=True):
             colour = "#1b7f3a" if p == int(t) else "#b00020"
-            cap.value = f"<span style='color:{colour}'>{data.classes[p]} {c:.2f}</span>"
+            cap.value = f"<span style='color:{colour}'>{text(data.classes[p])} {c:.2f}</span>"
         self.slices.follow_beta()  # the map is unchanged by a move; the β row may be

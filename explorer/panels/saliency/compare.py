@@ -1,11 +1,10 @@
 """The compare view: several methods (columns) on the current and next images (rows), each for its own class."""
 from __future__ import annotations
 
-import html
-
 import ipywidgets as W
 import numpy as np
 
+from ..._html import text
 from ...saliency import overlay
 from .._common import display_scale, guarded, png
 
@@ -53,5 +52,5 @@ class CompareView(W.HBox):
         self.compare_image.value = png(grid)
         self.compare_image.width = str(grid.shape[1])  # its own size, not stretched to the caption's width
         self.compare_image.layout.title = " | ".join(names)  # method order, left to right
-        self.compare_caption.value = (f"columns: {html.escape(' | '.join(names))}; rows: images "
+        self.compare_caption.value = (f"columns: {text(' | '.join(names))}; rows: images "
                                       f"{', '.join(map(str, self.compare_indices()))}, each for its own target class")

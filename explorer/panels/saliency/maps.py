@@ -1,10 +1,9 @@
 """The saliency map view: image, method, layer(s), class and knobs recompute (memoised); alpha and colormap redraw."""
 from __future__ import annotations
 
-import html
-
 import ipywidgets as W
 
+from ..._html import text
 from ...saliency import COLORMAPS, METHODS, overlay
 from ...saliency.lab import Explainers, cam_layers, default_layer
 from .._common import display_scale, fitted_png, guarded, png
@@ -101,10 +100,10 @@ class MapView(W.VBox):
         self.cam_ = self.cam(self.method.value, self.index.value, target)
         ev, data, i = self.session.evaluate(self.split), self.session.data, self.index.value
         pred = int(ev.predictions[i])
-        self.caption.value = (f"image {i}: predicted <b>{html.escape(data.classes[pred])}</b> "
+        self.caption.value = (f"image {i}: predicted <b>{text(data.classes[pred])}</b> "
                               f"({float(ev.probabilities[i, pred]):.2f}), true "
-                              f"{html.escape(data.classes[int(data.labels(self.split)[i])])}; "
-                              f"explaining class <b>{html.escape(data.classes[target])}</b>")
+                              f"{text(data.classes[int(data.labels(self.split)[i])])}; "
+                              f"explaining class <b>{text(data.classes[target])}</b>")
         self._draw()
         self._gallery()
         for fn in self.redrawn:

@@ -1,10 +1,9 @@
 """The evaluation view: rank the compared methods on the metrics, and DiffROAR of the current one (jobs)."""
 from __future__ import annotations
 
-import html
-
 import ipywidgets as W
 
+from ..._html import text
 from ...saliency import METHODS, lab
 from ...table import Table
 from .._common import guarded
@@ -48,9 +47,9 @@ class RankView(W.VBox):
     def _show_ranking(self, rows, sampled: str = "") -> None:
         self.rows_ = rows
         cols = [c for c in COLUMNS if c in rows[0]]
-        head = "".join(f"<th>{c}</th>" for c in cols)
+        head = "".join(f"<th>{text(c)}</th>" for c in cols)
         body = "".join("<tr>" + "".join(f"<td>{r[c]:.3f}</td>" if isinstance(r[c], float) else
-                                         f"<td>{html.escape(str(r[c]))}</td>" for c in cols) + "</tr>" for r in rows)
+                                         f"<td>{text(r[c])}</td>" for c in cols) + "</tr>" for r in rows)
         self.table.value = (f"<table class='explorer-table'><tr>{head}</tr>{body}</table>"
                             f"<small>on {sampled}. deletion: lower is better; insertion, pointing, energy: higher; "
                             "sensitivity: lower is more class-sensitive</small>")
@@ -67,7 +66,7 @@ class RankView(W.VBox):
     @guarded
     def _show_roar(self, r, name, k) -> None:
         self.roar_result_ = r
-        self.roar.value = (f"DiffROAR of <b>{html.escape(name)}</b> keeping {k:.0%} of the pixels: retrained on the "
+        self.roar.value = (f"DiffROAR of <b>{text(name)}</b> keeping {k:.0%} of the pixels: retrained on the "
                            f"most attributed {r['top_accuracy']:.1%}, on the least {r['bottom_accuracy']:.1%}, "
                            f"difference <b>{r['diff_roar']:+.3f}</b> (&gt; 0: the map ranks the evidence first; "
                            "a random map gives about 0)")
