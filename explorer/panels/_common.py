@@ -116,10 +116,13 @@ def close_tree(widget) -> None:
         for item in value if isinstance(value, (list, tuple)) else (value,):
             if isinstance(item, W.Widget) and item is not widget:
                 close_tree(item)
+    doc = getattr(widget, "_document", None)  # a jupyter_bokeh BokehModel's bokeh Document
     try:
         widget.close()
     except KeyError:  # jupyter_bokeh's BokehModel.close when its document never registered it: closed all the same
         pass
+    if doc is not None:  # its __del__ closes it again and unregisters from the figure's document a second time
+        doc.remove_root(widget._model)  # (KeyError, "Exception ignored"): with no document that close does nothing
 
 
 def replace_children(box, children) -> None:
