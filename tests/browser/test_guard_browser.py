@@ -2,7 +2,7 @@
 app refuses a page without its token and loads nothing from outside this machine (issue 22.5 and "Also")."""
 import pytest
 
-from .conftest import TOKEN, _free_port, _serve, _stop, lab_url
+from .conftest import ARTIFACTS, TOKEN, _free_port, _serve, _stop, lab_url
 from .test_tour_browser import NOTEBOOK, run_all
 
 pytestmark = pytest.mark.browser
@@ -50,18 +50,26 @@ def payload_app(tmp_path_factory):
 
 
 def shows_names_inertly(page, root: str = "") -> None:
-    """The Gallery, Saliency and Neural codes tabs open; the class name shows as text and its script never ran."""
+    """The Gallery, Saliency and Geometry tabs (its linear map computed) show the class name as text; its script
+    never ran."""
     from .test_labs_browser import open_tab
 
     gallery = page.locator(f"{root} .explorer-gallery")
     gallery.locator("img").first.wait_for(timeout=120_000)
-    for title, cls in (("Saliency", "explorer-saliency"), ("Neural codes", "explorer-codes")):
-        open_tab(page, title, root or "body")
-        page.locator(f"{root} .{cls}").wait_for(timeout=60_000)
-    page.locator(f"{root} .explorer-saliency", has_text="explaining class").wait_for(timeout=60_000)
+    shown = gallery.text_content()
+    open_tab(page, "Saliency", root or "body")
+    saliency = page.locator(f"{root} .explorer-saliency", has_text="explaining class")
+    saliency.wait_for(timeout=60_000)
+    shown += saliency.text_content()
+    open_tab(page, "Geometry", root or "body")  # the linear map's note names the true class
+    geometry = page.locator(f"{root} .explorer-geometry")
+    geometry.locator("button", has_text="compute map").click()
+    note = geometry.locator(".widget-html", has_text="true class")
+    note.wait_for(timeout=60_000)
+    shown += note.text_content()
     page.wait_for_timeout(1000)  # an injected <img onerror> fires as soon as its src fails: within this
     assert page.evaluate("() => window.__pwned") is None, "a class name ran a script"
-    assert PAYLOAD in gallery.inner_text() + page.locator(f"{root} .explorer-saliency").inner_text()
+    assert PAYLOAD in shown  # the name itself, as text
 
 
 def test_script_names_run_nothing_and_the_app_is_local_and_guarded(payload_app, lab_server, notebook_dir,
@@ -85,6 +93,8 @@ def test_script_names_run_nothing_and_the_app_is_local_and_guarded(payload_app, 
         run_all(page)
         shows_names_inertly(page, NOTEBOOK)
     finally:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "test_script_names_run_nothing.png"), full_page=True)
         context.close()
 
 
