@@ -5,6 +5,7 @@ import importlib
 
 import ipywidgets as W
 
+from ._html import text
 from .data import DATASETS, data_root, source_options
 from .models import BUILTIN, model_name
 from .panels._common import ErrorLine, close_tree, guarded, load_bokeh
@@ -100,7 +101,8 @@ class Tour(W.VBox):
             self.status.value = shown
             raise
         self.shown_status, self.training_ = shown, session
-        self.status.value = (f"training {self.model.value} on {self.dataset.value} for {self.epochs.value} epochs"
+        self.status.value = (f"training {text(self.model.value)} on {text(self.dataset.value)} for "
+                             f"{self.epochs.value} epochs"
                              + (" (the labs below show the previous model until it is done)" if shown else ""))
         session.submit(session.train_job(self.epochs.value, self.seed.value), lambda h: self._trained(session),
                        lambda err: self._trained(session, err), _TrainingBar(self), owner=self)
@@ -130,7 +132,7 @@ class Tour(W.VBox):
 
     def _open(self) -> Session:
         """A new session on the chosen data and model (reads files, builds the model; no training)."""
-        self.status.value = f"loading {self.dataset.value} and building {self.model.value} ..."
+        self.status.value = f"loading {text(self.dataset.value)} and building {text(self.model.value)} ..."
         given = {"root": self.root.value.strip() or None, "download": self.download.value}
         kwargs = {k: v for k, v in given.items() if k in source_options(self.dataset.value)}
         try:
@@ -158,8 +160,8 @@ class Tour(W.VBox):
         self.session = session
         acc = session.evaluate("test").accuracy
         n = sum(p.numel() for p in session.model.parameters())
-        self.status.value = (f"<b>{model_name(session.model)}</b> ({n:,} parameters) on "
-                             f"<b>{session.device}</b>, data <b>{session.data.name}</b>, "
+        self.status.value = (f"<b>{text(model_name(session.model))}</b> ({n:,} parameters) on "
+                             f"<b>{text(session.device)}</b>, data <b>{text(session.data.name)}</b>, "
                              f"test accuracy <b class='explorer-accuracy'>{acc:.1%}</b>")
         old = self.tabs.children
         self.tabs.children = [W.VBox() for _ in self.labs]

@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import shutil
+import socket
 import subprocess
 import sys
+import time
 from importlib import resources
 from pathlib import Path
 
@@ -15,6 +18,10 @@ TOUR = "00_tour.ipynb"
 # a JupyterLab-only menu) consumes @jupyterlab/application ^4.6 etc. with no fallback of its own, so next to
 # notebook 7.6 the page throws "The getter for the shared module is not a function" (cf. voila-dashboards/voila#1514).
 VOILA_SKIP = ("@jupyter-notebook/lab-extension",)
+# Voila's lab template less its Font Awesome links to a CDN (explorer/jupyter/voila/templates/explorer): the app's
+# page asks nothing of any server but its own. Voila finds templates on JUPYTER_PATH (see environment()).
+TEMPLATE = "explorer"
+APP_PORT = 8866  # Voila's usual port: the first free one from here
 
 
 def copy_notebooks(workdir: Path) -> list[Path]:
@@ -48,22 +55,62 @@ def lab_command(workdir: Path, port: int | None, open_browser: bool) -> list[str
     return cmd
 
 
-def app_command(workdir: Path, port: int | None, open_browser: bool) -> list[str]:
-    """The Voila command line that serves the tour as an app (no code cells)."""
-    cmd = [sys.executable, "-m", "voila", str(workdir / TOUR), "--strip_sources=True",
-           *(f"--VoilaConfiguration.extension_denylist={name}" for name in VOILA_SKIP)]
+def app_command(workdir: Path, port: int | None, open_browser: bool, token: bool = True) -> list[str]:
+    """The Voila command line that serves the tour as an app (no code cells), on this machine only (127.0.0.1),
+    from the offline template; with token, a page needs the token (JUPYTER_TOKEN in environment(token)), which
+    stays off the command line, where any local user could read it."""
+    cmd = [sys.executable, "-m", "voila", str(workdir / TOUR), "--strip_sources=True", f"--template={TEMPLATE}",
+           "--Voila.ip=127.0.0.1", *(f"--VoilaConfiguration.extension_denylist={name}" for name in VOILA_SKIP)]
+    if token:
+        cmd.append("--token")  # Voila's flag: a token required, JUPYTER_TOKEN's (without it Voila asks none)
     if port:
-        cmd.append(f"--port={port}")
+        cmd += [f"--port={port}", "--Voila.port_retries=0"]  # this port or a clear error: the URL printed is right
     if not open_browser:
         cmd.append("--no-browser")
     return cmd
 
 
-def environment() -> dict[str, str]:
-    """The environment for the server: bokeh's JavaScript served inline, so plots draw offline."""
+def template_root() -> Path:
+    """The folder holding voila/templates/explorer, to put on JUPYTER_PATH."""
+    return Path(__file__).resolve().parent / "jupyter"
+
+
+def environment(token: str | None = None) -> dict[str, str]:
+    """The environment for the server: bokeh's JavaScript served inline, so plots draw offline; the app's template
+    on JUPYTER_PATH; the app's token, if any, in JUPYTER_TOKEN."""
     env = dict(os.environ)
     env.setdefault("BOKEH_RESOURCES", "inline")
+    env["JUPYTER_PATH"] = os.pathsep.join(p for p in (str(template_root()), env.get("JUPYTER_PATH")) if p)
+    if token:
+        env["JUPYTER_TOKEN"] = token
     return env
+
+
+def free_port(start: int = APP_PORT, tries: int = 50) -> int:
+    """The first port from `start` that nothing on 127.0.0.1 listens on."""
+    for port in range(start, start + tries):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise OSError(f"no free port in {start}-{start + tries - 1}: pass --port")
+
+
+def open_when_ready(url: str, port: int, proc: subprocess.Popen, timeout: float = 120) -> None:
+    """Open url in a browser once the server listens (the token in it logs the browser in)."""
+    import webbrowser
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and proc.poll() is None:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except OSError:
+            time.sleep(0.3)
+            continue
+        webbrowser.open(url)
+        return
 
 
 def parser() -> argparse.ArgumentParser:
@@ -85,6 +132,10 @@ def parser() -> argparse.ArgumentParser:
         s.add_argument("--port", type=int, default=None, help="port to serve on (default: the server's own)")
         s.add_argument("--no-browser", action="store_true", help="do not open a web browser")
         s.add_argument("--dry-run", action="store_true", help="print the server command instead of running it")
+        if name == "app":
+            s.add_argument("--no-token", action="store_true",
+                           help="serve without a token: any local user could then drive the app (default: a new "
+                                "token each start, printed with the URL)")
     return p
 
 
@@ -96,15 +147,38 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     workdir = args.dir.expanduser().resolve()
     copied = copy_notebooks(workdir)
-    build = lab_command if args.command == "lab" else app_command
-    cmd = build(workdir, args.port, not args.no_browser)
+    if args.command == "lab":
+        cmd = lab_command(workdir, args.port, not args.no_browser)
+        if args.dry_run:
+            print(" ".join(cmd))
+            return 0
+        print(f"explorer: notebooks in {workdir}" + (f" ({len(copied)} copied)" if copied else ""), flush=True)
+        try:
+            return subprocess.call(cmd, env=environment(), cwd=workdir)
+        except KeyboardInterrupt:
+            return 0
+    return serve_app(workdir, args, copied)
+
+
+def serve_app(workdir: Path, args, copied) -> int:
+    """`explorer app`: Voila on 127.0.0.1; a fresh token printed with the URL (and in the browser it opens)."""
+    token = None if args.no_token else secrets.token_urlsafe(24)
+    port = args.port or free_port()
+    cmd = app_command(workdir, port, open_browser=token is None and not args.no_browser, token=token is not None)
     if args.dry_run:
         print(" ".join(cmd))
         return 0
-    print(f"explorer: notebooks in {workdir}" + (f" ({len(copied)} copied)" if copied else ""), flush=True)
+    url = f"http://127.0.0.1:{port}/" + (f"?token={token}" if token else "")
+    print(f"explorer: notebooks in {workdir}" + (f" ({len(copied)} copied)" if copied else "")
+          + f"\nexplorer: the app will be at {url}", flush=True)
+    proc = subprocess.Popen(cmd, env=environment(token), cwd=workdir)
     try:
-        return subprocess.call(cmd, env=environment(), cwd=workdir)
+        if token and not args.no_browser:
+            open_when_ready(url, port, proc)
+        return proc.wait()
     except KeyboardInterrupt:
+        proc.terminate()
+        proc.wait(10)
         return 0
 
 

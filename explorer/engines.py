@@ -72,8 +72,10 @@ def _import(name: str):
 
 
 @contextlib.contextmanager
-def connect(engine, timeout: float = 5.0):
-    """(kind, handle) for an engine; addresses are connected here (within `timeout` s) and closed on exit."""
+def connect(engine, timeout: float = 5.0, cancel=None):
+    """(kind, handle) for an engine; addresses are checked at once, connected here (a clear error within about
+    `timeout` s, whatever answers there) and closed on exit. `cancel`: a threading.Event or a callable, checked
+    while waiting for an address (jobs.Cancelled when set)."""
     k = kind(engine)
     if k == "joblib":
         yield k, engine or "sequential"
@@ -82,6 +84,9 @@ def connect(engine, timeout: float = 5.0):
         if isinstance(engine, distributed.Client):
             yield k, engine
             return
+        if isinstance(engine, str):  # a cluster object holds a live scheduler; an address may be anything
+            _check_address(engine, tuple(distributed.comm.registry.backends))
+            _dask_handshake(engine, timeout, _stopper(cancel))
         try:  # an address, or a cluster object
             client = distributed.Client(engine, timeout=timeout, set_as_default=False)
         except (OSError, TimeoutError) as err:
@@ -92,6 +97,8 @@ def connect(engine, timeout: float = 5.0):
         finally:
             client.close()
     else:
+        if isinstance(engine, str) and engine.startswith("ray://"):
+            _check_address(engine, ("ray",))  # before importing ray (seconds)
         ray = _import("ray")
         if not isinstance(engine, str) or ray.is_initialized():
             if not ray.is_initialized():
@@ -111,6 +118,85 @@ def connect(engine, timeout: float = 5.0):
             ray.shutdown()
 
 
+def _stopper(cancel):
+    """cancel (an Event, a callable or None) as a callable: True once the caller asked to stop."""
+    if cancel is None:
+        return lambda: False
+    return cancel.is_set if hasattr(cancel, "is_set") else cancel
+
+
+def _check_address(address: str, schemes: tuple[str, ...]) -> None:
+    """ValueError at once for an address that cannot be right: a scheme of `schemes`; for the network ones
+    'scheme://host:port' with a host and a port from 1 to 65535."""
+    from urllib.parse import urlsplit
+
+    url = urlsplit(address)
+    example = "ray://head:10001" if url.scheme == "ray" else "tcp://scheduler:8786"
+    if url.scheme not in schemes:
+        raise ValueError(f"engine address {address!r}: the scheme must be one of "
+                         f"{', '.join(s + '://' for s in schemes)}, e.g. {example}"
+                         + ("" if "ray" in schemes else ", or ray://head:10001 for a Ray cluster"))
+    if url.scheme not in ("tcp", "tls", "ws", "wss", "ray"):
+        return  # inproc:// and others name no host and port
+    try:
+        port = url.port
+    except ValueError as err:  # 'tcp://:abc', 'tcp://host:99999'
+        raise ValueError(f"engine address {address!r}: the port must be a number from 1 to 65535 ({err}), e.g. "
+                         f"{example}") from err
+    if not url.hostname or port is None or port == 0:
+        raise ValueError(f"engine address {address!r} needs a host and a port, e.g. {example}")
+
+
+def _dask_handshake(address: str, timeout: float, stop) -> None:
+    """Dask's own connect and handshake with whatever listens at address, given up after `timeout` s or when
+    stop() is true: distributed bounds only the TCP connect, and waits for the handshake forever (a silent
+    service) or mistakes another protocol's reply for a frame length (an HTTP server: MemoryError)."""
+    import asyncio
+    import threading
+    import time
+
+    from distributed.comm import connect as dask_connect
+
+    from .jobs import Cancelled
+
+    outcome: dict = {}
+
+    async def handshake():
+        comm = await dask_connect(address, timeout=timeout)
+        outcome["answered"] = True
+        await comm.close()
+
+    async def bounded():
+        task = asyncio.ensure_future(handshake())
+        end = time.monotonic() + timeout
+        while not task.done() and time.monotonic() < end and not stop():
+            await asyncio.wait({task}, timeout=0.05)
+        if not task.done():
+            task.cancel()
+            outcome["stopped" if stop() else "silent"] = True
+        elif task.exception() is not None:
+            outcome["error"] = task.exception()
+
+    # on a thread of its own: the caller may be the kernel's thread, whose event loop is already running
+    worker = threading.Thread(target=lambda: asyncio.run(bounded()), name="explorer-dask-handshake", daemon=True)
+    worker.start()
+    worker.join(timeout + 5)  # bounded() ends by itself within about `timeout`; this is only a backstop
+    if outcome.get("stopped"):
+        raise Cancelled(f"connecting to {address} cancelled")
+    err = outcome.get("error")
+    if isinstance(err, (OSError, TimeoutError)) and not outcome.get("answered"):
+        raise ConnectionError(f"could not reach the Dask scheduler at {address} within {timeout:g} s ({err}); "
+                              f"is it running, and is the address right?") from err
+    if err is not None:
+        raise ConnectionError(f"{address} answered, but not as a Dask scheduler ({type(err).__name__}: "
+                              f"{str(err)[:200]}): is this the scheduler's address (usually port 8786), not its "
+                              f"dashboard's (8787) or another service's?") from err
+    if not outcome.get("answered"):
+        raise ConnectionError(f"{address} accepted the connection but did not answer as a Dask scheduler within "
+                              f"{timeout:g} s: is this the scheduler's address (usually port 8786), not another "
+                              f"service's?")
+
+
 def _reachable(address: str, timeout: float) -> None:
     """ConnectionError unless something listens at 'scheme://host:port' within `timeout` seconds."""
     import socket
@@ -125,9 +211,9 @@ def _reachable(address: str, timeout: float) -> None:
                               f"and is the address (host:port) right?") from err
 
 
-def engine_info(engine, timeout: float = 5.0) -> dict:
+def engine_info(engine, timeout: float = 5.0, cancel=None) -> dict:
     """What an engine is connected to: {'engine', 'address', 'workers', 'threads'} (threads: task slots)."""
-    with connect(engine, timeout) as (k, h):
+    with connect(engine, timeout, cancel) as (k, h):
         if k == "joblib":
             from joblib import effective_n_jobs
 
@@ -179,7 +265,7 @@ def _call(fn, shared, index, item):
 
 
 def map_tasks(engine, fn, items, shared=None, on_result=None, n_jobs: int = 1, requires=REQUIRES,
-              timeout: float = 5.0) -> list:
+              timeout: float = 5.0, cancel=None) -> list:
     """[fn(shared, item) for item in items], each a task on `engine`; on_result(index, result) as each finishes.
 
     `fn` must be importable on the workers (a module-level function of an installed package); `shared` (the
@@ -195,7 +281,7 @@ def map_tasks(engine, fn, items, shared=None, on_result=None, n_jobs: int = 1, r
         if on_result is not None:
             on_result(i, result)
 
-    with connect(engine, timeout) as (k, h):
+    with connect(engine, timeout, cancel) as (k, h):
         check_workers(k, h, requires)
         try:
             (_joblib if k == "joblib" else _dask if k == "dask" else _ray)(h, fn, items, shared, finished, n_jobs)

@@ -8,7 +8,6 @@ on the caller's thread. Nothing else in the package starts a thread for a job.
 from __future__ import annotations
 
 import asyncio
-import atexit
 import inspect
 import threading
 import time
@@ -18,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .jobs import Cancelled, Job
+from .shutdown import stop_at_exit
 
 ATTEMPTS = 3  # runs of one request whose weights keep changing under it before it fails
 PROGRESS_EVERY = 0.05  # seconds between progress reports handed to the loop (a page needs no more than 20 a second)
@@ -106,7 +106,9 @@ class Executor:
         self._running: set[Ticket] = set()
         self._closed = False
         ref = weakref.ref(self)
-        atexit.register(lambda: (e := ref()) is not None and e.close())
+        # before Python finalises (and before it joins threads): a worker still inside torch then would crash it
+        stop_at_exit(lambda: list(e._threads) if (e := ref()) is not None else [],
+                     lambda: (e := ref()) is not None and e.stop())
 
     # --- on the kernel's thread -------------------------------------------------------------------------------
     def submit(self, session, job: Job, on_done, on_failed=None, watcher=None, owner=None) -> Ticket:
@@ -319,6 +321,13 @@ class Executor:
     def close(self, timeout: float = 5.0) -> None:
         """Cancel every running job and wait for the workers to stop (at exit: no thread holds tensors while the
         interpreter finalises)."""
+        self.stop()
+        end = time.perf_counter() + timeout
+        for t in self._threads:
+            t.join(max(0.0, end - time.perf_counter()))
+
+    def stop(self) -> None:
+        """Take no more work and cancel what runs and waits (each job stops at its next progress call)."""
         with self._lock:
             self._closed = True
             for ticket in self._running:
@@ -326,9 +335,6 @@ class Executor:
             for ticket, _, _ in self._queue:
                 ticket.cancel()
             self._lock.notify_all()
-        end = time.perf_counter() + timeout
-        for t in self._threads:
-            t.join(max(0.0, end - time.perf_counter()))
 
 
 def _two_args(fn):

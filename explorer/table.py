@@ -2,16 +2,17 @@
 from __future__ import annotations
 
 import csv
-import html
 import io
 
 import numpy as np
+
+from ._html import text
 
 
 def _cell(v) -> str:
     if isinstance(v, (float, np.floating)):
         return f"{v:.3f}"
-    return html.escape(str(v))
+    return text(v)
 
 
 class Table(list):
@@ -27,7 +28,7 @@ class Table(list):
         if not self:
             return ""
         cols = self.columns
-        head = "".join(f"<th>{html.escape(str(k))}</th>" for k in cols)
+        head = "".join(f"<th>{text(k)}</th>" for k in cols)
         body = "".join("<tr>" + "".join(f"<td>{_cell(r.get(k, ''))}</td>" for k in cols) + "</tr>" for r in self)
         return f"<table class='explorer-table'><tr>{head}</tr>{body}</table>"
 

@@ -72,3 +72,57 @@ def test_console_script_dry_run(tmp_path):
     out = subprocess.run([str(exe), "app", "--dry-run", "--dir", str(tmp_path / "w")], capture_output=True,
                          text=True, check=True).stdout
     assert "-m voila" in out and (tmp_path / "w" / cli.TOUR).exists()
+
+
+def test_app_is_local_and_asks_a_token_by_default(tmp_path):
+    """Voila parses the app's command into: 127.0.0.1 only, a token required (its value not on the command line,
+    where other local users could read it), the offline template; --no-token drops only the token."""
+    from voila.app import Voila
+
+    cmd = cli.app_command(tmp_path, 8866, open_browser=False)
+    app = Voila()
+    app.parse_command_line(cmd[3:])
+    assert app.ip == "127.0.0.1" and app.auto_token and app.token is None and app.port_retries == 0
+    assert app.config.VoilaConfiguration.template == cli.TEMPLATE
+    off = Voila()
+    off.parse_command_line(cli.app_command(tmp_path, None, open_browser=False, token=False)[3:])
+    assert off.ip == "127.0.0.1" and not off.auto_token and off.token is None
+
+
+def test_app_token_is_printed_with_the_url_and_passed_in_the_environment(tmp_path, monkeypatch, capsys):
+    runs = []
+
+    class Server:
+        def __init__(self, cmd, env, cwd):
+            runs.append((cmd, env))
+
+        def wait(self, timeout=None):
+            return 0
+
+    monkeypatch.setattr(cli.subprocess, "Popen", Server)
+    assert cli.main(["app", "--dir", str(tmp_path), "--port", "8899", "--no-browser"]) == 0
+    (cmd, env), = runs
+    token = env["JUPYTER_TOKEN"]
+    assert len(token) >= 24 and token not in " ".join(cmd) and "--token" in cmd
+    assert f"http://127.0.0.1:8899/?token={token}" in capsys.readouterr().out
+    assert cli.main(["app", "--dir", str(tmp_path), "--port", "8899", "--no-browser"]) == 0
+    assert runs[1][1]["JUPYTER_TOKEN"] != token  # a new token each start
+    monkeypatch.delenv("JUPYTER_TOKEN", raising=False)
+    assert cli.main(["app", "--dir", str(tmp_path), "--port", "8899", "--no-browser", "--no-token"]) == 0
+    assert "--token" not in runs[2][0] and "JUPYTER_TOKEN" not in runs[2][1]
+    assert "http://127.0.0.1:8899/\n" in capsys.readouterr().out
+
+
+def test_app_template_is_found_and_shipped(monkeypatch):
+    """Voila finds the offline template through environment()'s JUPYTER_PATH, based on its lab template, and the
+    package data ships it."""
+    from voila.paths import collect_template_paths
+
+    monkeypatch.setenv("JUPYTER_PATH", cli.environment()["JUPYTER_PATH"])
+    paths = collect_template_paths(["voila", "nbconvert"], cli.TEMPLATE, prune=True)
+    assert paths[0] == str(cli.template_root() / "voila" / "templates" / cli.TEMPLATE)
+    assert any(p.endswith("voila/templates/lab") for p in paths)
+    assert "{%- extends 'lab/index.html.j2' -%}" in (Path(paths[0]) / "index.html.j2").read_text()
+    tomllib = pytest.importorskip("tomllib")
+    data = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    assert "jupyter/voila/templates/explorer/*" in data["tool"]["setuptools"]["package-data"]["explorer"]

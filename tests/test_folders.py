@@ -6,9 +6,9 @@ import zlib
 
 import numpy as np
 import pytest
-from explorer.data.folders import FolderWarning
 
 from explorer.data import image_folder, read_image
+from explorer.data.folders import FolderWarning
 
 
 def _colours(s):

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import functools
-import html
 import traceback
 import weakref
 
 import ipywidgets as W
 
+from .._html import text
 from ..executor import kernel_loop
 from ._images import display_scale, fitted_png, png  # noqa: F401 - the panels import them from here
 
@@ -33,9 +33,9 @@ class ErrorLine(W.HTML):
         msg = str(err) or type(err).__name__
         if isinstance(err, KeyError) and msg.startswith(("'", '"')):
             msg = msg[1:-1]  # KeyError quotes its message
-        tip = html.escape("".join(traceback.format_exception(err))[-2000:], quote=True)
+        tip = text("".join(traceback.format_exception(err))[-2000:])
         self.value = (f"<div class='explorer-error' title=\"{tip}\" style='color:#b00020;white-space:pre-wrap'>"
-                      f"&#9888; {html.escape(msg)}</div>")
+                      f"&#9888; {text(msg)}</div>")
 
     def clear(self) -> None:
         """Remove the message."""
@@ -113,10 +113,13 @@ def close_tree(widget) -> None:
         for item in value if isinstance(value, (list, tuple)) else (value,):
             if isinstance(item, W.Widget) and item is not widget:
                 close_tree(item)
+    doc = getattr(widget, "_document", None)  # a jupyter_bokeh BokehModel's bokeh Document
     try:
         widget.close()
     except KeyError:  # jupyter_bokeh's BokehModel.close when its document never registered it: closed all the same
         pass
+    if doc is not None:  # its __del__ closes it again and unregisters from the figure's document a second time
+        doc.remove_root(widget._model)  # (KeyError, "Exception ignored"): with no document that close does nothing
 
 
 def replace_children(box, children) -> None:

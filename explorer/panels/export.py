@@ -1,13 +1,13 @@
 """Save what a panel shows: pictures as PNG, bokeh plots as standalone HTML (INLINE, works offline), tables as CSV."""
 from __future__ import annotations
 
-import html
 import re
 import time
 from pathlib import Path
 
 import ipywidgets as W
 
+from .._html import text
 from ._common import ErrorLine, guarded
 
 
@@ -54,6 +54,6 @@ class Export(W.VBox):
         if not paths:
             self.status.value = "nothing to save yet: compute something first"
         else:
-            self.status.value = (f"saved {len(paths)} file(s) in <code>{html.escape(str(out.resolve()))}</code>: "
-                                 + ", ".join(f"<code>{html.escape(p.name)}</code>" for p in paths))
+            self.status.value = (f"saved {len(paths)} file(s) in <code>{text(out.resolve())}</code>: "
+                                 + ", ".join(f"<code>{text(p.name)}</code>" for p in paths))
         return paths

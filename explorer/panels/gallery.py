@@ -1,11 +1,10 @@
 """Gallery panel: sample images of a split with the model's predictions and the accuracy."""
 from __future__ import annotations
 
-import html
-
 import ipywidgets as W
 import numpy as np
 
+from .._html import text
 from ._common import ErrorLine, fitted_png, guarded, replace_children
 from ._view import LabState, View
 
@@ -48,8 +47,8 @@ class GalleryPanel(View):
         for i, img in zip(idx, imgs):
             pred, true = int(ev.predictions[i]), int(data.labels(split)[i])
             colour = "#1b7f3a" if pred == true else "#b00020"
-            cap = W.HTML(f"<span style='color:{colour}' title='image {i}'>{html.escape(str(data.classes[pred]))} "
-                         f"({html.escape(str(data.classes[true]))}) {float(ev.probabilities[i, pred]):.2f}</span>")
+            cap = W.HTML(f"<span style='color:{colour}' title='image {i}'>{text(data.classes[pred])} "
+                         f"({text(data.classes[true])}) {float(ev.probabilities[i, pred]):.2f}</span>")
             cells.append(W.VBox([W.Image(value=fitted_png(img), format="png"), cap],
                                 layout=W.Layout(align_items="center")))
         replace_children(self.grid, cells)  # the old cells are closed, not left in the kernel

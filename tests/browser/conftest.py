@@ -60,7 +60,10 @@ def _env(tmp: Path) -> dict:
     settings = tmp / "config" / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True, exist_ok=True)
     (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false", "checkForUpdates": false}')
-    env = dict(os.environ, BOKEH_RESOURCES="inline", JUPYTER_CONFIG_DIR=str(tmp / "config"),
+    from explorer.cli import environment
+
+    # the app's: its Voila template on JUPYTER_PATH, TOKEN as the token `explorer app` requires (JUPYTER_TOKEN)
+    env = dict(environment(TOKEN), BOKEH_RESOURCES="inline", JUPYTER_CONFIG_DIR=str(tmp / "config"),
                JUPYTER_RUNTIME_DIR=str(tmp / "runtime"), JUPYTERLAB_WORKSPACES_DIR=str(tmp / "workspaces"),
                JUPYTER_PLATFORM_DIRS="1", EXPLORER_DEVICE="cpu")
     return env
@@ -133,7 +136,7 @@ def notebook7_server(notebook_dir, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def voila_server(notebook_dir, tmp_path_factory):
-    """`explorer app`'s Voila command on a free port; yields its URL."""
+    """`explorer app`'s Voila command on a free port (its pages need ?token=TOKEN); yields its URL."""
     _need_browser()
     from explorer.cli import app_command
 
@@ -158,8 +161,8 @@ def chromium():
         browser.close()
 
 
-# Voila's page template links Font Awesome from a CDN (icons only; everything else is served locally).
-ALLOWED_OFFLINE = ("fontawesome", "font-awesome")
+# Requests that may fail offline: none (`explorer app`'s Voila template has no CDN links: cli.TEMPLATE).
+ALLOWED_OFFLINE = ()
 
 
 class Console:

@@ -3,7 +3,7 @@ import hashlib
 
 import pytest
 
-from .conftest import lab_url
+from .conftest import TOKEN, lab_url
 from .test_tour_browser import NOTEBOOK, run_all
 
 pytestmark = pytest.mark.browser
@@ -197,7 +197,7 @@ def test_rapid_slider_moves_end_on_the_last_value(lab_server, lab_page):
 def test_labs_respond_in_the_voila_app(voila_server, lab_page):
     """The app as `explorer app` serves it: the lab tabs work with no code on the page."""
     page = lab_page
-    page.goto(f"{voila_server}/", wait_until="commit", timeout=120_000)
+    page.goto(f"{voila_server}/?token={TOKEN}", wait_until="commit", timeout=120_000)
     page.locator(".explorer-accuracy").wait_for(timeout=120_000)
     open_tab(page, "Saliency", root="body")
     overlay = page.locator(".explorer-saliency img").nth(8)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import lab_url, notebook7_url
+from .conftest import TOKEN, lab_url, notebook7_url
 
 pytestmark = pytest.mark.browser
 
@@ -112,7 +112,7 @@ def test_tour_runs_in_notebook7(notebook7_server, lab_page):
 
 def test_tour_serves_as_voila_app(voila_server, lab_page):
     page = lab_page
-    page.goto(f"{voila_server}/", wait_until="commit", timeout=120_000)  # Voila streams while it runs
+    page.goto(f"{voila_server}/?token={TOKEN}", wait_until="commit", timeout=120_000)  # Voila streams while it runs
     page.locator(".explorer-gallery img").first.wait_for(timeout=120_000)
     assert page.locator(".explorer-gallery img").count() == 24
     assert page.locator(".explorer-accuracy").count() == 1

@@ -1,8 +1,6 @@
 """The codes map view: redundancy and k-NN of the chosen codes, and their 2-D map coloured four ways."""
 from __future__ import annotations
 
-import html
-
 import ipywidgets as W
 import numpy as np
 
@@ -116,7 +114,7 @@ class MapView(View):
 
         self.mapper.update(palette=palette, low=-0.5, high=len(palette) - 0.5)
         present, first = np.unique(codes, return_index=True)
-        self.legend.items = [LegendItem(label=html.escape(keys[int(c)]), renderers=[self.glyph], index=int(i))
+        self.legend.items = [LegendItem(label=str(keys[int(c)]), renderers=[self.glyph], index=int(i))
                              for c, i in zip(present, first)]
 
     def images(self) -> list[str]:

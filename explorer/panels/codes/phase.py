@@ -4,6 +4,7 @@ from __future__ import annotations
 import ipywidgets as W
 import numpy as np
 
+from ..._html import text
 from ...codes import PRESETS, REGIMES, lab, regimes
 from ...table import Table
 from .._common import ErrorLine, guarded, load_bokeh
@@ -85,8 +86,8 @@ class PhasePanel(View):
             from ...engines import engine_info
 
             info = engine_info(engine)
-            self.connected.value = (f"connected to {info['engine']} at {info.get('address')}: "
-                                    f"{info.get('workers')} workers")
+            self.connected.value = (f"connected to {text(info['engine'])} at {text(info.get('address'))}: "
+                                    f"{text(info.get('workers'))} workers")
         job = lab.sweep_job(self.session, PRESETS[self.preset.value], self.preset.value, self.backend.value,
                             self.n_jobs.value, engine)
         self.run.disabled = True

@@ -1,11 +1,10 @@
 """The selection view: what the box or lasso picked on the map, its images and its codes' statistics."""
 from __future__ import annotations
 
-import html
-
 import ipywidgets as W
 import numpy as np
 
+from ..._html import text
 from ...codes import lab
 from .._common import guarded
 from .._images import thumbnails
@@ -39,7 +38,7 @@ class SelectionView(View):
         self.selection.value = (f"<b>{r['n']} selected</b>: {r['unique codes']} unique codes (redundancy ratio "
                                 f"{r['redundancy ratio']:.3f}), {r['share of bits on']:.1%} of bits on, mean Hamming "
                                 f"distance {r['mean Hamming distance']:.1f} of {r['bits']}; labels " + ", ".join(
-                                    f"{html.escape(s.data.classes[c])}: {n}" for c, n in enumerate(r["label counts"])
+                                    f"{text(s.data.classes[c])}: {n}" for c, n in enumerate(r["label counts"])
                                     if n))
         self.thumbs.value = "".join(f"<img src='{src}' title='#{i}' class='explorer-thumb' style='margin:2px'>"
                                     for i, src in zip(idx, thumbnails(s.data, split, idx[:MAX_THUMBS])))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ipywidgets as W
 
+from ..._html import text
 from ...geometry import collapse_job
 from ...geometry.lab import COLLAPSE_MAX
 from .._common import guarded
@@ -52,5 +53,5 @@ class CollapseView(View):
         self.source.data = {"epoch": [r["epoch"] for r in rows], **curves}
         last = rows[-1][layer]
         sampled = self.session.data.describe_sample("train", COLLAPSE_MAX)
-        self.note.value = (f"features: <b>{layer}</b> on {sampled}, {len(rows)} checkpoints; last epoch "
+        self.note.value = (f"features: <b>{text(layer)}</b> on {sampled}, {len(rows)} checkpoints; last epoch "
                            + ", ".join(f"{m} {last.get(KEYS[m], float('nan')):.3g}" for m in METRICS))

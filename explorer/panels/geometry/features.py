@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import base64
-import html
 
 import ipywidgets as W
 import numpy as np
 import torch
 
+from ..._html import text
 from ...capture import find_layers
 from ...data import to_uint8
 from ...geometry import maximise_job, multifaceted_job, top_images
@@ -23,7 +23,7 @@ def img_tags(images: np.ndarray, captions, size: int = 64) -> str:
     scale = display_scale(images.shape[1], size)
     cells = "".join(f"<figure style='display:inline-block;margin:2px;text-align:center'><img src='data:image/png;"
                     f"base64,{base64.b64encode(png(im, scale)).decode()}'/><figcaption style='font-size:11px'>"
-                    f"{html.escape(str(c))}</figcaption></figure>" for im, c in zip(images, captions, strict=True))
+                    f"{text(c)}</figcaption></figure>" for im, c in zip(images, captions, strict=True))
     return f"<div class='explorer-images'>{cells}</div>"
 
 

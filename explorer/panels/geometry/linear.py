@@ -1,12 +1,11 @@
 """The linear interpreter at one test image: W_x rows as class templates, the bias share, the reproduction error."""
 from __future__ import annotations
 
-import html
-
 import ipywidgets as W
 import numpy as np
 import torch
 
+from ..._html import text
 from ...capture import eval_mode
 from ...device import model_device
 from ...geometry import local_map_job
@@ -70,14 +69,15 @@ class LinearView(View):
         self.templates.value = png(template_grid(m.weight[0], data.classes))
         self.templates.layout.display = ""
         share = m.bias_share()[0]
-        rows = "".join(f"<tr><td>{html.escape(str(c))}</td><td>{m.logits[0, k]:+.3f}</td>"
+        rows = "".join(f"<tr><td>{text(c)}</td><td>{m.logits[0, k]:+.3f}</td>"
                        f"<td>{m.linear_part[0, k]:+.3f}</td><td>{m.bias[0, k]:+.3f}</td><td>{share[k]:.0%}</td></tr>"
                        for k, c in enumerate(data.classes))
         self.table.value = ("<table><tr><th>class</th><th>logit</th><th>W<sub>x</sub> x</th><th>b<sub>x</sub></th>"
                             f"<th>bias share</th></tr>{rows}</table>")
         err = self.reproduction(i, m)
-        kind = "exact map" if m.exact else html.escape(m.label())
-        self.note.value = (f"<b>{kind}</b> at test image {i} (true class {data.classes[int(data.labels('test')[i])]}); "
+        kind = "exact map" if m.exact else text(m.label())
+        self.note.value = (f"<b>{kind}</b> at test image {i} (true class "
+                           f"{text(data.classes[int(data.labels('test')[i])])}); "
                            f"red: raises the class's logit, blue: lowers it. Reproduction error of W<sub>x</sub>x'+"
                            f"b<sub>x</sub> at x' = x + 10<sup>-4</sup> noise: {err:.2e}")
 

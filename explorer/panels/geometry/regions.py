@@ -1,11 +1,10 @@
 """Linear regions on the plane through three test inputs: a grid job, the partition map, a click shows a region."""
 from __future__ import annotations
 
-import html
-
 import ipywidgets as W
 import numpy as np
 
+from ..._html import text
 from ...capture import find_layers
 from ...codes.extract import activation_codes
 from ...geometry import region_at, regions_job
@@ -129,10 +128,10 @@ class RegionsView(View):
         labels = s.data.labels("train")[reg.members].numpy() if len(reg.members) else np.zeros(0, int)
         counts = np.bincount(labels, minlength=len(s.data.classes))
         pred = int(np.argmax(reg.plane_bias + reg.plane_weight @ np.array([u, v])))
-        members = ", ".join(f"{html.escape(str(s.data.classes[c]))}: {n}" for c, n in enumerate(counts) if n)
+        members = ", ".join(f"{text(s.data.classes[c])}: {n}" for c, n in enumerate(counts) if n)
         self.clicked.value = (
             f"<b>region at ({u:.2f}, {v:.2f})</b>{'' if reg.exact else ' (tangent map: not piecewise linear)'}<br>"
             f"code: {int(bits.sum())} of {len(bits)} units on<br><code class='explorer-code'>{head}</code><br>"
             f"affine map on the plane: logits = A (u, v) + c, |A| = {np.linalg.norm(reg.plane_weight):.3f}, "
-            f"predicts <b>{html.escape(str(s.data.classes[pred]))}</b><br>"
+            f"predicts <b>{text(s.data.classes[pred])}</b><br>"
             f"training inputs with this code: {len(reg.members)}" + (f" ({members})" if members else ""))

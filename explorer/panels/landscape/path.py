@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ipywidgets as W
 
+from ..._html import text
 from ...landscape import lab
 from .._common import guarded
 from .._jobbar import JobBar
@@ -68,6 +69,6 @@ class PathView(View):
         self.path_source.data = {"x": path.alphas, "loss": path.loss, "error": 1 - path.accuracy}
         r = path.barriers()
         sampled = self.session.data.describe_sample("test", self.n_eval)
-        self.barrier.value = (f"barrier {a} → {b} on {sampled}: loss Frankle {r['frankle_loss']:.4f}"
+        self.barrier.value = (f"barrier {text(a)} → {text(b)} on {sampled}: loss Frankle {r['frankle_loss']:.4f}"
                               f", Entezari {r['entezari_loss']:.4f}; error Frankle {r['frankle_error']:.2%}, "
                               f"Entezari {r['entezari_error']:.2%}")

@@ -1,11 +1,10 @@
 """The live point: α and β sliders set the state at once (the slice's marker follows) and evaluate the model there."""
 from __future__ import annotations
 
-import html
-
 import ipywidgets as W
 import numpy as np
 
+from ..._html import text
 from ...data import to_uint8
 from ...landscape import lab
 from .._common import debounce, display_scale, guarded, png
@@ -60,5 +59,5 @@ class PointView(View):
         truth = data.labels("test")[:self.n_shown]
         for cap, p, c, t in zip(self.captions, r["predictions"], r["confidence"], truth, strict=True):
             colour = "#1b7f3a" if p == int(t) else "#b00020"
-            cap.value = f"<span style='color:{colour}'>{html.escape(str(data.classes[p]))} {c:.2f}</span>"
+            cap.value = f"<span style='color:{colour}'>{text(data.classes[p])} {c:.2f}</span>"
         self.drawn()

@@ -1,11 +1,10 @@
 """The compare view: several methods (columns) on the current and next images (rows), each for its own class."""
 from __future__ import annotations
 
-import html
-
 import ipywidgets as W
 import numpy as np
 
+from ..._html import text
 from ...saliency import overlay
 from ...saliency.lab import Explainers, map_key
 from .._common import debounce, display_scale, guarded, png, reporting
@@ -91,6 +90,6 @@ class CompareView(View):
         self.compare_image.value = png(grid)
         self.compare_image.width = str(grid.shape[1])  # its own size, not stretched to the caption's width
         self.compare_image.layout.title = " | ".join(names)  # method order, left to right
-        self.compare_caption.value = (f"columns: {html.escape(' | '.join(names))}; rows: images "
+        self.compare_caption.value = (f"columns: {text(' | '.join(names))}; rows: images "
                                       f"{', '.join(str(row[0][0][4]) for row in self.maps_)}, each for its own "
                                       "target class")

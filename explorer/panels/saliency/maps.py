@@ -2,10 +2,9 @@
 redraw."""
 from __future__ import annotations
 
-import html
-
 import ipywidgets as W
 
+from ..._html import text
 from ...saliency import COLORMAPS, METHODS, overlay
 from ...saliency.lab import Explainers, map_key
 from ...saliency.overlay import colormap
@@ -95,11 +94,11 @@ class MapView(View):
         self.cam_, self.request_ = cam, request
         ev, data = self.session.evaluate(split), self.session.data
         pred = int(ev.predictions[i])
-        self.caption.value = (f"image {i}: predicted <b>{html.escape(data.classes[pred])}</b> "
+        self.caption.value = (f"image {i}: predicted <b>{text(data.classes[pred])}</b> "
                               f"({float(ev.probabilities[i, pred]):.2f}), true "
-                              f"{html.escape(data.classes[int(data.labels(split)[i])])}; "
-                              f"explaining class <b>{html.escape(data.classes[target])}</b> with "
-                              f"{html.escape(name)}")
+                              f"{text(data.classes[int(data.labels(split)[i])])}; "
+                              f"explaining class <b>{text(data.classes[target])}</b> with "
+                              f"{text(name)}")
         self.redraw()
         self.state.drawn = map_key(*request)
 

@@ -1,10 +1,9 @@
 """The evaluation view: rank the compared methods on the localisation and faithfulness metrics (a job)."""
 from __future__ import annotations
 
-import html
-
 import ipywidgets as W
 
+from ..._html import text
 from ...saliency import lab
 from ...table import Table
 from .._common import guarded
@@ -50,9 +49,9 @@ class RankView(View):
         self.state.rows = list(rows)
         rows = [{**r, "insertion - deletion": r["insertion_auc"] - r["deletion_auc"]} for r in rows]
         cols = [c for c in COLUMNS if c in rows[0]]
-        head = "".join(f"<th>{c}</th>" for c in cols)
+        head = "".join(f"<th>{text(c)}</th>" for c in cols)
         body = "".join("<tr>" + "".join(f"<td>{r[c]:.3f}</td>" if isinstance(r[c], float) else
-                                         f"<td>{html.escape(str(r[c]))}</td>" for c in cols) + "</tr>" for r in rows)
+                                         f"<td>{text(r[c])}</td>" for c in cols) + "</tr>" for r in rows)
         self.table.value = (f"<table class='explorer-table'><tr>{head}</tr>{body}</table>"
                             f"<small>on {sampled}. Ranked by insertion &minus; deletion AUC (higher first). "
                             "deletion: lower is better; insertion, pointing, energy: higher; sensitivity: lower is "

@@ -1,10 +1,9 @@
 """DiffROAR of the current method (Shah et al. 2021): the architecture retrained on its top-k vs bottom-k pixels."""
 from __future__ import annotations
 
-import html
-
 import ipywidgets as W
 
+from ..._html import text
 from ...saliency import METHODS, lab
 from .._common import guarded
 from .._jobbar import JobBar
@@ -39,7 +38,7 @@ class RoarView(View):
 
     def _show_roar(self, r, name, k) -> None:
         self.roar_result_ = r
-        self.roar.value = (f"DiffROAR of <b>{html.escape(name)}</b> keeping {k:.0%} of the pixels: retrained on the "
+        self.roar.value = (f"DiffROAR of <b>{text(name)}</b> keeping {k:.0%} of the pixels: retrained on the "
                            f"most attributed {r['top_accuracy']:.1%}, on the least {r['bottom_accuracy']:.1%}, "
                            f"difference <b>{r['diff_roar']:+.3f}</b> (&gt; 0: the map ranks the evidence first; "
                            "a random map gives about 0)")

@@ -2,10 +2,9 @@
 where the metrics disagree about which method is best. All jobs on a copy of the model, off the kernel's thread."""
 from __future__ import annotations
 
-import html
-
 import ipywidgets as W
 
+from ..._html import text
 from ...saliency import lab
 from ...saliency.evaluation.disagreement import metric_agreement
 from ...table import Table
@@ -72,7 +71,7 @@ class TrustView(View):
         for i, source in enumerate(self.sources):
             curve = r["methods"][names[i]]["spearman"] if i < len(names) else []
             source.data = {"x": list(r["layers"])[:len(curve)], "y": list(curve)}
-        self.legend.value = ("colours: " + ", ".join(f"<span style='color:{c}'>&#9632; {html.escape(n)}</span>"
+        self.legend.value = ("colours: " + ", ".join(f"<span style='color:{c}'>&#9632; {text(n)}</span>"
                                                      for c, n in zip(COLOURS, names))
                              + f" ({r['mode']}, on {sampled}); a map that stays near 1 does not depend on the "
                              "weights")
