@@ -63,6 +63,8 @@ def test_identical_inputs_error_then_panel_still_works(panel):
 
 @pytest.mark.slow
 def test_similarity_collapse_features(panel, session, unchanged):
+    from explorer.geometry.featvis import STEPS
+
     with unchanged(session.model):
         panel.similarity.recompute()
         panel.collapse.recompute()
@@ -73,7 +75,7 @@ def test_similarity_collapse_features(panel, session, unchanged):
     assert np.allclose(np.diag(m.values), 1.0) and len(panel.similarity.source.data["value"]) == m.values.size
     assert [r["epoch"] for r in panel.rows_] == [0, 1, 2] and len(panel.collapse.source.data["NC1"]) == 3
     assert panel.top.value.count("<img") == 9
-    assert panel.result.value.count("<img") == 1 and len(panel.features.trace.data["step"]) == 65
+    assert panel.result.value.count("<img") == 1 and len(panel.features.trace.data["step"]) == STEPS + 1
     with unchanged(session.model):
         panel.features.facets()
     assert panel.error.value == "", panel.error.value

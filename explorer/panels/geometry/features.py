@@ -12,6 +12,7 @@ from ...capture import find_layers
 from ...data import to_uint8
 from ...geometry import maximise_job, multifaceted_job, top_images
 from ...geometry.features import layer_outputs
+from ...geometry.featvis import STEPS
 from .._common import display_scale, guarded, png
 from .._runner import JobBar, Runner
 from ..landscape.figures import figure, view
@@ -30,7 +31,7 @@ class FeaturesView(W.VBox):
     """A unit of a layer: the test images that drive it most, and images optimised to drive it (Olah et al. 2017;
     multifaceted: Nguyen et al. 2016, one optimum per cluster of its top images)."""
 
-    def __init__(self, session, error, k: int = 9, steps: int = 64):
+    def __init__(self, session, error, k: int = 9, steps: int = STEPS):
         from bokeh.models import ColumnDataSource
 
         self.session, self.error, self.k, self.steps = session, error, k, steps
@@ -87,12 +88,12 @@ class FeaturesView(W.VBox):
 
     @guarded
     def _show(self, vis) -> None:
-        self.result.value = img_tags(to_uint8(torch.as_tensor(vis.image)[None]), [f"max {vis.trace[-1]:.2f}"], 96)
+        self.result.value = img_tags(to_uint8(torch.as_tensor(vis.image)[None]), [vis.label()], 96)
         self.trace.data = {"step": np.arange(len(vis.trace)), "activation": vis.trace}
 
     @guarded
     def _show_facets(self, f) -> None:
         images = torch.as_tensor(np.stack([r.image for r in f.results]))
-        self.result.value = img_tags(to_uint8(images), [f"facet {i}: {r.trace[-1]:.2f}"
+        self.result.value = img_tags(to_uint8(images), [f"facet {i}: {r.label()}"
                                                         for i, r in enumerate(f.results)], 96)
         self.trace.data = {"step": np.arange(len(f.results[0].trace)), "activation": f.results[0].trace}
