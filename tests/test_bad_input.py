@@ -42,7 +42,7 @@ def test_non_finite_images_in_codes(tiny_cnn, unchanged):
 
 
 def test_cfcam_sigma_and_local_complexity_radius(tiny_cnn):
-    with pytest.raises(ValueError, match="sigma must be a finite number > 0"):  # NaN maps before
+    with pytest.raises(ValueError, match="sigma must be a finite number >= 0.1"):  # NaN maps before
         METHODS["CF-CAM"](sigma=0)(tiny_cnn, _x())
     for r in (float("nan"), 0.0, -0.1, float("inf")):  # a NaN radius gave 0 before
         with pytest.raises(ValueError, match="radius must be a finite number > 0"):

@@ -128,7 +128,7 @@ def exact_regions(model: nn.Module, plane: Plane, bounds=None, min_area: float =
     number of regions; the result is checked against the model at each polygon's centroid.
     """
     chain = _chain(model)
-    u0, u1, v0, v1 = bounds or plane.bounds()
+    u0, u1, v0, v1 = plane.check_bounds(bounds)
     rect = np.array([[u0, v0], [u1, v0], [u1, v1], [u0, v1]], float)
     basis = plane.basis.flatten(1).double().cpu().numpy()  # (2, d)
     # each polygon: (vertices, A (n, 2), c (n,), code bits so far); the current layer's values are A @ uv + c

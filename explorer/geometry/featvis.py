@@ -70,37 +70,65 @@ def total_variation(img: torch.Tensor) -> torch.Tensor:
     return (img[..., 1:, :] - img[..., :-1, :]).abs().mean() + (img[..., :, 1:] - img[..., :, :-1]).abs().mean()
 
 
+STEPS = 256  # optimiser steps by default: Olah et al. 2017 run 512 on 224-pixel images; small images need fewer
+# 'auto' parametrises images smaller than this in pixels: their spectrum has too few frequencies for the 1/f
+# weighting to help, and it slows the high frequencies that small units want (8x8 digits: relu1 stays below the
+# best real image in 256 steps in the Fourier basis, and reaches it in pixels).
+FOURIER_MIN = 32
+WINDOW = 32  # steps over which convergence is judged (the objective's relative change)
+
+
 @dataclass(eq=False)
 class Visualisation:
-    """An image that drives a unit, and the unit's activation before each step and after the last."""
+    """An image that drives a unit, the objective before each step and after the last, and whether it converged."""
 
     image: np.ndarray  # (C, H, W) in [0, 1]
-    trace: np.ndarray  # (steps + 1,)
+    trace: np.ndarray  # (steps + 1,) the objective on the unjittered image
+    objective: str = ""  # what was maximised, in words
+    converged: bool = True  # the objective's relative change over the last WINDOW steps is below rtol
+    change: float = 0.0  # that relative change
+    grad_norm: float = 0.0  # norm of the objective's gradient with respect to the image at the last step
+
+    def label(self) -> str:
+        """One line for the panel: the value reached and, when it did not converge, that it did not."""
+        done = "converged" if self.converged else f"did not converge: still changing {self.change:.1%} over the " \
+            f"last {WINDOW} steps"
+        return f"{self.objective}: {self.trace[-1]:.3g} ({done})"
 
 
-def maximise(model: nn.Module, layer: str, unit: int, shape: tuple, steps: int = 64, lr: float = 0.05,
-             seed: int = 0, param: str = "fourier", jitter: int = 1, tv: float = 0.0, normalize=None,
-             init: torch.Tensor | None = None, pre: bool | None = None, progress=None) -> Visualisation:
-    """Activation maximisation of `unit` of `layer` by Adam on a seeded image parametrisation.
+def maximise(model: nn.Module, layer: str, unit: int, shape: tuple, steps: int = STEPS, lr: float = 0.05,
+             seed: int = 0, param: str = "auto", jitter: int = 1, tv: float = 0.0, normalize=None,
+             init: torch.Tensor | None = None, pre: bool = False, rtol: float = 1e-2,
+             progress=None) -> Visualisation:
+    """Activation maximisation (Erhan et al. 2009; Olah et al. 2017) of `unit` of `layer` by Adam on a seeded
+    image parametrisation.
 
-    shape: (C, H, W) of the model's images; normalize: images in [0, 1] -> model inputs (data.normalize);
-    jitter: random shifts of up to `jitter` pixels per step; tv: weight of total_variation; init: a start
-    image in [0, 1] (multifaceted). pre: maximise a ReLU-like layer's pre-activation (default for those layers: a
-    unit that is off at the start has no gradient after the ReLU, lucid#68). The trace is the objective on the
-    unjittered image. The model is untouched.
+    The objective is the unit's activation as top_images measures it: the channel's output averaged over space
+    (the 'channel' objective of Olah et al.), or with pre=True its pre-activation. While a ReLU-like unit is off
+    everywhere its gradient is zero, so the step follows the pre-activation's instead (Lucid's redirected ReLU).
+    The image stays a plausible input: a sigmoid keeps it in the images' range [0, 1], and normalize (images ->
+    model inputs, e.g. data.normalize) applies the dataset's normalisation. param: 'fourier' (decorrelated
+    spectrum, Olah et al.), 'pixel', or 'auto' (pixel below FOURIER_MIN pixels a side). shape: (C, H, W) of the images;
+    jitter: random shifts of up to `jitter` pixels per step; tv: weight of total_variation; init: a start image
+    in [0, 1] (multifaceted). converged: the objective changed by less than rtol (relative) over the last
+    WINDOW steps and the unit is on. The model is untouched.
     """
     from ..layers import RELU_LIKE, resolve
 
-    if pre is None:
-        pre = isinstance(resolve(model, layer)[layer], RELU_LIKE)
-    if param not in ("fourier", "pixel"):
-        raise ValueError(f"param must be 'fourier' or 'pixel'; got {param!r}")
-    if steps < 1 or lr <= 0:
+    mod = resolve(model, layer)[layer]
+    relu_like = isinstance(mod, RELU_LIKE)
+    if pre and not relu_like:
+        raise ValueError(f"pre=True needs a ReLU-like layer; {layer} is a {type(mod).__name__}")
+    if param not in ("auto", "fourier", "pixel"):
+        raise ValueError(f"param must be 'auto', 'fourier' or 'pixel'; got {param!r}")
+    if steps < 1 or not lr > 0:
         raise ValueError(f"need steps >= 1 and lr > 0; got steps={steps}, lr={lr}")
     norm = normalize or (lambda t: t)
     device = model_device(model)
     gen = torch.Generator().manual_seed(seed)
     c, h, w = shape
+    if param == "auto":
+        param = "pixel" if min(h, w) < FOURIER_MIN else "fourier"
     if init is not None:
         if tuple(init.shape) != tuple(shape):
             raise ValueError(f"init must be one image of shape {tuple(shape)}; got {tuple(init.shape)}")
@@ -111,12 +139,12 @@ def maximise(model: nn.Module, layer: str, unit: int, shape: tuple, steps: int =
         p0 = 0.01 * torch.randn(c, h, w // 2 + 1, 2, generator=gen)
     p = p0.to(device).requires_grad_(True)
     opt = torch.optim.Adam([p], lr=lr)
-    trace = []
+    trace, grad_norm, redirected = [], 0.0, False
     with eval_mode(model), capture(model, layer, keep_graph=True) as rec:
-        def activation(img):
+        def activation(img, use_pre=pre):
             rec.clear()
             model(norm(img))
-            return unit_activation(rec.pre(layer) if pre else rec.output(layer), unit)[0]
+            return unit_activation(rec.pre(layer) if use_pre else rec.output(layer), unit)[0]
 
         for i in range(steps + 1):
             with torch.no_grad():
@@ -128,15 +156,27 @@ def maximise(model: nn.Module, layer: str, unit: int, shape: tuple, steps: int =
                 if jitter:
                     dy, dx = torch.randint(-jitter, jitter + 1, (2,), generator=gen).tolist()
                     img = torch.roll(img, (dy, dx), dims=(2, 3))
-                loss = -activation(img) + (tv * total_variation(img) if tv else 0)
-                (grad,) = torch.autograd.grad(loss, [p])  # only the image: the model's .grad stays empty
+                a = activation(img)
+                g_img, g_p = torch.autograd.grad(a, [img, p], retain_graph=True)  # the model's .grad stays empty
+                redirected = relu_like and not pre and not g_img.any()
+                if redirected:  # the unit is off everywhere: no gradient through the ReLU
+                    a = activation(img, use_pre=True)
+                    g_img, g_p = torch.autograd.grad(a, [img, p], retain_graph=bool(tv))
+                grad_norm, grad = float(g_img.norm()), -g_p
+                if tv:
+                    grad = grad + torch.autograd.grad(tv * total_variation(img), [p])[0]
             p.grad = grad
             opt.step()
             if progress:
-                progress(i + 1, steps, {"activation": trace[-1]})
+                progress(i + 1, steps, {"activation": f"{trace[-1]:.3g}"})
     with torch.no_grad():
         image = to_image(p, shape, param)[0].cpu().numpy()
-    return Visualisation(image, np.array(trace))
+    trace = np.array(trace)
+    k = min(WINDOW, steps)
+    change = abs(trace[-1] - trace[-1 - k]) / max(abs(trace[-1]), 1e-12)
+    what = f"{layer}[{unit}] {'pre-activation' if pre else 'activation'}, mean over space"
+    converged = change < rtol and not redirected  # a unit still off at the last step is still moving
+    return Visualisation(image, trace, what, bool(converged), float(change), grad_norm)
 
 
 @dataclass(eq=False)

@@ -14,7 +14,7 @@ from . import costs
 from .cka import cka_matrix, layer_grams
 from .collapse import collapse_over_training
 from .exact import exact_regions
-from .featvis import maximise, multifaceted
+from .featvis import STEPS, maximise, multifaceted
 from .linear import local_map
 from .match import match_layers
 from .plane import plane_through
@@ -106,12 +106,17 @@ def collapse_job(session, split: str = "train", layers=None, max_points: int | N
         lambda: cost.checkpoints(session, len(checkpoints), split, "features"))
 
 
+def _to_inputs(data):
+    """Images in [0, 1] -> model inputs, as data.inputs does: the set's transform when it has one, else mean/std."""
+    return data.transform if data.transform is not None else data.normalize
+
+
 def maximise_job(session, layer: str, unit: int, **kwargs) -> Job:
     """Activation maximisation of a unit (kwargs: maximise's steps, lr, seed, param, jitter, tv, pre)."""
     key = ("geometry-maximise", layer, unit, tuple(sorted(kwargs.items())))
     return Job(key, _copy(session), lambda model, progress: maximise(
-        model, layer, unit, session.data.shape, normalize=session.data.normalize, progress=progress, **kwargs),
-        "feature visualisation", lambda: costs.feature_visualisation(session, kwargs.get("steps", 64)))
+        model, layer, unit, session.data.shape, normalize=_to_inputs(session.data), progress=progress, **kwargs),
+        "feature visualisation", lambda: costs.feature_visualisation(session, kwargs.get("steps", STEPS)))
 
 
 def multifaceted_job(session, layer: str, unit: int, n_facets: int = 3, top: int = 30, split: str = "train",
@@ -120,9 +125,9 @@ def multifaceted_job(session, layer: str, unit: int, n_facets: int = 3, top: int
     images = session.data.images(split)
     key = ("geometry-facets", layer, unit, n_facets, top, split, tuple(sorted(kwargs.items())))
     return Job(key, _copy(session), lambda model, progress: multifaceted(
-        model, images, layer, unit, n_facets, top, normalize=session.data.normalize, progress=progress, **kwargs),
+        model, images, layer, unit, n_facets, top, normalize=_to_inputs(session.data), progress=progress, **kwargs),
         "multifaceted visualisation",
-        lambda: costs.feature_visualisation(session, kwargs.get("steps", 64), n_facets, split))
+        lambda: costs.feature_visualisation(session, kwargs.get("steps", STEPS), n_facets, split))
 
 
 def session_regions(session, indices, split: str = "test", resolution: int = 200, bounds=None, layers=None,

@@ -37,9 +37,23 @@ class Plane:
         pad = margin * float(max(hi - lo))
         return float(lo[0] - pad), float(hi[0] + pad), float(lo[1] - pad), float(hi[1] + pad)
 
+    def check_bounds(self, bounds=None) -> tuple[float, float, float, float]:
+        """(u0, u1, v0, v1) as floats (the anchors' box when None), or a ValueError: NaN bounds would make a grid of
+        NaN points (one "region"), and u0 >= u1 an empty one."""
+        if bounds is None:
+            return self.bounds()
+        try:
+            u0, u1, v0, v1 = (float(b) for b in bounds)
+        except (TypeError, ValueError):
+            raise ValueError(f"bounds must be four numbers (u0, u1, v0, v1); got {bounds!r}") from None
+        if not np.isfinite([u0, u1, v0, v1]).all() or not (u0 < u1 and v0 < v1):
+            raise ValueError(f"bounds must be finite with u0 < u1 and v0 < v1; got {bounds!r} (None: the anchors' "
+                             f"box with a margin)")
+        return u0, u1, v0, v1
+
     def grid(self, resolution: int = 200, bounds=None) -> tuple[np.ndarray, np.ndarray]:
         """Cell centres (u, v), each (resolution, resolution); rows run along v, columns along u."""
-        u0, u1, v0, v1 = bounds or self.bounds()
+        u0, u1, v0, v1 = self.check_bounds(bounds)
         res = (resolution, resolution) if np.isscalar(resolution) else tuple(resolution)
         du, dv = (u1 - u0) / res[1], (v1 - v0) / res[0]
         return np.meshgrid(u0 + du * (np.arange(res[1]) + 0.5), v0 + dv * (np.arange(res[0]) + 0.5))

@@ -59,6 +59,8 @@ def interpolate(model: nn.Module, a, b, x: torch.Tensor, y: torch.Tensor, n: int
     if alphas is None and n < 2:
         raise ValueError(f"need at least 2 points along the path; got n={n}")
     alphas = np.linspace(0.0, 1.0, n) if alphas is None else np.asarray(alphas, float)
+    if alphas.ndim != 1 or len(alphas) == 0 or not np.isfinite(alphas).all():
+        raise ValueError(f"alphas must be a non-empty 1-D list of finite numbers; got {alphas!r}")
     device = model_device(model)
     sa, sb = _state(a, device), _state(b, device)
     names = set(fn.base_params(model))

@@ -17,7 +17,7 @@ from . import costs
 from . import functional as fn
 from .directions import pca_directions, random_plane
 from .hessian import HessianOperator, eigen_path, eigenvalue_density, top_eigen, trace
-from .slices import point
+from .slices import on_params, point
 
 AXES = ("random", "pca", "hessian")
 BN_N = 256  # training inputs BatchNorm statistics are recomputed on (a stratified sample)
@@ -64,8 +64,8 @@ def _to_weight_norm(model, d: dict) -> dict:
 def at_point(model, d1: dict, d2: dict | None, a: float, b: float, x, y, shown: torch.Tensor) -> dict:
     """Loss and accuracy on (x, y) and predicted classes of `shown` at theta + a d1 + b d2 (functional).
 
-    x and shown follow the one input rule (explorer.data.as_model_input); a NaN or infinite a or b is a
-    ValueError (a loss that is not finite comes back as NaN: the panel draws it as a gap).
+    x and shown follow the one input rule (explorer.data.as_model_input); a NaN or infinite a, b or direction is
+    a ValueError (a loss that is not finite comes back as NaN: the panel draws it as a gap).
     """
     for name, v in (("alpha", a), ("beta", b)):
         if not isinstance(v, numbers.Real) or not math.isfinite(v):
@@ -73,6 +73,7 @@ def at_point(model, d1: dict, d2: dict | None, a: float, b: float, x, y, shown: 
     x, shown = as_model_input(x, model, "inputs"), as_model_input(shown, model, "shown images")
     base, buffers = fn.base_params(model), fn.base_buffers(model)
     device = next(iter(base.values())).device
+    d1, d2 = on_params(d1, base, "d1"), None if d2 is None else on_params(d2, base, "d2")
     params = {k: point(w, d1[k], a, None if d2 is None else d2[k], b) for k, w in base.items()}
     loss, acc = fn.metrics(model, params, buffers, x.to(device), y.to(device))
     with eval_mode(model):
@@ -116,6 +117,7 @@ def spectrum(model, x, y, k: int = 3, iters: int = 40, seed: int = 0, layers=Non
 def project(model, checkpoints, d1: dict, d2: dict) -> np.ndarray:
     """(n, 2) coordinates of each checkpoint's theta - theta* along d1 and d2 (least squares on the plane)."""
     base = fn.base_params(model)
+    d1, d2 = on_params(d1, base, "d1"), on_params(d2, base, "d2")
     flat = lambda d: torch.cat([d[k].reshape(-1).double() for k in base])  # noqa: E731
     basis = torch.stack([flat(d1), flat(d2)], 1)  # (P, 2)
     rows = [flat({k: s[k].to(w.device) - w for k, w in base.items()}) for _, s in checkpoints]

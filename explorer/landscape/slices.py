@@ -115,7 +115,7 @@ def slice_grid(model: nn.Module, x: torch.Tensor, y: torch.Tensor, d1: dict, d2:
     device = model_device(model)
     x, y = x.to(device), y.to(device)
     base, buffers = fn.base_params(model), fn.base_buffers(model)
-    d1, d2 = _on(d1, base), None if d2 is None else _on(d2, base)
+    d1, d2 = on_params(d1, base, "d1"), None if d2 is None else on_params(d2, base, "d2")
     shape = (n,) if betas is None else (n, n)
     surf = Surface(alphas, betas, np.full(shape, np.nan), np.full(shape, np.nan), np.zeros(shape, bool),
                    preview_indices(n, preview))
@@ -146,13 +146,20 @@ def slice_grid(model: nn.Module, x: torch.Tensor, y: torch.Tensor, d1: dict, d2:
     return surf
 
 
-def _on(d: dict, base: dict) -> dict:
-    """A direction checked against the parameters (names, shapes) and moved to their device and dtype."""
-    if set(d) != set(base):
-        raise KeyError(f"a direction must cover exactly the model's parameters {list(base)[:6]}...")
+def on_params(d: dict, base: dict, what: str = "a direction") -> dict:
+    """A direction checked against the parameters (names, shapes, finite values) and moved to their device and
+    dtype: a NaN in it would give NaN losses and predictions of class 0 everywhere, without a word."""
+    if not isinstance(d, dict) or set(d) != set(base):
+        raise KeyError(f"{what} must be a dict covering exactly the model's parameters {list(base)[:6]}...")
     bad = [k for k in base if d[k].shape != base[k].shape]
     if bad:
-        raise ValueError(f"direction shapes differ from the parameters' at {bad[:3]}")
+        raise ValueError(f"{what}'s shapes differ from the parameters' at {bad[:3]}")
+    # a float32 sum per tensor is finite when every value is (directions are weight-sized: no overflow); the
+    # elementwise test, 15x slower on a resnet18, runs only to confirm a non-finite sum
+    bad = [k for k, v in d.items() if not torch.isfinite(v.sum()) and not torch.isfinite(v).all()]
+    if bad:
+        raise ValueError(f"{what} holds NaN or inf in {', '.join(bad[:3])}: make the direction again (a random or "
+                         f"PCA direction of finite weights is finite)")
     return {k: d[k].to(device=w.device, dtype=w.dtype) for k, w in base.items()}
 
 

@@ -65,6 +65,8 @@ def test_identical_inputs_error_then_panel_still_works(panel):
 
 @pytest.mark.slow
 def test_similarity_collapse_features(panel, session, unchanged):
+    from explorer.geometry.featvis import STEPS
+
     with unchanged(session.model):
         panel.similarity.recompute()
         panel.collapse.recompute()
@@ -75,7 +77,7 @@ def test_similarity_collapse_features(panel, session, unchanged):
     assert np.allclose(np.diag(m.values), 1.0) and len(panel.similarity.source.data["value"]) == m.values.size
     assert [r["epoch"] for r in panel.collapse.rows_] == [0, 1, 2] and len(panel.collapse.source.data["NC1"]) == 3
     assert panel.features.top.value.count("<img") == 9
-    assert panel.features.result.value.count("<img") == 1 and len(panel.features.trace.data["step"]) == 65
+    assert panel.features.result.value.count("<img") == 1 and len(panel.features.trace.data["step"]) == STEPS + 1
     with unchanged(session.model):
         panel.features.facets()
     assert panel.error.value == "", panel.error.value

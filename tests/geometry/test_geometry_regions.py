@@ -139,3 +139,15 @@ def test_planes_refuse_collinear_inputs():
     p = plane_from(x0, torch.tensor([2.0, 0, 0, 0]), torch.tensor([1.0, 1.0, 0, 0]))
     np.testing.assert_allclose(p.basis.numpy(), [[1, 0, 0, 0], [0, 1, 0, 0]], atol=1e-7)
     np.testing.assert_allclose(p.project(p.points([0.5], [-2.0])), [[0.5, -2.0]], atol=1e-6)
+
+
+@pytest.mark.parametrize("bounds", [(float("nan"), 1.0, -1.0, 1.0), (-1.0, 1.0, -1.0, float("inf")),
+                                    (1.0, -1.0, -1.0, 1.0), (0.0, 1.0, 2.0), "wide"])
+def test_bad_bounds_are_refused(bounds):
+    """NaN bounds gave one "region" (every grid point NaN): the grid, the exact regions and the plane refuse them."""
+    net, plane = hand_net(), unit_plane()
+    for fn in (lambda: grid_regions(net, plane, resolution=4, bounds=bounds), lambda: exact_regions(net, plane, bounds),
+               lambda: plane.grid(4, bounds)):
+        with pytest.raises(ValueError, match="bounds must be"):
+            fn()
+    assert plane.check_bounds(None) == plane.bounds() and plane.check_bounds(BOX) == BOX

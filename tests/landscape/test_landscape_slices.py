@@ -204,3 +204,31 @@ def test_vmap_chunk_from_free_memory(tiny_cnn, monkeypatch):
     assert vm.vmap_chunk(tiny_cnn, per_point=1_000, n_points=441) == 5  # half the free memory / bytes per point
     assert vm.vmap_chunk(tiny_cnn, per_point=10**9, n_points=441) == 1
     assert vm.vmap_chunk(tiny_cnn, per_point=1, n_points=441) == 441
+
+
+def test_non_finite_directions_are_refused_at_entry(tiny_cnn, batch, unchanged):
+    """A NaN in a direction gave NaN losses and predictions of class 0 with no word: every entry refuses it."""
+    from explorer.landscape import interpolate
+    from explorer.landscape.lab import at_point, project
+
+    x, y = batch
+    d1, d2 = random_plane(tiny_cnn, seed=0)
+    bad = {**d2, "conv2.bias": d2["conv2.bias"].clone()}
+    bad["conv2.bias"][1] = float("nan")
+    inf = {**d1, "fc.weight": torch.full_like(d1["fc.weight"], float("inf"))}
+    with unchanged(tiny_cnn):
+        for backend in ("eager", "fast"):
+            with pytest.raises(ValueError, match="d2 holds NaN or inf in conv2.bias"):
+                slice_grid(tiny_cnn, x, y, d1, bad, n=3, backend=backend)
+        with pytest.raises(ValueError, match="d1 holds NaN or inf in fc.weight"):
+            slice_grid(tiny_cnn, x, y, inf, n=3)
+        with pytest.raises(ValueError, match="d2 holds NaN or inf"):
+            at_point(tiny_cnn, d1, bad, 0.1, 0.2, x, y, x[:2])
+        with pytest.raises(ValueError, match="beta must be a finite number"):
+            at_point(tiny_cnn, d1, d2, 0.1, float("nan"), x, y, x[:2])
+        with pytest.raises(ValueError, match="d1 holds NaN or inf"):
+            project(tiny_cnn, [(0, tiny_cnn.state_dict())], inf, d2)
+        with pytest.raises(ValueError, match="alphas must be .* finite"):
+            interpolate(tiny_cnn, tiny_cnn, tiny_cnn, x, y, alphas=[0.0, float("nan"), 1.0])
+        ok = at_point(tiny_cnn, d1, d2, 0.0, 0.0, x, y, x[:2])
+    assert np.isfinite(ok["loss"])

@@ -157,3 +157,70 @@ def test_channels_last_layout_gives_the_same_maps():
     plain = method(net, x, [1, 2])
     torch.testing.assert_close(plain, GradCAM("layer4")(net, x, [1, 2]), atol=0, rtol=0)
     torch.testing.assert_close(fast, plain, atol=1e-4, rtol=0)
+
+
+class NaNCAM(GradCAM):
+    """A future method that goes wrong: its channel weights are NaN."""
+    name = "NaN-CAM"
+
+    def __init__(self, layers=None, gain: float = 2.0):
+        self.layers, self.gain = layers, gain
+
+    def weights(self, acts, grads):
+        return torch.full(acts.shape[:2], float("nan"), dtype=acts.dtype, device=acts.device)
+
+
+def dead_channel_cnn(tiny_cnn):
+    """tiny_cnn with conv2's channel 0 off for every input: the average pool's output there is exactly 0."""
+    import copy
+
+    net = copy.deepcopy(tiny_cnn)
+    with torch.no_grad():
+        net.conv2.weight[0].zero_()
+        net.conv2.bias[0] = -1.0
+    return net
+
+
+def test_non_finite_maps_are_refused_on_every_path(tiny_cnn, unchanged):
+    """A NaN map is a clear error naming the method, its knobs and the images, not a blank picture: directly, through
+    an Explainer (kept forward), and for attributions (LRP's epsilon rule at eps = 0 divides by a dead channel)."""
+    from explorer.saliency import LRP, Explainer
+
+    x = torch.randn(3, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    with unchanged(tiny_cnn):
+        with pytest.raises(ValueError, match=r"NaN-CAM with layers='conv2', gain=2.0 gave a non-finite map .* "
+                                             r"image\(s\) 0, 1, 2 of the batch of 3"):
+            NaNCAM("conv2")(tiny_cnn, x)
+        with pytest.raises(ValueError, match="NaN-CAM .* non-finite map"):
+            Explainer(tiny_cnn, NaNCAM("conv2"))(x, [0, 1, 2])
+    net = dead_channel_cnn(tiny_cnn)
+    for backend in ("own", "zennit"):
+        with unchanged(net):
+            with pytest.raises(ValueError, match=rf"LRP with rule='epsilon', eps=0.0, backend='{backend}' gave a "
+                                                 r"non-finite map .*: .*choose eps > 0"):
+                LRP(eps=0.0, backend=backend)(net, x)
+            with pytest.raises(ValueError, match="LRP .* non-finite"):
+                LRP(eps=0.0, backend=backend).attributions(net, x)
+            assert torch.isfinite(LRP(backend=backend)(net, x)).all()  # the default eps is fine
+
+
+def test_knob_ranges_cannot_make_a_degenerate_map(tiny_cnn):
+    """Every numeric knob the panel offers, at either end of its slider, gives a finite map (LRP eps > 0; CF-CAM
+    sigma >= SIGMA_MIN); below that CF-CAM says why."""
+    from explorer.saliency.lab import knobs
+    from explorer.saliency.methods.cfcam import SIGMA_MIN
+
+    assert knobs(METHODS["LRP"])["eps"]["range"][0] > 0
+    assert knobs(METHODS["CF-CAM"])["sigma"]["range"][0] == SIGMA_MIN
+    net = dead_channel_cnn(tiny_cnn)
+    x = torch.randn(2, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    for name, cls in METHODS.items():
+        for knob, spec in knobs(cls).items():
+            if "range" not in spec or knob in ("samples", "steps", "window", "stride"):
+                continue  # counts: any value in range is a valid count
+            for end in spec["range"][:2]:
+                params = {**FAST.get(name, {}), knob: type(spec["default"])(end)}
+                m = make_method(name, "conv2" if cls.needs_layer else None, **params)
+                assert torch.isfinite(m(net, x, [0, 1])).all(), (name, knob, end)
+    with pytest.raises(ValueError, match="sigma must be a finite number >= 0.1"):
+        make_method("CF-CAM", "conv2", sigma=1e-30)(net, x)

@@ -161,3 +161,50 @@ def test_rank_methods_table(unchanged):
     assert score == sorted(score, reverse=True)
     with pytest.raises(KeyError, match="Grad-CAM"):
         rank_methods(session, ["Nope"], n=4)
+
+
+def test_metrics_refuse_non_finite_maps(cnn_session):
+    """A NaN map has no maximum and no energy: the pointing game counted it as a hit and energy returned 0; every
+    metric now names the images whose map is not finite."""
+    from explorer.saliency.evaluation.faithfulness import (
+        complexity,
+        faithfulness_correlation,
+        max_sensitivity,
+        random_logit,
+        sparseness,
+    )
+    from explorer.saliency.evaluation.trust import trust_metrics
+
+    masks = torch.zeros(3, 8, 8, dtype=torch.bool)
+    masks[:, :4] = True
+    maps = torch.rand(3, 8, 8, generator=torch.Generator().manual_seed(0))
+    maps[1, 2, 3] = float("nan")
+    maps[2] = float("inf")
+    for metric in (pointing_game, energy):
+        with pytest.raises(ValueError, match=r"maps of image\(s\) 1, 2 hold NaN or inf"):
+            metric(maps, masks)
+    for metric in (sparseness, complexity):
+        with pytest.raises(ValueError, match=r"attributions of image\(s\) 1, 2 hold NaN or inf"):
+            metric(maps)
+    s = cnn_session
+    x = s.data.inputs("test")[:3]
+    with pytest.raises(ValueError, match=r"faithfulness correlation's attributions of image\(s\) 1, 2"):
+        faithfulness_correlation(s.model, x, maps, runs=2, subset=4)
+    with pytest.raises(ValueError, match="deletion|NaN"):
+        deletion_insertion(s.model, x, maps, torch.zeros(3))
+
+    def nan_method(model, x, t):  # a plain callable (no Saliency base to check it)
+        return torch.full(x.shape[:1] + x.shape[2:], float("nan"))
+
+    with pytest.raises(ValueError, match="max-sensitivity's maps"):
+        max_sensitivity(s.model, x, nan_method, samples=1)
+    with pytest.raises(ValueError, match="random-logit's maps"):
+        random_logit(s.model, x, nan_method)
+    with pytest.raises(ValueError, match="LRP with .*eps=0.0.* non-finite"):  # the dead channels of random weights
+        trust_metrics(s.model, x, {"LRP": make_lrp(0.0)}, runs=2, samples=1)
+
+
+def make_lrp(eps):
+    from explorer.saliency import LRP
+
+    return LRP(eps=eps, backend="own")

@@ -12,6 +12,7 @@ from ...capture import find_layers
 from ...data import to_uint8
 from ...geometry import maximise_job, multifaceted_job, top_images
 from ...geometry.features import layer_outputs
+from ...geometry.featvis import STEPS
 from .._common import display_scale, guarded, png
 from .._jobbar import JobBar
 from .._view import View
@@ -33,7 +34,7 @@ class FeaturesView(View):
 
     again = "press the button again"
 
-    def __init__(self, state, error, k: int = 9, steps: int = 64):
+    def __init__(self, state, error, k: int = 9, steps: int = STEPS):
         session = state.session
         from bokeh.models import ColumnDataSource
 
@@ -90,12 +91,12 @@ class FeaturesView(View):
 
     @guarded
     def _show(self, vis) -> None:
-        self.result.value = img_tags(to_uint8(torch.as_tensor(vis.image)[None]), [f"max {vis.trace[-1]:.2f}"], 96)
+        self.result.value = img_tags(to_uint8(torch.as_tensor(vis.image)[None]), [vis.label()], 96)
         self.trace.data = {"step": np.arange(len(vis.trace)), "activation": vis.trace}
 
     @guarded
     def _show_facets(self, f) -> None:
         images = torch.as_tensor(np.stack([r.image for r in f.results]))
-        self.result.value = img_tags(to_uint8(images), [f"facet {i}: {r.trace[-1]:.2f}"
+        self.result.value = img_tags(to_uint8(images), [f"facet {i}: {r.label()}"
                                                         for i, r in enumerate(f.results)], 96)
         self.trace.data = {"step": np.arange(len(f.results[0].trace)), "activation": f.results[0].trace}

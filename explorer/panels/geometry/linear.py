@@ -75,7 +75,7 @@ class LinearView(View):
         self.table.value = ("<table><tr><th>class</th><th>logit</th><th>W<sub>x</sub> x</th><th>b<sub>x</sub></th>"
                             f"<th>bias share</th></tr>{rows}</table>")
         err = self.reproduction(i, m)
-        kind = "exact map" if m.exact else text(m.label())
+        kind = text(m.label()).replace("exact", "exact map", 1)  # with "on a region boundary: k ties" when so
         self.note.value = (f"<b>{kind}</b> at test image {i} (true class "
                            f"{text(data.classes[int(data.labels('test')[i])])}); "
                            f"red: raises the class's logit, blue: lowers it. Reproduction error of W<sub>x</sub>x'+"

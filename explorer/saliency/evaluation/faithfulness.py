@@ -8,12 +8,13 @@ from torch import nn
 
 from ...capture import eval_mode
 from ...device import model_device
-from ..methods.util import check_input, resolve_targets, run_model
+from ..methods.util import check_input, check_maps, resolve_targets, run_model
 from .similarity import ssim
 
 
-def _flat(a: torch.Tensor) -> torch.Tensor:
-    return a.detach().flatten(1).double()
+def _flat(a: torch.Tensor, what: str = "attributions") -> torch.Tensor:
+    """(N, ...) -> (N, D) float64; NaN or inf refused (a score of them is meaningless)."""
+    return check_maps(a, what).detach().flatten(1).double()
 
 
 def _by_batch_max(a: torch.Tensor) -> torch.Tensor:
@@ -64,7 +65,7 @@ def faithfulness_correlation(model: nn.Module, x, attributions: torch.Tensor, ta
     n, d = len(x), x[0].numel()
     if subset > d:
         raise ValueError(f"subset {subset} is larger than the {d} features of an image")
-    a = _per_pixel(attributions, x).double()
+    a = _per_pixel(check_maps(attributions, "faithfulness correlation's attributions"), x).double()
     flat = x.flatten(1)
     base = flat.min(1, keepdim=True).values if baseline == "black" else torch.full_like(flat[:, :1], float(baseline))
     idx = subsets(runs, n, d, subset, seed).to(x.device)
@@ -102,12 +103,12 @@ def max_sensitivity(model: nn.Module, x, method, targets="predicted", labels=Non
         raise ValueError(f"samples must be >= 1; got {samples}")
     with torch.no_grad(), eval_mode(model):
         t = resolve_targets(targets, run_model(model, x), labels)
-    ref = _flat(method(model, x, t))
+    ref = _flat(method(model, x, t), "max-sensitivity's maps")
     gen = torch.Generator().manual_seed(seed)
     worst = torch.zeros(len(x), dtype=torch.float64)
     for s in range(samples):
         noise = uniform_noise(x.shape, radius, gen)
-        m = _flat(method(model, x + noise.to(x.device, x.dtype), t))
+        m = _flat(method(model, x + noise.to(x.device, x.dtype), t), f"max-sensitivity's maps (noise sample {s})")
         worst = torch.maximum(worst, ((m - ref).norm(dim=1) / ref.norm(dim=1).clamp_min(1e-12)).cpu())
         if progress is not None:
             progress(s + 1, samples, {})
@@ -132,5 +133,6 @@ def random_logit(model: nn.Module, x, method, targets="predicted", labels=None, 
         raise ValueError("random-logit needs at least two classes")
     j = torch.from_numpy(np.random.RandomState(seed).randint(0, k - 1, len(x))).long()
     other = j + (j >= t.cpu()).long()  # the j-th class after removing the target: uniform over the others
-    a, b = method(model, x, t).cpu(), method(model, x, other.to(t.device)).cpu()
+    a = check_maps(method(model, x, t), "random-logit's maps").cpu()
+    b = check_maps(method(model, x, other.to(t.device)), "random-logit's maps for the other class").cpu()
     return torch.tensor([similarity(a[i], b[i]) for i in range(len(x))])

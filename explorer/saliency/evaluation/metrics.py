@@ -10,6 +10,7 @@ from torch import nn
 from ...capture import eval_mode
 from ...device import model_device
 from ..methods.base import check_input
+from ..methods.util import check_maps
 
 
 def blur(x: torch.Tensor, sigma: float | None = None) -> torch.Tensor:
@@ -75,6 +76,7 @@ def pointing_game(maps: torch.Tensor, masks: torch.Tensor, tolerance: float = 0)
     """(N,) bool: is the map's maximum within `tolerance` pixels of the ground-truth mask (TorchRay's protocol)."""
     if maps.shape != masks.shape:
         raise ValueError(f"maps {tuple(maps.shape)} and masks {tuple(masks.shape)} differ in shape")
+    check_maps(maps, "the pointing game's maps")  # a NaN map's argmax is the NaN: a hit or a miss by chance
     n, h, w = maps.shape
     idx = maps.flatten(1).argmax(1).cpu()
     py, px = idx // w, idx % w
@@ -87,7 +89,7 @@ def energy(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     """(N,) share of the map's total inside the mask (energy-based pointing game); 0 for an all-zero map."""
     if maps.shape != masks.shape:
         raise ValueError(f"maps {tuple(maps.shape)} and masks {tuple(masks.shape)} differ in shape")
-    m = maps.detach().cpu().clamp_min(0).flatten(1)
+    m = check_maps(maps, "energy's maps").detach().cpu().clamp_min(0).flatten(1)
     inside = (m * masks.cpu().flatten(1).float()).sum(1)
     return torch.where(m.sum(1) > 0, inside / m.sum(1).clamp_min(1e-12), torch.zeros_like(inside))
 

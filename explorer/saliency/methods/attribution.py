@@ -9,7 +9,7 @@ from torch import nn
 
 from ...capture import eval_mode
 from ...device import model_device
-from .base import Saliency
+from .base import Saliency, check_finite
 from .util import check_input, normalize, resolve_targets, run_model
 
 
@@ -25,13 +25,14 @@ class Attribution(Saliency):
         attr = self.attributions(model, x, targets, labels)
         with torch.no_grad():
             m = F.relu(self.reduce(attr))
-            return m if raw else normalize(m)
+            return check_finite(m if raw else normalize(m), self)
 
     def attributions(self, model: nn.Module, x, targets="predicted", labels=None) -> torch.Tensor:
         """Attributions (N, C, H, W) on the model's device, for one target per image (eval mode, model untouched)."""
         x = check_input(x).to(model_device(model))
         with eval_mode(model):
-            return self.attribute(model, x, lambda logits: resolve_targets(targets, logits, labels)).detach()
+            attr = self.attribute(model, x, lambda logits: resolve_targets(targets, logits, labels)).detach()
+        return check_finite(attr, self)
 
     def attribute(self, model: nn.Module, x: torch.Tensor, resolve) -> torch.Tensor:  # (N, C, H, W)
         """resolve(logits) -> (N,) targets; subclasses run their passes here."""

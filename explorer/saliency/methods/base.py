@@ -12,9 +12,9 @@ from ...capture import capture, eval_mode
 from ...device import model_device
 from ...layers import resolve
 from .layers import as_maps, default_cam_layer, spatial_layers
-from .util import check_input, grad_from, normalize, record_inputs, resolve_targets, run_model, upsample
+from .util import check_finite, check_input, grad_from, normalize, record_inputs, resolve_targets, run_model, upsample
 
-__all__ = ["CAM", "Forward", "Saliency", "check_input", "normalize", "resolve_targets", "upsample"]
+__all__ = ["CAM", "Forward", "Saliency", "check_finite", "check_input", "normalize", "resolve_targets", "upsample"]
 
 
 @dataclass
@@ -43,13 +43,14 @@ class Saliency:
     needs_layer = False  # CAMs explain a layer; input-gradient methods the input
     reusable = True      # a class switch can reuse the last forward (Explainer)
     channels_last = True  # CPU fast path; False: the caller's layout, as the peers (ill-conditioned maps)
+    nonfinite_hint = "check the image for NaN or inf and the method's knobs"  # what to do about a NaN map
 
     def __init__(self, layers=None):
         self.layers = layers
 
     def __call__(self, model: nn.Module, x, targets="predicted", labels=None, raw: bool = False) -> torch.Tensor:
         """Maps (N, H, W) for one target class per image."""
-        return self.explain(self.forward(model, x), targets, labels, raw)
+        return check_finite(self.explain(self.forward(model, x), targets, labels, raw), self)
 
     def layer_names(self, model: nn.Module, x=None) -> list[str]:
         """The chosen layers, or the default for images like x; errors name valid choices."""

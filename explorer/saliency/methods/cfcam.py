@@ -8,6 +8,9 @@ import torch.nn.functional as F
 from .base import CAM
 
 FILTERS = ("gaussian", "bilateral")
+# sigma in map pixels: a narrower Gaussian is one pixel already (its neighbours weigh < e^-50), and near 1e-19 its
+# 2 sigma^2 is 0 in float32, so the kernel is 0/0
+SIGMA_MIN = 0.1
 
 
 def cluster_channels(acts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -49,6 +52,7 @@ class CFCAM(CAM):
     name = "CF-CAM"
     family = "CAM"
     choices = {"filter": FILTERS}  # the panel offers these
+    ranges = {"sigma": (SIGMA_MIN, 20.0, 0.1)}
 
     def __init__(self, layers=None, filter: str = "gaussian", sigma: float = 5.0):
         self.layers = layers
@@ -58,8 +62,9 @@ class CFCAM(CAM):
     def combine(self, fw, name, acts, grads):
         if self.filter not in FILTERS:
             raise ValueError(f"unknown CF-CAM filter {self.filter!r}; choose one of {', '.join(FILTERS)}")
-        if not (isinstance(self.sigma, numbers.Real) and np.isfinite(self.sigma) and self.sigma > 0):
-            raise ValueError(f"CF-CAM sigma must be a finite number > 0 (map pixels); got {self.sigma!r}")
+        if not (isinstance(self.sigma, numbers.Real) and np.isfinite(self.sigma) and self.sigma >= SIGMA_MIN):
+            raise ValueError(f"CF-CAM sigma must be a finite number >= {SIGMA_MIN} (map pixels: a narrower Gaussian "
+                             f"is a single pixel); got {self.sigma!r}")
         out = []
         for a, g in zip(acts, grads, strict=True):  # DBSCAN is per image, on the CPU
             imp, labels = cluster_channels(a.flatten(1).double().cpu().numpy())

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from ...weights import weights_token
-from .base import Forward, Saliency, check_input
+from .base import Forward, Saliency, check_finite, check_input
 from .registry import METHODS
 
 
@@ -94,7 +94,7 @@ class Explainer:
             return self.method(self.model, x, targets, labels, raw)
         self._fw, new = self.kept.get(self.model, self.method, x)
         self.forwards += new
-        return self.method.explain(self._fw, targets, labels, raw)
+        return check_finite(self.method.explain(self._fw, targets, labels, raw), self.method)
 
     def logits(self) -> torch.Tensor | None:
         """Logits of the last forward used (detached), e.g. to offer classes by score."""

@@ -142,6 +142,8 @@ class LRP(Attribution):
     name = "LRP"
     family = "Relevance"
     choices = {"rule": RULES, "backend": BACKENDS}
+    ranges = {"eps": (1e-6, 1.0, 0.01)}  # eps = 0 divides by a layer output that is exactly 0 (a dead channel)
+    nonfinite_hint = "the rules divide by a layer's output plus eps, and some output is exactly 0: choose eps > 0"
 
     def __init__(self, rule: str = "epsilon", eps: float = 1e-6, backend: str = "auto"):
         self.layers = None

@@ -20,6 +20,41 @@ def normalize(maps: torch.Tensor) -> torch.Tensor:
     return ((flat - lo[:, None]) / (hi - lo + EPS)[:, None]).view_as(maps)
 
 
+def nonfinite(maps: torch.Tensor) -> list[int]:
+    """Indices (first axis) of the images whose map or attribution holds NaN or inf."""
+    t = maps.detach()
+    return torch.nonzero(~torch.isfinite(t.reshape(len(t), -1)).all(1)).flatten().tolist() if t.numel() else []
+
+
+def check_maps(maps: torch.Tensor, what: str = "maps") -> torch.Tensor:
+    """maps as they are, or a ValueError naming the images whose map holds NaN or inf: a score of such a map is
+    meaningless (a NaN map's argmax is the NaN, its energy a division by NaN), so the metrics refuse it."""
+    if not isinstance(maps, torch.Tensor):
+        raise ValueError(f"{what} must be a torch.Tensor; got {type(maps).__name__}")
+    bad = nonfinite(maps)
+    if bad:
+        raise ValueError(f"{what} of image(s) {_few(bad)} hold NaN or inf: recompute them with finite knobs "
+                         f"(e.g. LRP eps > 0) before scoring them")
+    return maps
+
+
+def check_finite(maps: torch.Tensor, method) -> torch.Tensor:
+    """maps as they are, or a ValueError naming the method, its knobs and the images whose map holds NaN or inf:
+    every path to a map ends here, so no method's NaN is drawn as a blank picture."""
+    bad = nonfinite(maps)
+    if not bad:
+        return maps
+    knobs = ", ".join(f"{k}={v!r}"[:60] for k, v in vars(method).items()  # its knobs (no tensors or memos)
+                      if not k.startswith("_") and isinstance(v, (str, int, float, list, tuple)))
+    name = f"{method.name or type(method).__name__}{' with ' + knobs if knobs else ''}"
+    raise ValueError(f"{name} gave a non-finite map (NaN or inf) for image(s) {_few(bad)} of the batch of "
+                     f"{len(maps)}: {method.nonfinite_hint}")
+
+
+def _few(idx: list[int]) -> str:
+    return ", ".join(map(str, idx[:8])) + (f" and {len(idx) - 8} more" if len(idx) > 8 else "")
+
+
 def upsample(maps: torch.Tensor, size) -> torch.Tensor:
     """Bilinear (half-pixel centres, as cv2 INTER_LINEAR) resize of (N, h, w) maps to size (H, W)."""
     if tuple(maps.shape[-2:]) == tuple(size):
