@@ -75,6 +75,16 @@ def _reporter(progress, total: int):
     return lambda done, info: None, lambda: None
 
 
+def step(model: nn.Module, opt, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor, device) -> torch.Tensor:
+    """One training step on the inputs idx of (x, y): cross-entropy, backward and opt's step; the loss."""
+    xb, yb = as_model_input(x[idx], model, "inputs").to(device), y[idx].to(device)
+    loss = F.cross_entropy(model(xb), yb)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss
+
+
 def train(model: nn.Module, data, epochs: int = 15, lr: float = 3e-3, batch_size: int = 64, seed: int = 0,
           weight_decay: float = 0.0, checkpoint_epochs=None, progress=None) -> History:
     """Train with Adam on data's train split, shuffled by `seed`; checkpoint at epoch 0 and after each epoch.
@@ -108,11 +118,7 @@ def train(model: nn.Module, data, epochs: int = 15, lr: float = 3e-3, batch_size
             running = 0.0
             for b in range(n_batches):
                 idx = order[b * batch_size:(b + 1) * batch_size]
-                xb, yb = as_model_input(x[idx], model, "inputs").to(device), y[idx].to(device)
-                loss = F.cross_entropy(model(xb), yb)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
+                loss = step(model, opt, x, y, idx, device)
                 running += loss.item() * len(idx)
                 report((epoch - 1) * n_batches + b + 1, {"epoch": epoch, "loss": round(loss.item(), 4)})
             ev = evaluate(model, x_test, y_test)
