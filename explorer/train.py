@@ -156,6 +156,20 @@ def _diverged(model, live, good, hist: History, lr: float, epoch: int, step: int
         f"{kept}.", hist, epoch, step)
 
 
+def step(model: nn.Module, opt, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor, device,
+         before_step=None) -> torch.Tensor:
+    """One training step on the inputs idx of (x, y): cross-entropy, backward, before_step(loss) (the divergence
+    guard: it may raise before the weights change) and opt's step; the loss."""
+    xb, yb = as_model_input(x[idx], model, "inputs").to(device), y[idx].to(device)
+    loss = F.cross_entropy(model(xb), yb)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if before_step is not None:
+        before_step(loss)
+    opt.step()
+    return loss
+
+
 def train(model: nn.Module, data, epochs: int = 15, lr: float = 3e-3, batch_size: int = 64, seed: int = 0,
           weight_decay: float = 0.0, checkpoint_epochs=None, progress=None) -> History:
     """Train with Adam on data's train split, shuffled by `seed`; checkpoint at epoch 0 and after each epoch.
@@ -197,20 +211,17 @@ def train(model: nn.Module, data, epochs: int = 15, lr: float = 3e-3, batch_size
             running = 0.0
             for b in range(n_batches):
                 idx = order[b * batch_size:(b + 1) * batch_size]
-                xb, yb = as_model_input(x[idx], model, "inputs").to(device), y[idx].to(device)
-                logits = model(xb)
-                loss = F.cross_entropy(logits, yb)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if not _finite_step(loss, opt):  # one sync, as loss.item() below
-                    _diverged(model, live, good, hist, lr, epoch, b + 1, n_batches,
-                              "the loss" if not torch.isfinite(loss) else "a gradient", loss.item())
-                with torch.no_grad():
-                    torch._foreach_copy_(good, live)
-                opt.step()
+
+                def guard(loss, epoch=epoch, b=b):
+                    if not _finite_step(loss, opt):  # one sync, as loss.item() below
+                        _diverged(model, live, good, hist, lr, epoch, b + 1, n_batches,
+                                  "the loss" if not torch.isfinite(loss) else "a gradient", loss.item())
+                    with torch.no_grad():
+                        torch._foreach_copy_(good, live)
+                loss = step(model, opt, x, y, idx, device, guard)
                 running += loss.item() * len(idx)
                 if start_loss is None:  # the first loss, or chance level (log K) if lower, is the scale of "large"
-                    start_loss = max(loss.item(), math.log(max(logits.shape[-1], 2)))
+                    start_loss = max(loss.item(), math.log(max(int(y.max()) + 1, 2)))
                 elif not warned and loss.item() > 100 * start_loss:
                     warned = True
                     warnings.warn(f"the training loss reached {loss.item():.3g} at epoch {epoch}, step {b + 1} of "

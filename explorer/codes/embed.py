@@ -78,6 +78,68 @@ def fit_map(codes, method: str = "PCA", seed: int = 0, perplexity: float = 30.0,
     return _umap(bits, seed, min(n_neighbors, n - 1))
 
 
+# CPU seconds on one core (benchmarks/README.md, "Estimates vs measured"), scaled by the load when estimated
+IMPORT_SKLEARN = 1.8  # scikit-learn's first import (PCA's own, and UMAP's through umap)
+IMPORT_PCA = 0.15  # sklearn.decomposition once scikit-learn is imported
+IMPORT_UMAP = 1.9  # numba, pynndescent (its compiled code loaded from numba's cache) and umap
+COMPILE_PYNNDESCENT = 30.0  # pynndescent's functions compiled at import when numba's cache has none of them
+COMPILE_UMAP = 19.0  # umap's functions compiled at the first fit of a process when the cache has none of them
+UMAP_PER_POINT_EPOCH = 3.4e-6  # the layout's optimisation (a point and its 15 neighbours, 5 negative samples)
+PCA_PER_VALUE = 2.8e-8  # scikit-learn's PCA of n x bits 0/1 values, per value
+
+
+def estimate(n: int, bits: int, method: str = "PCA"):
+    """What fit_map of n codes of `bits` bits will cost (explorer.jobs.Estimate): a first import, numba's
+    compilation on a first UMAP (none where numba's cache on disk has the code), and the fit."""
+    import sys
+
+    from ..estimates import GEMM_RATE, cpu_seconds
+    from ..jobs import Estimate
+
+    data = n * bits * 4
+    if method == "PCA":
+        first = (0.0 if "sklearn" in sys.modules else IMPORT_SKLEARN) + \
+            (0.0 if "sklearn.decomposition" in sys.modules else IMPORT_PCA)
+        return Estimate(cpu_seconds(first + 0.005 + PCA_PER_VALUE * n * bits), 3 * data, f"PCA of {n:,} codes")
+    if method == "t-SNE":  # openTSNE, one thread: about 20 s for the 1,797 digits, then n log n
+        seconds = 0.011 * n * np.log(max(n, 2)) / np.log(1797)
+        return Estimate(cpu_seconds(seconds), data + n * 400, f"t-SNE of {n:,} codes")
+    first = 0.0
+    if "umap" not in sys.modules:
+        first += (0.0 if "sklearn" in sys.modules else IMPORT_SKLEARN) + IMPORT_UMAP
+        first += 0.0 if _on_disk("pynndescent") else COMPILE_PYNNDESCENT
+    first += 0.0 if _fitted_in_process() or _on_disk("umap") else COMPILE_UMAP
+    epochs = 500 if n <= 10_000 else 200  # umap's own choice
+    fit = 0.02 + UMAP_PER_POINT_EPOCH * n * epochs
+    # exact distances below umap's small-data cut (one GEMM); above it NN-descent, not measured: a guess
+    fit += 2 * n * n * bits / GEMM_RATE if n < SMALL else 5e-8 * n * bits * 10
+    return Estimate(cpu_seconds(first + fit), data + (4 * n * n if n < SMALL else n * 200),
+                    f"UMAP of {n:,} codes" + (", numba's first compilation" if first > IMPORT_SKLEARN + IMPORT_UMAP
+                                              else ""))
+
+
+def _on_disk(package: str) -> bool:
+    """Whether numba's cache (numba_cache_dir) holds compiled code of an installed package: numba files it under
+    '<the package's folder name>_<SHA-1 of that folder's path>'."""
+    import hashlib
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.origin:
+        return False
+    folder = os.path.dirname(os.path.abspath(spec.origin))
+    cached = numba_cache_dir() / f"{os.path.basename(folder)}_{hashlib.sha1(folder.encode()).hexdigest()}"
+    return cached.is_dir() and any(cached.glob("*.nbi"))
+
+
+def _fitted_in_process() -> bool:
+    """Whether umap's functions are compiled in this process already (a UMAP was fitted)."""
+    import sys
+
+    module = sys.modules.get("umap.umap_")
+    return module is not None and bool(getattr(getattr(module, "smooth_knn_dist", None), "signatures", True))
+
+
 def embed(codes, method: str = "PCA", seed: int = 0, perplexity: float = 30.0, n_neighbors: int = 15,
           max_points: int = MAX_POINTS) -> np.ndarray:
     """(N, 2) float32 coordinates of codes (Codes or 0/1 array) by PCA, t-SNE or UMAP (see fit_map)."""
@@ -167,9 +229,14 @@ def _umap(bits: np.ndarray, seed: int, n_neighbors: int) -> FittedMap:
             reducer = umap.UMAP(n_neighbors=n_neighbors, metric="precomputed" if small else "hamming", init=init,
                                 random_state=seed)
             return reducer, reducer.fit_transform(x)
+    import torch
+
+    threads = torch.get_num_threads()  # numba's OpenMP layer, started by the first fit, resets OpenMP's count
     try:
         reducer, coords = run("spectral")
     except Exception:  # noqa: BLE001 - umap's spectral layout raises several kinds on disconnected graphs
         reducer, coords = run("random")
+    finally:
+        torch.set_num_threads(threads)  # torch shares that count: the user's choice stays
     return FittedMap("UMAP", np.asarray(coords, dtype=np.float32), reducer, bits.shape[1],
                      bits if small else None)

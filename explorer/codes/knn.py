@@ -120,3 +120,11 @@ def knn_accuracy(train, y_train, query, y_query, k: int = 9, device=None) -> flo
         raise ValueError(f"k-NN accuracy needs at least two classes in the train labels; all {len(y_train)} "
                          f"have label {y_train[0] if len(y_train) else None}")
     return float((knn_predict(train, y_train, query, k, device) == y_query).mean())
+
+
+def knn_seconds(n_train: int, n_query: int, bits: int) -> float:
+    """What knn_accuracy will take: the Hamming distances' matrix product and about 3 ms of set-up and voting
+    (CPU seconds, explorer.estimates.cpu_seconds scales them by the load)."""
+    from ..estimates import GEMM_RATE, cpu_seconds
+
+    return cpu_seconds(0.003 + 2 * n_train * n_query * bits / GEMM_RATE)

@@ -3,16 +3,18 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 
 import numpy as np
 
-from ..jobs import Job
+from .. import estimates
+from ..jobs import Estimate, Job
 from ..layers import relu_layers
-from . import costs
 from .complexity import local_complexity
 from .embed import embed
-from .extract import activation_codes
-from .knn import knn_accuracy
+from .embed import estimate as embedding
+from .extract import MAX_BYTES, activation_codes
+from .knn import knn_accuracy, knn_seconds
 from .metrics import categorization, determinism, redundancy
 
 SPLITS = ("train", "test")
@@ -36,6 +38,34 @@ def session_codes(session, layers=None, split: str = "test", with_activations: b
     x = session.data.inputs(split)
     return session.memo(("codes", layers, split, with_activations),
                         lambda: activation_codes(session.model, x, layers, with_activations=with_activations))
+
+
+def encoding(session, layers: tuple, split: str = "test", with_activations: bool = False) -> tuple[float, int, int]:
+    """(seconds per input, bits per input, inputs per batch) of activation_codes on a split's inputs: the batch it
+    takes (256, or fewer where MAX_BYTES of pre-activations and outputs would be exceeded) timed once per session."""
+    model, x = session.model, estimates.some_inputs(session.data, split)
+    bits = session.memo(("codes-bits", layers), lambda: activation_codes(model, x[:1], layers).n_bits)
+    batch = max(1, min(256, MAX_BYTES // (8 * bits)))  # float32 pre-activations and outputs: 8 bytes per bit
+
+    def make(b):
+        xb = estimates.repeat(x, b)
+        return lambda: activation_codes(model, xb, layers, batch_size=b, with_activations=with_activations)
+    seconds = estimates.calibrated(session, ("codes", layers, tuple(x.shape[1:]), with_activations), make, batch,
+                                   session.device)
+    return seconds / batch, bits, batch
+
+
+def codes_estimate(session, layers: tuple, splits=("test",), with_activations: bool = False) -> Estimate:
+    """Encoding the splits whose codes are not stored yet: their inputs at the timed rate; a batch's captured floats
+    and the packed bits (and the activations) kept."""
+    todo = [s for s in splits if not session.known(("codes", layers, s, with_activations))]
+    if not todo:
+        return Estimate(0.0, 0, "codes stored")
+    n = sum(len(session.data.labels(s)) for s in todo)
+    per_input, bits, batch = encoding(session, layers, todo[0], with_activations)
+    kept = n * -(-bits // 8) + (n * bits * 4 if with_activations else 0)  # packed rows (and float32 activations)
+    seconds = sum(estimates.over(len(session.data.labels(s)), batch, per_input * batch) for s in todo)
+    return Estimate(seconds, batch * 8 * bits + kept, f"{n:,} inputs encoded")
 
 
 def session_determinism(session, layers=None) -> list[dict]:
@@ -81,7 +111,22 @@ def categorization_job(session, layers=None, k: int = 9, n_clusters: int = 10, s
     return Job(key, lambda: categorization_features(session, key[1], baselines, max_points),
                lambda prepared, progress: categorization(*prepared, k, n_clusters, seed, device=device,
                                                          progress=progress),
-               "K-Means and logistic regression", lambda: costs.categorization(session, key[1], baselines))
+               "K-Means and logistic regression",
+               lambda: categorization_estimate(session, key[1], baselines, max_points))
+
+
+def categorization_estimate(session, layers: tuple, baselines: bool = True, max_points: int | None = METRICS_MAX
+                            ) -> Estimate:
+    """The codes (and activations) of both splits, then k-NN, logistic regression and two K-Means per feature set
+    on the sampled inputs: CPU seconds per input and feature measured on the default CNN (7e-7 s), and 0.5 s of
+    set-up."""
+    data = session.data
+    enc = codes_estimate(session, layers, SPLITS, with_activations=True)
+    n = sum(estimates.sample_size(data, s, max_points) for s in SPLITS)
+    bits = encoding(session, layers)[1]
+    width = bits * (2 if baselines else 1) + (math.prod(data.shape) if baselines else 0)
+    return enc + Estimate(estimates.cpu_seconds(7e-7 * n * width + 0.5), n * width * 12,
+                          f"fits on {n:,} x {width:,} features")
 
 
 def session_categorization(session, layers=None, k: int = 9, n_clusters: int = 10, seed: int = 9,
@@ -91,9 +136,14 @@ def session_categorization(session, layers=None, k: int = 9, n_clusters: int = 1
     return session.run(categorization_job(session, layers, k, n_clusters, seed, baselines, max_points))
 
 
+def map_size(n: int, max_points: int | None = None) -> int:
+    """How many of n inputs map_indices takes (no sampling: what an estimate counts)."""
+    return n if max_points is None or n <= max_points else max_points
+
+
 def map_indices(n: int, max_points: int | None = None, seed: int = 0) -> np.ndarray:
     """All of range(n), or a seeded sorted sample of max_points of them."""
-    if max_points is None or n <= max_points:
+    if map_size(n, max_points) == n:
         return np.arange(n)
     return np.sort(np.random.default_rng(seed).choice(n, max_points, replace=False))
 
@@ -115,10 +165,9 @@ def map_job(session, layers=None, split: str = "test", method: str = "PCA", seed
     """(n, 2) map of a split's codes: the codes here (the model runs), the embedding of their bits anywhere."""
     key = map_key(session, layers, split, method, seed, max_points)
 
-    def estimate():
-        n = len(map_indices(len(session.data.inputs(split)), max_points, seed))
-        bits = costs.code_bits(session.model, session.data.inputs(split), key[1])
-        return costs.codes(session, key[1], (split,)) + costs.embedding(n, bits, method)
+    def estimate():  # the codes (unless stored), then the embedding of map_indices' count of them
+        n = map_size(len(session.data.labels(split)), max_points)
+        return codes_estimate(session, key[1], (split,)) + embedding(n, encoding(session, key[1], split)[1], method)
     return Job(key, lambda: map_bits(session, key[1], split, seed, max_points),
                lambda bits, progress: embed(bits, method, seed), f"{method} map", estimate)
 
@@ -138,7 +187,22 @@ def local_complexity_job(session, layers=None, split: str = "test", radius: floa
     return Job(("codes-lc", layers, split, radius, n_vertices, seed, max_points),
                lambda: copy.deepcopy(session.model),  # the thread probes its own copy; the user's model stays free
                lambda model, progress: local_complexity(model, x[idx], layers, radius, n_vertices, seed),
-               "local complexity", lambda: costs.local_complexity(session, len(idx), n_vertices, split))
+               "local complexity", lambda: complexity_estimate(session, layers, len(idx), n_vertices, split))
+
+
+def complexity_estimate(session, layers: tuple, n: int, n_vertices: int = 20, split: str = "test") -> Estimate:
+    """local_complexity on n inputs: timed on the inputs of one of its batches (4096 vertices), scaled to n."""
+    model, x = session.model, estimates.some_inputs(session.data, split)
+    per_batch = max(1, 4096 // n_vertices)
+
+    def make(b):
+        xb = estimates.repeat(x, b)
+        return lambda: local_complexity(model, xb, layers, 0.1, n_vertices)
+    seconds = estimates.calibrated(session, ("codes-lc", layers, tuple(x.shape[1:]), n_vertices), make,
+                                   min(n, per_batch), session.device)
+    points = min(4096, n * n_vertices)
+    return Estimate(estimates.over(n, min(n, per_batch), seconds),
+                    2 * points * estimates.activation_bytes(model, x), f"{n * n_vertices:,} encoded points")
 
 
 def session_local_complexity(session, layers=None, split: str = "test", radius: float = 0.1, n_vertices: int = 20,
@@ -165,7 +229,22 @@ def over_training_job(session, layers=None, k: int = 9, radius: float | None = 0
     return Job(key, lambda: copy.deepcopy(session.model),  # never load weights into the user's model
                lambda model, progress: _over_training(model, session.data, checkpoints, key[1], k, progress, radius,
                                                       lc_points), "codes over training",
-               lambda: costs.over_training(session, len(checkpoints), radius, lc_points))
+               lambda: over_training_estimate(session, key[1], len(checkpoints), radius, lc_points))
+
+
+def over_training_estimate(session, layers: tuple, count: int, radius: float | None, lc_points: int) -> Estimate:
+    """Per checkpoint: the codes of the sampled splits (data.sample's count), the k-NN, and (radius not None)
+    local complexity on lc_points inputs of each split."""
+    data = session.data
+    n_train, n_test = (estimates.sample_size(data, s, METRICS_MAX) for s in SPLITS)
+    per_input, bits, batch = encoding(session, layers, "train")
+    encode = sum(estimates.over(n, batch, per_input * batch) for n in (n_train, n_test))
+    each = Estimate(encode + knn_seconds(n_train, n_test, bits), batch * 8 * bits,
+                    f"codes of {n_train + n_test:,} inputs")
+    if radius is not None:
+        each = each + sum((complexity_estimate(session, layers, min(lc_points, len(data.labels(s))), split=s)
+                           for s in SPLITS), Estimate(0.0, 0))
+    return Estimate(each.seconds * count, each.bytes, f"{count} checkpoints x ({each.what})")
 
 
 def over_training(session, layers=None, k: int = 9, progress=None, radius: float | None = 0.1,
@@ -216,7 +295,34 @@ def sweep_job(session, preset: dict, name: str = "", backend: str = "sequential"
     return Job(("phase", name or tuple(sorted(preset.items()))), lambda: None,
                lambda _, progress: sweep(data, **preset, backend=backend, n_jobs=n_jobs, progress=progress,
                                          engine=engine), "phase sweep",
-               lambda: costs.sweep(data, **{**preset, "n_jobs": parallel}))
+               lambda: sweep_estimate(data, **{**preset, "n_jobs": parallel}))
+
+
+def sweep_estimate(data, widths, epochs, sizes=None, depth: int = 1, seed: int = 0, n_jobs: int = 1, **_
+                   ) -> Estimate:
+    """A phase sweep: per cell, one MLP's training (its own timed steps) and its codes at each checkpoint."""
+    from .sweep import _seeded_mlp
+
+    n_train = len(data.y["train"])
+    sizes = tuple(dict.fromkeys(min(s, n_train) for s in (sizes or (n_train,))))
+    x, n_test = estimates.some_inputs(data, "train"), len(data.y["test"])
+    seconds, peak = 0.0, 0
+    for w in widths:
+        model = _seeded_mlp(data.shape, w, depth, data.n_classes, seed).eval()
+        layers = tuple(relu_layers(model, None))
+
+        def make(b, model=model, layers=layers):
+            xb = estimates.repeat(x, b)
+            return lambda: activation_codes(model, xb, layers)
+        encode = estimates.timed(make, 256)  # a batch of activation_codes
+        for n in sizes:  # the training, then per checkpoint the codes of both splits and the k-NN
+            codes = estimates.over(n, 256, encode) + estimates.over(n_test, 256, encode)
+            seconds += (estimates.train_seconds(model, x, n, max(epochs), n_test)
+                        + (codes + knn_seconds(n, n_test, w * depth)) * len(set(epochs)))
+        peak = max(peak, 4 * estimates.param_bytes(model))
+    cells = len(widths) * len(sizes)
+    return Estimate(seconds / max(1, min(n_jobs, cells)), peak * max(1, n_jobs) + len(data.y["train"]) * 4 *
+                    math.prod(data.shape), f"{cells} trainings")
 
 
 def local_complexity_table_job(session, layers=None, radius: float = 0.1, max_points: int | None = 1000) -> Job:
@@ -264,7 +370,7 @@ def summary_job(session, layers=None, split: str = "test", seed: int = 0, max_po
                 "sample": sampled(codes[split], idx), "indices": idx}
 
     def estimate():
-        return costs.codes(session, key[1], SPLITS)
+        return codes_estimate(session, key[1], SPLITS)
     return Job(key, lambda: private_copy(session.model), compute, "codes and their metrics", estimate)
 
 
@@ -274,4 +380,4 @@ def embed_job(codes, key: tuple, method: str = "PCA", seed: int = 0) -> Job:
     n = len(codes)
     return Job(("codes-embed", *key[1:], method), lambda: None,  # = map_key: session_map finds the panel's map
                lambda _, progress: embed(codes.bits(), method, seed), f"{method} map",
-               lambda: costs.embedding(n, codes.n_bits, method))
+               lambda: embedding(n, codes.n_bits, method))

@@ -7,10 +7,9 @@ import copy
 import numpy as np
 from torch import nn
 
-from .. import estimates as cost
-from ..jobs import Job
+from .. import estimates
+from ..jobs import Estimate, Job
 from ..weights import weights_token
-from . import costs
 from .cka import cka_matrix, layer_grams
 from .collapse import collapse_over_training
 from .exact import exact_regions
@@ -53,7 +52,26 @@ def regions_job(session, indices, split: str = "test", resolution: int = 200, bo
            None if bounds is None else tuple(bounds), _layers(layers))
     return Job(key, _copy(session), lambda model, progress: partition(
         grid_samples(model, plane, resolution, bounds, _layers(layers), progress=progress)), "linear regions",
-        lambda: costs.regions(session, resolution))
+        lambda: regions_estimate(session, plane, resolution, bounds, _layers(layers)))
+
+
+def regions_estimate(session, plane, resolution: int, bounds=None, layers=None) -> Estimate:
+    """grid_samples and partition of resolution² cells, timed on a coarser grid of the same plane (cells of one
+    of its batches at most) and scaled by the cells."""
+    import math
+
+    model, cells = session.model, resolution * resolution
+
+    def make(b):
+        r = max(2, math.isqrt(b))
+        return lambda: partition(grid_samples(model, plane, r, bounds, layers))
+    batch = min(cells, 2048)
+    sec = estimates.over(cells, batch, estimates.calibrated(session, ("regions", layers), make, batch,
+                                                            session.device))
+    x = estimates.some_inputs(session.data)
+    per = estimates.activation_bytes(model, x)
+    return Estimate(sec, min(cells, 2048) * per + cells * (per // 32 + 4 * session.data.n_classes + 16),
+                    f"{cells:,} grid points")
 
 
 def exact_regions_job(session, indices, split: str = "test", bounds=None) -> Job:
@@ -80,7 +98,19 @@ def cka_job(session, layers=None, split: str = "test", max_points: int = 1000, d
         gb = None if b is None else layer_grams(b, x, _layers(other_layers), minibatch=minibatch, progress=progress)
         return cka_matrix(ga, gb, debiased)
 
-    return Job(key, prepare, compute, "CKA", lambda: costs.cka(session, x, 1 if other is None else 2))
+    return Job(key, prepare, compute, "CKA", lambda: cka_estimate(session, split, max_points, 1 if other is None
+                                                                  else 2))
+
+
+def cka_estimate(session, split: str, max_points: int, models: int = 1) -> Estimate:
+    """The activations of every layer on data.sample's count of inputs (a timed forward per model), then a Gram
+    matrix per layer (CPU seconds per multiply-add measured: 3e-10) and CKA between them."""
+    model, x = session.model, estimates.some_inputs(session.data, split)
+    n = estimates.sample_size(session.data, split, max_points)
+    units = estimates.activation_bytes(model, x) // 4
+    sec = models * (estimates.forwards(model, x, n, session=session) + estimates.cpu_seconds(3e-10 * n * n * units))
+    return Estimate(sec + 0.02, 8 * n * n * 2 * len(list(model.modules())) + n * units * 4 * models,
+                    f"Gram matrices of {n:,} inputs")
 
 
 def match_job(session, layer: str, other: nn.Module, other_layer: str | None = None, split: str = "test",
@@ -91,7 +121,10 @@ def match_job(session, layer: str, other: nn.Module, other_layer: str | None = N
     key = ("geometry-match", layer, weights_token(other), other_layer, split, max_points)
     return Job(key, lambda: (copy.deepcopy(session.model), copy.deepcopy(other)),
                lambda models, progress: match_layers(models[0], layer, models[1], other_layer or layer, x),
-               "neuron matching", lambda: cost.forwards(session, x, 2, f"activations of {len(x):,} inputs, twice"))
+               "neuron matching", lambda: Estimate(
+                   2 * estimates.forwards(session.model, x, len(x), session=session),
+                   2 * min(len(x), 512) * estimates.activation_bytes(session.model, x), f"activations of {len(x):,} "
+                   "inputs, twice"))
 
 
 def collapse_job(session, split: str = "train", layers=None, max_points: int | None = COLLAPSE_MAX) -> Job:
@@ -103,7 +136,9 @@ def collapse_job(session, split: str = "train", layers=None, max_points: int | N
     key = ("geometry-collapse", split, _layers(layers), id(session.history), len(checkpoints), max_points)
     return Job(key, _copy(session), lambda model, progress: collapse_over_training(
         model, checkpoints, x, y, _layers(layers), progress), "neural collapse",
-        lambda: cost.checkpoints(session, len(checkpoints), split, "features"))
+        lambda: Estimate(len(checkpoints) * estimates.forwards(session.model, x, len(x), session=session),
+                         min(len(x), 512) * estimates.activation_bytes(session.model, x) + 3 * estimates.param_bytes(
+                             session.model), f"features at {len(checkpoints)} checkpoints"))
 
 
 def _to_inputs(data):
@@ -116,7 +151,24 @@ def maximise_job(session, layer: str, unit: int, **kwargs) -> Job:
     key = ("geometry-maximise", layer, unit, tuple(sorted(kwargs.items())))
     return Job(key, _copy(session), lambda model, progress: maximise(
         model, layer, unit, session.data.shape, normalize=_to_inputs(session.data), progress=progress, **kwargs),
-        "feature visualisation", lambda: costs.feature_visualisation(session, kwargs.get("steps", STEPS)))
+        "feature visualisation", lambda: featvis_estimate(session, layer, unit, **kwargs))
+
+
+def featvis_estimate(session, layer: str, unit: int, facets: int = 0, split: str = "train", **kwargs) -> Estimate:
+    """Activation maximisation: maximise() timed over a few of its steps and scaled to `steps` (per facet), after
+    a forward over a split's images to find the top ones (facets > 0)."""
+    model, data = session.model, session.data
+    steps = kwargs.pop("steps", STEPS)
+
+    def make(b):
+        return lambda: maximise(model, layer, unit, data.shape, steps=b, normalize=_to_inputs(data), **kwargs)
+    key = ("maximise", layer, tuple(sorted(kwargs.items())))
+    sec = estimates.calibrated(session, key, make, steps, session.device) * max(1, facets)
+    x = estimates.some_inputs(data, split)
+    if facets:
+        sec += estimates.forwards(model, x, len(data.labels(split)), session=session)
+    return Estimate(sec, 4 * estimates.param_bytes(model) + 256 * estimates.activation_bytes(model, x),
+                    f"{max(1, facets) * steps} optimiser steps")
 
 
 def multifaceted_job(session, layer: str, unit: int, n_facets: int = 3, top: int = 30, split: str = "train",
@@ -127,7 +179,7 @@ def multifaceted_job(session, layer: str, unit: int, n_facets: int = 3, top: int
     return Job(key, _copy(session), lambda model, progress: multifaceted(
         model, images, layer, unit, n_facets, top, normalize=_to_inputs(session.data), progress=progress, **kwargs),
         "multifaceted visualisation",
-        lambda: costs.feature_visualisation(session, kwargs.get("steps", STEPS), n_facets, split))
+        lambda: featvis_estimate(session, layer, unit, n_facets, split, **kwargs))
 
 
 def session_regions(session, indices, split: str = "test", resolution: int = 200, bounds=None, layers=None,

@@ -9,14 +9,13 @@ import numbers
 import numpy as np
 import torch
 
-from .. import estimates as cost
+from .. import estimates
 from ..capture import eval_mode
 from ..data import as_model_input
 from ..jobs import Estimate, Job
-from . import costs
 from . import functional as fn
 from .directions import pca_directions, random_plane
-from .hessian import HessianOperator, eigen_path, eigenvalue_density, top_eigen, trace
+from .hessian import DENSE_MAX, HessianOperator, eigen_path, eigenvalue_density, top_eigen, trace
 from .slices import on_params, point
 
 AXES = ("random", "pca", "hessian")
@@ -114,6 +113,67 @@ def spectrum(model, x, y, k: int = 3, iters: int = 40, seed: int = 0, layers=Non
             "density": density(nodes, weights, grid), "n": len(x), "path": path, "hvps": hvps}
 
 
+def top_hvps(dim: int, k: int) -> int:
+    """Products top_eigen(k) runs on `dim` parameters: every column of the dense Hessian up to DENSE_MAX, else a
+    Lanczos run, whose length depends on the spectrum (measured on the default CNN for k = 1 to 3: 6 to 8 products
+    trained, 21 to 22 untrained): 3k + 5."""
+    return dim if dim <= DENSE_MAX else min(100, dim, 3 * k + 5)
+
+
+def hvp_seconds(session, n: int, split: str = "train") -> tuple[float, float]:
+    """(seconds of a HessianOperator's first product on n inputs: its retained graph and the product; seconds of
+    each further product), timed on a batch of the split's inputs once per session and scaled to n."""
+    model, data = session.model, session.data
+    x, y = estimates.some_inputs(data, split), data.labels(split)[:8]
+    ref = next(model.parameters())
+    v = torch.randn(sum(p.numel() for p in model.parameters()), generator=torch.Generator().manual_seed(0),
+                    dtype=torch.float64).to(device=ref.device, dtype=ref.dtype)
+
+    def first(b):
+        xb, yb = estimates.repeat(x, b), estimates.repeat(y, b)
+        return lambda: HessianOperator.of(model, xb, yb).matvec(v)
+
+    def further(b):
+        op = HessianOperator.of(model, estimates.repeat(x, b), estimates.repeat(y, b))
+        op.matvec(v)
+        return lambda: op.matvec(v)
+    key, device = (tuple(x.shape[1:]),), session.device
+    return (estimates.calibrated(session, ("hvp-first", *key), first, n, device),
+            estimates.calibrated(session, ("hvp", *key), further, n, device))
+
+
+def vector_seconds(session) -> float:
+    """Seconds of one step of Lanczos' reorthogonalisation against one basis vector (w - (w.b) b) over all the
+    parameters: memory-bound, it matters for large models (resnet18's 11 M parameters)."""
+    dim = sum(p.numel() for p in session.model.parameters())
+
+    def make(_):
+        w, b = (torch.rand(dim, device=session.device) for _ in range(2))
+        return lambda: w - (w @ b) * b
+    return estimates.calibrated(session, ("lanczos-step", dim), make, 1, session.device)
+
+
+def hessian_estimate(session, n: int, products: int, lanczos: int, what: str) -> Estimate:
+    """`products` Hessian-vector products on n training inputs, `lanczos` of them in runs with full
+    reorthogonalisation (about lanczos^2 vector steps); the retained graph and copies of the weights."""
+    first, each = hvp_seconds(session, n)
+    sec = first + max(products - 1, 0) * each + lanczos * lanczos * vector_seconds(session)
+    x = estimates.some_inputs(session.data, "train")
+    return Estimate(sec, 3 * n * estimates.activation_bytes(session.model, x)
+                    + 6 * estimates.param_bytes(session.model), what)
+
+
+def spectrum_estimate(session, k: int = 3, n: int = 256, trace_iters: int = 50, iters: int = 40) -> Estimate:
+    """spectrum() on data.sample's count of n training inputs: the top k, at most trace_iters trace samples (the
+    2% rule never stops early on the default CNN or resnet18) and `iters` density steps."""
+    n = estimates.sample_size(session.data, "train", n)
+    dim = sum(p.numel() for p in session.model.parameters())
+    top, density = top_hvps(dim, k), min(iters, dim)
+    lanczos = (0 if dim <= DENSE_MAX else top) + density
+    return hessian_estimate(session, n, top + trace_iters + density, lanczos,
+                            f"{top + trace_iters + density} Hessian-vector products on {n} inputs")
+
+
 def project(model, checkpoints, d1: dict, d2: dict) -> np.ndarray:
     """(n, 2) coordinates of each checkpoint's theta - theta* along d1 and d2 (least squares on the plane)."""
     base = fn.base_params(model)
@@ -140,8 +200,11 @@ def axes_job(session, kind: str = "random", norm: str = "filter", seed: int = 0,
 
     def estimate():  # random and PCA axes: a few copies of the weights; Hessian axes: the top two eigenvectors
         if kind != "hessian":
-            return Estimate(0.1, 4 * cost.param_bytes(session.model), f"{kind} directions")
-        return costs.hvps(session, eval_batch(data, 256, "train")[0], costs.top_hvps(session.model, 2))
+            return Estimate(0.1, 4 * estimates.param_bytes(session.model), f"{kind} directions")
+        dim = sum(p.numel() for p in session.model.parameters())
+        top = top_hvps(dim, 2)
+        return hessian_estimate(session, estimates.sample_size(data, "train", 256), top,
+                                0 if dim <= DENSE_MAX else top, f"{top} Hessian-vector products")
     return Job(("landscape-axes", kind, norm, one_d, seed), lambda: copy.deepcopy(session.model),
                lambda twin, progress: axes(twin, data, history, kind, norm, one_d, seed), f"{kind} axes", estimate)
 
@@ -167,9 +230,15 @@ def slice_job(session, axes_: tuple, kind: str = "random", norm: str = "filter",
                 surf, loss=surf.loss.copy(), accuracy=surf.accuracy.copy(), done=surf.done.copy())})
         return slice_grid(twin, x, y, *axes_, span=span, n=n, bn=bn, bn_x=bn_x, callback=stream)
 
-    def estimate():
-        return costs.slice_(session, *eval_batch(data, n_eval), n, bn,
-                           data.inputs("train")[:256] if bn == "recompute" else None)
+    def estimate():  # a point timed on a batch of the inputs (not the sample: its count), times the points
+        from .slices import estimate as slice_estimate
+
+        x, y = estimates.some_inputs(data), data.labels("test")[:8]
+        e = slice_estimate(session.model, x, y, n=n, bn=bn, n_inputs=estimates.sample_size(data, "test", n_eval),
+                           bn_x=estimates.some_inputs(data, "train") if bn == "recompute" else None,
+                           n_bn=estimates.sample_size(data, "train", BN_N), session=session)
+        return Estimate(e["seconds"], e["bytes_per_point"] + e["points"] * 16,
+                        f"{e['points']} points x {e['seconds_per_point'] * 1e3:.1f} ms")
     return Job(("landscape-slice", kind, norm, seed, span, n, bn, n_eval), prepare, compute, "slice", estimate)
 
 
@@ -194,10 +263,13 @@ def path_job(session, a: str, b: str, bn: bool = False, align: bool = False, n_e
         target = weight_matching(twin, ends[a], ends[b], check_x=x)[0] if align else ends[b]
         return interpolate(twin, ends[a], target, x, y, alphas=alphas, bn_x=bn_x,
                            callback=lambda d, t, _: progress(d, t))
-    def estimate():  # one evaluation per alpha (and a BatchNorm forward on 256 train inputs)
-        x = eval_batch(session.data, n_eval)[0]
-        est = cost.forwards(session, x, len(alphas), f"{len(alphas)} points of the path")
-        return est + cost.forwards(session, session.data.inputs("train")[:256], len(alphas), "") if bn else est
+    def estimate():  # one evaluation per alpha (and a BatchNorm forward on BN_N train inputs)
+        data, model = session.data, session.model
+        x = estimates.some_inputs(data)
+        n = estimates.sample_size(data, "test", n_eval) + (estimates.sample_size(data, "train", BN_N) if bn else 0)
+        return Estimate(len(alphas) * estimates.forwards(model, x, n, session=session),
+                        min(n, fn.EVAL_BATCH) * estimates.activation_bytes(model, x) + 3 * estimates.param_bytes(model),
+                        f"{len(alphas)} points of the path")
     history = (id(session.history), len(session.history.checkpoints))  # "epoch 3" of this training, not another's
     return Job(("landscape-path", a, b, bn, align, n_eval, tuple(np.round(alphas, 12)), history), prepare, compute,
                "interpolation", estimate)
@@ -210,5 +282,4 @@ def spectrum_job(session, k: int = 3, seed: int = 0, n: int = 256, trace_iters: 
                lambda: (copy.deepcopy(session.model), eval_batch(session.data, n, "train")),
                lambda prepared, progress: spectrum(prepared[0], *prepared[1], k=k, seed=seed, progress=progress,
                                                    trace_iters=trace_iters), "Hessian spectrum",
-               lambda: costs.hvps(session, eval_batch(session.data, n, "train")[0],
-                                  costs.spectrum_hvps(session.model, k, trace=trace_iters)))
+               lambda: spectrum_estimate(session, k, n, trace_iters))

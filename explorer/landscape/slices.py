@@ -1,7 +1,6 @@
 """1-D and 2-D slices f(a, b) = L(theta + a d1 + b d2) on a centred grid, coarse to fine (Li et al. 2018)."""
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -204,39 +203,56 @@ def point(w: torch.Tensor, d1: torch.Tensor, a: float, d2: torch.Tensor | None, 
 
 
 def estimate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, n: int = 21, two_d: bool = True,
-             bn: str = "keep", bn_x: torch.Tensor | None = None, backend: str = "auto") -> dict:
-    """A slice's cost before it starts: one timed grid point (after a warm-up) times the number of points.
+             bn: str = "keep", bn_x: torch.Tensor | None = None, backend: str = "auto", n_inputs: int | None = None,
+             n_bn: int | None = None, session=None) -> dict:
+    """A slice's cost before it starts: a grid point of the path slice_grid runs, timed, times the points, plus
+    the set-up (the first layer's outputs of the fast path: about one forward over the inputs).
 
-    Returns points, seconds_per_point, seconds (the whole grid), bytes_per_point, bytes_available (the device's
-    available memory), fits (one point fits) and backend (the one 'auto' would pick; 'fast' is timed as eager,
-    so for it the estimate is an upper bound).
+    x, y (and bn_x) may be a few of the inputs: n_inputs (n_bn) is how many the slice evaluates (default len(x)):
+    the point is timed on a batch of them (explorer.estimates.timed; memoised in `session` if given). Returns
+    points, seconds_per_point, seconds (the whole grid), bytes_per_point, bytes_available (the device's
+    available memory), fits (one point fits) and backend (the one 'auto' picks; 'vmap' is timed as eager, so for
+    it the estimate is an upper bound).
     """
+    from .. import estimates
+
     if bn not in BN_POLICIES:
         raise ValueError(f"unknown BatchNorm policy {bn!r}; choose one of {', '.join(BN_POLICIES)}")
     if bn == "recompute" and bn_x is None:
         raise ValueError("bn='recompute' needs bn_x, a batch of training inputs")
     axis(1.0, n)  # the same checks on n as the slice
     device = model_device(model)
+    n_inputs = len(x) if n_inputs is None else int(n_inputs)
+    n_bn = (0 if bn_x is None else len(bn_x)) if n_bn is None else int(n_bn)
     x, y = x.to(device), y.to(device)
     base, buffers = fn.base_params(model), fn.base_buffers(model)
     param = sum(p.numel() * p.element_size() for p in model.parameters())
-    per_point = len(x) * fn.activation_bytes(model, x) + 3 * param
-    bn_x = None if bn_x is None else bn_x.to(device)
+    per_point = n_inputs * fn.activation_bytes(model, x) + 3 * param
+    mode = choose_backend(device, backend, bn)
+    zero = {k: torch.zeros_like(w) for k, w in base.items()}  # the directions: a point costs the same along any
+    path = "eager"
+    if mode == "fast":  # does the fast path apply? (the plan of 2 inputs: its probe and checks)
+        path = "fast" if fast.plan(model, base, zero, zero if two_d else None, x[:2], fn.free_bytes(device))[0] \
+            else "eager"
 
-    def one():
-        bufs = fn.recompute_bn(model, base, buffers, bn_x) if bn == "recompute" else buffers
-        fn.metrics(model, base, bufs, x[:8], y[:8])  # warm-up: first-call allocations and kernel selection
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
-        bufs = fn.recompute_bn(model, base, buffers, bn_x) if bn == "recompute" else buffers
-        fn.metrics(model, base, bufs, x, y)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        return time.perf_counter() - start
-    sec = one()
+    def point(b):  # the evaluation of one grid point on b inputs, as the path runs it
+        xb, yb = estimates.repeat(x, b), estimates.repeat(y, b)
+        if path == "fast":
+            plan = fast.plan(model, base, zero, zero if two_d else None, xb, fn.free_bytes(device))[0]
+            return lambda: fast.metrics_fast(model, plan, base, buffers, xb, yb, 0.5, 0.5, {})
+        return lambda: fn.metrics(model, base, buffers, xb, yb)
+
+    def recompute(b):
+        xb = estimates.repeat(bn_x.to(device), b)
+        return lambda: fn.recompute_bn(model, base, buffers, xb)
+    key = ("slice-point", path, tuple(x.shape[1:]), two_d)
+    batch = min(n_inputs, fn.EVAL_BATCH)
+    sec = estimates.over(n_inputs, batch, estimates.calibrated(session, key, point, batch, device))
+    if bn == "recompute":
+        sec += estimates.calibrated(session, ("slice-bn", tuple(x.shape[1:])), recompute, n_bn, device)
+    setup = estimates.forwards(model, x, n_inputs, session=session) if path == "fast" else 0.0
     points = n * n if two_d else n
     available = free_bytes(device)
-    return {"points": points, "seconds_per_point": sec, "seconds": sec * points, "bytes_per_point": per_point,
-            "bytes_available": available, "fits": per_point <= available,
-            "backend": choose_backend(device, backend, bn)}
+    return {"points": points, "seconds_per_point": sec, "seconds": setup + sec * points,
+            "bytes_per_point": per_point, "bytes_available": available, "fits": per_point <= available,
+            "backend": mode}

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import copy
 import inspect
+import math
 
 import numpy as np
 
-from ..jobs import Job, key, private_copy
-from . import costs
+from .. import estimates
+from ..jobs import Estimate, Job, key, private_copy
 from .methods.explainer import Explainer, KeptForwards, make_method
 
 
@@ -128,6 +129,37 @@ class Explainers:
         self.kept.clear()
 
 
+def map_passes(method, hw: tuple | None = None) -> int:
+    """Passes one map of a method takes: its samples or steps, one per occlusion window of an hw image, else 1
+    (a gradient method; Score-CAM's and Ablation-CAM's one per channel are not counted)."""
+    import math
+
+    if hasattr(method, "sizes") and hw is not None:
+        k, s = method.sizes(*hw)
+        return max(1, (math.ceil((hw[0] - k) / s) + 1) * (math.ceil((hw[1] - k) / s) + 1))
+    for knob in ("samples", "steps", "n_samples"):
+        if isinstance(getattr(method, knob, None), int):
+            return max(1, getattr(method, knob))
+    return 1
+
+
+def maps_estimate(session, methods, n: int, layers, per_map: float = 1.0, forwards_per_image: int = 0,
+                  what: str = "", fixed: float = 0.0) -> Estimate:
+    """Maps of n test images by each configured method per_map times (a timed forward and backward per pass, in
+    batches of 64), forwards_per_image forwards per method, and `fixed` seconds of set-up."""
+    from . import METHODS
+
+    model = session.model
+    x = estimates.some_inputs(session.data)
+    chosen = [make_method(m, layers if getattr(METHODS.get(m), "needs_layer", False) else None) for m in methods]
+    b = max(1, min(64, n))
+    g = estimates.pass_seconds(model, x, b, "gradient", session) / b
+    f = estimates.pass_seconds(model, x, b, "forward", session) / b
+    passes = sum(map_passes(m, tuple(session.data.shape[1:])) for m in chosen)
+    sec = n * (g * passes * per_map + f * forwards_per_image * len(chosen)) + fixed
+    return Estimate(sec, 64 * 3 * estimates.activation_bytes(model, x) * max(1, passes), what)
+
+
 def _twin(session):
     """A session on a copy of the model: the thread's own, so the user's model stays free for the live map."""
     from ..session import Session
@@ -141,10 +173,14 @@ def rank_job(session, methods, n: int = 32, split: str = "test", layers=None, se
 
     methods = tuple(methods)
     layers = layers if isinstance(layers, (str, type(None))) else tuple(layers)
+
+    def estimate():  # per method: its maps and a second class's, the deletion and insertion curves (10 steps + 1
+        # each), an explainer and the split's predictions
+        return maps_estimate(session, methods, estimates.sample_size(session.data, split, n), layers, 2, 2 * 11,
+                             f"{len(methods)} methods on {n} images", 0.06 * len(methods))
     return Job(("saliency-rank", methods, n, split, layers, seed), lambda: _twin(session),
                lambda twin, progress: rank_methods(twin, list(methods), n=n, split=split, layers=layers,
-                                                   progress=progress, seed=seed), "ranking methods",
-               lambda: costs.ranking(session, methods, n, layers))
+                                                   progress=progress, seed=seed), "ranking methods", estimate)
 
 
 def diff_roar_job(session, name: str, layers=None, params: dict | None = None, k: float = 0.2,
@@ -157,7 +193,20 @@ def diff_roar_job(session, name: str, layers=None, params: dict | None = None, k
     return Job(("saliency-diffroar", *method_key(name, layers, params), k, epochs),
                lambda: copy.deepcopy(session.model),
                lambda twin, progress: diff_roar(twin, session.data, method, k=k, epochs=epochs, progress=progress),
-               "DiffROAR", lambda: costs.diff_roar(session, method, epochs))
+               "DiffROAR", lambda: diff_roar_estimate(session, method, epochs))
+
+
+def diff_roar_estimate(session, method, epochs: int) -> Estimate:
+    """DiffROAR: the method's maps of both splits (a timed forward and backward per pass), then two trainings of
+    the architecture (explorer.estimates.training)."""
+    data, model = session.data, session.model
+    n = sum(len(data.labels(s)) for s in ("train", "test"))
+    x = estimates.some_inputs(data, "train")
+    per = estimates.pass_seconds(model, x, min(256, n), "gradient", session) / min(256, n)
+    maps = Estimate(per * map_passes(method, tuple(data.shape[1:])) * n, n * math.prod(data.shape) * 8,
+                    f"maps of {n:,} images")
+    two = estimates.training(model, data, epochs, session=session)
+    return maps + Estimate(2 * two.seconds, two.bytes, f"2 x {two.what}")
 
 
 def cam_layers(session) -> list[str]:
@@ -198,7 +247,15 @@ def sanity_job(session, methods, n: int = 8, split: str = "test", layers=None, m
     return Job(("saliency-sanity", methods, n, split, layers, mode, seed), lambda: copy.deepcopy(session.model),
                lambda twin, progress: model_randomization(twin, x, configured(methods, layers), mode=mode, seed=seed,
                                                           progress=progress), "sanity checks",
-               lambda: costs.sanity(session, methods, n, layers))
+               lambda: sanity_estimate(session, methods, len(x), layers))
+
+
+def sanity_estimate(session, methods, n: int, layers=None) -> Estimate:
+    """model_randomization: every method's maps on the model and on one copy per re-initialised layer."""
+    count = 1 + sum(1 for m in session.model.modules() if hasattr(m, "reset_parameters") and not list(m.children()))
+    return maps_estimate(session, methods, n, layers, count, 0,
+                         f"{len(methods)} methods x {count} models on {n} images",
+                         0.02 * count)  # a copy of the model re-initialised per layer
 
 
 def trust_job(session, methods, n: int = 8, split: str = "test", layers=None, seed: int = 0) -> Job:
@@ -212,4 +269,5 @@ def trust_job(session, methods, n: int = 8, split: str = "test", layers=None, se
     return Job(("saliency-trust", methods, n, split, layers, seed), lambda: copy.deepcopy(session.model),
                lambda twin, progress: trust_metrics(twin, x, configured(methods, layers), seed=seed,
                                                     progress=progress), "trust metrics",
-               lambda: costs.trust(session, methods, n, layers))
+               lambda: maps_estimate(session, methods, len(x), layers, 20 + 2, 100,  # trust_metrics' defaults:
+                                     f"{len(methods)} methods on {len(x)} images"))  # 100 perturbed forwards, 22 maps

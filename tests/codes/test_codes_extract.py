@@ -145,14 +145,23 @@ def test_session_calls_leave_the_model_unchanged(digits, unchanged):
 
 
 def test_codes_estimate_counts_the_batch_that_runs(digits, monkeypatch):
-    """The memory estimate holds the batch activation_codes runs: 256 inputs, fewer when MAX_BYTES is reached."""
+    """The estimate holds the batch activation_codes runs (256 inputs, fewer when MAX_BYTES of captured floats is
+    reached) and the packed bits kept; it takes the bits from one input, not from the split."""
     from explorer import Session
-    from explorer.codes import costs, extract
-    from explorer.estimates import activation_bytes
+    from explorer.codes import extract, lab
+    from explorer.layers import relu_layers
 
     s = Session.open(digits, "cnn", device="cpu")
-    x = s.data.inputs("test")
-    per, kept = activation_bytes(s.model, x), len(x) * activation_bytes(s.model, x) // 32
-    assert costs.codes(s, None, ("test",)).bytes == 256 * per + kept  # a small model: batches of 256
-    monkeypatch.setattr(extract, "MAX_BYTES", 3 * per)
-    assert costs.codes(s, None, ("test",)).bytes == 3 * per + kept
+    layers, x = tuple(relu_layers(s.model)), s.data.inputs("test")
+    bits = extract.activation_codes(s.model, x[:1], layers).n_bits
+    kept = len(x) * -(-bits // 8)
+    sizes = []
+    with s.model.conv1.register_forward_pre_hook(lambda m, a: sizes.append(len(a[0]))):
+        for max_bytes in (extract.MAX_BYTES, 3 * 8 * bits):
+            monkeypatch.setattr(lab, "MAX_BYTES", max_bytes)
+            sizes.clear()
+            extract.activation_codes(s.model, x, layers, max_bytes=max_bytes)
+            batch = max(sizes[1:])  # the first batch is one input: it measures what a batch captures
+            assert batch == (256 if max_bytes == extract.MAX_BYTES else 3)
+            assert lab.encoding(s, layers)[1:] == (bits, batch)
+            assert lab.codes_estimate(s, layers).bytes == batch * 8 * bits + kept
