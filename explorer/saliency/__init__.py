@@ -16,6 +16,7 @@ from .evaluation import (
     deletion_insertion,
     diff_roar,
     energy,
+    model_randomization,
     pointing_game,
     rank_methods,
     split_maps,
@@ -59,6 +60,7 @@ from .methods import (
     resolve_targets,
     upsample,
 )
+from .methods.layers import default_cam_layer, spatial_layers
 from .overlay import COLORMAPS, colormap, overlay
 
 __all__ = ["METHODS", "CAM", "CFCAM", "COLORMAPS", "EigenCAM", "Explainer", "Forward", "KeptForwards", "GradCAM",
@@ -68,4 +70,4 @@ __all__ = ["METHODS", "CAM", "CFCAM", "COLORMAPS", "EigenCAM", "Explainer", "For
            "resolve_targets", "split_maps", "upsample",
            "HiResCAM", "GradCAMElementWise", "XGradCAM", "LayerCAM", "ScoreCAM", "AblationCAM", "EigenGradCAM",
            "FullGrad", "Attribution", "Deconvolution", "DeepLIFT", "GradientSHAP", "GuidedBackprop", "GuidedGradCAM",
-           "LRP", "Occlusion"]
+           "LRP", "Occlusion", "model_randomization", "default_cam_layer", "spatial_layers"]
