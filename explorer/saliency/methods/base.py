@@ -43,6 +43,7 @@ class Saliency:
     needs_layer = False  # CAMs explain a layer; input-gradient methods the input
     reusable = True      # a class switch can reuse the last forward (Explainer)
     channels_last = True  # CPU fast path; False: the caller's layout, as the peers (ill-conditioned maps)
+    takes_1x1 = False  # a 1 x 1 map's CAM is constant: refused, except by methods that sum many layers (FullGrad)
     nonfinite_hint = "check the image for NaN or inf and the method's knobs"  # what to do about a NaN map
 
     def __init__(self, layers=None):
@@ -93,7 +94,7 @@ class Saliency:
                 shape = tuple(getattr(rec.output(n), "shape", ())) if rec.calls(n) else "nothing"
                 raise KeyError(f"layer {n!r} ({type(mods[n]).__name__}) outputs {shape}, not a spatial map "
                                f"(N, C, h, w), channels-last map or token grid; valid choices: {_choices(model, x)}")
-            if grids[n].h * grids[n].w == 1:
+            if grids[n].h * grids[n].w == 1 and not self.takes_1x1:
                 raise ValueError(f"layer {n!r} outputs a 1 x 1 map (after global pooling): its CAM is constant; "
                                  f"choose a layer with a larger map: {_choices(model, x)}")
         acts = {n: rec.output(n) for n in names}
