@@ -115,6 +115,19 @@ class Saliency:
         """Maps for the targets from a kept forward (no new forward pass)."""
         raise NotImplementedError
 
+    def attributions(self, model: nn.Module, x, targets="predicted", labels=None) -> torch.Tensor:
+        """Raw attributions (N, C, H, W), detached, on the model's device: the one call for every method. Input
+        methods give one per image channel; CAMs C = 1, their unnormalised map (raw=True). The map the method draws
+        is normalize(ReLU(reduce(attributions))), up to normalize's eps (1e-7) against the map's range."""
+        return check_finite(self.raw_attributions(self.forward(model, x), targets, labels).detach(), self)
+
+    def raw_attributions(self, fw: Forward, targets="predicted", labels=None) -> torch.Tensor:
+        """attributions() from a kept forward: (N, C, H, W)."""
+        return self.explain(fw, targets, labels, raw=True)[:, None]
+
+    def reduce(self, attr: torch.Tensor) -> torch.Tensor:  # (N, C, H, W) -> (N, H, W): a CAM's one channel
+        return attr.sum(1)
+
     def grads(self, fw: Forward, t: torch.Tensor, wrt: list[torch.Tensor]) -> tuple:
         """d(sum_i S_{t_i}(x_i)) / d(wrt): targeted, no parameter .grad filled; graph kept for the next class."""
         with torch.enable_grad():
