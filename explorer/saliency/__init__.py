@@ -7,7 +7,8 @@ alpha's numerator and the clean input's activations; Eigen-CAM and EigenGrad-CAM
 positively with the mean activation (sign="segeigencam" for SegEigenCAM's rule); CF-CAM filters cluster gradients with
 a Gaussian by default (filter="bilateral": the public code's kernel) and normalises min-max, not by the max; noise std
 is noise_level * (max x - min x) per image (SmoothGrad's convention); Ablation-CAM divides by |y| and does not cascade
-its ablation value. Score-CAM and Ablation-CAM batch their extra forward passes on the device (batch_size).
+its ablation value (variant='pytorch-grad-cam': the peer's y and cascade). Score-CAM and Ablation-CAM batch their
+extra forward passes on the device (batch_size).
 Each class has a `family` ("CAM", "Gradient", "Backprop", "Perturbation", "Relevance": the menu's groups) and,
 for string knobs, `choices` (knob -> options).
 """
