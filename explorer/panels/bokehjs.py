@@ -17,7 +17,7 @@ import shutil
 from pathlib import Path
 
 NAME = "explorer-bokehjs"
-COMPONENTS = ("bokeh", "bokeh-gl", "bokeh-widgets", "bokeh-tables")  # not bokeh-mathjax (1.8 MB): no TeX here
+FILES = tuple(f"{c}.min.js" for c in ("bokeh", "bokeh-gl", "bokeh-widgets", "bokeh-tables"))  # no mathjax (1.8 MB)
 
 ENTRY = """(function () {
   // explorer: BokehJS %(version)s for jupyter_bokeh's widgets, loaded in order from this extension's folder
@@ -37,7 +37,8 @@ ENTRY = """(function () {
   var plugin = {id: "%(name)s:plugin", autoStart: true, activate: function () { return ready; }};
   window._JUPYTERLAB = window._JUPYTERLAB || {};
   window._JUPYTERLAB["%(name)s"] = {
-    init: function () { return Promise.resolve(); },
+    // JupyterLab, Notebook 7 and Voila await every extension's init before any plugin starts: no widget draws first
+    init: function () { return ready; },
     get: function () { return Promise.resolve(function () { return {__esModule: true, "default": plugin}; }); }
   };
 })();
@@ -49,6 +50,10 @@ def _bokeh() -> tuple[str, Path]:
     from bokeh.util.paths import bokehjs_path
 
     return bokeh.__version__, Path(bokehjs_path()) / "js"
+
+
+def _entry(version: str) -> str:
+    return ENTRY % {"version": version, "files": json.dumps(list(FILES)), "name": NAME}
 
 
 def _package(version: str) -> dict:
@@ -69,7 +74,12 @@ def current(folder: Path) -> bool:
     except (OSError, ValueError):
         return False
     version, _ = _bokeh()
-    return meta.get("bokeh") == version and all((folder / "static" / f"{c}.min.js").is_file() for c in COMPONENTS)
+    try:
+        entry = (folder / "static" / "remoteEntry.js").read_text()
+    except OSError:
+        return False
+    return (meta.get("bokeh") == version and entry == _entry(version)
+            and all((folder / "static" / f).is_file() for f in FILES))
 
 
 def install(data_dir: Path | str | None = None) -> Path:
@@ -85,11 +95,9 @@ def install(data_dir: Path | str | None = None) -> Path:
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "static").mkdir(parents=True)
-    files = [f"{c}.min.js" for c in COMPONENTS]
-    for f in files:
+    for f in FILES:
         shutil.copyfile(js / f, tmp / "static" / f)
-    entry = ENTRY % {"version": version, "files": json.dumps(files), "name": NAME}
-    (tmp / "static" / "remoteEntry.js").write_text(entry)
+    (tmp / "static" / "remoteEntry.js").write_text(_entry(version))
     (tmp / "package.json").write_text(json.dumps(_package(version), indent=1))  # last: `current` reads it
     shutil.rmtree(folder, ignore_errors=True)
     tmp.rename(folder)
