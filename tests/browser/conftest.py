@@ -144,7 +144,7 @@ def voila_server(notebook_dir, tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("voila")
     port = _free_port()
-    cmd = app_command(notebook_dir, port, open_browser=False) + ["--Voila.ip=127.0.0.1"]
+    cmd = app_command(notebook_dir, port, open_browser=False)  # it binds 127.0.0.1 itself (a second --Voila.ip fails)
     base = f"http://127.0.0.1:{port}"
     proc, fh = _serve(cmd, tmp, f"tcp:{port}", notebook_dir)
     yield base
