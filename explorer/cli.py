@@ -75,12 +75,18 @@ def template_root() -> Path:
     return Path(__file__).resolve().parent / "jupyter"
 
 
-def environment(token: str | None = None) -> dict[str, str]:
-    """The environment for the server: bokeh's JavaScript served inline, so plots draw offline; the app's template
-    on JUPYTER_PATH; the app's token, if any, in JUPYTER_TOKEN."""
+def environment(token: str | None = None, data_dir: Path | None = None) -> dict[str, str]:
+    """The environment for the server: BokehJS from a small extension written from the installed bokeh into the
+    user's Jupyter data folder (or data_dir, then put on JUPYTER_PATH), loaded once by each page, offline, and not
+    saved in any notebook (panels.bokehjs); the app's template on JUPYTER_PATH; the app's token, if any, in
+    JUPYTER_TOKEN."""
+    from .panels.bokehjs import install
+
+    install(data_dir)
     env = dict(os.environ)
     env.setdefault("BOKEH_RESOURCES", "inline")
-    env["JUPYTER_PATH"] = os.pathsep.join(p for p in (str(template_root()), env.get("JUPYTER_PATH")) if p)
+    extra = [str(template_root())] + ([str(data_dir)] if data_dir is not None else [])
+    env["JUPYTER_PATH"] = os.pathsep.join(p for p in (*extra, env.get("JUPYTER_PATH")) if p)
     if token:
         env["JUPYTER_TOKEN"] = token
     return env

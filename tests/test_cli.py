@@ -8,6 +8,12 @@ import pytest
 from explorer import cli
 
 
+@pytest.fixture(autouse=True)
+def _data_dir(tmp_path, monkeypatch):
+    """environment() writes BokehJS's extension into the user's Jupyter data folder: here a temporary one."""
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "jupyter-data"))
+
+
 def test_help_explains_the_commands(capsys):
     with pytest.raises(SystemExit) as exc:
         cli.main(["--help"])
