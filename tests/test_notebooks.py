@@ -3,6 +3,8 @@ from pathlib import Path
 
 import pytest
 
+from explorer import cli
+
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 
 
@@ -16,6 +18,7 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     monkeypatch.setenv("EXPLORER_DEVICE", "cpu")
+    monkeypatch.setenv("OMP_WAIT_POLICY", cli.environment()["OMP_WAIT_POLICY"])  # the kernel `explorer lab` starts
     nb = nbformat.read(path, as_version=4)
     nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
                             resources={"metadata": {"path": str(tmp_path)}}).execute()
