@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from explorer import cli
+
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 
 
@@ -22,6 +24,8 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
     monkeypatch.setenv("EXPLORER_DEVICE", "cpu")
     install(tmp_path / "data")  # as `explorer lab` does (cli.environment): the kernel sees it on JUPYTER_PATH
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "data"))
+    policy = cli.environment(data_dir=tmp_path / "data")["OMP_WAIT_POLICY"]
+    monkeypatch.setenv("OMP_WAIT_POLICY", policy)  # as in the kernel `explorer lab` starts
     nb = nbformat.read(path, as_version=4)
     # saved as JupyterLab saves by default: outputs, no widget state
     nbclient.NotebookClient(nb, timeout=300, kernel_name="python3", store_widget_state=False,
