@@ -74,12 +74,13 @@ class RegionsView(View):
         zoom = self.zoom.value
         bounds = zoom if zoom == "auto" else self.plane_.bounds(zoom=float(zoom))
         job = regions_job(self.session, idx, "test", int(self.resolution.value), bounds, self._layers())
-        self.submit(job, lambda r: self._show(r, idx))
+        layer, box = self.layer.value, self.plane_.bounds()  # as asked: the menus may move while the job runs
+        self.submit(job, lambda r: self._show(r, idx, layer, box))
 
     @guarded
-    def _show(self, regions, idx) -> None:
-        self.regions_, self.idx_ = regions, idx
-        self.summary.value = summary(regions, idx, self.layer.value, self.plane_.bounds())
+    def _show(self, regions, idx, layer, box) -> None:
+        self.regions_ = regions
+        self.summary.value = summary(regions, idx, layer, box)
         self.redraw()
 
     @guarded
