@@ -1,20 +1,29 @@
 """Attribution methods vs Captum (LRP vs zennit), side by side, interleaved rounds, as ratios:
-python benchmarks/bench_attributions.py [--batch 8] [--size 224] [--runs 3] [--device cpu]."""
+python benchmarks/bench_attributions.py [--batch 8] [--size 224] [--runs 3] [--device cpu] [--load both]
+
+--load quiet|loaded|both: the comparisons as they are, under benchmarks/load.py's competing load (one other process
+busy on core 0, started and stopped here), or both in one command. Ours runs on the threads the explorer's executor
+gives a job (explorer.device.torch_threads, probed once per condition); the peer on torch's default, as its users
+run it."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import platform
 import warnings
 
 import torch
 
+from explorer.device import fitted_threads, parallel_gain, torch_threads
 from explorer.saliency import LRP, Deconvolution, DeepLIFT, GradientSHAP, GuidedBackprop, GuidedGradCAM, Occlusion
 
 try:
     from bench_saliency import compare
+    from load import competing_load, load_average
 except ImportError:  # run as a module
     from benchmarks.bench_saliency import compare
+    from benchmarks.load import competing_load, load_average
 
 
 def resnet(device, size, seed=0):
@@ -54,7 +63,13 @@ def cases(net, x, t, window, stride):
 
     peer, split = copy.deepcopy(net), split_relus(net)
     base = torch.zeros(4, *x.shape[1:], device=x.device)
+    from explorer.saliency import GradCAM, IntegratedGradients
+
+    ig = IntegratedGradients(steps=32)
     out = {
+        "Grad-CAM (vs pytorch-grad-cam)": (lambda: GradCAM("layer4")(net, x, t), _pgc(peer, x, t)),
+        "Integrated gradients (32)": (lambda: ig.attribute(ig.forward(net, x), t),
+                                      lambda: ca.IntegratedGradients(peer).attribute(x, target=t, n_steps=32)),
         "Guided backprop": (lambda: GuidedBackprop().attributions(net, x, t),
                             lambda: ca.GuidedBackprop(peer).attribute(x, target=t)),
         "Deconvolution": (lambda: Deconvolution().attributions(net, x, t),
@@ -94,6 +109,42 @@ def cases(net, x, t, window, stride):
     return out
 
 
+def _pgc(peer, x, t):
+    """pytorch-grad-cam's GradCAM on layer4, as its README writes it (None where it is not installed)."""
+    try:
+        from pytorch_grad_cam import GradCAM as PGC
+        from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+    except ImportError:
+        return None
+    tg = [ClassifierOutputTarget(int(c)) for c in t]
+
+    def run():
+        with PGC(model=peer, target_layers=[peer.layer4]) as cam:
+            cam(input_tensor=x, targets=tg)
+        peer.zero_grad(set_to_none=True)
+    return run
+
+
+def table(todo: dict, runs: int, dev, threads: int | None = None) -> dict:
+    """{method: (ours ms, peer ms)}: ours on the executor's thread policy (or `threads`), the peer on torch's
+    default threads."""
+    n = threads or torch_threads()
+    print(f"  ours on {n} thread(s) (probe: 2 threads {parallel_gain(2):.2f}x one), peers on "
+          f"{torch.get_num_threads()}, load {load_average():.1f}", flush=True)
+    out = {}
+    for name, (ours, peer) in todo.items():
+        def fitted(ours=ours):
+            with fitted_threads(n):
+                return ours()
+        ms = compare({"ours": fitted, "peer": peer}, runs=runs, warmup=1)
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        out[name] = (ms["ours"], ms["peer"])
+        print(f"  {name:32s} {ms['ours']:10.1f} {ms['peer']:10.1f} {ms['peer'] / ms['ours']:10.2f}  "
+              f"load {load_average():.1f}", flush=True)
+    return out
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--batch", type=int, default=8)
@@ -103,6 +154,9 @@ def main():
     p.add_argument("--stride", type=int, default=28)
     p.add_argument("--device", default="cpu")
     p.add_argument("--only", nargs="*", help="method names to run (prefix match)")
+    p.add_argument("--ours-threads", type=int, default=None,
+                   help="ours on this many threads (default: the executor's policy; torch's default: the old way)")
+    p.add_argument("--load", choices=("quiet", "loaded", "both"), default="quiet")
     a = p.parse_args()
     warnings.simplefilter("ignore")
     import captum
@@ -115,14 +169,18 @@ def main():
     print(f"resnet18 random weights, batch {a.batch} x 3 x {a.size} x {a.size}, {dev}, torch {torch.__version__}, "
           f"captum {captum.__version__}, {torch.get_num_threads()} threads, {platform.machine()}, "
           f"median of {a.runs} interleaved rounds")
-    print(f"{'method':32s} {'ours ms':>10s} {'peer ms':>10s} {'peer/ours':>10s}")
-    for name, (ours, peer) in cases(net, x, t, a.window, a.stride).items():
-        if a.only and not any(name.startswith(o) for o in a.only):
-            continue
-        ms = compare({"ours": ours, "peer": peer}, runs=a.runs, warmup=1)
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-        print(f"{name:32s} {ms['ours']:10.1f} {ms['peer']:10.1f} {ms['peer'] / ms['ours']:10.2f}", flush=True)
+    todo = {k: v for k, v in cases(net, x, t, a.window, a.stride).items()
+            if v[1] is not None and (not a.only or any(k.startswith(o) for o in a.only))}
+    results = {}
+    for cond in (("quiet", "loaded") if a.load == "both" else (a.load,)):
+        print(f"\n{cond}:\n  {'method':32s} {'ours ms':>10s} {'peer ms':>10s} {'peer/ours':>10s}")
+        with competing_load() if cond == "loaded" else contextlib.nullcontext():
+            results[cond] = table(todo, a.runs, dev, a.ours_threads)
+    if len(results) == 2:
+        print("\n| method | quiet peer/ours | loaded peer/ours | loaded / quiet |\n|---|---|---|---|")
+        for name in todo:
+            q, lo = (results[c][name][1] / results[c][name][0] for c in ("quiet", "loaded"))
+            print(f"| {name} | {q:.2f} | {lo:.2f} | {lo / q:.2f} |")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 method) and the default model's codes and metrics on digits.
 
     python benchmarks/bench_codes_knn.py [--queries 10000] [--sk-queries 1000] [--device cpu]
+    python benchmarks/bench_codes_knn.py --extract 16000 --bits --skip-digits   # codes vs a plain forward,
+                                                                                # quiet and under load
 
 scikit-learn is timed on the first --sk-queries queries and extrapolated linearly to all of them (its cost is
 linear in the queries); identical neighbour distances and predictions are checked on that subset.
@@ -9,6 +11,7 @@ linear in the queries); identical neighbour distances and predictions are checke
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import time
@@ -77,6 +80,50 @@ def bench_digits():
           f"{fast:.2f} s (9-NN acc {acc:.3f}); K-Means + one-vs-one LR + baselines (pixels, activations) {full:.1f} s")
 
 
+def bench_extract(n: int, runs: int = 3):
+    """Codes of n 1 x 28 x 28 inputs (SmallCNN, seeded random weights, 50,176 bits each) vs a plain forward over
+    the same batches of 256, quiet and under benchmarks/load.py's competing load; ours on the executor's thread
+    policy, the plain forward on torch's default threads."""
+    import statistics
+
+    from explorer.codes import activation_codes
+    from explorer.device import fitted_threads, torch_threads
+    from explorer.models import SmallCNN
+
+    try:
+        from load import competing_load, load_average
+    except ImportError:
+        from benchmarks.load import competing_load, load_average
+    torch.manual_seed(0)
+    net = SmallCNN(1).eval()
+    x = torch.rand(n, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+
+    def forward():
+        with torch.no_grad():
+            for i in range(0, n, 256):
+                net(x[i:i + 256])
+
+    print(f"\ncodes of {n} inputs (SmallCNN, 1 x 28 x 28) vs a plain forward, median of {runs} interleaved rounds:\n"
+          "| condition | ours threads | codes s | forward s | codes / forward | load |\n|---|---|---|---|---|---|")
+    for cond in ("quiet", "loaded"):
+        with competing_load() if cond == "loaded" else contextlib.nullcontext():
+            threads = torch_threads()
+
+            def codes(threads=threads):
+                with fitted_threads(threads):
+                    activation_codes(net, x, batch_size=256)
+            times = {"codes": [], "forward": []}
+            forward(), codes()  # warm
+            for r in range(runs):
+                for k, f in ((("codes", codes), ("forward", forward)) if r % 2 == 0 else
+                             (("forward", forward), ("codes", codes))):
+                    t = time.perf_counter()
+                    f()
+                    times[k].append(time.perf_counter() - t)
+            c, f = statistics.median(times["codes"]), statistics.median(times["forward"])
+            print(f"| {cond} | {threads} | {c:.2f} | {f:.2f} | {c / f:.2f} | {load_average():.1f} |", flush=True)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--train", type=int, default=48000)
@@ -85,6 +132,7 @@ def main():
     p.add_argument("--device", default="cpu")
     p.add_argument("--bits", type=int, nargs="*", default=[100, 1000], help="none: only the digits timing")
     p.add_argument("--skip-digits", action="store_true")
+    p.add_argument("--extract", type=int, default=0, help="also codes of this many inputs vs a plain forward")
     a = p.parse_args()
     import sklearn
 
@@ -96,6 +144,8 @@ def main():
           "| same predictions |\n|---|---|---|---|---|---|---|")
     for nb in a.bits:
         bench_knn(nb, a.train, a.queries, a.sk_queries, a.device)
+    if a.extract:
+        bench_extract(a.extract)
     if not a.skip_digits:
         print()
         bench_digits()

@@ -1,4 +1,5 @@
-"""The `explorer` command: open the tour in JupyterLab (`explorer lab`) or as a Voila app (`explorer app`)."""
+"""The `explorer` command: open the tour in JupyterLab (`explorer lab`), Notebook 7 (`explorer notebook`) or as a
+Voila app (`explorer app`)."""
 from __future__ import annotations
 
 import argparse
@@ -21,6 +22,10 @@ VOILA_SKIP = ("@jupyter-notebook/lab-extension",)
 # Voila's lab template less its Font Awesome links to a CDN (explorer/jupyter/voila/templates/explorer): the app's
 # page asks nothing of any server but its own. Voila finds templates on JUPYTER_PATH (see environment()).
 TEMPLATE = "explorer"
+# JupyterLab's settings defaults for `explorer lab` (explorer/jupyter/lab/settings/overrides.json): "fetchNews" off, so
+# no "Would you like to get notified about official Jupyter news?" pop-up (JupyterLab asks whenever the setting is
+# "none", its default, even with news_url=None), and no update check. A user's own settings still win.
+LAB_SETTINGS = "lab/settings"
 APP_PORT = 8866  # Voila's usual port: the first free one from here
 
 
@@ -45,7 +50,20 @@ def _is_root() -> bool:
 def lab_command(workdir: Path, port: int | None, open_browser: bool) -> list[str]:
     """The JupyterLab command line that opens the tour in workdir."""
     cmd = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={workdir}",
-           f"--LabApp.default_url=/lab/tree/{TOUR}", "--LabApp.news_url=None"]
+           f"--LabApp.default_url=/lab/tree/{TOUR}", "--LabApp.news_url=None",
+           f"--LabApp.app_settings_dir={template_root() / LAB_SETTINGS}"]
+    return _server_options(cmd, port, open_browser)
+
+
+def notebook_command(workdir: Path, port: int | None, open_browser: bool) -> list[str]:
+    """The Notebook 7 command line that opens the tour in workdir."""
+    cmd = [sys.executable, "-m", "notebook", f"--ServerApp.root_dir={workdir}",
+           f"--JupyterNotebookApp.default_url=/notebooks/{TOUR}"]
+    return _server_options(cmd, port, open_browser)
+
+
+def _server_options(cmd: list[str], port: int | None, open_browser: bool) -> list[str]:
+    """cmd with the port, browser and root options JupyterLab and Notebook 7 share."""
     if port:
         cmd.append(f"--port={port}")
     if not open_browser:
@@ -71,18 +89,28 @@ def app_command(workdir: Path, port: int | None, open_browser: bool, token: bool
 
 
 def template_root() -> Path:
-    """The folder holding voila/templates/explorer, to put on JUPYTER_PATH."""
+    """The folder holding voila/templates/explorer (to put on JUPYTER_PATH) and lab/settings."""
     return Path(__file__).resolve().parent / "jupyter"
 
 
-def environment(token: str | None = None) -> dict[str, str]:
-    """The environment for the server: bokeh's JavaScript served inline, so plots draw offline; the app's template
-    on JUPYTER_PATH; the app's token, if any, in JUPYTER_TOKEN."""
+def environment(token: str | None = None, data_dir: Path | None = None) -> dict[str, str]:
+    """The environment for the server: BokehJS from a small extension written from the installed bokeh into the
+    user's Jupyter data folder (or data_dir, then put on JUPYTER_PATH), loaded once by each page, offline, and not
+    saved in any notebook (panels.bokehjs); the app's template on JUPYTER_PATH; the app's token, if any, in
+    JUPYTER_TOKEN; OpenMP threads that sleep when idle."""
+    from .panels.bokehjs import install
+
+    install(data_dir)
     env = dict(os.environ)
     env.setdefault("BOKEH_RESOURCES", "inline")
-    env["JUPYTER_PATH"] = os.pathsep.join(p for p in (str(template_root()), env.get("JUPYTER_PATH")) if p)
+    extra = [str(template_root())] + ([str(data_dir)] if data_dir is not None else [])
+    env["JUPYTER_PATH"] = os.pathsep.join(p for p in (*extra, env.get("JUPYTER_PATH")) if p)
     if token:
         env["JUPYTER_TOKEN"] = token
+    # The kernels' OpenMP threads sleep when idle instead of spinning: on a shared or busy 2-core laptop, spinning
+    # torch threads made the tour's 15-epoch training 10-20x slower (1.5 s quiet; 26-168 s at load 5-12, against
+    # 3.6 s passive). See benchmarks/README.md, "Notebooks".
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     return env
 
 
@@ -121,11 +149,13 @@ def parser() -> argparse.ArgumentParser:
                     "JupyterLab. Works offline on an embedded default (scikit-learn's digits and a small CNN "
                     "trained on the spot).",
         epilog="examples:\n  explorer lab              open the tour notebook in JupyterLab\n"
+               "  explorer notebook         open the tour notebook in Notebook 7\n"
                "  explorer app --port 8866  serve the tour as a Voila app\n"
                "The notebooks are copied into --dir (default ./explorer-notebooks); your edits there are kept.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="command", metavar="{lab,app}")
-    for name, text in (("lab", "open the tour in JupyterLab"), ("app", "serve the tour as a Voila app")):
+    sub = p.add_subparsers(dest="command", metavar="{lab,notebook,app}")
+    for name, text in (("lab", "open the tour in JupyterLab"), ("notebook", "open the tour in Notebook 7"),
+                       ("app", "serve the tour as a Voila app")):
         s = sub.add_parser(name, help=text, description=text)
         s.add_argument("--dir", default="explorer-notebooks", type=Path,
                        help="working folder for the notebooks (default: ./explorer-notebooks)")
@@ -147,8 +177,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     workdir = args.dir.expanduser().resolve()
     copied = copy_notebooks(workdir)
-    if args.command == "lab":
-        cmd = lab_command(workdir, args.port, not args.no_browser)
+    if args.command in ("lab", "notebook"):
+        build = lab_command if args.command == "lab" else notebook_command
+        cmd = build(workdir, args.port, not args.no_browser)
         if args.dry_run:
             print(" ".join(cmd))
             return 0

@@ -1,6 +1,8 @@
 """The one place that probes hardware: the torch device, the memory a new allocation may take, the CPU's cache."""
 import contextlib
+import math
 import os
+import time
 from pathlib import Path
 
 import torch
@@ -154,3 +156,146 @@ def cache_bytes(root: Path | None = None) -> int:
         with contextlib.suppress(ValueError):
             sizes.append(int(text[:-1]) * UNITS[text[-1]] if text[-1:] in UNITS else int(text))
     return max(sizes, default=FALLBACK_CACHE)
+
+
+# --- threads: how many torch may use, from the cores this process can actually have ---------------------------
+
+SMALL_OP = 1 << 18  # elements: an operation smaller than this runs on one thread (a 256 x 256 block and smaller)
+PROBE_ELEMENTS = 1 << 16  # the probe's matrix: 256 x 256, a few ms per product
+
+
+def cgroup_cpus(root: Path | None = None, proc: Path | None = None) -> float | None:
+    """Cores the CPU cgroup's quota allows (quota / period, the tightest level up to the mount's root); None
+    without a quota. v2: cpu.max 'quota period' ('max period': none); v1: cpu.cfs_quota_us / cpu.cfs_period_us
+    (-1: none). A Binder pod or `docker --cpus 1` writes one here while the affinity still shows every core."""
+    try:
+        lines = Path(proc or PROC_CGROUP).read_text().splitlines()
+    except OSError:
+        return None
+    quotas, root = [], Path(root or CGROUP)
+    for line in lines:
+        _, controllers, path = (line.split(":", 2) + ["", ""])[:3]
+        if not path:
+            continue
+        if controllers == "":
+            base, v2 = root, True
+        elif "cpu" in controllers.split(","):
+            base, v2 = root / "cpu", False
+        else:
+            continue
+        here = base / path.lstrip("/")
+        if not here.is_dir():  # in a container, its own cgroup is mounted as the root
+            here = base
+        while True:
+            quotas.extend(_quota(here, v2))
+            if here == base or base not in here.parents:
+                break
+            here = here.parent
+    return min(quotas, default=None)
+
+
+def _quota(here: Path, v2: bool) -> list[float]:
+    """[cores] of one cgroup directory's quota, [] without one."""
+    try:
+        if v2:
+            quota, period = (here / "cpu.max").read_text().split()[:2]
+        else:
+            quota, period = (here / "cpu.cfs_quota_us").read_text(), (here / "cpu.cfs_period_us").read_text()
+        quota, period = int(quota), int(period)
+    except (OSError, ValueError):  # 'max', a missing file
+        return []
+    return [quota / period] if quota > 0 and period > 0 else []
+
+
+def affinity_cpus() -> int:
+    """Cores this process may run on (its CPU affinity: `taskset -c 0` gives 1), else os.cpu_count()."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def available_cores(quota: float | None = None, affinity: int | None = None) -> int:
+    """Whole cores this process can have: the affinity, capped by the cgroup quota rounded down (at least 1): a
+    thread beyond the quota is throttled mid-operation, and torch's other threads then wait for it."""
+    quota = cgroup_cpus() if quota is None else quota
+    cores = affinity_cpus() if affinity is None else affinity
+    if quota is not None and quota > 0:
+        cores = min(cores, max(1, math.floor(quota + 1e-9)))
+    return max(1, cores)
+
+
+def parallel_gain(threads: int, seconds: float = 0.02) -> float:
+    """How much faster `threads` torch threads run a 256 x 256 matrix product now than one thread does: about
+    `threads` on idle cores, near or below 1 where other processes hold them (each parallel step then waits for its
+    slowest thread). Two timed bursts of `seconds` each; torch's thread count is restored."""
+    a = torch.ones(256, 256)
+    before = torch.get_num_threads()
+    rates = []
+    try:
+        for n in (1, threads):
+            torch.set_num_threads(n)
+            torch.mm(a, a)  # warm: the thread pool exists before the clock starts
+            done, start = 0, time.perf_counter()
+            while time.perf_counter() - start < seconds:
+                torch.mm(a, a)
+                done += 1
+            rates.append(done / (time.perf_counter() - start))
+    finally:
+        torch.set_num_threads(before)
+    return rates[1] / rates[0]
+
+
+def torch_threads(quota: float | None = None, affinity: int | None = None, gain=None, env=None) -> int:
+    """torch's intra-op threads for large operations: the cores available (affinity, cgroup quota); one where a
+    short probe (`gain(n)`, default parallel_gain) finds n threads no faster than 1.25x one thread. A user's
+    OMP_NUM_THREADS or MKL_NUM_THREADS is kept as it is."""
+    env = os.environ if env is None else env
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        if str(env.get(var, "")).strip().isdigit() and int(env[var]) > 0:
+            return int(env[var])
+    n = available_cores(quota, affinity)
+    if n > 1 and (gain or parallel_gain)(n) < 1.25:
+        return 1
+    return n
+
+
+def set_torch_threads(n: int | None = None) -> int:
+    """Set torch's intra-op threads to n (default torch_threads()); returns the count set."""
+    n = torch_threads() if n is None else max(1, int(n))
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return n
+
+
+def threads_for(numel: int, threads: int | None = None) -> int:
+    """Threads for one operation of numel elements: 1 below SMALL_OP (a parallel step there costs more in waiting
+    for the other threads than it saves, most of all on a loaded machine), else `threads` (default torch's)."""
+    return 1 if numel < SMALL_OP else (torch.get_num_threads() if threads is None else threads)
+
+
+@contextlib.contextmanager
+def one_thread():
+    """torch on one intra-op thread inside the block (small operations, many small trainings), the caller's count
+    restored after."""
+    before = torch.get_num_threads()
+    if before != 1:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if before != 1:
+            torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
+def fitted_threads(n: int | None = None):
+    """torch on n intra-op threads inside the block (default torch_threads(): the cores available, one where they
+    are contended), the caller's count restored after. The executor runs every job's compute in one."""
+    before = torch.get_num_threads()
+    n = set_torch_threads(n)
+    try:
+        yield n
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)

@@ -16,11 +16,13 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from .device import fitted_threads, torch_threads
 from .jobs import Cancelled, Job
 from .shutdown import stop_at_exit
 
 ATTEMPTS = 3  # runs of one request whose weights keep changing under it before it fails
 PROGRESS_EVERY = 0.05  # seconds between progress reports handed to the loop (a page needs no more than 20 a second)
+THREADS_EVERY = 10.0  # seconds a thread count (explorer.device.torch_threads: cores, a 40 ms probe) is trusted
 SETTLE = 0.15  # a queued request starts once an owner's requests have been quiet this long: a burst runs twice
 
 
@@ -105,6 +107,7 @@ class Executor:
         self._lock = threading.Condition()
         self._running: set[Ticket] = set()
         self._closed = False
+        self._fitted = (-THREADS_EVERY, 1)  # (when, torch threads): the thread policy, probed at most every 10 s
         ref = weakref.ref(self)
         # before Python finalises (and before it joins threads): a worker still inside torch then would crash it
         stop_at_exit(lambda: list(e._threads) if (e := ref()) is not None else [],
@@ -156,7 +159,9 @@ class Executor:
             return value
         session.misses += 1
         session.admit(job)
-        result = job.compute(job.prepare(), watcher or _no_progress)
+        prepared = job.prepare()
+        with fitted_threads(self._threads_now()):
+            result = job.compute(prepared, watcher or _no_progress)
         if job.commit is not None:
             result = job.commit(result)
         return session.store(full, result) if job.store else result
@@ -198,7 +203,8 @@ class Executor:
         self.started += 1
         if loop is None or self._closed:  # a script or a test: here and now
             try:
-                result, err = job.compute(prepared, self._progress_here(ticket)), None
+                with fitted_threads(self._threads_now()):
+                    result, err = job.compute(prepared, self._progress_here(ticket)), None
             except Exception as e:  # noqa: BLE001 - handed on like a worker's
                 result, err = None, e
             self._finish(ticket, result, err)
@@ -276,6 +282,15 @@ class Executor:
         queued, slot["queued"] = slot["queued"], None
         self._start(queued)
 
+    def _threads_now(self) -> int:
+        """torch's threads for the next job: the cores this process can have, one where a short probe finds them
+        contended (explorer.device.torch_threads), re-probed at most every THREADS_EVERY seconds."""
+        at, n = self._fitted
+        if time.perf_counter() - at > THREADS_EVERY:
+            n = torch_threads()
+            self._fitted = (time.perf_counter(), n)
+        return n
+
     # --- on the workers -------------------------------------------------------------------------------------------
     def _worker(self) -> None:
         while True:
@@ -300,8 +315,11 @@ class Executor:
                 last[0] = time.perf_counter()
                 loop.call_soon_threadsafe(self._progress, ticket, done, total, info)
         try:
-            result, err = (None, Cancelled("cancelled")) if ticket.stop.is_set() else \
-                (ticket.job.compute(prepared, progress), None)
+            if ticket.stop.is_set():
+                result, err = None, Cancelled("cancelled")
+            else:
+                with fitted_threads(self._threads_now()):
+                    result, err = ticket.job.compute(prepared, progress), None
         except BaseException as e:  # noqa: BLE001 - handed to the kernel's loop
             result, err = None, e
         del prepared  # the job's private copy goes now, not when the loop gets round to it

@@ -37,6 +37,7 @@ class Session:
         self.memo_size = memo_size
         self.executor = executor  # made on first use; checkpoint sessions share their parent's
         self._memo: OrderedDict = OrderedDict()
+        self._estimates: dict = {}
         self._checkpoints: OrderedDict = OrderedDict()
         self._watchers: list = []
         self._seen = None  # the weights token the watchers were last told of
@@ -114,8 +115,16 @@ class Session:
         return self.full_key(key) in self._memo
 
     def estimate(self, job: Job) -> Estimate | None:
-        """What computing job would cost (seconds, bytes) before it runs; None for a job without an estimate."""
-        return None if job.estimate is None else job.estimate()
+        """What computing job would cost (seconds, bytes) before it runs; None for a job without an estimate.
+        Kept per job key and weights (the panel's bar and the run ask for the same one: it is timed once)."""
+        if job.estimate is None:
+            return None
+        full = ("estimate", *self.full_key(job.key))
+        if full not in self._estimates:
+            while len(self._estimates) >= 64:  # a few dozen jobs are on screen at most
+                self._estimates.pop(next(iter(self._estimates)))
+            self._estimates[full] = job.estimate()
+        return self._estimates[full]
 
     def available_bytes(self) -> int:
         """The memory a job may take: memory_budget, capped by what the model's device has available now."""

@@ -8,12 +8,18 @@ import pytest
 from explorer import cli
 
 
+@pytest.fixture(autouse=True)
+def _data_dir(tmp_path, monkeypatch):
+    """environment() writes BokehJS's extension into the user's Jupyter data folder: here a temporary one."""
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "jupyter-data"))
+
+
 def test_help_explains_the_commands(capsys):
     with pytest.raises(SystemExit) as exc:
         cli.main(["--help"])
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    assert "explorer lab" in out and "explorer app" in out and "offline" in out
+    assert "explorer lab" in out and "explorer notebook" in out and "explorer app" in out and "offline" in out
 
 
 def test_no_command_prints_help(capsys):
@@ -37,6 +43,43 @@ def test_lab_command(tmp_path, monkeypatch):
     assert f"--LabApp.default_url=/lab/tree/{cli.TOUR}" in cmd and "--port=9999" in cmd
     monkeypatch.setattr(cli, "_is_root", lambda: False)
     assert "--allow-root" not in cli.lab_command(tmp_path, None, True)
+
+
+def test_lab_command_turns_the_news_question_off(tmp_path):
+    """JupyterLab parses the command into a settings folder whose overrides set "fetchNews" to one of the schema's
+    'no' values: the "Would you like to get notified about official Jupyter news?" pop-up is never asked."""
+    import json
+
+    from jupyterlab.labapp import LabApp
+
+    app = LabApp()
+    app.parse_command_line(cli.lab_command(tmp_path, None, open_browser=False)[3:])
+    overrides = json.loads((Path(app.app_settings_dir) / "overrides.json").read_text())
+    notification = overrides["@jupyterlab/apputils-extension:notification"]
+    schema = json.loads((Path(app.schemas_dir) / "@jupyterlab" / "apputils-extension" / "notification.json")
+                        .read_text())["properties"]
+    assert notification["fetchNews"] == "false" and {"const": "false", "title": "Never"} in schema["fetchNews"]["oneOf"]
+    assert notification["checkForUpdates"] is False and set(notification) <= set(schema)
+
+
+def test_notebook_command_opens_the_tour_in_notebook7(tmp_path, monkeypatch):
+    """Notebook 7 parses the command into the tour as its first page, in the working folder."""
+    from notebook.app import JupyterNotebookApp
+
+    monkeypatch.setattr(cli, "_is_root", lambda: False)
+    cmd = cli.notebook_command(tmp_path, 9999, open_browser=False)
+    assert cmd[:3] == [sys.executable, "-m", "notebook"] and "--port=9999" in cmd and "--no-browser" in cmd
+    app = JupyterNotebookApp()
+    app.parse_command_line(cmd[3:])
+    assert app.default_url == f"/notebooks/{cli.TOUR}"
+    assert app.config.ServerApp.root_dir == str(tmp_path)
+
+
+def test_notebook_is_a_dependency_of_the_first_command():
+    """`pip install -e .` (the README's first command) brings Notebook 7: `notebook` is in the main dependencies."""
+    tomllib = pytest.importorskip("tomllib")
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
+    assert any(d.replace(" ", "").startswith("notebook>=7") for d in project["dependencies"])
 
 
 def test_app_command_and_offline_environment(tmp_path, monkeypatch):
@@ -126,3 +169,12 @@ def test_app_template_is_found_and_shipped(monkeypatch):
     tomllib = pytest.importorskip("tomllib")
     data = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
     assert "jupyter/voila/templates/explorer/*" in data["tool"]["setuptools"]["package-data"]["explorer"]
+
+
+def test_kernels_get_openmp_threads_that_sleep(monkeypatch):
+    """The servers' kernels inherit OMP_WAIT_POLICY=PASSIVE (spinning threads on a busy 2-core machine made the
+    tour's training 10-20x slower); a user's own choice stays."""
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    assert cli.environment()["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    assert cli.environment()["OMP_WAIT_POLICY"] == "ACTIVE"

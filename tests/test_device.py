@@ -92,3 +92,66 @@ def test_no_cgroup_no_limit(tmp_path, plenty):
     assert hw.cgroup_room(tmp_path, tmp_path / "proc") is None
     assert hw.available_ram(cgroup=tmp_path, proc_cgroup=tmp_path / "proc") == plenty
 
+
+
+# --- the thread policy (issue 27): cores from the cgroup quota and the affinity, one thread where n gain nothing ---
+
+def test_cpu_quota_v2_tightest_level_and_no_quota(tmp_path):
+    root, proc = tmp_path / "cgroup", tmp_path / "proc_cgroup"
+    write(proc, "0::/kubepods/pod1/c1\n")
+    write(root / "kubepods/pod1/c1/cpu.max", "max 100000\n")  # no quota at the container's level
+    write(root / "kubepods/pod1/cpu.max", "150000 100000\n")  # the pod's: 1.5 cores
+    write(root / "kubepods/cpu.max", "400000 100000\n")
+    assert hw.cgroup_cpus(root, proc) == 1.5
+    assert hw.available_cores(quota=1.5, affinity=16) == 1  # a thread beyond the quota is throttled: rounded down
+    assert hw.available_cores(quota=0.5, affinity=16) == 1  # at least one
+    assert hw.available_cores(quota=3.0, affinity=2) == 2  # the affinity caps the quota
+    write(root / "kubepods/pod1/cpu.max", "max 100000\n")
+    assert hw.cgroup_cpus(root, proc) == 4.0
+    assert hw.cgroup_cpus(tmp_path, tmp_path / "missing") is None
+
+
+def test_cpu_quota_v1_and_its_no_quota_value(tmp_path):
+    root, proc = tmp_path / "cgroup", tmp_path / "proc_cgroup"
+    write(proc, "5:cpu,cpuacct:/docker/abc\n4:memory:/docker/abc\n")
+    write(root / "cpu/docker/abc/cpu.cfs_quota_us", "200000\n")
+    write(root / "cpu/docker/abc/cpu.cfs_period_us", "100000\n")
+    write(root / "cpu/cpu.cfs_quota_us", "-1\n")  # v1's 'no quota'
+    write(root / "cpu/cpu.cfs_period_us", "100000\n")
+    assert hw.cgroup_cpus(root, proc) == 2.0
+    write(root / "cpu/docker/abc/cpu.cfs_quota_us", "-1\n")
+    assert hw.cgroup_cpus(root, proc) is None
+
+
+def test_torch_threads_from_cores_probe_and_environment():
+    calls = []
+
+    def gain(value):
+        return lambda n: calls.append(n) or value
+
+    assert hw.torch_threads(quota=None, affinity=4, gain=gain(3.1), env={}) == 4
+    assert calls == [4]  # the probe measures the count it would choose
+    assert hw.torch_threads(quota=None, affinity=2, gain=gain(1.05), env={}) == 1  # contended: one thread
+    assert hw.torch_threads(quota=1.0, affinity=8, gain=gain(9.0), env={}) == 1  # one core: no probe needed
+    assert calls == [4, 2]
+    assert hw.torch_threads(quota=None, affinity=8, gain=gain(1.0), env={"OMP_NUM_THREADS": "3"}) == 3  # the user's
+    assert hw.torch_threads(quota=None, affinity=2, gain=gain(2.0), env={"OMP_NUM_THREADS": "junk"}) == 2
+
+
+def test_affinity_and_one_small_operation_thread():
+    import os
+
+    import torch
+
+    if hasattr(os, "sched_getaffinity"):
+        assert hw.affinity_cpus() == len(os.sched_getaffinity(0))
+    assert hw.threads_for(256 * 256, threads=4) == 1  # a 256 x 256 block: one thread
+    assert hw.threads_for(hw.SMALL_OP, threads=4) == 4
+    before = torch.get_num_threads()
+    with hw.one_thread():
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    n = hw.set_torch_threads(before)
+    assert n == before == torch.get_num_threads()
+    assert hw.parallel_gain(1, seconds=0.001) > 0  # the probe runs and restores the count
+    assert torch.get_num_threads() == before

@@ -133,7 +133,7 @@ def test_a_landscape_slice_over_the_available_memory_is_refused_before_it_copies
     assert session.estimate(job).bytes > 10_000
     monkeypatch.setattr(device, "free_bytes", lambda device: 10_000)
     copies = []
-    monkeypatch.setattr(lab.copy, "deepcopy", lambda m: copies.append(m) or m)
+    monkeypatch.setattr(lab, "private_copy", lambda m: copies.append(m) or m)
     with pytest.raises(MemoryError, match=r"the slice needs about .* \(441 points x .*only 10 kB are available"):
         session.run(job)
     assert copies == []

@@ -96,19 +96,22 @@ def test_every_lab_batch_sees_every_class_of_a_sorted_set(sorted_session, monkey
 
 def test_panels_say_what_was_sampled(digits):
     pytest.importorskip("jupyter_bokeh")
+    from explorer.panels._view import LabState
     from explorer.panels.geometry.similarity import SimilarityView
     from explorer.panels.landscape import LandscapePanel
     from explorer.panels.saliency import SaliencyPanel
 
     s = Session.open(digits, "cnn", device="cpu", epochs=0, seed=0)
-    cka = SimilarityView(s, None, max_points=100)
+    cka = SimilarityView(LabState(s), None, max_points=100)
     assert "100 of 450 test images, stratified by class, seed 0" in cka.sampled.value
     assert "all 450 test images" in LandscapePanel(s, n_eval=512, n_shown=2).slices.sampled.value  # as before
     assert "64 of 450 test images, stratified by class, seed 0" in LandscapePanel(s, n_eval=64).slices.sampled.value
     panel = SaliencyPanel(s)
-    panel.compare_methods.value = ("Input gradient",)
-    panel.eval_n.value, panel.trust_n.value = 8, 2
-    panel.evaluate()
-    assert panel.error.value == "" and "on 8 of 450 test images, stratified by class, seed 0" in panel.table.value
-    panel.metrics()
-    assert panel.error.value == "" and "on 2 of 450 test images, stratified by class, seed 0" in panel.trust_table.value
+    panel.compare.compare_methods.value = ("Input gradient",)
+    panel.ranking.eval_n.value, panel.trust.trust_n.value = 8, 2
+    panel.ranking.evaluate()
+    assert panel.error.value == ""
+    assert "on 8 of 450 test images, stratified by class, seed 0" in panel.ranking.table.value
+    panel.trust.metrics()
+    assert panel.error.value == "" and "on 2 of 450 test images, stratified by class, seed 0" in \
+        panel.trust.trust_table.value

@@ -1,7 +1,10 @@
-"""Every notebook in notebooks/ runs top to bottom, offline, on the CPU."""
+"""Every notebook in notebooks/ runs top to bottom, offline, on the CPU, and saves small (BokehJS comes from the
+page's extension, not from an output: issue 23.6)."""
 from pathlib import Path
 
 import pytest
+
+from explorer import cli
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 
@@ -15,9 +18,20 @@ def test_there_are_notebooks():
 def test_notebook_runs(path, tmp_path, monkeypatch):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("jupyter_bokeh")
+    from explorer.panels.bokehjs import install
+
     monkeypatch.setenv("EXPLORER_DEVICE", "cpu")
+    install(tmp_path / "data")  # as `explorer lab` does (cli.environment): the kernel sees it on JUPYTER_PATH
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "data"))
+    policy = cli.environment(data_dir=tmp_path / "data")["OMP_WAIT_POLICY"]
+    monkeypatch.setenv("OMP_WAIT_POLICY", policy)  # as in the kernel `explorer lab` starts
     nb = nbformat.read(path, as_version=4)
-    nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
+    # saved as JupyterLab saves by default: outputs, no widget state
+    nbclient.NotebookClient(nb, timeout=300, kernel_name="python3", store_widget_state=False,
                             resources={"metadata": {"path": str(tmp_path)}}).execute()
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
+    nbformat.write(nb, tmp_path / path.name)
+    size = (tmp_path / path.name).stat().st_size
+    assert size < 2_000_000, f"{path.name} saves to {size / 1e6:.1f} MB"

@@ -77,49 +77,50 @@ def test_tour_use_on_a_resnet_and_an_image_folder(user_session, unchanged):
     assert _png_size(g.grid.children[0].children[0].value) == (SHOWN, SHOWN)  # the photo, not the 64-pixel input
 
     sal = panels["Saliency"]
-    assert sal.layer.value == "layer4"  # the last spatial map on the path to the logits, a block output
-    assert "layer4.1.conv2" in sal.layer.options
-    first = bytes(sal.image.value)
-    assert first.startswith(b"\x89PNG") and bytes(sal.compare_image.value).startswith(b"\x89PNG")
+    assert sal.maps.layer.value == "layer4"  # the last spatial map on the path to the logits, a block output
+    assert "layer4.1.conv2" in sal.maps.layer.options
+    first = bytes(sal.maps.image.value)
+    assert first.startswith(b"\x89PNG") and bytes(sal.compare.compare_image.value).startswith(b"\x89PNG")
     assert _png_size(first) == (2 * SHOWN, 2 * SHOWN), "the overlay is drawn on the photo, not the 64 x 64 input"
-    assert _png_size(sal.thumbs.children[0].children[0].value) == (48, 48)  # photos shrunk to thumbnails
+    assert _png_size(sal.strip.cells[0].children[0].value) == (48, 48)  # photos shrunk to thumbnails
     with unchanged(s.model):
-        sal.alpha.value = 0.8
-        sal.method.value = "Input gradient"
-        sal.index.value = 3
-        sal.eval_n.value = 4
+        sal.maps.alpha.value = 0.8
+        sal.maps.method.value = "Input gradient"
+        sal.maps.index.value = 3
+        sal.ranking.eval_n.value = 4
         sal.ranking.evaluate()
     assert sal.error.value == "", sal.error.value
-    assert len(sal.rows_) == 3 and "<table" in sal.table.value and bytes(sal.image.value) != first
+    assert len(sal.ranking.rows_) == 3 and "<table" in sal.ranking.table.value and bytes(sal.maps.image.value) != first
 
     codes = panels["Neural codes"]
-    assert codes.layer.value == "layer4.1.relu"  # the whole network's code is 188 k bits: the head's by default
-    assert "4096 bits" in codes.metrics.value and len(codes.maps.source.data["x"]) == len(s.data.labels("test"))
+    assert codes.choice.layer.value == "layer4.1.relu"  # the whole network's code is 188 k bits: the head's by default
+    assert "4096 bits" in codes.maps.metrics.value and len(codes.maps.source.data["x"]) == len(s.data.labels("test"))
     assert codes.maps.source.data["image"][0].startswith("data:image/png;base64,")
     with unchanged(s.model):
-        codes.layer.value = "layer3.1.relu"  # a module called twice: two parts of its code
+        codes.choice.layer.value = "layer3.1.relu"  # a module called twice: two parts of its code
         codes.maps.source.selected.indices = [0, 1, 2]
         codes.tables.categorize()
         codes.phase.compute()
     assert codes.error.value == "" and codes.phase.error.value == "", codes.error.value + codes.phase.error.value
-    assert "3 selected" in codes.selection.value and "Hungarian" in codes.categorization.value
+    assert "3 selected" in codes.selected.selection.value and "Hungarian" in codes.tables.categorization.value
     assert codes.phase.result is not None
 
     land = panels["Loss landscape"]
     with unchanged(s.model):
-        land.span.value, land.resolution.value = 0.5, 7
+        land.slices.span.value, land.slices.resolution.value = 0.5, 7
         land.slices.recompute()
-        land.alpha.value = 0.2
+        land.live.alpha.value = 0.2
     assert land.error.value == "", land.error.value
-    assert land.surface_ is not None and np.isfinite(land.surface_.loss).all() and "loss" in land.readout.value
+    surface = land.slices.surface_
+    assert surface is not None and np.isfinite(surface.loss).all() and "loss" in land.live.readout.value
 
     geo = panels["Geometry"]
     with unchanged(s.model):
         geo.linear.recompute()
-        geo.resolution.value = 50
+        geo.regions.resolution.value = 50
         geo.regions.layer.value = "layer4.1.relu"
         geo.regions.recompute()
-        a = geo.regions_.anchors[0]
+        a = geo.regions.regions_.anchors[0]
         geo.regions.select(float(a[0]), float(a[1]))
         geo.similarity.recompute()
         geo.collapse.recompute()
@@ -127,9 +128,9 @@ def test_tour_use_on_a_resnet_and_an_image_folder(user_session, unchanged):
         geo.features.steps = 8
         geo.features.maximise()
     assert geo.error.value == "", geo.error.value
-    assert geo.templates.value[:4] == b"\x89PNG" and "regions</b>" in geo.summary.value
-    assert "code:" in geo.clicked.value and geo.cka_ is not None and len(geo.rows_) == 2
-    assert geo.top.value.count("<img") == 9 and geo.result.value.count("<img") == 1
+    assert geo.linear.templates.value[:4] == b"\x89PNG" and "regions</b>" in geo.regions.summary.value
+    assert "code:" in geo.regions.clicked.value and geo.similarity.cka_ is not None and len(geo.collapse.rows_) == 2
+    assert geo.features.top.value.count("<img") == 9 and geo.features.result.value.count("<img") == 1
 
 
 def _png_size(data: bytes) -> tuple[int, int]:

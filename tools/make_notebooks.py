@@ -257,8 +257,7 @@ The default is the **last spatial map on the path to the logits**, found by one 
 output of `layer4` (after the last residual sum and ReLU, what pytorch-grad-cam's docs use), not the bare last
 convolution inside it. `spatial_layers` lists every module a CAM can explain (block outputs included); 1 x 1 maps
 after global pooling are refused with a clear error.""",
-    """from explorer.saliency import GradCAM, overlay
-from explorer.saliency.layers import default_cam_layer, spatial_layers
+    """from explorer.saliency import GradCAM, default_cam_layer, overlay, spatial_layers
 
 x = data.inputs("test")[:6]
 layers = spatial_layers(session.model, x)

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from ..capture import capture, eval_mode
-from ..data import as_model_input
+from ..data import as_model_input, check_model, model_dtype
 from ..device import model_device
 from ..layers import relu_layers
 
@@ -52,6 +52,26 @@ class Codes:
         return f"Codes({len(self)} inputs x {self.n_bits} bits over {len(self.parts)} layer calls)"
 
 
+def entered(x, model: nn.Module) -> torch.Tensor:
+    """x as the model takes it, checked once for NaN and inf (the one input rule, explorer.data.as_model_input);
+    uint8 pixels stay uint8 (they cannot be NaN; model_batch scales each batch), so no float copy of all N."""
+    if isinstance(x, torch.Tensor) and x.dtype == torch.uint8:
+        check_model(model)
+        return x
+    return as_model_input(x, model, "inputs")
+
+
+def model_batch(xb: torch.Tensor, model: nn.Module) -> torch.Tensor:
+    """One batch of entered() inputs in the model's dtype: uint8 / 255 (as as_model_input), floats as they are."""
+    return xb.to(model_dtype(model)) / 255.0 if xb.dtype == torch.uint8 else xb
+
+
+def _finite_output(out) -> bool:
+    """Whether a forward's output (N, K), small next to the captured blocks, holds no NaN or inf; True for an
+    output that is no tensor (then nothing is read here)."""
+    return not isinstance(out, torch.Tensor) or not out.is_floating_point() or bool(torch.isfinite(out).all())
+
+
 def relu_batches(model: nn.Module, x: torch.Tensor, layers, batch_size: int, max_bytes: int | None = None):
     """Yield, per batch, the pre-activations and outputs of each call of each layer, flattened (B, units).
 
@@ -62,19 +82,21 @@ def relu_batches(model: nn.Module, x: torch.Tensor, layers, batch_size: int, max
     device = model_device(model)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1; got {batch_size}")
+    x = entered(x, model)  # NaN and inf refused here, once, not per batch
     with torch.no_grad(), eval_mode(model), capture(model, layers) as rec:
         i, step = 0, (batch_size if max_bytes is None else 1)
         while i < len(x):
             rec.clear()
-            model(as_model_input(x[i:i + step], model, "inputs").to(device))  # the one input rule
+            out = model(model_batch(x[i:i + step], model).to(device))
             calls = [(n, c) for n in layers for c in range(len(rec.preacts.get(n, ())))]
             missing = [n for n in layers if not rec.preacts.get(n)]
             if missing:
                 raise ValueError(f"layers {missing} did not run in the forward pass, so they have no code")
-            bad = [n for n, c in calls if not torch.isfinite(rec.preacts[n][c]).all()]
-            if bad:  # NaN has no sign: it would read as 'off' everywhere
-                raise ValueError(f"pre-activations of {', '.join(bad)} are NaN or infinite for inputs {i}.."
-                                 f"{i + step - 1}: an overflow in the forward pass? Check the inputs' scale")
+            if not _finite_output(out):  # a NaN pre-activation reaches the output: only then is every layer read
+                bad = [n for n, c in calls if not torch.isfinite(rec.preacts[n][c]).all()]
+                if bad:  # NaN has no sign: it would read as 'off' everywhere
+                    raise ValueError(f"pre-activations of {', '.join(bad)} are NaN or infinite for inputs {i}.."
+                                     f"{i + step - 1}: an overflow in the forward pass? Check the inputs' scale")
             yield ([f"{n}:{c}" if len(rec.preacts[n]) > 1 else n for n, c in calls],
                    [rec.preacts[n][c].flatten(1) for n, c in calls],
                    [rec.outputs[n][c].flatten(1) for n, c in calls])

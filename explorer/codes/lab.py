@@ -1,14 +1,13 @@
 """The lab's session-level calls: codes, metrics and maps of a session's model, memoised; metrics over training."""
 from __future__ import annotations
 
-import copy
 import dataclasses
 import math
 
 import numpy as np
 
 from .. import estimates
-from ..jobs import Estimate, Job
+from ..jobs import Estimate, Job, private_copy
 from ..layers import relu_layers
 from .complexity import local_complexity
 from .embed import embed
@@ -185,7 +184,7 @@ def local_complexity_job(session, layers=None, split: str = "test", radius: floa
     x = session.data.inputs(split)
     idx = map_indices(len(x), max_points, seed)
     return Job(("codes-lc", layers, split, radius, n_vertices, seed, max_points),
-               lambda: copy.deepcopy(session.model),  # the thread probes its own copy; the user's model stays free
+               lambda: private_copy(session.model),  # the thread probes its own copy; the user's model stays free
                lambda model, progress: local_complexity(model, x[idx], layers, radius, n_vertices, seed),
                "local complexity", lambda: complexity_estimate(session, layers, len(idx), n_vertices, split))
 
@@ -226,7 +225,7 @@ def over_training_job(session, layers=None, k: int = 9, radius: float | None = 0
         raise ValueError("the session has no checkpoints: train it first (session.train(...) keeps them)")
     key = over_training_key(session, layers, k, radius, lc_points)
 
-    return Job(key, lambda: copy.deepcopy(session.model),  # never load weights into the user's model
+    return Job(key, lambda: private_copy(session.model),  # never load weights into the user's model
                lambda model, progress: _over_training(model, session.data, checkpoints, key[1], k, progress, radius,
                                                       lc_points), "codes over training",
                lambda: over_training_estimate(session, key[1], len(checkpoints), radius, lc_points))
@@ -301,14 +300,14 @@ def sweep_job(session, preset: dict, name: str = "", backend: str = "sequential"
 def sweep_estimate(data, widths, epochs, sizes=None, depth: int = 1, seed: int = 0, n_jobs: int = 1, **_
                    ) -> Estimate:
     """A phase sweep: per cell, one MLP's training (its own timed steps) and its codes at each checkpoint."""
-    from .sweep import _seeded_mlp
+    from .sweep import seeded_mlp
 
     n_train = len(data.y["train"])
     sizes = tuple(dict.fromkeys(min(s, n_train) for s in (sizes or (n_train,))))
     x, n_test = estimates.some_inputs(data, "train"), len(data.y["test"])
     seconds, peak = 0.0, 0
     for w in widths:
-        model = _seeded_mlp(data.shape, w, depth, data.n_classes, seed).eval()
+        model = seeded_mlp(data.shape, w, depth, data.n_classes, seed).eval()
         layers = tuple(relu_layers(model, None))
 
         def make(b, model=model, layers=layers):
@@ -335,7 +334,7 @@ def local_complexity_table_job(session, layers=None, radius: float = 0.1, max_po
             rows.append({"split": split, **{k: float(v.mean()) for k, v in j.compute(model, progress).items()}})
             progress(i + 1, len(jobs), {"split": split})
         return rows
-    return Job(("codes-lc-table", jobs["test"].key[1], radius, max_points), lambda: copy.deepcopy(session.model),
+    return Job(("codes-lc-table", jobs["test"].key[1], radius, max_points), lambda: private_copy(session.model),
                compute, "local complexity", lambda: jobs["train"].estimate() + jobs["test"].estimate())
 
 
@@ -349,7 +348,6 @@ def summary_job(session, layers=None, split: str = "test", seed: int = 0, max_po
     """What the codes map view shows before its map: the code length, redundancy per layer and split, k-NN
     accuracy on codes, and the packed codes of the map's points (map_indices of the split). The codes are
     computed on a private copy of the model, off the kernel's thread."""
-    from ..jobs import private_copy
 
     key = summary_key(session, layers, split, seed, max_points)
     data = session.data

@@ -1,13 +1,13 @@
 """Phase chart (He et al. 2021): redundancy and k-NN accuracy over width, training time and sample size."""
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 
 import numpy as np
 import torch
 
+from ..device import one_thread
 from .extract import activation_codes
 from .knn import knn_accuracy
 from .metrics import redundancy
@@ -61,17 +61,6 @@ def _run(data, width: int, n: int, epochs: tuple, depth: int, seed: int, lr: flo
     return out
 
 
-@contextlib.contextmanager
-def _one_torch_thread():
-    """torch on one intra-op thread inside the block, the caller's count restored after."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def _task(data, job: tuple) -> list:
     """One engine task: _run on the shared data for job = (width, n, epochs, depth, seed, lr, k)."""
     return _run(data, *job)
@@ -116,7 +105,7 @@ def sweep(data, widths=(4, 8, 16, 32, 64), epochs=(0, 1, 5, 20), sizes=None, dep
     # default (one per core) made a sequential sweep 13-27x slower on a loaded 2-core machine (benchmarks/
     # RESULTS_engines.md). Workers of Dask, Ray and loky already start torch on one thread.
     try:
-        with _one_torch_thread():
+        with one_thread():
             map_tasks(backend if engine is None else engine, _task,
                       [(w, n, epochs, depth, seed, lr, k) for w, n in jobs], shared=data, on_result=finished,
                       n_jobs=n_jobs)

@@ -2,13 +2,12 @@
 compute() runs on the copy. session_* run them synchronously, memoised by Session.run."""
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 from torch import nn
 
 from .. import estimates
-from ..jobs import Estimate, Job
+from ..jobs import Estimate, Job, private_copy
+from ..jobs import key as memo_key
 from ..weights import weights_token
 from .cka import cka_matrix, layer_grams
 from .collapse import collapse_over_training
@@ -23,7 +22,7 @@ COLLAPSE_MAX = 5000  # inputs the class means and covariances are taken on (a st
 
 
 def _copy(session):
-    return lambda: copy.deepcopy(session.model)  # the thread runs its own copy; the user's model stays free
+    return lambda: private_copy(session.model)  # the thread runs its own copy; the user's model stays free
 
 
 def _layers(layers):
@@ -98,7 +97,7 @@ def cka_job(session, layers=None, split: str = "test", max_points: int = 1000, d
            None if other is None else weights_token(other), _layers(other_layers))
 
     def prepare():
-        return copy.deepcopy(session.model), None if other is None else copy.deepcopy(other)
+        return private_copy(session.model), None if other is None else private_copy(other)
 
     def compute(models, progress):
         a, b = models
@@ -127,7 +126,7 @@ def match_job(session, layer: str, other: nn.Module, other_layer: str | None = N
     data.sample(split, max_points): stratified by class."""
     x = session.data.sample(split, max_points)[0]
     key = ("geometry-match", layer, weights_token(other), other_layer, split, max_points)
-    return Job(key, lambda: (copy.deepcopy(session.model), copy.deepcopy(other)),
+    return Job(key, lambda: (private_copy(session.model), private_copy(other)),
                lambda models, progress: match_layers(models[0], layer, models[1], other_layer or layer, x),
                "neuron matching", lambda: Estimate(
                    2 * estimates.forwards(session.model, x, len(x), session=session),
@@ -156,7 +155,7 @@ def _to_inputs(data):
 
 def maximise_job(session, layer: str, unit: int, **kwargs) -> Job:
     """Activation maximisation of a unit (kwargs: maximise's steps, lr, seed, param, jitter, tv, pre)."""
-    key = ("geometry-maximise", layer, unit, tuple(sorted(kwargs.items())))
+    key = ("geometry-maximise", layer, unit, memo_key(kwargs))
     return Job(key, _copy(session), lambda model, progress: maximise(
         model, layer, unit, session.data.shape, normalize=_to_inputs(session.data), progress=progress, **kwargs),
         "feature visualisation", lambda: featvis_estimate(session, layer, unit, **kwargs))
@@ -170,7 +169,7 @@ def featvis_estimate(session, layer: str, unit: int, facets: int = 0, split: str
 
     def make(b):
         return lambda: maximise(model, layer, unit, data.shape, steps=b, normalize=_to_inputs(data), **kwargs)
-    key = ("maximise", layer, tuple(sorted(kwargs.items())))
+    key = ("maximise", layer, memo_key(kwargs))
     sec = estimates.calibrated(session, key, make, steps, session.device) * max(1, facets)
     x = estimates.some_inputs(data, split)
     if facets:
@@ -183,7 +182,7 @@ def multifaceted_job(session, layer: str, unit: int, n_facets: int = 3, top: int
                      **kwargs) -> Job:
     """Multifaceted visualisation of a unit from a split's top images."""
     images = session.data.images(split)
-    key = ("geometry-facets", layer, unit, n_facets, top, split, tuple(sorted(kwargs.items())))
+    key = ("geometry-facets", layer, unit, n_facets, top, split, memo_key(kwargs))
     return Job(key, _copy(session), lambda model, progress: multifaceted(
         model, images, layer, unit, n_facets, top, normalize=_to_inputs(session.data), progress=progress, **kwargs),
         "multifaceted visualisation",

@@ -1,7 +1,6 @@
 """What the landscape panel asks of a session: evaluation sets, axes by kind, one point, the spectrum."""
 from __future__ import annotations
 
-import copy
 import dataclasses
 import math
 import numbers
@@ -12,7 +11,7 @@ import torch
 from .. import estimates
 from ..capture import eval_mode
 from ..data import as_model_input
-from ..jobs import Estimate, Job
+from ..jobs import Estimate, Job, private_copy
 from . import functional as fn
 from .directions import pca_directions, random_plane
 from .hessian import DENSE_MAX, HessianOperator, eigen_path, eigenvalue_density, top_eigen, trace
@@ -205,7 +204,7 @@ def axes_job(session, kind: str = "random", norm: str = "filter", seed: int = 0,
         top = top_hvps(dim, 2)
         return hessian_estimate(session, estimates.sample_size(data, "train", 256), top,
                                 0 if dim <= DENSE_MAX else top, f"{top} Hessian-vector products")
-    return Job(("landscape-axes", kind, norm, one_d, seed), lambda: copy.deepcopy(session.model),
+    return Job(("landscape-axes", kind, norm, one_d, seed), lambda: private_copy(session.model),
                lambda twin, progress: axes(twin, data, history, kind, norm, one_d, seed), f"{kind} axes", estimate)
 
 
@@ -219,7 +218,7 @@ def slice_job(session, axes_: tuple, kind: str = "random", norm: str = "filter",
     data = session.data
 
     def prepare():  # the thread gets its own copy: functional_call swaps a module's tensors while it runs
-        return (copy.deepcopy(session.model), eval_batch(data, n_eval),
+        return (private_copy(session.model), eval_batch(data, n_eval),
                 eval_batch(data, BN_N, "train")[0] if bn == "recompute" else None)
 
     def compute(prepared, progress):
@@ -255,7 +254,7 @@ def path_job(session, a: str, b: str, bn: bool = False, align: bool = False, n_e
             raise ValueError(f"unknown end point {name!r}; choose one of {', '.join(ends)}")
 
     def prepare():
-        return (copy.deepcopy(session.model), eval_batch(session.data, n_eval),
+        return (private_copy(session.model), eval_batch(session.data, n_eval),
                 eval_batch(session.data, BN_N, "train")[0] if bn else None)
 
     def compute(prepared, progress):
@@ -279,7 +278,7 @@ def spectrum_job(session, k: int = 3, seed: int = 0, n: int = 256, trace_iters: 
     """spectrum() on n training inputs, on a copy of the model. At most trace_iters Hutchinson samples: a
     ResNet-18's trace never meets the 2% rule, and its 200 samples took 321 s of a 725 s spectrum on one CPU."""
     return Job(("landscape-hessian", k, seed, n, trace_iters),
-               lambda: (copy.deepcopy(session.model), eval_batch(session.data, n, "train")),
+               lambda: (private_copy(session.model), eval_batch(session.data, n, "train")),
                lambda prepared, progress: spectrum(prepared[0], *prepared[1], k=k, seed=seed, progress=progress,
                                                    trace_iters=trace_iters), "Hessian spectrum",
                lambda: spectrum_estimate(session, k, n, trace_iters))

@@ -253,6 +253,6 @@ def estimate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, n: int = 21, tw
     setup = estimates.forwards(model, x, n_inputs, session=session) if path == "fast" else 0.0
     points = n * n if two_d else n
     available = free_bytes(device)
-    return {"points": points, "seconds_per_point": sec, "seconds": setup + sec * points,
+    return {"points": points, "seconds_per_point": sec, "setup_seconds": setup, "seconds": setup + sec * points,
             "bytes_per_point": per_point, "bytes_available": available, "fits": per_point <= available,
             "backend": mode}

@@ -10,16 +10,7 @@ import ipywidgets as W
 from .._html import text
 from ..executor import kernel_loop
 from ._images import display_scale, fitted_png, png  # noqa: F401 - the panels import them from here
-
-
-def load_bokeh() -> None:
-    """Load BokehJS (INLINE: offline) into the page; must run in a cell's output before any BokehModel shows,
-    else the widget shows 'Could not create a view' (bokeh/jupyter_bokeh#150). Panels call it; the dashboard calls
-    it when its cell runs, since panels built later from a tab click have no cell output to load it into."""
-    import bokeh.io
-    import bokeh.resources
-
-    bokeh.io.output_notebook(bokeh.resources.INLINE, hide_banner=True)
+from .bokehjs import load_bokeh  # noqa: F401 - the panels import it from here
 
 
 class ErrorLine(W.HTML):

@@ -7,7 +7,8 @@ alpha's numerator and the clean input's activations; Eigen-CAM and EigenGrad-CAM
 positively with the mean activation (sign="segeigencam" for SegEigenCAM's rule); CF-CAM filters cluster gradients with
 a Gaussian by default (filter="bilateral": the public code's kernel) and normalises min-max, not by the max; noise std
 is noise_level * (max x - min x) per image (SmoothGrad's convention); Ablation-CAM divides by |y| and does not cascade
-its ablation value. Score-CAM and Ablation-CAM batch their extra forward passes on the device (batch_size).
+its ablation value (variant='pytorch-grad-cam': the peer's y and cascade). Score-CAM and Ablation-CAM batch their
+extra forward passes on the device (batch_size).
 Each class has a `family` ("CAM", "Gradient", "Backprop", "Perturbation", "Relevance": the menu's groups) and,
 for string knobs, `choices` (knob -> options).
 """
@@ -16,6 +17,7 @@ from .evaluation import (
     deletion_insertion,
     diff_roar,
     energy,
+    model_randomization,
     pointing_game,
     rank_methods,
     split_maps,
@@ -59,6 +61,7 @@ from .methods import (
     resolve_targets,
     upsample,
 )
+from .methods.layers import default_cam_layer, spatial_layers
 from .overlay import COLORMAPS, colormap, overlay
 
 __all__ = ["METHODS", "CAM", "CFCAM", "COLORMAPS", "EigenCAM", "Explainer", "Forward", "KeptForwards", "GradCAM",
@@ -68,4 +71,4 @@ __all__ = ["METHODS", "CAM", "CFCAM", "COLORMAPS", "EigenCAM", "Explainer", "For
            "resolve_targets", "split_maps", "upsample",
            "HiResCAM", "GradCAMElementWise", "XGradCAM", "LayerCAM", "ScoreCAM", "AblationCAM", "EigenGradCAM",
            "FullGrad", "Attribution", "Deconvolution", "DeepLIFT", "GradientSHAP", "GuidedBackprop", "GuidedGradCAM",
-           "LRP", "Occlusion"]
+           "LRP", "Occlusion", "model_randomization", "default_cam_layer", "spatial_layers"]

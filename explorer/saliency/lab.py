@@ -1,7 +1,6 @@
 """What the saliency panel asks of a session: maps (memoised, one forward shared), the ranking and DiffROAR jobs."""
 from __future__ import annotations
 
-import copy
 import inspect
 import math
 
@@ -14,7 +13,7 @@ from .methods.explainer import Explainer, KeptForwards, make_method
 
 def method_key(name: str, layers, params: dict) -> tuple:
     """What names a configured method: its name, layers and knobs."""
-    return (name, layers if isinstance(layers, (str, type(None))) else tuple(layers), tuple(sorted(params.items())))
+    return key(name, layers, params)
 
 
 # Ranges of the knobs that several methods share (a method's own `ranges` class attribute wins).
@@ -164,7 +163,7 @@ def _twin(session):
     """A session on a copy of the model: the thread's own, so the user's model stays free for the live map."""
     from ..session import Session
 
-    return Session(copy.deepcopy(session.model), session.data, session.history)
+    return Session(private_copy(session.model), session.data, session.history)
 
 
 def rank_job(session, methods, n: int = 32, split: str = "test", layers=None, seed: int = 0) -> Job:
@@ -191,7 +190,7 @@ def diff_roar_job(session, name: str, layers=None, params: dict | None = None, k
     params = dict(params or {})
     method = make_method(name, layers, **params)  # a bad name or knob: a clear error before any work
     return Job(("saliency-diffroar", *method_key(name, layers, params), k, epochs),
-               lambda: copy.deepcopy(session.model),
+               lambda: private_copy(session.model),
                lambda twin, progress: diff_roar(twin, session.data, method, k=k, epochs=epochs, progress=progress),
                "DiffROAR", lambda: diff_roar_estimate(session, method, epochs))
 
@@ -244,7 +243,7 @@ def sanity_job(session, methods, n: int = 8, split: str = "test", layers=None, m
     methods = tuple(methods)
     layers = layers if isinstance(layers, (str, type(None))) else tuple(layers)
     x = session.data.sample(split, n, seed)[0]
-    return Job(("saliency-sanity", methods, n, split, layers, mode, seed), lambda: copy.deepcopy(session.model),
+    return Job(("saliency-sanity", methods, n, split, layers, mode, seed), lambda: private_copy(session.model),
                lambda twin, progress: model_randomization(twin, x, configured(methods, layers), mode=mode, seed=seed,
                                                           progress=progress), "sanity checks",
                lambda: sanity_estimate(session, methods, len(x), layers))
@@ -266,7 +265,7 @@ def trust_job(session, methods, n: int = 8, split: str = "test", layers=None, se
     methods = tuple(methods)
     layers = layers if isinstance(layers, (str, type(None))) else tuple(layers)
     x = session.data.sample(split, n, seed)[0]
-    return Job(("saliency-trust", methods, n, split, layers, seed), lambda: copy.deepcopy(session.model),
+    return Job(("saliency-trust", methods, n, split, layers, seed), lambda: private_copy(session.model),
                lambda twin, progress: trust_metrics(twin, x, configured(methods, layers), seed=seed,
                                                     progress=progress), "trust metrics",
                lambda: maps_estimate(session, methods, len(x), layers, 20 + 2, 100,  # trust_metrics' defaults:

@@ -62,9 +62,11 @@ def _env(tmp: Path) -> dict:
     (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false", "checkForUpdates": false}')
     from explorer.cli import environment
 
-    # the app's: its Voila template on JUPYTER_PATH, TOKEN as the token `explorer app` requires (JUPYTER_TOKEN)
-    env = dict(environment(TOKEN), BOKEH_RESOURCES="inline", JUPYTER_CONFIG_DIR=str(tmp / "config"),
-               JUPYTER_RUNTIME_DIR=str(tmp / "runtime"), JUPYTERLAB_WORKSPACES_DIR=str(tmp / "workspaces"),
+    # the app's: its Voila template and BokehJS's extension (written below tmp) on JUPYTER_PATH, TOKEN as the token
+    # `explorer app` requires (JUPYTER_TOKEN)
+    env = dict(environment(TOKEN, data_dir=tmp / "data"), BOKEH_RESOURCES="inline",
+               JUPYTER_CONFIG_DIR=str(tmp / "config"), JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
+               JUPYTERLAB_WORKSPACES_DIR=str(tmp / "workspaces"),
                JUPYTER_PLATFORM_DIRS="1", EXPLORER_DEVICE="cpu")
     return env
 
@@ -142,7 +144,7 @@ def voila_server(notebook_dir, tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("voila")
     port = _free_port()
-    cmd = app_command(notebook_dir, port, open_browser=False) + ["--Voila.ip=127.0.0.1"]
+    cmd = app_command(notebook_dir, port, open_browser=False)  # it binds 127.0.0.1 itself (a second --Voila.ip fails)
     base = f"http://127.0.0.1:{port}"
     proc, fh = _serve(cmd, tmp, f"tcp:{port}", notebook_dir)
     yield base

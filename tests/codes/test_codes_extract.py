@@ -165,3 +165,22 @@ def test_codes_estimate_counts_the_batch_that_runs(digits, monkeypatch):
             assert batch == (256 if max_bytes == extract.MAX_BYTES else 3)
             assert lab.encoding(s, layers)[1:] == (bits, batch)
             assert lab.codes_estimate(s, layers).bytes == batch * 8 * bits + kept
+
+
+def test_non_finite_values_checked_where_data_enters_not_per_block(tiny_cnn, monkeypatch):
+    """Issue 27: torch.isfinite ran on every captured block of every batch (24 ms a call on a loaded machine); now
+    once on the inputs and on each batch's small output, and the codes are the same."""
+    x = torch.randn(13, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    want = activation_codes(tiny_cnn, x, batch_size=4)
+    sizes, real = [], torch.isfinite
+    monkeypatch.setattr(torch, "isfinite", lambda t: sizes.append(t.numel()) or real(t))
+    got = activation_codes(tiny_cnn, x, batch_size=4)
+    np.testing.assert_array_equal(got.packed, want.packed)
+    n_out = tiny_cnn(x[:1]).shape[1]
+    assert sizes[0] == x.numel()  # the inputs, once
+    assert all(s <= 4 * n_out for s in sizes[1:]), sizes  # then only each batch's output (N, classes)
+    assert len(sizes) == 1 + 4
+    bad = x.clone()
+    bad[11, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN or infinite values in inputs"):
+        activation_codes(tiny_cnn, bad, batch_size=4)

@@ -145,6 +145,44 @@ def test_ablationcam_known_answer_gap_head():
                                    rtol=1e-4)
 
 
+def test_ablationcam_float64_model(unchanged):
+    """A float64 model's scores go into a float64 buffer (it was float32: index_put refused the write)."""
+    model, t = gap_head(c=4, seed=3).double(), torch.tensor([0, 1, 2])
+    x = X.double()
+    fw, a = acts_of(model, "relu", x)
+    y = fw.logits.detach().gather(1, t[:, None])
+    drop = model.fc.weight[t] * a.mean((2, 3))
+    with unchanged(model):
+        got = S.AblationCAM("relu")(model, x, t, raw=True)
+        want = torch.relu(torch.einsum("nk,nkhw->nhw", drop / y.abs(), a))
+        assert got.dtype == torch.float64
+        torch.testing.assert_close(got, want, atol=1e-12, rtol=1e-10)
+        got = S.AblationCAM("relu", variant="pytorch-grad-cam")(model, x, t, raw=True)
+        torch.testing.assert_close(got, torch.relu(torch.einsum("nk,nkhw->nhw", drop / y, a)), atol=1e-12, rtol=1e-10)
+
+
+def test_ablationcam_peer_variant_cascades_and_divides_by_y():
+    """variant='pytorch-grad-cam': channel k of a layer that can be negative is ablated to min - (k % 32 + 1) 1e7
+    (the peer re-reads the minimum after each write along its batch of 32) and the drop is divided by y."""
+    a = torch.tensor([-2.0, 3.0]).repeat(70, 1)[..., None]  # (70, 2, 1): min -2
+    values = S.AblationCAM(variant="pytorch-grad-cam").values(a)
+    want = -2.0 - 1e7 * (torch.arange(70) % 32 + 1)
+    torch.testing.assert_close(values, want.float(), atol=0, rtol=0)
+    assert torch.equal(S.AblationCAM().values(a), torch.full((70,), -2.0 - 1e7))  # sound: one value
+    assert torch.equal(S.AblationCAM(variant="pytorch-grad-cam").values(a.clamp_min(0)), torch.zeros(70))
+    model = gap_head(c=4, seed=3, relu=False)  # the conv can be negative
+    t = torch.tensor([0, 1, 2])
+    fw, acts = acts_of(model, "conv", X)
+    y = fw.logits.detach().gather(1, t[:, None])
+    method = S.AblationCAM("conv", batch_size=3, variant="pytorch-grad-cam")
+    (w,) = method.grads(fw, t, [fw.acts["conv"]])
+    for i in range(3):
+        for k in range(4):
+            v = acts[i].min() - 1e7 * (k + 1)  # 4 channels: one peer batch
+            want = (y[i, 0] - by_hand(model, "conv", X[i:i + 1], t[i:i + 1], k, v)[0]) / y[i, 0]
+            torch.testing.assert_close(w[i, k], want, atol=1e-5, rtol=1e-4)
+
+
 class Concat(nn.Module):
     """A skip joined with torch.cat: the batch-1 prefix cannot broadcast, so Ablation-CAM repeats the image."""
 
@@ -273,6 +311,8 @@ def test_bad_options(tiny_cnn):
     x = torch.randn(2, 1, 8, 8)
     with pytest.raises(ValueError, match="choose one of auto, zero"):
         S.AblationCAM("conv2", value="min")(tiny_cnn, x)
+    with pytest.raises(ValueError, match="choose one of sound, pytorch-grad-cam"):
+        S.AblationCAM("conv2", variant="peer")(tiny_cnn, x)
     with pytest.raises(ValueError, match="epsilon must be >= 0"):
         S.GradCAMpp("conv2", epsilon=-1e-6)(tiny_cnn, x)
     with pytest.raises(ValueError, match="choose one of mean"):

@@ -187,6 +187,23 @@ def test_score_and_ablation_cam_mobilenet(mobilenet, images, layer):
     assert (S.AblationCAM(layer, batch_size=7)(mobilenet, images, t) - want).abs().max() < ATOL
 
 
+@pytest.mark.parametrize("targets", ["predicted", "lowest"])
+def test_ablation_cam_peer_variant_mobilenet(mobilenet, unchanged, targets):
+    """variant='pytorch-grad-cam' equals the peer at its default batch_size (32) on a 40-channel block output that
+    can be negative (the ablation value cascades, restarting at channel 32) and, for the lowest logit (y < 0), where
+    the peer's division by y flips the map; the sound default differs there by up to 1."""
+    x, layer = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(5)), "features.4"
+    with torch.no_grad():
+        logits = mobilenet(x)
+    t = logits.argmax(1) if targets == "predicted" else logits.argmin(1)
+    want = peer_call(pgc.AblationCAM, mobilenet, [layer], x, t)
+    with unchanged(mobilenet):
+        peer_mode = S.AblationCAM(layer, batch_size=7, variant="pytorch-grad-cam")(mobilenet, x, t)
+        sound = S.AblationCAM(layer, batch_size=7)(mobilenet, x, t)
+    assert (peer_mode - want).abs().max() < ATOL
+    assert (sound - want).abs().max() > 0.3
+
+
 def test_peer_ablation_value_cascades_with_its_batch():
     """The peer re-reads the minimum after each write: on a layer that can be negative, row j of its batch is set to
     min - (j + 1) 1e7, so its map depends on batch_size when the layers after do not saturate; ours does not."""
@@ -221,6 +238,18 @@ def test_fullgrad_digits(digits_case):
     model, x = digits_case
     t = predicted(model, x)
     assert (S.FullGrad()(model, x, t) - peer_call(pgc.FullGrad, model, [], x, t)).abs().max() < ATOL
+
+
+def test_fullgrad_mobilenet_squeeze_excitation(mobilenet, unchanged):
+    """Squeeze-excitation blocks' 1 x 1 convolutions are FullGrad layers: each channel of a 1 x 1 map normalises to 0
+    and upsamples to a constant, as in the peer (they were refused as "a 1 x 1 map")."""
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(5))
+    t = predicted(mobilenet, x)
+    method = S.FullGrad()
+    with unchanged(mobilenet):
+        ours = method(mobilenet, x, t)
+    assert "features.1.block.1.fc1" in method.layer_names(mobilenet)  # the first SE block's squeeze conv
+    assert (ours - peer_call(pgc.FullGrad, mobilenet, [], x, t)).abs().max() < ATOL
 
 
 @pytest.mark.slow

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from explorer.saliency import METHODS, GradCAM, make_method
+from explorer.saliency import CAM, METHODS, Attribution, GradCAM, make_method, normalize
 
 FAST = {"Smooth Grad-CAM++": dict(samples=2), "SmoothGrad": dict(samples=3), "Integrated gradients": dict(steps=8)}
 
@@ -29,6 +29,38 @@ def test_contract(tiny_cnn, unchanged, name):
     assert not torch.isnan(maps).any() and maps.min() >= 0 and maps.max() <= 1
     assert (raw >= 0).all()
     assert torch.equal(x, x0), "the input was changed"
+
+
+@pytest.fixture
+def two_channel_cnn():
+    """tiny_cnn with 2 input channels: input methods' attributions have 2 channels, CAMs' 1."""
+    torch.manual_seed(0)
+    return nn.Sequential(OrderedDict([
+        ("conv1", nn.Conv2d(2, 4, 3, padding=1)), ("relu1", nn.ReLU(inplace=True)),
+        ("conv2", nn.Conv2d(4, 6, 3, padding=1)), ("relu2", nn.ReLU(inplace=True)),
+        ("gap", nn.AdaptiveAvgPool2d(1)), ("flatten", nn.Flatten()), ("fc", nn.Linear(6, 3)),
+    ])).eval()
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_one_call_for_raw_attributions(two_channel_cnn, unchanged, name):
+    """Every method answers m.attributions(model, x, targets): (N, C, H, W), C the image's channels (1 for CAMs),
+    and its map is normalize(ReLU(m.reduce(attributions))); the old calls still give the same numbers."""
+    model, t = two_channel_cnn, torch.tensor([0, 2, 1])
+    x = torch.randn(3, 2, 8, 8, generator=torch.Generator().manual_seed(0))
+    m = method(name)
+    with unchanged(model):
+        attr = m.attributions(model, x, t)
+        maps = m(model, x, t)
+        if not isinstance(m, (CAM, Attribution)):  # gradient methods' old call
+            old = m.attribute(m.forward(model, x), t)
+            torch.testing.assert_close(attr, old.detach(), atol=0, rtol=0)
+    assert attr.shape == (3, 1 if isinstance(m, CAM) else 2, 8, 8) and not attr.requires_grad
+    assert torch.isfinite(attr).all()
+    r = torch.relu(m.reduce(attr)).flatten(1)
+    err = (normalize(r) - maps.flatten(1)).abs().amax(1)
+    # CAMs normalise before and after the resize: the maps agree up to normalize's eps (1e-7) against their range
+    assert (err <= 1e-6 + 2e-7 / (r.amax(1) - r.amin(1)).clamp_min(1e-30)).all(), err
 
 
 @pytest.mark.parametrize("name", list(METHODS))

@@ -31,8 +31,8 @@ def images():
 
 
 # default layer; the module peers and users explain (pytorch-grad-cam's README: layer4[-1], features[-1]), which
-# outputs the same tensor at 224 (VGG's adaptive pool to 7 x 7 is the identity there)
-CNNS = {"resnet18": ("layer4", "layer4.1"), "vgg11_bn": ("avgpool", "features.28"),
+# outputs the same tensor (VGG: the features before the adaptive pool, at every image size)
+CNNS = {"resnet18": ("layer4", "layer4.1"), "vgg11_bn": ("features", "features.28"),
         "mobilenet_v3_small": ("features", "features.12")}
 
 
@@ -47,6 +47,60 @@ def test_cnn_default_layer_is_the_block_output_and_matches_the_peer(zoo, images,
     assert ours.shape == (2, 224, 224) and ours.amax() > 0
     want = peer_gradcam(model, model.get_submodule(block), images, TARGETS)
     assert torch.allclose(ours, want, atol=ATOL), (ours - want).abs().max()
+
+
+def test_default_layer_is_before_an_adaptive_pool(unchanged):
+    """A VGG-like net (features, adaptive pool to 3 x 3, Linear): the default is the features' output both where the
+    pool is the identity (12 px: 3 x 3 maps) and where it resamples (16 px: 4 x 4 to 3 x 3); it was the pool."""
+    from collections import OrderedDict
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        features = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+                                       torch.nn.Conv2d(4, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2))
+        net = torch.nn.Sequential(OrderedDict(features=features, avgpool=torch.nn.AdaptiveAvgPool2d(3),
+                                              flatten=torch.nn.Flatten(), fc=torch.nn.Linear(36, 5))).eval()
+    with unchanged(net):
+        for size in (12, 16):
+            x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(size))
+            assert default_cam_layer(net, x) == "features", size
+            assert torch.equal(GradCAM()(net, x, [0, 1]), GradCAM("features.5")(net, x, [0, 1]))
+        assert (GradCAM()(net, x, [0, 1]) - GradCAM("avgpool")(net, x, [0, 1])).abs().max() > 0.1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("size", [224, 256])
+def test_vgg_default_layer_is_before_the_adaptive_pool_at_every_size(zoo, unchanged, size):
+    """VGG's avgpool (adaptive, to 7 x 7) is the identity at 224 px and resamples 8 x 8 at 256: the default is the
+    block output before it at both sizes, the map pytorch-grad-cam's users get at features[-1]."""
+    model, x = zoo("vgg11_bn"), smooth_images(1, seed=3, size=size)
+    method = GradCAM()
+    with unchanged(model):
+        ours = method(model, x, targets=TARGETS[:1])
+        assert method.layer_names(model, x) == ["features"]
+        pooled = GradCAM("avgpool")(model, x, targets=TARGETS[:1])
+    want = peer_gradcam(model, model.features[-1], x, TARGETS[:1])
+    assert ours.amax() > 0 and (ours - want).abs().max() < ATOL
+    assert (ours - pooled).abs().max() < ATOL if size == 224 else (ours - pooled).abs().max() > 0.1
+
+
+def test_vit_with_a_zero_head_says_its_logits_are_constant(unchanged):
+    """torchvision initialises a ViT's head to zeros: the logits do not change with the image, and the error says so
+    (it said "no layer with a spatial output on the path to the logits")."""
+    from torchvision.models.vision_transformer import VisionTransformer
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        vit = VisionTransformer(image_size=32, patch_size=8, num_layers=1, num_heads=2, hidden_dim=16, mlp_dim=32,
+                                num_classes=3).eval()
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with unchanged(vit):
+        with pytest.raises(ValueError, match="logits of VisionTransformer are constant"):
+            GradCAM()(vit, x, targets=[0, 1])
+        with torch.no_grad():
+            torch.nn.init.normal_(vit.heads.head.weight, generator=torch.Generator().manual_seed(1))
+        assert default_cam_layer(vit, x) == "encoder.layers.encoder_layer_0.ln_1"
+        torch.nn.init.zeros_(vit.heads.head.weight)
 
 
 def test_spatial_layers_list_block_outputs_and_refuse_1x1(zoo, unchanged):

@@ -10,6 +10,7 @@ from .._common import guarded, load_bokeh
 from .._images import thumbnails
 from .._jobbar import JobBar
 from .._view import View
+from ..bokehjs import view
 from .colouring import COLOURINGS, PALETTE, colouring
 
 HOVER_IMAGES = 5000  # thumbnails per point in the page up to this (50,000 would be 31 MB): above, the hover shows
@@ -43,7 +44,6 @@ class MapView(View):
         from bokeh.models import ColumnDataSource, HoverTool, Legend, LinearColorMapper
         from bokeh.plotting import figure
         from bokeh.transform import transform
-        from jupyter_bokeh import BokehModel
 
         load_bokeh()
         source = ColumnDataSource({k: [] for k in ("x", "y", "code", "label", "prediction", "index", "image")})
@@ -58,7 +58,7 @@ class MapView(View):
         self.hover = HoverTool(tooltips=f"<div><img src='@image' width='56'><br>{TOOLTIP}</div>")
         fig.add_tools(self.hover)
         self.plot_figure = fig
-        return source, BokehModel(fig)
+        return source, view(fig)
 
     def indices(self) -> np.ndarray:
         """The (seeded) sample of the split drawn on the map."""

@@ -10,6 +10,7 @@ from ...table import Table
 from .._common import ErrorLine, guarded, load_bokeh
 from .._jobbar import JobBar
 from .._view import LabState, View
+from ..bokehjs import view
 from ..export import Export, bokeh_html
 
 SHORT = {r: r[0].upper() for r in REGIMES}  # U, C, S on the cells
@@ -41,7 +42,6 @@ class PhasePanel(View):
 
     def __init__(self, session, state: LabState | None = None):
         from bokeh.models import ColumnDataSource
-        from jupyter_bokeh import BokehModel
 
         load_bokeh()
         self.result = None
@@ -75,7 +75,7 @@ class PhasePanel(View):
                          [W.HBox([self.preset, self.backend, self.n_jobs, self.run]),
                           W.HBox([self.engine, self.connected]), self.progress, error,
                           W.HBox([self.size, self.rr_max, self.acc_margin]), self.note,
-                          W.HBox([BokehModel(f) for f in self.figs]), self.export], self.progress)
+                          W.HBox([view(f) for f in self.figs]), self.export], self.progress)
         self.add_class("explorer-phase")
 
     @guarded

@@ -10,6 +10,7 @@ def figure(title, x_label, y_label, **kw):
 
 
 def view(fig):
-    """A bokeh figure as a widget (BokehJS loaded by the panel, INLINE: works offline)."""
-    from jupyter_bokeh import BokehModel
-    return BokehModel(fig)
+    """A bokeh figure as a widget (BokehJS from the page's extension, else INLINE: works offline)."""
+    from ..bokehjs import view as plot
+
+    return plot(fig)

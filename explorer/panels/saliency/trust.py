@@ -11,6 +11,7 @@ from ...table import Table
 from .._common import guarded, load_bokeh
 from .._jobbar import JobBar
 from .._view import View
+from ..bokehjs import view
 
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
 
@@ -24,7 +25,6 @@ class TrustView(View):
     def __init__(self, state, error):
         from bokeh.models import ColumnDataSource
         from bokeh.plotting import figure
-        from jupyter_bokeh import BokehModel
 
         load_bokeh()
         self.mode = W.ToggleButtons(options=["cascading", "independent"], value="cascading", description="randomise",
@@ -45,7 +45,7 @@ class TrustView(View):
         self.sanity_button.on_click(self.sanity)
         self.metrics_button.on_click(self.metrics)
         super().__init__(state, error, [W.HBox([self.sanity_button, self.mode, self.trust_n]), self.trust_progress,
-                                        BokehModel(self.figure), self.legend, W.HBox([self.metrics_button]),
+                                        view(self.figure), self.legend, W.HBox([self.metrics_button]),
                                         self.trust_table], self.trust_progress)
 
     def methods(self) -> list[str]:

@@ -11,6 +11,7 @@ from torch import nn
 from ...capture import eval_mode
 from ...device import model_device
 from ...train import train
+from ..methods.attribution import Attribution
 from ..methods.explainer import named_methods
 from ..methods.util import check_input, resolve_targets, run_model
 from .similarity import spearman, ssim
@@ -40,7 +41,7 @@ def reinit(module: nn.Module, seed: int) -> None:
 
 def signed_and_maps(method, model, x, t) -> tuple[torch.Tensor, torch.Tensor]:
     """(signed (N, H, W), map (N, H, W) in [0, 1]): attribution methods' channel sum, else the map itself."""
-    if hasattr(method, "attributions"):
+    if isinstance(method, Attribution):
         attr = method.attributions(model, x, t)
         maps = method(model, x, t)
         return attr.sum(1).cpu(), maps.cpu()

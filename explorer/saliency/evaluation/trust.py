@@ -5,6 +5,7 @@ import torch
 
 from ...capture import eval_mode
 from ...device import model_device
+from ..methods.attribution import Attribution
 from ..methods.explainer import named_methods
 from ..methods.util import check_input, resolve_targets, run_model
 from .faithfulness import complexity, faithfulness_correlation, max_sensitivity, random_logit, sparseness
@@ -25,7 +26,7 @@ def trust_metrics(model, x, methods, targets="predicted", labels=None, runs: int
     size = subset if subset is not None else max(1, min(224, x[0].numel() // 4))
     rows = []
     for i, (name, m) in enumerate(methods.items()):
-        a = m.attributions(model, x, t) if hasattr(m, "attributions") else m(model, x, t)
+        a = m.attributions(model, x, t) if isinstance(m, Attribution) else m(model, x, t)
         rows.append({"method": name,
                      "faithfulness": float(faithfulness_correlation(model, x, a, t, runs=runs, subset=size,
                                                                     seed=seed).nanmean()),

@@ -28,7 +28,8 @@ class Attribution(Saliency):
             return check_finite(m if raw else normalize(m), self)
 
     def attributions(self, model: nn.Module, x, targets="predicted", labels=None) -> torch.Tensor:
-        """Attributions (N, C, H, W) on the model's device, for one target per image (eval mode, model untouched)."""
+        """Attributions (N, C, H, W) on the model's device, for one target per image (eval mode, model untouched):
+        the call every method has (Saliency.attributions)."""
         x = check_input(x).to(model_device(model))
         with eval_mode(model):
             attr = self.attribute(model, x, lambda logits: resolve_targets(targets, logits, labels)).detach()

@@ -43,6 +43,7 @@ class Saliency:
     needs_layer = False  # CAMs explain a layer; input-gradient methods the input
     reusable = True      # a class switch can reuse the last forward (Explainer)
     channels_last = True  # CPU fast path; False: the caller's layout, as the peers (ill-conditioned maps)
+    takes_1x1 = False  # a 1 x 1 map's CAM is constant: refused, except by methods that sum many layers (FullGrad)
     nonfinite_hint = "check the image for NaN or inf and the method's knobs"  # what to do about a NaN map
 
     def __init__(self, layers=None):
@@ -93,7 +94,7 @@ class Saliency:
                 shape = tuple(getattr(rec.output(n), "shape", ())) if rec.calls(n) else "nothing"
                 raise KeyError(f"layer {n!r} ({type(mods[n]).__name__}) outputs {shape}, not a spatial map "
                                f"(N, C, h, w), channels-last map or token grid; valid choices: {_choices(model, x)}")
-            if grids[n].h * grids[n].w == 1:
+            if grids[n].h * grids[n].w == 1 and not self.takes_1x1:
                 raise ValueError(f"layer {n!r} outputs a 1 x 1 map (after global pooling): its CAM is constant; "
                                  f"choose a layer with a larger map: {_choices(model, x)}")
         acts = {n: rec.output(n) for n in names}
@@ -113,6 +114,19 @@ class Saliency:
     def explain(self, fw: Forward, targets="predicted", labels=None, raw: bool = False) -> torch.Tensor:
         """Maps for the targets from a kept forward (no new forward pass)."""
         raise NotImplementedError
+
+    def attributions(self, model: nn.Module, x, targets="predicted", labels=None) -> torch.Tensor:
+        """Raw attributions (N, C, H, W), detached, on the model's device: the one call for every method. Input
+        methods give one per image channel; CAMs C = 1, their unnormalised map (raw=True). The map the method draws
+        is normalize(ReLU(reduce(attributions))), up to normalize's eps (1e-7) against the map's range."""
+        return check_finite(self.raw_attributions(self.forward(model, x), targets, labels).detach(), self)
+
+    def raw_attributions(self, fw: Forward, targets="predicted", labels=None) -> torch.Tensor:
+        """attributions() from a kept forward: (N, C, H, W)."""
+        return self.explain(fw, targets, labels, raw=True)[:, None]
+
+    def reduce(self, attr: torch.Tensor) -> torch.Tensor:  # (N, C, H, W) -> (N, H, W): a CAM's one channel
+        return attr.sum(1)
 
     def grads(self, fw: Forward, t: torch.Tensor, wrt: list[torch.Tensor]) -> tuple:
         """d(sum_i S_{t_i}(x_i)) / d(wrt): targeted, no parameter .grad filled; graph kept for the next class."""

@@ -23,10 +23,13 @@ def norm_channels(t):  # (N, C, h, w) -> each (n, c) map min-max normalised, eps
 class FullGrad(CAM):
     """FullGrad (Srinivas and Fleuret 2019), as pytorch-grad-cam: sum_c norm|x dS/dx|_c + sum over layers of type
     Conv2d or BatchNorm2d with a bias of sum_c resize(norm|b dS/dz|_c), then min-max; no ReLU. The layer choice is
-    ignored. Each layer's channels are summed before the (linear) resize: the peer's result, one resize per layer."""
+    ignored. Each layer's channels are summed before the (linear) resize: the peer's result, one resize per layer.
+    A 1 x 1 map (a squeeze-excitation block's convolutions) normalises to 0 per channel, as in the peer: its term
+    is a constant after upsampling, so such layers are taken, not refused."""
     name = "FullGrad"
     family = "CAM"
     needs_layer = False
+    takes_1x1 = True
 
     def __init__(self):
         self.layers = None

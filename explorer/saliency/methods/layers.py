@@ -97,10 +97,11 @@ def _record_all(model: nn.Module):
             h.remove()
 
 
-def _probe(model: nn.Module, x: torch.Tensor) -> tuple[dict[str, Grid], set[str]]:
+def _probe(model: nn.Module, x: torch.Tensor) -> tuple[dict[str, Grid], set[str], bool]:
     """({name: Grid} of every map-shaped output in the order the forward computes them, the names whose grid the
-    logits depend on): one forward of the first image (eval mode, hooks in a `with` block) and one targeted
-    autograd.grad of a fixed random mix of the logits."""
+    logits depend on, whether the logits are flat: their gradient with respect to the image is zero): one forward of
+    the first image (eval mode, hooks in a `with` block) and one targeted autograd.grad of a fixed random mix of the
+    logits."""
     from .util import check_input, run_model
 
     x = check_input(x)[:1].to(model_device(model)).clone().requires_grad_(True)
@@ -109,19 +110,29 @@ def _probe(model: nn.Module, x: torch.Tensor) -> tuple[dict[str, Grid], set[str]
         logits = run_model(model, x)
     grids = {n: g for n, t in seen.items() if (g := grid_of(t.shape, size)) is not None}
     wired = [n for n in grids if seen[n].requires_grad]
-    if not wired or not logits.requires_grad:
-        return grids, set()
+    if not logits.requires_grad:
+        return grids, set(), False
     mix = torch.randn(logits.shape[1], generator=torch.Generator().manual_seed(0)).to(logits)
     # a random mix, not the sum: the sum of softmax outputs is constant and would have no gradient anywhere
-    grads = torch.autograd.grad((logits * mix).sum(), [seen[n] for n in wired], allow_unused=True)
-    return grids, {n for n, d in zip(wired, grads) if d is not None and bool(grids[n].to_map(d).abs().amax() > 0)}
+    gx, *grads = torch.autograd.grad((logits * mix).sum(), [x] + [seen[n] for n in wired], allow_unused=True)
+    flat = gx is None or not bool(gx.abs().amax() > 0)
+    return grids, {n for n, d in zip(wired, grads) if d is not None and bool(grids[n].to_map(d).abs().amax() > 0)}, flat
 
 
 def probe(model: nn.Module, x: torch.Tensor) -> dict[str, Grid]:
     """{name: Grid} of every module whose output is a map the logits depend on, in the order the forward computes
     them (the model unchanged). A token map counts only if its grid, not just its class token, reaches the logits."""
-    grids, wired = _probe(model, x)
+    grids, wired, _ = _probe(model, x)
     return {n: g for n, g in grids.items() if n in wired}
+
+
+def resamples(module: nn.Module, grid: Grid) -> bool:
+    """Whether a layer resamples its input to a fixed grid, whatever the image size: an adaptive pool to more than
+    1 x 1 (VGG's avgpool to 7 x 7: the identity at 224 px, a resampling at 256) or an Upsample to a fixed size."""
+    if isinstance(module, nn.Upsample):  # UpsamplingBilinear2d and UpsamplingNearest2d too
+        return module.size is not None
+    pools = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
+    return isinstance(module, pools) and grid.h * grid.w > 1  # global pooling (1 x 1) ends the maps instead
 
 
 def spatial_layers(model: nn.Module, x: torch.Tensor, include_1x1: bool = False) -> list[str]:
@@ -133,15 +144,24 @@ def spatial_layers(model: nn.Module, x: torch.Tensor, include_1x1: bool = False)
 
 
 def default_cam_layer(model: nn.Module, x: torch.Tensor) -> str:
-    """The last module the forward computes whose output is a map larger than 1 x 1 on the path to the logits and
-    as wide as the model's last map (resnet: 'layer4', vgg: 'avgpool', mobilenet: 'features', torchvision vit:
-    the last block's 'ln_1', timm vit: 'blocks.11.norm1', not the wider qkv projection after it; swin: 'permute')."""
-    grids, wired = _probe(model, x)
+    """The last module the forward computes whose output is a map larger than 1 x 1 on the path to the logits,
+    before any layer that resamples to a fixed grid (`resamples`), and as wide as the model's last map (resnet:
+    'layer4', vgg: 'features', not its adaptive 'avgpool', at every image size; mobilenet: 'features', torchvision
+    vit: the last block's 'ln_1', timm vit: 'blocks.11.norm1', not the wider qkv projection after it; swin:
+    'permute'). A model whose logits do not change with the image (a head of zeros) gets an error that says so."""
+    grids, wired, flat = _probe(model, x)
     big = [n for n, g in grids.items() if n in wired and g.h * g.w > 1]
+    if not big and flat:
+        raise ValueError(f"the logits of {type(model).__name__} are constant: their gradient with respect to the "
+                         f"image is zero (e.g. a classifier head of zeros, as torchvision initialises a ViT's), so no "
+                         f"layer has anything to explain; train the model or load its weights first")
     if not big:
         raise ValueError(f"{type(model).__name__} has no layer with a spatial output on the path to the logits (no "
                          f"conv map, channels-last map or token grid larger than 1 x 1 for images of shape "
                          f"{tuple(x.shape[1:])}); CAM methods need one: use an input-gradient method")
+    mods, order = dict(model.named_modules()), list(grids)
+    first = next((i for i, n in enumerate(order) if n in wired and resamples(mods[n], grids[n])), len(order))
+    big = [n for n in big if order.index(n) < first] or big  # the maps before the resampling (if any)
     width = list(grids.values())[-1].channels  # the final features' width (ViT: the last norm; CNNs: the pooled map)
     return ([n for n in big if grids[n].channels == width] or big)[-1]
 

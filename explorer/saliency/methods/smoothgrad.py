@@ -24,6 +24,9 @@ class InputSaliency(Saliency):
     def reduce(self, attr):  # (N, C, H, W) -> (N, H, W)
         return attr.abs().amax(1)
 
+    def raw_attributions(self, fw, targets="predicted", labels=None):  # (N, C, H, W): attribute(fw, t)
+        return self.attribute(fw, resolve_targets(targets, fw.logits, labels))
+
     def explain(self, fw, targets="predicted", labels=None, raw=False):
         t = resolve_targets(targets, fw.logits, labels)
         with torch.no_grad():

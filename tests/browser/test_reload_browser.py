@@ -1,0 +1,75 @@
+"""A reloaded JupyterLab page draws every bokeh plot that was drawn, with its current data (issue 23.1)."""
+import io
+
+import pytest
+
+from .conftest import lab_url
+from .test_labs_browser import open_tab
+from .test_tour_browser import NOTEBOOK, accept_kernel_dialog, run_all
+
+pytestmark = pytest.mark.browser
+
+# rows in the glyph renderers' sources of each bokeh plot on the page, by the plot's model id
+ROWS = ("() => window.Bokeh === undefined ? null : Object.fromEntries(Bokeh.index.roots"
+        ".filter(v => v.el.isConnected && v.model.renderers !== undefined)"
+        ".map(v => [v.model.id, v.model.renderers.filter(r => r.data_source !== undefined)"
+        ".reduce((n, r) => n + r.data_source.get_length(), 0)]))")
+
+
+def inked(locator) -> float:
+    """The fraction of the element's pixels that are not white (an empty frame: axes only, a few percent)."""
+    from PIL import Image
+
+    locator.scroll_into_view_if_needed()
+    img = Image.open(io.BytesIO(locator.screenshot(animations="disabled"))).convert("L")
+    return sum(1 for p in img.getdata() if p < 235) / (img.width * img.height)
+
+
+def trained(page, timeout_s: int = 150) -> None:
+    """Run the tour until its model is trained; 'Select Kernel' may open once the first cells ran (seen at load
+    ~8): then accept it and run the cells again."""
+    run_all(page)
+    accuracy = page.locator(f"{NOTEBOOK} .explorer-accuracy")
+    for _ in range(timeout_s // 2):
+        if accuracy.count() and accuracy.first.is_visible():
+            return
+        if accept_kernel_dialog(page):
+            run_all(page)
+        page.wait_for_timeout(2000)
+    accuracy.first.wait_for(timeout=1000)
+
+
+def test_a_reload_draws_every_plot_again(lab_server, lab_page):
+    page = lab_page
+    page.goto(lab_url(lab_server, "00_tour.ipynb"))
+    trained(page)
+    open_tab(page, "Neural codes")  # the map computes on opening
+    page.wait_for_function("() => { const c = document.querySelector('.explorer-codes');"
+                           " return c && c.innerText.includes('bits') && !c.innerText.includes('computing'); }",
+                           timeout=120_000)
+    open_tab(page, "Loss landscape")
+    land = page.locator(f"{NOTEBOOK} .explorer-landscape")
+    land.locator(".widget-dropdown", has_text="points").locator("select").select_option("7")
+    land.locator("button", has_text="compute slice").click()
+    page.wait_for_function("() => document.querySelector('.explorer-landscape').innerText.includes('49/49')",
+                           timeout=120_000)
+    page.wait_for_timeout(1000)
+    heat = land.locator(".bk-Figure").first
+    before, ink = page.evaluate(ROWS), inked(heat)
+    drawn = {k: n for k, n in before.items() if n}
+    assert len(drawn) >= 3, before  # the codes map, the slice and its 1-D cut at least
+
+    # saved, as JupyterLab's autosave does (a reload opens the file; unsaved outputs are gone with their widgets)
+    page.click(".lm-MenuBar-itemLabel:text-is('File')")
+    page.click(".lm-Menu-itemLabel:text-is('Save Notebook')")
+    page.wait_for_function("() => !document.querySelector('.lm-DockPanel-tabBar .jp-mod-dirty')", timeout=30_000)
+    page.reload()
+    land = page.locator(f"{NOTEBOOK} .explorer-landscape")
+    land.locator(".bk-Figure").first.wait_for(timeout=120_000)
+    page.wait_for_function(f"() => {{ const r = ({ROWS})(); return r !== null &&"
+                           f" {list(drawn)!r}.every(k => r[k] > 0); }}", timeout=60_000)
+    after = page.evaluate(ROWS)
+    assert {k: after.get(k) for k in drawn} == drawn, "a plot came back with other data than it had"
+    assert inked(land.locator(".bk-Figure").first) > 0.8 * ink > 0, "the slice's heat map came back blank"
+    assert not page.locator(".explorer-error:visible").count()
+    assert not [e for e in page.console.errors if "bokeh" in e.lower() or "Bokeh" in e], page.console.errors
