@@ -82,9 +82,13 @@ class Tour(W.VBox):
         for w in (self.dataset, self.model):
             w.observe(self._show_data_options, names="value")
         self._show_data_options()
-        super().__init__([W.HBox([self.dataset, self.model, self.pretrained]), W.HBox([self.root, self.download]),
-                          W.HBox([self.epochs, self.seed, self.train_button]),
-                          self.progress, self.status, self.error, self.tabs])
+        # the pickers name the data and model Train would open: hidden while a session of your own is shown
+        self.pickers = W.VBox([W.HBox([self.dataset, self.model, self.pretrained]), W.HBox([self.root, self.download]),
+                               W.HBox([self.epochs, self.seed, self.train_button])])
+        self.pick = W.Button(description="pick a dataset and model", icon="list",
+                             layout=W.Layout(width="auto", display="none"))
+        self.pick.on_click(lambda _: self._show_pickers(True))
+        super().__init__([self.pickers, self.pick, self.progress, self.status, self.error, self.tabs])
         self.add_class("explorer-tour")
 
     @guarded
@@ -118,7 +122,7 @@ class Tour(W.VBox):
         if err is not None:
             self.status.value = self.shown_status
             raise err
-        self.use(session)
+        self.use(session, picked=True)
 
     def cancel(self) -> None:
         """Stop a training in progress at its next batch (the labs keep the previous session)."""
@@ -153,11 +157,18 @@ class Tour(W.VBox):
         self.download.layout.display = "" if "download" in options else "none"
         self.pretrained.layout.display = "none" if self.model.value in BUILTIN else ""
 
+    def _show_pickers(self, shown: bool) -> None:
+        """The dataset, model and training controls, or (hidden) a button that shows them again."""
+        self.pickers.layout.display = "" if shown else "none"
+        self.pick.layout.display = "none" if shown else ""
+
     @guarded
-    def use(self, session: Session) -> None:
-        """Show a session (e.g. your own model and data): status line and freshly built lab tabs."""
+    def use(self, session: Session, picked: bool = False) -> None:
+        """Show a session (e.g. your own model and data): status line and freshly built lab tabs. Unless it was
+        `picked` with this tour's controls (Train), they are hidden: they would name data and a model not shown."""
         session.check()
         self.session = session
+        self._show_pickers(picked)
         acc = session.evaluate("test").accuracy
         n = sum(p.numel() for p in session.model.parameters())
         self.status.value = (f"<b>{text(model_name(session.model))}</b> ({n:,} parameters) on "

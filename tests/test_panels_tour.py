@@ -26,6 +26,7 @@ def test_tour_trains_with_progress_and_builds_tabs():
     assert session is t.session and t.error.value == ""
     assert t.progress.bar.value == t.progress.bar.max > 1
     assert "test accuracy" in t.status.value
+    assert t.pickers.layout.display == "" and t.pick.layout.display == "none"  # what Train opened: still named
     gallery = t.tabs.children[0].children[0]
     assert isinstance(gallery, GalleryPanel) and gallery.session is session
 
@@ -97,6 +98,11 @@ def test_tour_use_refuses_a_mismatched_session(trained_session):
     assert "logits of shape" in t.error.value and t.session is None
     t.use(trained_session)
     assert t.session is trained_session and t.error.value == ""
+    # a session of your own: the pickers ("digits / cnn / 15" by default) would name another model; hidden, and
+    # a button shows them again
+    assert t.pickers.layout.display == "none" and t.pick.layout.display == ""
+    t.pick.click()
+    assert t.pickers.layout.display == "" and t.pick.layout.display == "none"
     assert isinstance(t.tabs.children[0].children[0], GalleryPanel)
     assert torch.is_tensor(trained_session.data.x["test"])
 

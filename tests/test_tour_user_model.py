@@ -117,7 +117,7 @@ def test_tour_use_on_a_resnet_and_an_image_folder(user_session, unchanged):
     geo = panels["Geometry"]
     with unchanged(s.model):
         geo.linear.recompute()
-        geo.regions.resolution.value = 50
+        geo.regions.resolution.value, geo.regions.zoom.value = 50, 1.0  # one grid: auto searches up to five
         geo.regions.layer.value = "layer4.1.relu"
         geo.regions.recompute()
         a = geo.regions.regions_.anchors[0]

@@ -13,6 +13,7 @@ from .imageset import (
     stratified_indices,
     to_uint8,
 )
+from .shapes import shapes_folder
 from .sources import (
     DATASETS,
     SOURCES,
@@ -29,4 +30,4 @@ from .sources import (
 __all__ = ["SPLITS", "ImageSet", "as_images", "as_model_input", "channel_stats", "check_model", "from_arrays",
            "model_dtype", "stratified_indices", "to_uint8", "DATASETS", "SOURCES", "TORCHVISION_SETS", "Source",
            "block_digits", "data_root", "digits", "load_dataset", "source_options", "torchvision_set",
-           "image_folder", "read_image"]
+           "image_folder", "read_image", "shapes_folder"]

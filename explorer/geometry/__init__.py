@@ -22,11 +22,22 @@ from .lab import (
 from .linear import LocalMap, PathMaps, along_path, local_map, nonlinear_modules
 from .match import NeuronMatch, correlations, match_layers, match_units
 from .plane import Plane, plane_from, plane_through
-from .regions import GridRegions, GridSamples, Region, grid_regions, grid_samples, partition, region_at
+from .regions import (
+    GridRegions,
+    GridSamples,
+    Region,
+    grid_regions,
+    grid_samples,
+    partition,
+    region_at,
+    shows_regions,
+    widest_regions,
+)
 
 __all__ = ["LocalMap", "PathMaps", "local_map", "along_path", "nonlinear_modules", "Plane", "plane_through",
            "plane_from", "GridSamples", "GridRegions", "Region", "grid_samples", "partition", "grid_regions",
-           "region_at", "ExactRegions", "exact_regions", "CKAMatrix", "gram", "hsic1", "linear_cka",
+           "region_at", "shows_regions", "widest_regions", "ExactRegions", "exact_regions", "CKAMatrix", "gram",
+           "hsic1", "linear_cka",
            "cka_from_grams", "cka_matrix", "layer_grams", "cka_layers", "NeuronMatch", "correlations",
            "match_units", "match_layers", "collapse_metrics", "layer_collapse", "collapse_over_training",
            "session_collapse", "Visualisation", "Facets", "top_images", "maximise", "multifaceted",

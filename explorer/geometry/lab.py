@@ -16,7 +16,7 @@ from .featvis import STEPS, maximise, multifaceted
 from .linear import local_map
 from .match import match_layers
 from .plane import plane_through
-from .regions import grid_samples, partition
+from .regions import SEARCH, ZOOMS, grid_samples, partition, widest_regions
 
 COLLAPSE_MAX = 5000  # inputs the class means and covariances are taken on (a stratified sample of a larger split)
 
@@ -45,18 +45,26 @@ def plane_of(session, indices, split: str = "test"):
 
 
 def regions_job(session, indices, split: str = "test", resolution: int = 200, bounds=None, layers=None) -> Job:
-    """grid_regions on the plane through three inputs of a split (the model part and the partition, on a copy)."""
+    """grid_regions on the plane through three inputs of a split (the model part and the partition, on a copy).
+    bounds "auto": the widest span whose grid shows the regions (regions.widest_regions), up to one grid a span."""
     plane = plane_of(session, indices, split)
+    auto = isinstance(bounds, str)
+    if auto and bounds != "auto":
+        raise ValueError(f"bounds must be (u0, u1, v0, v1), None or 'auto'; got {bounds!r}")
     key = ("geometry-regions", split, tuple(int(i) for i in indices), resolution,
-           None if bounds is None else tuple(bounds), _layers(layers))
+           bounds if auto or bounds is None else tuple(bounds), _layers(layers))
+    if auto:
+        return Job(key, _copy(session), lambda model, progress: widest_regions(
+            model, plane, resolution, _layers(layers), progress=progress), "linear regions", lambda: regions_estimate(
+            session, plane, resolution, None, _layers(layers), 1 + len(ZOOMS) * min(SEARCH / resolution, 1) ** 2))
     return Job(key, _copy(session), lambda model, progress: partition(
         grid_samples(model, plane, resolution, bounds, _layers(layers), progress=progress)), "linear regions",
         lambda: regions_estimate(session, plane, resolution, bounds, _layers(layers)))
 
 
-def regions_estimate(session, plane, resolution: int, bounds=None, layers=None) -> Estimate:
-    """grid_samples and partition of resolution² cells, timed on a coarser grid of the same plane (cells of one
-    of its batches at most) and scaled by the cells."""
+def regions_estimate(session, plane, resolution: int, bounds=None, layers=None, grids: float = 1) -> Estimate:
+    """grid_samples and partition of resolution² cells (`grids` times that work in all), timed on a coarser grid of the
+    same plane (cells of one of its batches at most) and scaled by the cells."""
     import math
 
     model, cells = session.model, resolution * resolution
@@ -69,8 +77,8 @@ def regions_estimate(session, plane, resolution: int, bounds=None, layers=None) 
                                                             session.device))
     x = estimates.some_inputs(session.data)
     per = estimates.activation_bytes(model, x)
-    return Estimate(sec, min(cells, 2048) * per + cells * (per // 32 + 4 * session.data.n_classes + 16),
-                    f"{cells:,} grid points")
+    return Estimate(grids * sec, min(cells, 2048) * per + cells * (per // 32 + 4 * session.data.n_classes + 16),
+                    f"{cells:,} grid points" + (", and coarser grids to find the span" if grids > 1 else ""))
 
 
 def exact_regions_job(session, indices, split: str = "test", bounds=None) -> Job:

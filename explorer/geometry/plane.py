@@ -31,11 +31,16 @@ class Plane:
         d = (x.to(self.origin) - self.origin[None]).flatten(1)
         return (d @ self.basis.flatten(1).T).cpu().numpy()
 
-    def bounds(self, margin: float = 0.5) -> tuple[float, float, float, float]:
-        """(u0, u1, v0, v1): the anchors' bounding box grown by margin times its larger side."""
+    def bounds(self, margin: float = 0.5, zoom: float = 1.0) -> tuple[float, float, float, float]:
+        """(u0, u1, v0, v1): the anchors' bounding box grown by margin times its larger side, then each side scaled
+        by `zoom` about the box's centre (zoom 0.1: a tenth of the width and height, around the middle)."""
+        if not (np.isfinite(zoom) and zoom > 0):
+            raise ValueError(f"zoom must be a positive number (1: the anchors' box); got {zoom!r}")
         lo, hi = self.anchors.min(0), self.anchors.max(0)
         pad = margin * float(max(hi - lo))
-        return float(lo[0] - pad), float(hi[0] + pad), float(lo[1] - pad), float(hi[1] + pad)
+        (u0, v0), (u1, v1) = lo - pad, hi + pad
+        cu, cv, hu, hv = (u0 + u1) / 2, (v0 + v1) / 2, zoom * (u1 - u0) / 2, zoom * (v1 - v0) / 2
+        return float(cu - hu), float(cu + hu), float(cv - hv), float(cv + hv)
 
     def check_bounds(self, bounds=None) -> tuple[float, float, float, float]:
         """(u0, u1, v0, v1) as floats (the anchors' box when None), or a ValueError: NaN bounds would make a grid of

@@ -47,6 +47,16 @@ class GridRegions:
         """Distinct codes seen on the grid: a lower bound on the pattern regions in the bounds."""
         return len(self.codes)
 
+    def sizes(self) -> np.ndarray:
+        """(n_regions,) int: the cells of each region id."""
+        return np.bincount(self.ids.ravel(), minlength=self.count)
+
+    @property
+    def resolved(self) -> bool:
+        """Whether the grid resolves the regions: at most half of them are a single cell (else most regions are
+        smaller than a cell, and the count and the picture are the grid's, not the network's)."""
+        return bool(np.mean(self.sizes() == 1) <= 0.5)
+
     def density(self, radius: float) -> np.ndarray:
         """Per anchor, the distinct regions among cells within `radius` of it (plane units)."""
         out = []
@@ -134,6 +144,30 @@ def grid_regions(model: nn.Module, plane: Plane, resolution: int = 200, bounds=N
                  progress=None) -> GridRegions:
     """The plane's pattern regions of `layers` (default the whole network) on a resolution x resolution grid."""
     return partition(grid_samples(model, plane, resolution, bounds, layers, progress=progress))
+
+
+ZOOMS = (1.0, 1 / 3, 0.1, 1 / 30, 0.01)  # spans tried, widest first: shares of the anchors' box (Plane.bounds)
+CELLS = 20  # cells a region on average at which a grid shows regions rather than confetti
+SEARCH = 50  # the side of the grids that look for the span (a quarter of the cells of the default 100)
+
+
+def shows_regions(r: GridRegions, cells: float = CELLS) -> bool:
+    """Whether a grid shows its regions: resolved, and `cells` cells a region on average."""
+    return r.resolved and r.ids.size >= cells * r.count
+
+
+def widest_regions(model: nn.Module, plane: Plane, resolution: int = 100, layers=None, zooms=ZOOMS,
+                   cells: float = CELLS, search: int = SEARCH, progress=None) -> GridRegions:
+    """The grid regions at the widest of `zooms` (Plane.bounds(zoom=...)) whose grid shows_regions, trying the
+    widest first on a search² grid (cells scaled to it), then the chosen span at resolution²; the narrowest span
+    when none does (its summary then says the grid cannot resolve them)."""
+    search = min(search, resolution)
+    for zoom in zooms:
+        r = grid_regions(model, plane, search, plane.bounds(zoom=zoom), layers, progress)
+        if shows_regions(r, cells * (search / resolution) ** 2):
+            break
+    return r if search == resolution else grid_regions(model, plane, resolution, plane.bounds(zoom=zoom), layers,
+                                                       progress)
 
 
 @dataclass(eq=False)

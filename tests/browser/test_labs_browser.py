@@ -26,6 +26,18 @@ def changes(page, locator, action, timeout: float = 30.0) -> bool:
     return False
 
 
+def colours(locator, share: float = 0.02) -> set:
+    """The colours covering at least `share` of the element's picture; greys (axes, text, background) left out."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    locator.scroll_into_view_if_needed()
+    im = Image.open(BytesIO(locator.screenshot(animations="disabled"))).convert("RGB")
+    n = im.width * im.height
+    return {c for k, c in im.getcolors(n) if k >= share * n and max(c) - min(c) > 30}
+
+
 def open_tab(page, title: str, root: str = NOTEBOOK):
     page.locator(f"{root} .explorer-tour > .widget-tab > .lm-TabBar .lm-TabBar-tab", has_text=title).first.click()
 
@@ -219,7 +231,8 @@ def test_labs_respond_in_the_voila_app(voila_server, lab_page):
 
 
 def test_geometry_regions_drawn_and_a_click_shows_a_code(lab_server, lab_page):
-    """The geometry tab: pressing the regions button draws the plane's partition; a click on it shows a code."""
+    """The geometry tab: pressing the regions button draws the plane's partition; a click on it shows a code; the
+    class view shows more than one colour (it was all black: region boundaries drawn over every cell)."""
     page = lab_page
     page.goto(lab_url(lab_server, "00_tour.ipynb"))
     run_all(page)
@@ -228,7 +241,6 @@ def test_geometry_regions_drawn_and_a_click_shows_a_code(lab_server, lab_page):
     geo = page.locator(f"{NOTEBOOK} .explorer-geometry")
     geo.wait_for(timeout=120_000)
     geo.locator(".lm-TabBar-tab", has_text="regions").click()
-    geo.locator(".widget-dropdown", has_text="grid").locator("select").select_option("50")
     plot = geo.locator(".bk-Figure:visible").first
     plot.wait_for(timeout=60_000)
     assert changes(page, plot, lambda: geo.locator("button", has_text="compute regions").click(), 180), \
@@ -240,5 +252,8 @@ def test_geometry_regions_drawn_and_a_click_shows_a_code(lab_server, lab_page):
     page.wait_for_function("() => document.querySelector('.explorer-geometry').innerText.includes('code:')",
                            timeout=120_000)
     assert "training inputs with this code" in geo.inner_text()
+    toggle = geo.locator(".widget-toggle-buttons button:visible", has_text="class")
+    assert changes(page, plot, toggle.click), "the class view was not drawn"
+    assert len(colours(plot)) >= 2, "the regions class view is a single colour"
     assert not page.locator(".explorer-error:visible").count()
     assert not page.console.errors, page.console.errors

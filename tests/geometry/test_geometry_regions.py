@@ -151,3 +151,37 @@ def test_bad_bounds_are_refused(bounds):
         with pytest.raises(ValueError, match="bounds must be"):
             fn()
     assert plane.check_bounds(None) == plane.bounds() and plane.check_bounds(BOX) == BOX
+
+
+def test_resolved_when_most_regions_span_more_than_a_cell():
+    """By hand: at 2 x 2 cells the hand net's cell centres (+-2.5, +-2.5) have four codes, (0,0,0), (1,0,1),
+    (0,1,1), (1,1,1): every region is one cell, the grid resolves nothing; at 200² its 7 regions are large."""
+    net, plane = hand_net(), unit_plane()
+    coarse = grid_regions(net, plane, resolution=2, bounds=BOX)
+    assert coarse.count == 4 and list(coarse.sizes()) == [1, 1, 1, 1] and not coarse.resolved
+    fine = grid_regions(net, plane, resolution=200, bounds=BOX)
+    assert fine.count == 7 and fine.sizes().sum() == 200 * 200 and fine.resolved
+
+
+def test_zoomed_bounds_shrink_the_box_about_its_centre():
+    """Anchors (0, 0), (1, 0), (0, 1): the box grown by half its side is (-0.5, 1.5) squared; zoom 0.5 keeps the
+    centre (0.5, 0.5) and halves each side."""
+    plane = unit_plane()
+    assert plane.bounds() == plane.bounds(zoom=1.0) == (-0.5, 1.5, -0.5, 1.5)
+    assert plane.bounds(zoom=0.5) == (0.0, 1.0, 0.0, 1.0)
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="zoom must be"):
+            plane.bounds(zoom=bad)
+
+
+def test_widest_regions_takes_the_widest_span_that_shows_regions():
+    """The hand net's 7 regions fill the unit plane's box (-0.5, 1.5)² in large pieces: the widest span is taken;
+    asking for more cells a region than any grid has ends at the narrowest span, about (0.5, 0.5) on the line
+    x1 + x2 = 1: two regions."""
+    from explorer.geometry import widest_regions
+
+    net, plane = hand_net(), unit_plane()
+    r = widest_regions(net, plane, resolution=40, search=20)
+    assert r.ids.shape == (40, 40) and r.count == 7 and (r.u.min(), r.u.max()) == pytest.approx((-0.475, 1.475))
+    narrow = widest_regions(net, plane, resolution=40, cells=1e9, search=20)
+    assert narrow.count == 2 and narrow.u.max() - narrow.u.min() == pytest.approx(0.01 * 2 * 39 / 40)

@@ -12,7 +12,8 @@ from ...geometry.lab import plane_of
 from .._common import guarded
 from .._jobbar import JobBar
 from .._view import View
-from ..landscape.figures import figure, view
+from ..landscape.figures import view
+from .figures import ZOOM, ZOOMS, RegionMap, class_legend, summary
 
 RESOLUTIONS = (50, 100, 200)
 
@@ -26,39 +27,31 @@ class RegionsView(View):
     def __init__(self, state, error):
         session = state.session
         from bokeh.events import Tap
-        from bokeh.models import ColumnDataSource, LinearColorMapper, TapTool
 
         self.regions_ = None
         self.points = [W.IntText(value=v, description=d, layout=W.Layout(width="150px"))
                        for v, d in ((0, "input A"), (1, "input B"), (2, "input C"))]
-        self.resolution = W.Dropdown(options=RESOLUTIONS, value=100, description="grid")
-        self.layer = W.Dropdown(options=["all", *find_layers(session.model, "relu")], value="all", description="layers")
+        self.resolution = W.Dropdown(options=RESOLUTIONS, value=100, description="grid", layout=W.Layout(width="150px"))
+        self.zoom = W.Dropdown(options=ZOOMS, value=ZOOM, description="span")
+        relus = find_layers(session.model, "relu")  # the first ReLU: whole-network codes cut a plane into confetti
+        self.layer = W.Dropdown(options=["all", *relus], value=relus[0] if relus else "all", description="layers")
         self.colour = W.ToggleButtons(options=["regions", "class"], value="regions")
         self.button = W.Button(description="compute regions", button_style="primary")
         self.progress = JobBar("regions")
-        self.summary, self.clicked = W.HTML(), W.HTML()
-        self.mapper = LinearColorMapper(palette="Turbo256", nan_color=(0, 0, 0, 0))
-        empty = {"image": [np.full((1, 1), np.nan)], "x": [0.0], "y": [0.0], "dw": [1.0], "dh": [1.0]}
-        self.map_source, self.edge_source = ColumnDataSource(dict(empty)), ColumnDataSource(dict(empty))
-        self.anchors = ColumnDataSource({"x": [], "y": [], "name": []})
-        self.marker = ColumnDataSource({"x": [], "y": []})
-        edges = LinearColorMapper(palette=["black"], low=0, high=1, nan_color=(0, 0, 0, 0))
-        fig = figure("pattern regions on the plane", "u", "v", match_aspect=True)
-        fig.width, fig.height = 420, 420
-        fig.image(image="image", x="x", y="y", dw="dw", dh="dh", source=self.map_source, color_mapper=self.mapper)
-        fig.image(image="image", x="x", y="y", dw="dw", dh="dh", source=self.edge_source, color_mapper=edges)
-        fig.scatter("x", "y", source=self.anchors, size=12, color="white", line_color="black", line_width=2)
-        fig.text("x", "y", text="name", source=self.anchors, x_offset=8, text_font_size="12px")
-        fig.scatter("x", "y", source=self.marker, marker="x", size=14, line_width=3, color="red")
-        fig.add_tools(TapTool())
-        fig.on_event(Tap, lambda event: self.select(event.x, event.y))
-        self.figure = fig
+        self.summary, self.legend, self.clicked = W.HTML(), W.HTML(), W.HTML()
+        self.map = RegionMap()
+        self.map.figure.on_event(Tap, lambda event: self.select(event.x, event.y))
         self.button.on_click(self.recompute)
         self.colour.observe(self.redraw, names="value")
-        super().__init__(state, error, [W.HBox(self.points), W.HBox([self.resolution, self.layer, self.button]),
-                                        self.progress, self.colour, W.HBox([view(fig), W.VBox([self.summary,
-                                                                                             self.clicked])])],
-                         self.progress)
+        super().__init__(state, error, [W.HBox(self.points), W.HBox([self.resolution, self.zoom, self.layer]),
+                                        W.HBox([self.button, self.colour]), self.progress,
+                                        W.HBox([view(self.map.figure), W.VBox([self.summary, self.legend,
+                                                                                self.clicked])])], self.progress)
+
+    @property
+    def map_source(self):
+        """The map's image source (what tests read)."""
+        return self.map.map_source
 
     def _indices(self) -> tuple[int, int, int]:
         idx = tuple(int(p.value) for p in self.points)
@@ -77,40 +70,29 @@ class RegionsView(View):
         """The grid of codes and logits on the plane, as a job (off the kernel's thread)."""
         idx = self._indices()
         self.plane_ = plane_of(self.session, idx)  # a ValueError for collinear inputs, here and now
-        self.clicked.value, self.marker.data = "", {"x": [], "y": []}
-        job = regions_job(self.session, idx, "test", int(self.resolution.value), None, self._layers())
-        self.submit(job, lambda r: self._show(r, idx))
+        self.clicked.value, self.map.marker.data = "", {"x": [], "y": []}
+        zoom = self.zoom.value
+        bounds = zoom if zoom == "auto" else self.plane_.bounds(zoom=float(zoom))
+        job = regions_job(self.session, idx, "test", int(self.resolution.value), bounds, self._layers())
+        layer, box = self.layer.value, self.plane_.bounds()  # as asked: the menus may move while the job runs
+        self.submit(job, lambda r: self._show(r, idx, layer, box))
 
     @guarded
-    def _show(self, regions, idx) -> None:
+    def _show(self, regions, idx, layer, box) -> None:
         self.regions_ = regions
-        a = regions.anchors
-        self.anchors.data = {"x": a[:, 0], "y": a[:, 1], "name": [f"{n} #{i}" for n, i in zip("ABC", idx)]}
-        span = float(np.hypot(*(a.max(0) - a.min(0))))
-        dens = regions.density(0.1 * span)
-        self.summary.value = (f"<b>{regions.count} regions</b> on the {regions.u.shape[0]}² grid (a lower bound: "
-                              "regions smaller than a cell are missed)<br>regions within 10% of the plane's span: "
-                              + ", ".join(f"{n} {d}" for n, d in zip("ABC", dens)))
+        self.summary.value = summary(regions, idx, layer, box)
         self.redraw()
 
     @guarded
     def redraw(self, _=None) -> None:
-        """Map coloured by region id (shuffled, so neighbours differ) or by class; boundaries in black."""
+        """Map coloured by region id or by class (with its legend); the decision boundary in black."""
         r = self.regions_
         if r is None:
             return
-        if self.colour.value == "regions":
-            img = np.random.default_rng(0).permutation(r.count)[r.ids].astype(float)
-            self.mapper.low, self.mapper.high = 0, max(r.count - 1, 1)
-            edge = r.decision
-        else:
-            img = r.predicted.astype(float)
-            self.mapper.low, self.mapper.high = 0, max(len(self.session.data.classes) - 1, 1)
-            edge = r.boundary
-        x0, y0, x1, y1 = r.u.min(), r.v.min(), r.u.max(), r.v.max()
-        geo = {"x": [x0], "y": [y0], "dw": [x1 - x0], "dh": [y1 - y0]}
-        self.map_source.data = {"image": [np.ascontiguousarray(img)], **geo}  # rows of u, v grids are v
-        self.edge_source.data = {"image": [np.where(edge, 1.0, np.nan)], **geo}
+        classes = self.session.data.classes
+        self.map.draw(r, self.colour.value, len(classes))
+        self.legend.value = class_legend(r, classes) if self.colour.value == "class" else (
+            "black lines: the decision boundary")
 
     @guarded
     def select(self, u: float, v: float) -> None:
@@ -122,7 +104,7 @@ class RegionsView(View):
         codes = s.memo(("geometry-train-codes", layers),  # once per weights: every later click is one input
                        lambda: activation_codes(s.model, s.data.inputs("train"), layers))
         reg = region_at(s.model, self.plane_, float(u), float(v), layers, input_codes=codes, linearise=True)
-        self.marker.data = {"x": [u], "y": [v]}
+        self.map.marker.data = {"x": [u], "y": [v]}
         bits = reg.bits.astype(int)
         head = "".join(map(str, bits[:48])) + ("…" if len(bits) > 48 else "")
         labels = s.data.labels("train")[reg.members].numpy() if len(reg.members) else np.zeros(0, int)
