@@ -60,6 +60,9 @@ class Plane:
         """Cell centres (u, v), each (resolution, resolution); rows run along v, columns along u."""
         u0, u1, v0, v1 = self.check_bounds(bounds)
         res = (resolution, resolution) if np.isscalar(resolution) else tuple(resolution)
+        if len(res) != 2 or any(isinstance(r, bool) or not isinstance(r, (int, np.integer)) or r < 1 for r in res):
+            raise ValueError(f"resolution must be an integer >= 1 (cells along each side of the grid); "
+                             f"got {resolution!r}")
         du, dv = (u1 - u0) / res[1], (v1 - v0) / res[0]
         return np.meshgrid(u0 + du * (np.arange(res[1]) + 0.5), v0 + dv * (np.arange(res[0]) + 0.5))
 

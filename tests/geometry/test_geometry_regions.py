@@ -185,3 +185,14 @@ def test_widest_regions_takes_the_widest_span_that_shows_regions():
     assert r.ids.shape == (40, 40) and r.count == 7 and (r.u.min(), r.u.max()) == pytest.approx((-0.475, 1.475))
     narrow = widest_regions(net, plane, resolution=40, cells=1e9, search=20)
     assert narrow.count == 2 and narrow.u.max() - narrow.u.min() == pytest.approx(0.01 * 2 * 39 / 40)
+
+
+def test_a_grid_of_no_cells_is_refused_by_name(digits):
+    """resolution=0 divided by zero inside the grid (issue 22.7): now a ValueError that names the setting."""
+    from explorer import Session
+    from explorer.geometry import lab
+
+    s = Session.open(digits, "cnn", device="cpu", epochs=0, seed=0)
+    for bad in (0, -3, 2.5):
+        with pytest.raises(ValueError, match="resolution must be an integer >= 1"):
+            s.run(lab.regions_job(s, [0, 1, 2], resolution=bad))
