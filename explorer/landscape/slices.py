@@ -230,15 +230,16 @@ def estimate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, n: int = 21, tw
     per_point = n_inputs * fn.activation_bytes(model, x) + 3 * param
     mode = choose_backend(device, backend, bn)
     zero = {k: torch.zeros_like(w) for k, w in base.items()}  # the directions: a point costs the same along any
-    path = "eager"
+    path, plans = "eager", {}
     if mode == "fast":  # does the fast path apply? (the plan of 2 inputs: its probe and checks)
-        path = "fast" if fast.plan(model, base, zero, zero if two_d else None, x[:2], fn.free_bytes(device))[0] \
-            else "eager"
+        plans[2] = fast.plan(model, base, zero, zero if two_d else None, estimates.repeat(x, 2),
+                             fn.free_bytes(device))[0]
+        path = "fast" if plans[2] else "eager"
 
     def point(b):  # the evaluation of one grid point on b inputs, as the path runs it
         xb, yb = estimates.repeat(x, b), estimates.repeat(y, b)
         if path == "fast":
-            plan = fast.plan(model, base, zero, zero if two_d else None, xb, fn.free_bytes(device))[0]
+            plan = plans.get(b) or fast.plan(model, base, zero, zero if two_d else None, xb, fn.free_bytes(device))[0]
             return lambda: fast.metrics_fast(model, plan, base, buffers, xb, yb, 0.5, 0.5, {})
         return lambda: fn.metrics(model, base, buffers, xb, yb)
 
