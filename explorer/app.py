@@ -180,9 +180,8 @@ class Tour(W.VBox):
             close_tree(page)
         for i, title in enumerate(self.labs):
             self.tabs.set_title(i, title)
-        if self.tabs.selected_index is None:
-            self.tabs.selected_index = 0
-        self._show_tab()  # the tab the user has open, on the new session (a tab opened while training stays)
+        self.tabs.selected_index = 0
+        self._show_tab()
 
     @guarded
     def _show_tab(self, change=None) -> None:

@@ -123,9 +123,8 @@ def test_switching_data_and_model_refreshes_every_lab():
     t.dataset.value, t.model.value = "block-digits", "mlp"
     second = t.train()
     assert second is not first and second.data.name == "block-digits"
-    last = len(LABS) - 1  # the tab open during the training stays open, built on the new session
-    assert t.tabs.selected_index == last and t.tabs.children[last].children[0].session is second
-    for i in range(last):
+    assert t.tabs.selected_index == 0 and t.tabs.children[0].children[0].session is second
+    for i in range(1, len(LABS)):
         assert not t.tabs.children[i].children  # rebuilt on the new session when shown, not reused
         t.tabs.selected_index = i
         assert t.tabs.children[i].children[0].session is second and t.error.value == ""
