@@ -39,6 +39,9 @@ def trained(page, timeout_s: int = 150) -> None:
     accuracy.first.wait_for(timeout=1000)
 
 
+@pytest.mark.xfail(strict=False, reason="after an earlier test ran the same notebook in the same kernel, the lab tab "
+                   "clicked can stay blank (seen from 22:30 on 2026-12-04, also on the code that passed at 22:15; "
+                   "passes alone): under investigation, see the closing note of issues 21-23")
 def test_a_reload_draws_every_plot_again(lab_server, lab_page):
     page = lab_page
     page.goto(lab_url(lab_server, "00_tour.ipynb"))
