@@ -191,9 +191,24 @@ class Console:
         return out
 
 
+def stop_kernels(base: str) -> None:
+    """Shut down every kernel session of the server at base (a test's trained tour would otherwise keep its
+    memory and threads while the next tests run)."""
+    import json
+
+    def call(method: str, path: str = ""):
+        req = urllib.request.Request(f"{base}/api/sessions{path}?token={TOKEN}", method=method)
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.loads(r.read() or b"null")
+
+    for s in call("GET"):
+        call("DELETE", f"/{s['id']}")
+
+
 @pytest.fixture
 def lab_page(chromium, request):
-    """A fresh browser page with a console-error collector (page.console); a screenshot is kept afterwards."""
+    """A fresh browser page with a console-error collector (page.console); a screenshot is kept afterwards, and the
+    kernels the test started on its Jupyter server are shut down."""
     context = chromium.new_context(viewport={"width": 1400, "height": 1000})
     pg = context.new_page()
     pg.console = Console(pg)
@@ -203,6 +218,19 @@ def lab_page(chromium, request):
         pg.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
     finally:
         context.close()
+        for server in ("lab_server", "notebook7_server"):
+            if server in request.fixturenames:
+                stop_kernels(request.getfixturevalue(server))
+
+
+def fresh(folder: Path, notebook: str) -> str:
+    """The name of a new copy of a bundled notebook in folder. Each test opens its own copy: JupyterLab autosaves a
+    notebook that ran (its outputs name widget models of that kernel) and reopening the same path joins the same
+    kernel, so a later test on the same file started amid the earlier tour's saved views and models; the labs'
+    tabs it clicked could stay blank ("widget model not found")."""
+    name = f"{Path(notebook).stem}-{uuid.uuid4().hex[:6]}.ipynb"
+    shutil.copyfile(folder / notebook, folder / name)
+    return name
 
 
 def lab_url(base: str, notebook: str) -> str:
@@ -215,4 +243,4 @@ def notebook7_url(base: str, notebook: str) -> str:
     return f"{base}/notebooks/{notebook}?token={TOKEN}"
 
 
-__all__ = ["lab_url", "notebook7_url", "TOKEN", "ARTIFACTS", "shutil"]
+__all__ = ["lab_url", "notebook7_url", "fresh", "stop_kernels", "TOKEN", "ARTIFACTS"]

@@ -3,7 +3,7 @@ import hashlib
 
 import pytest
 
-from .conftest import TOKEN, lab_url
+from .conftest import TOKEN, fresh, lab_url
 from .test_tour_browser import NOTEBOOK, run_all
 
 pytestmark = pytest.mark.browser
@@ -50,9 +50,9 @@ def nudge(page, slider, key: str = "ArrowRight", times: int = 3) -> None:
         handle.press(key)
 
 
-def test_labs_respond_in_jupyterlab(lab_server, lab_page):
+def test_labs_respond_in_jupyterlab(lab_server, notebook_dir, lab_page):
     page = lab_page
-    page.goto(lab_url(lab_server, "00_tour.ipynb"))
+    page.goto(lab_url(lab_server, fresh(notebook_dir, "00_tour.ipynb")))
     run_all(page)
     page.locator(f"{NOTEBOOK} .explorer-accuracy").wait_for(timeout=120_000)
 
@@ -74,9 +74,9 @@ def test_labs_respond_in_jupyterlab(lab_server, lab_page):
     codes.wait_for(timeout=60_000)
     plot = codes.locator(".bk-Figure, .bk-root").first
     plot.wait_for(timeout=60_000)
-    page.wait_for_function("() => !document.querySelector('.explorer-codes').innerText.includes('computing')",
-                           timeout=60_000)
-    assert "bits" in codes.inner_text()
+    # the codes are encoded in steps ("1/3 ... encoded train"); the map is drawn once the bits are counted
+    page.wait_for_function("() => { const t = document.querySelector('.explorer-codes').innerText;"
+                           " return t.includes('bits') && !t.includes('computing'); }", timeout=60_000)
     colour = codes.locator(".widget-dropdown", has_text="colour").locator("select")
     assert changes(page, plot, lambda: colour.select_option("correct")), "recolouring did not change the map"
     # a slow map (UMAP: numba's first compile alone takes seconds) runs off the kernel's thread: the panel answers
@@ -158,13 +158,10 @@ def settle(page, fn, quiet_ms: int = 1500, timeout_ms: int = 30_000):
     raise AssertionError(f"never settled: {last!r}")
 
 
-@pytest.mark.xfail(strict=False, reason="after an earlier test ran the same notebook in the same kernel, the lab tab "
-                   "clicked can stay blank (seen from 22:30 on 2026-12-04, also on the code that passed at 22:15; "
-                   "passes alone): under investigation, see the closing note of issues 21-23")
-def test_rapid_slider_moves_end_on_the_last_value(lab_server, lab_page):
+def test_rapid_slider_moves_end_on_the_last_value(lab_server, notebook_dir, lab_page):
     """50 slider moves in about a second: the picture and read-out are those of the last value, no error."""
     page = lab_page
-    page.goto(lab_url(lab_server, "00_tour.ipynb"))
+    page.goto(lab_url(lab_server, fresh(notebook_dir, "00_tour.ipynb")))
     run_all(page)
     page.locator(f"{NOTEBOOK} .explorer-accuracy").wait_for(timeout=120_000)
 
@@ -233,14 +230,11 @@ def test_labs_respond_in_the_voila_app(voila_server, lab_page):
     assert not page.console.errors, page.console.errors
 
 
-@pytest.mark.xfail(strict=False, reason="after an earlier test ran the same notebook in the same kernel, the lab tab "
-                   "clicked can stay blank (seen from 22:30 on 2026-12-04, also on the code that passed at 22:15; "
-                   "passes alone): under investigation, see the closing note of issues 21-23")
-def test_geometry_regions_drawn_and_a_click_shows_a_code(lab_server, lab_page):
+def test_geometry_regions_drawn_and_a_click_shows_a_code(lab_server, notebook_dir, lab_page):
     """The geometry tab: pressing the regions button draws the plane's partition; a click on it shows a code; the
     class view shows more than one colour (it was all black: region boundaries drawn over every cell)."""
     page = lab_page
-    page.goto(lab_url(lab_server, "00_tour.ipynb"))
+    page.goto(lab_url(lab_server, fresh(notebook_dir, "00_tour.ipynb")))
     run_all(page)
     page.locator(f"{NOTEBOOK} .explorer-accuracy").wait_for(timeout=120_000)
     open_tab(page, "Geometry")

@@ -3,7 +3,7 @@ import io
 
 import pytest
 
-from .conftest import lab_url
+from .conftest import fresh, lab_url
 from .test_labs_browser import open_tab
 from .test_tour_browser import NOTEBOOK, accept_kernel_dialog, run_all
 
@@ -39,12 +39,9 @@ def trained(page, timeout_s: int = 150) -> None:
     accuracy.first.wait_for(timeout=1000)
 
 
-@pytest.mark.xfail(strict=False, reason="after an earlier test ran the same notebook in the same kernel, the lab tab "
-                   "clicked can stay blank (seen from 22:30 on 2026-12-04, also on the code that passed at 22:15; "
-                   "passes alone): under investigation, see the closing note of issues 21-23")
-def test_a_reload_draws_every_plot_again(lab_server, lab_page):
+def test_a_reload_draws_every_plot_again(lab_server, notebook_dir, lab_page):
     page = lab_page
-    page.goto(lab_url(lab_server, "00_tour.ipynb"))
+    page.goto(lab_url(lab_server, fresh(notebook_dir, "00_tour.ipynb")))
     trained(page)
     open_tab(page, "Neural codes")  # the map computes on opening
     page.wait_for_function("() => { const c = document.querySelector('.explorer-codes');"

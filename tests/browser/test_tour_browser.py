@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import TOKEN, lab_url, notebook7_url
+from .conftest import TOKEN, fresh, lab_url, notebook7_url
 
 pytestmark = pytest.mark.browser
 
@@ -78,23 +78,20 @@ def drag(page, slider, dx: float) -> None:
     page.mouse.up()
 
 
-def test_tour_runs_in_jupyterlab(lab_server, lab_page):
+def test_tour_runs_in_jupyterlab(lab_server, notebook_dir, lab_page):
     page = lab_page
-    page.goto(lab_url(lab_server, "00_tour.ipynb"))
+    page.goto(lab_url(lab_server, fresh(notebook_dir, "00_tour.ipynb")))
     run_all(page)
     check_tour(page)
     assert not page.console.errors, page.console.errors
 
 
-@pytest.mark.xfail(strict=False, reason="after an earlier test ran the same notebook in the same kernel, the lab tab "
-                   "clicked can stay blank (seen from 22:30 on 2026-12-04, also on the code that passed at 22:15; "
-                   "passes alone): under investigation, see the closing note of issues 21-23")
-def test_tour_runs_in_notebook7(notebook7_server, lab_page):
+def test_tour_runs_in_notebook7(notebook7_server, notebook_dir, lab_page):
     """The same tour in Notebook 7's classic-style page: it renders, trains, and a lab tab's slider redraws."""
     from .test_labs_browser import changes, open_tab
 
     page = lab_page
-    page.goto(notebook7_url(notebook7_server, "00_tour.ipynb"))
+    page.goto(notebook7_url(notebook7_server, fresh(notebook_dir, "00_tour.ipynb")))
     page.locator("#jp-NotebookLogo, .jp-NotebookKernelStatus, #jp-title").first.wait_for(timeout=60_000)
     assert "/lab" not in page.url, f"Notebook 7 sent the page to JupyterLab: {page.url}"
     run_all(page)
