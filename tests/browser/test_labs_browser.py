@@ -4,7 +4,7 @@ import hashlib
 import pytest
 
 from .conftest import TOKEN, fresh, lab_url
-from .test_tour_browser import NOTEBOOK, run_all
+from .test_tour_browser import NOTEBOOK, trained
 
 pytestmark = pytest.mark.browser
 
@@ -53,8 +53,7 @@ def nudge(page, slider, key: str = "ArrowRight", times: int = 3) -> None:
 def test_labs_respond_in_jupyterlab(lab_server, notebook_dir, lab_page):
     page = lab_page
     page.goto(lab_url(lab_server, fresh(notebook_dir, "00_tour.ipynb")))
-    run_all(page)
-    page.locator(f"{NOTEBOOK} .explorer-accuracy").wait_for(timeout=120_000)
+    trained(page)
 
     # saliency: the overlay's bytes change with alpha (a redraw) and with the method (a recompute)
     open_tab(page, "Saliency")
@@ -162,8 +161,7 @@ def test_rapid_slider_moves_end_on_the_last_value(lab_server, notebook_dir, lab_
     """50 slider moves in about a second: the picture and read-out are those of the last value, no error."""
     page = lab_page
     page.goto(lab_url(lab_server, fresh(notebook_dir, "00_tour.ipynb")))
-    run_all(page)
-    page.locator(f"{NOTEBOOK} .explorer-accuracy").wait_for(timeout=120_000)
+    trained(page)
 
     open_tab(page, "Saliency")
     sal = page.locator(f"{NOTEBOOK} .explorer-saliency")
@@ -235,8 +233,7 @@ def test_geometry_regions_drawn_and_a_click_shows_a_code(lab_server, notebook_di
     class view shows more than one colour (it was all black: region boundaries drawn over every cell)."""
     page = lab_page
     page.goto(lab_url(lab_server, fresh(notebook_dir, "00_tour.ipynb")))
-    run_all(page)
-    page.locator(f"{NOTEBOOK} .explorer-accuracy").wait_for(timeout=120_000)
+    trained(page)
     open_tab(page, "Geometry")
     geo = page.locator(f"{NOTEBOOK} .explorer-geometry")
     geo.wait_for(timeout=120_000)

@@ -5,7 +5,7 @@ import pytest
 
 from .conftest import fresh, lab_url
 from .test_labs_browser import open_tab
-from .test_tour_browser import NOTEBOOK, accept_kernel_dialog, run_all
+from .test_tour_browser import NOTEBOOK, trained
 
 pytestmark = pytest.mark.browser
 
@@ -23,20 +23,6 @@ def inked(locator) -> float:
     locator.scroll_into_view_if_needed()
     img = Image.open(io.BytesIO(locator.screenshot(animations="disabled"))).convert("L")
     return sum(1 for p in img.getdata() if p < 235) / (img.width * img.height)
-
-
-def trained(page, timeout_s: int = 150) -> None:
-    """Run the tour until its model is trained; 'Select Kernel' may open once the first cells ran (seen at load
-    ~8): then accept it and run the cells again."""
-    run_all(page)
-    accuracy = page.locator(f"{NOTEBOOK} .explorer-accuracy")
-    for _ in range(timeout_s // 2):
-        if accuracy.count() and accuracy.first.is_visible():
-            return
-        if accept_kernel_dialog(page):
-            run_all(page)
-        page.wait_for_timeout(2000)
-    accuracy.first.wait_for(timeout=1000)
 
 
 def test_a_reload_draws_every_plot_again(lab_server, notebook_dir, lab_page):
