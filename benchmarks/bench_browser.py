@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.browser import conftest as harness  # noqa: E402  (the test harness: server, Chromium flags)
 from tests.browser.test_labs_browser import open_tab  # noqa: E402
-from tests.browser.test_tour_browser import NOTEBOOK, run_all  # noqa: E402
+from tests.browser.test_tour_browser import NOTEBOOK, run_all, trained  # noqa: E402
 
 # Trigger an input event and resolve with the milliseconds until the watched picture changed on screen.
 MEASURE = """
@@ -155,8 +155,7 @@ def tour_rows(page, base: str, steps: int) -> tuple[list[str], list[str]]:
     page.goto(harness.lab_url(base, "00_tour.ipynb"))
     page.wait_for_selector(f"{NOTEBOOK} .jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
     start = time.perf_counter()  # a fresh kernel: first imports, training, the gallery
-    run_all(page)
-    page.locator(f"{NOTEBOOK} .explorer-accuracy").wait_for(timeout=120_000)
+    trained(page)
     firsts.append(f"| Run All to the accuracy on screen (fresh kernel) | {time.perf_counter() - start:.1f} s |")
 
     sal = ".jp-NotebookPanel:not(.lm-mod-hidden) .explorer-saliency"
