@@ -155,3 +155,33 @@ def test_affinity_and_one_small_operation_thread():
     assert n == before == torch.get_num_threads()
     assert hw.parallel_gain(1, seconds=0.001) > 0  # the probe runs and restores the count
     assert torch.get_num_threads() == before
+
+
+def test_a_jobs_thread_count_stays_on_its_own_thread():
+    """fitted_threads on a worker (as the executor runs every compute) leaves the kernel's thread on its own count
+    while the job runs and after: torch's intra-op count is the calling thread's OpenMP setting once that thread
+    has run torch (a kernel's thread has, before any job), so a job on one thread does not slow a slider's redraw."""
+    import threading
+
+    import torch
+
+    from explorer.device import fitted_threads
+
+    torch.set_num_threads(2)
+    mine = torch.get_num_threads()
+    inside, seen, go, done = [], [], threading.Event(), threading.Event()
+
+    def job():
+        with fitted_threads(1) as n:
+            inside.append((n, torch.get_num_threads()))
+            go.set()
+            done.wait(10)
+
+    t = threading.Thread(target=job)
+    t.start()
+    go.wait(10)
+    seen.append(torch.get_num_threads())
+    done.set()
+    t.join()
+    assert inside == [(1, 1)]
+    assert seen == [mine] and torch.get_num_threads() == mine
