@@ -291,7 +291,7 @@ def test_a_hundred_image_moves_compute_at_most_ten_maps_and_show_the_last(kernel
                        [st.target_class(100)])[0].numpy()
         np.testing.assert_allclose(panel.maps.cam_, want, atol=1e-6)
         assert panel.maps.caption.value.startswith("image 100:") and panel.error.value == ""
-        assert panel.compare.compare_caption.value.split("rows: images ")[1].startswith("100, 101")
+        assert panel.compare.compare_caption.value.split("; images ")[1].startswith("100, 101")
 
     run_loop(use())
 

@@ -22,7 +22,7 @@ def test_alpha_and_colormap_redraw_without_model(panel_and_calls):
     panel, calls = panel_and_calls
     assert panel.error.value == "", panel.error.value
     first, n, computes = bytes(panel.maps.image.value), len(calls), panel.maps.computes
-    assert first.startswith(b"\x89PNG") and bytes(panel.compare.compare_image.value).startswith(b"\x89PNG")
+    assert first.startswith(b"\x89PNG") and panel.compare.png().startswith(b"\x89PNG")
     image_widget = panel.maps.image
     panel.maps.alpha.value = 0.9
     assert bytes(panel.maps.image.value) != first and panel.maps.image is image_widget
@@ -123,9 +123,9 @@ def test_knob_form_follows_method(panel_and_calls):
 def test_compare_strip_and_its_errors(panel_and_calls):
     panel, _ = panel_and_calls
     panel.compare.compare_methods.value = ("Grad-CAM",)
-    one = bytes(panel.compare.compare_image.value)
+    one = panel.compare.png()
     panel.compare.compare_methods.value = ("Grad-CAM", "Eigen-CAM", "NormGrad")
-    three = bytes(panel.compare.compare_image.value)
+    three = panel.compare.png()
     from io import BytesIO
 
     from PIL import Image
@@ -133,11 +133,15 @@ def test_compare_strip_and_its_errors(panel_and_calls):
     assert w3 > 2.5 * w1  # three tiles side by side
     h3 = Image.open(BytesIO(three)).height
     panel.compare.compare_rows.value = 1  # one image: a third of the height
-    assert Image.open(BytesIO(bytes(panel.compare.compare_image.value))).height < h3 / 2.5
-    assert "columns: Grad-CAM | Eigen-CAM | NormGrad; rows: images 0" in panel.compare.compare_caption.value
+    assert Image.open(BytesIO(panel.compare.png())).height < h3 / 2.5
+    assert "3 methods; images 0 top to bottom" in panel.compare.compare_caption.value
+    # on screen: one named tile per method, in order, each the height of one image now
+    tiles = panel.compare.grid.children
+    assert [t.children[1].layout.title for t in tiles] == ["Grad-CAM", "Eigen-CAM", "NormGrad"]
+    assert all(n in t.children[0].value for t, n in zip(tiles, ["Grad-CAM", "Eigen-CAM", "NormGrad"]))
     panel.compare.compare_rows.value = 2  # the second row is the next image with its own class, from the same maps
     panel.maps.target.value = "true"
-    grid = np.asarray(Image.open(BytesIO(bytes(panel.compare.compare_image.value))).convert("RGB"))
+    grid = np.asarray(Image.open(BytesIO(panel.compare.png())).convert("RGB"))
     from explorer.panels._common import display_scale, png
     from explorer.saliency import overlay
     i = panel.maps.index.value + 1
@@ -244,3 +248,24 @@ def test_method_menu_grouped_by_the_classes_family(panel_and_calls):
     assert {"Backprop", "Perturbation", "Relevance"} <= set(runs)
     assert panel.maps.method.label == "CAM · Grad-CAM" and panel.maps.method.value == "Grad-CAM"
     assert [n for _, n in panel.compare.compare_methods.options] == list(names)  # the compare list groups the same way
+
+
+def test_every_method_is_a_named_tile_that_wraps(panel_and_calls):
+    """'every method': one tile per method, each named and at most 96 pixels wide in a wrapping row (25 columns of
+    one picture ran off the panel), and the tiles of a smaller comparison closed, not left in the kernel."""
+    from explorer.panels._common import live_widgets
+
+    panel, _ = panel_and_calls
+    panel.compare.compare_rows.value = 1
+    panel.compare.compare_methods.value = ("Grad-CAM", "Eigen-CAM")
+    before = live_widgets()
+    panel.compare.every.click()
+    tiles = panel.compare.grid.children
+    names = panel.compare.names
+    assert len(names) > 6 and [t.children[1].layout.title for t in tiles] == names
+    assert all(n.replace("&", "&amp;") in t.children[0].value for t, n in zip(tiles, names))
+    assert all(int(t.children[1].width) <= 96 for t in tiles)
+    assert panel.compare.grid.layout.flex_flow == "row wrap"
+    panel.compare.compare_methods.value = ("Grad-CAM",)
+    assert len(panel.compare.grid.children) == 1
+    assert live_widgets() <= before + 3 * 1  # the other tiles closed (one tile: a box, a name, a picture)

@@ -1,4 +1,6 @@
-"""The compare view: several methods (columns) on the current and next images (rows), each for its own class."""
+"""The compare view: several methods on the current and next images, each for its own class. Each method is a named
+tile (its overlays, one per image, stacked); the tiles wrap to the panel's width, so every method of "every method"
+is on screen with its name (one 25-column picture ran off the panel's right edge, named only in a caption)."""
 from __future__ import annotations
 
 import ipywidgets as W
@@ -7,7 +9,7 @@ import numpy as np
 from ..._html import text
 from ...saliency import overlay
 from ...saliency.lab import Explainers, map_key
-from .._common import debounce, display_scale, guarded, png, reporting
+from .._common import close_tree, debounce, display_scale, guarded, png, reporting
 from .._jobbar import JobBar
 from .._view import View
 
@@ -28,7 +30,8 @@ class CompareView(View):
                                         tooltip="rows: the current image and the next ones")
         self.every = W.Button(description="every method", tooltip="compare all the methods that apply",
                               layout=W.Layout(width="auto"))
-        self.compare_image, self.compare_caption = W.Image(format="png"), W.HTML()
+        self.compare_caption, self.tiles = W.HTML(), []
+        self.grid = W.Box(layout=W.Layout(flex_flow="row wrap", width="100%"))
         state.compared = self.compare_methods.value
         W.link((self.compare_methods, "value"), (state, "compared"))
         self.every.on_click(lambda _: setattr(state, "compared", tuple(self.names)))
@@ -38,8 +41,9 @@ class CompareView(View):
         state.observe(self.redraw, names=["alpha", "cmap"])
         state.observe(self._fill, names="drawn")
         bar = JobBar("compare")
+        right = W.VBox([self.compare_caption, bar, self.grid], layout=W.Layout(flex="1 1 0%", min_width="0"))
         super().__init__(state, error, [W.HBox([W.VBox([self.compare_methods, self.compare_rows, self.every]),
-                                                W.VBox([self.compare_caption, bar, self.compare_image])])], bar)
+                                                right])], bar)
 
     def compare_indices(self) -> list[int]:
         """The grid's rows: the current image and the next ones (wrapping round the split)."""
@@ -53,7 +57,8 @@ class CompareView(View):
         names, st = list(self.state.compared), self.state
         if not names:
             self.maps_ = None
-            self.compare_image.value, self.compare_caption.value = b"", ""
+            self.compare_caption.value = ""
+            self._tiles(0)
             self.drawn()
             return
         grid = [[st.request(n, i) for n in names] for i in self.compare_indices()]
@@ -72,24 +77,51 @@ class CompareView(View):
             self.maps_ = [[(r, self.explainers.stored(r) if m is None else m) for r, m in row] for row in self.maps_]
             self.redraw()
 
+    def _columns(self) -> list[np.ndarray]:
+        """Per method, its overlays on the grid's images stacked top to bottom (4-pixel white gaps); no model call."""
+        st, k = self.state, display_scale(self.images.shape[1], 128)  # tiles enlarged here: the gaps stay thin
+        columns = []
+        for j in range(len(self.maps_[0])):
+            tiles = [(overlay(self.images[r[4]], m, st.alpha, st.cmap) if m is not None else  # pale: still coming
+                      (self.images[r[4]] * 0.3 + 178).astype(np.uint8)).repeat(k, 0).repeat(k, 1)
+                     for r, m in (row[j] for row in self.maps_)]
+            gap = np.full((4, tiles[0].shape[1], 3), 255, np.uint8)
+            columns.append(np.concatenate([t for tile in tiles for t in (tile, gap)][:-1], axis=0))
+        return columns
+
+    def png(self) -> bytes:
+        """The whole grid as one picture (methods left to right, images top to bottom), for export."""
+        if not self.maps_:
+            return b""
+        columns = self._columns()
+        gap = np.full((columns[0].shape[0], 4, 3), 255, np.uint8)
+        return png(np.concatenate([c for col in columns for c in (col, gap)][:-1], axis=1))
+
+    def _tiles(self, n: int) -> list:
+        """n tiles (a name over a picture), made once and reused; the ones no longer shown are closed."""
+        while len(self.tiles) < n:
+            self.tiles.append(W.VBox([W.HTML(), W.Image(format="png")],
+                                     layout=W.Layout(margin="0 6px 6px 0", align_items="center")))
+        extra, self.tiles = self.tiles[n:], self.tiles[:n]
+        self.grid.children = self.tiles
+        for t in extra:
+            close_tree(t)
+        return self.tiles
+
     @reporting
     def redraw(self, change=None) -> None:
-        """The grid from the maps computed (no model call): each tile over its own image."""
+        """The tiles from the maps computed (no model call): each overlay over its own image."""
         if not self.maps_:
             return
-        st, k = self.state, display_scale(self.images.shape[1], 128)  # tiles enlarged here: the gaps stay thin
-        rows = []
-        for row in self.maps_:
-            tiles = [(overlay(self.images[r[4]], m, st.alpha, st.cmap) if m is not None else  # pale: still coming
-                      (self.images[r[4]] * 0.3 + 178).astype(np.uint8)).repeat(k, 0).repeat(k, 1) for r, m in row]
-            gap = np.full((tiles[0].shape[0], 4, 3), 255, np.uint8)
-            rows.append(np.concatenate([t for tile in tiles for t in (tile, gap)][:-1], axis=1))
-        gap = np.full((4, rows[0].shape[1], 3), 255, np.uint8)
-        grid = np.concatenate([r for row in rows for r in (row, gap)][:-1], axis=0)
         names = [r[0] for r, _ in self.maps_[0]]
-        self.compare_image.value = png(grid)
-        self.compare_image.width = str(grid.shape[1])  # its own size, not stretched to the caption's width
-        self.compare_image.layout.title = " | ".join(names)  # method order, left to right
-        self.compare_caption.value = (f"columns: {text(' | '.join(names))}; rows: images "
-                                      f"{', '.join(str(row[0][0][4]) for row in self.maps_)}, each for its own "
-                                      "target class")
+        columns = self._columns()
+        width = min(columns[0].shape[1], 128 if len(names) <= 6 else 96)  # many methods: smaller tiles, more a row
+        for tile, name, column in zip(self._tiles(len(names)), names, columns):
+            label, image = tile.children
+            label.value = (f"<div style='width:{width}px;font-size:11px;line-height:1.2;text-align:center;"
+                           f"overflow-wrap:anywhere'>{text(name)}</div>")
+            image.value, image.width = png(column), str(width)  # the browser scales a larger picture down
+            image.layout.title = name
+        self.compare_caption.value = (f"{len(names)} method{'s' * (len(names) > 1)}; images "
+                                      f"{', '.join(str(row[0][0][4]) for row in self.maps_)} top to bottom, each "
+                                      "for its own target class")
