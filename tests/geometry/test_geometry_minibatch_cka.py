@@ -122,7 +122,7 @@ def test_errors(tiny_cnn):
 def test_cka_layers_and_job_keep_one_batch(tiny_cnn, largest_tensor, trained_session):
     from explorer.geometry import cka_job, cka_matrix, layer_grams
 
-    x = torch.randn(256, 1, 8, 8, generator=torch.Generator().manual_seed(3))
+    x = torch.randn(1024, 1, 8, 8, generator=torch.Generator().manual_seed(3))
     with largest_tensor() as seen:
         got = cka_layers(tiny_cnn, x, ["conv1", "fc"], debiased=True, minibatch=16)
     assert seen.bytes <= 16 * 6 * 64 * 4 * 2  # the old path stacked (n / b, b, b) Grams per layer
