@@ -105,3 +105,17 @@ def activation_operator(model: nn.Module, x: torch.Tensor, y: torch.Tensor, laye
         finally:
             handle.remove()
     return HessianOperator(loss_fn, {key: act.detach().clone().requires_grad_(True)})
+
+
+def activation_spectra(model: nn.Module, x: torch.Tensor, y: torch.Tensor, layers, k: int = 1, tol: float = 1e-3,
+                       seed: int = 0, max_iter: int = 100, progress=None) -> dict[str, list[float]]:
+    """{layer: top-k eigenvalues of the loss's Hessian w.r.t. that layer's output} (activation_operator)."""
+    layers = [layers] if isinstance(layers, str) else list(layers)
+    out = {}
+    for i, name in enumerate(layers):
+        op = activation_operator(model, x, y, name)
+        out[name] = top_eigen(op, k=min(k, op.dim), tol=tol, seed=seed, max_iter=max_iter)[0]
+        op.release()
+        if progress:
+            progress(i + 1, len(layers), {"layer": name})
+    return out

@@ -94,3 +94,24 @@ def test_groups_and_errors(tiny):
     twice.forward = lambda t: twice[2](twice[1](twice[1](twice[0](t))))
     with pytest.raises(ValueError, match="runs 2 times"):
         activation_operator(twice, x, y, "1")
+
+
+def test_jobs_on_the_session_and_a_checkpoint(trained_session, unchanged):
+    from explorer.landscape.blockwise import activation_spectra
+    from explorer.landscape.lab import activation_spectra_job, eval_batch, layer_spectra_job
+
+    s = trained_session
+    job = layer_spectra_job(s, "layer", n=32, trace_samples=5)
+    assert job.estimate().seconds > 0
+    with unchanged(s.model):
+        got = job.run()
+        act = activation_spectra_job(s, ["conv1"], n=32).run()
+    names = parameter_groups(s.model)
+    assert [g.group for g in got] == names and all(len(g.samples) == 5 and g.trace_se > 0 for g in got)
+    x, y = eval_batch(s.data, 32, "train")
+    direct = layer_spectra(s.model, x, y, groups=names[:1], trace_samples=5)[0]
+    assert direct.top == pytest.approx(got[0].top, rel=1e-6) and direct.trace == pytest.approx(got[0].trace, rel=1e-6)
+    assert act["conv1"] == pytest.approx(activation_spectra(s.model, x, y, "conv1")["conv1"], rel=1e-6)
+    assert s.history.checkpoints  # over training: the same job on each checkpoint's session
+    first = layer_spectra_job(s.at(0), names[:1], n=32, trace_samples=5).run()
+    assert first[0].group == names[0] and first[0].top != got[0].top
