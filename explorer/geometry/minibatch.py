@@ -24,8 +24,8 @@ def batch_grams(model: nn.Module, xb: torch.Tensor, layers: list[str]) -> torch.
         model(xb.to(model_device(model)))
         out = []
         for n in layers:
-            f = rec.output(n).flatten(1)
-            f = f - f.mean(0)  # centring changes neither HSIC: it keeps the float32 product accurate
+            f = rec.output(n).flatten(1)  # capture's own clone: centred in place
+            f -= f.mean(0)  # centring changes neither HSIC: it keeps the float32 product accurate
             out.append((f @ f.T).double())
             rec.outputs.pop(n)  # each layer's features go once its Gram is made
     return torch.stack(out)
