@@ -1,7 +1,7 @@
 """Geometry lab: the network as a piecewise-linear map - local affine maps, linear regions on a plane,
 representation similarity (CKA, neuron matching), neural collapse, feature visualisation. Compute only: no
 widget import here; every function takes a model (or arrays) and is usable from a notebook."""
-from .cka import CKAMatrix, cka_from_grams, cka_layers, cka_matrix, gram, hsic1, layer_grams, linear_cka
+from .cka import CKAMatrix, cka_from_grams, cka_matrix, gram, hsic1, layer_grams, linear_cka
 from .collapse import collapse_metrics, collapse_over_training, layer_collapse
 from .exact import ExactRegions, exact_regions
 from .features import layer_outputs, stages
@@ -21,6 +21,7 @@ from .lab import (
 )
 from .linear import LocalMap, PathMaps, along_path, local_map, nonlinear_modules
 from .match import NeuronMatch, correlations, match_layers, match_units
+from .minibatch import batch_grams, cka_layers, hsic_pairs, minibatch_cka
 from .plane import Plane, plane_from, plane_through
 from .regions import (
     GridRegions,
@@ -43,4 +44,4 @@ __all__ = ["LocalMap", "PathMaps", "local_map", "along_path", "nonlinear_modules
            "session_collapse", "Visualisation", "Facets", "top_images", "maximise", "multifaceted",
            "total_variation", "layer_outputs", "stages", "local_map_job", "regions_job", "exact_regions_job",
            "cka_job", "match_job", "collapse_job", "maximise_job", "multifaceted_job", "session_regions",
-           "session_cka"]
+           "session_cka", "minibatch_cka", "batch_grams", "hsic_pairs"]

@@ -131,7 +131,7 @@ def layer_grams(model: nn.Module, x: torch.Tensor, layers=None, batch_size: int 
     layers: names, or None for features.stages(model) (leaves, or residual blocks as a whole). Centring first
     changes neither CKA nor HSIC1 (both are translation invariant) and keeps the float32 product accurate. The full
     Gram costs n^2 p and keeps every layer's features (1,000 resnet18 inputs of 64 x 64: about 1 GB); minibatch
-    CKA costs n b p and keeps one batch, as pytorch-cka does.
+    CKA costs n b p, and its stacks n b per layer (minibatch.minibatch_cka keeps one batch and scalars).
     """
     layers = stages(model, x) if layers is None else ([layers] if isinstance(layers, str) else list(layers))
 
@@ -156,14 +156,3 @@ def layer_grams(model: nn.Module, x: torch.Tensor, layers=None, batch_size: int 
         if progress:
             progress(i + 1, n_batches, {"batch": i})
     return {n: torch.stack(g) for n, g in blocks.items()}
-
-
-def cka_layers(model_a: nn.Module, x: torch.Tensor, layers_a=None, model_b: nn.Module | None = None,
-               layers_b=None, x_b: torch.Tensor | None = None, debiased: bool = False, minibatch: int | None = None,
-               progress=None) -> CKAMatrix:
-    """CKA between every pair of layers of one model, or of model_a and model_b (same inputs unless x_b);
-    minibatch=b: minibatch CKA (Nguyen et al. 2021; with debiased=True, what pytorch-cka computes)."""
-    ga = layer_grams(model_a, x, layers_a, minibatch=minibatch, progress=progress)
-    gb = None if model_b is None else layer_grams(model_b, x if x_b is None else x_b, layers_b, minibatch=minibatch,
-                                                  progress=progress)
-    return cka_matrix(ga, gb, debiased)

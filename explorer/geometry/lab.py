@@ -15,6 +15,7 @@ from .exact import exact_regions
 from .featvis import STEPS, maximise, multifaceted
 from .linear import local_map
 from .match import match_layers
+from .minibatch import minibatch_cka
 from .plane import plane_through
 from .regions import SEARCH, ZOOMS, grid_samples, partition, widest_regions
 
@@ -101,23 +102,30 @@ def cka_job(session, layers=None, split: str = "test", max_points: int = 1000, d
 
     def compute(models, progress):
         a, b = models
-        ga = layer_grams(a, x, _layers(layers), minibatch=minibatch, progress=progress)
-        gb = None if b is None else layer_grams(b, x, _layers(other_layers), minibatch=minibatch, progress=progress)
+        if minibatch is not None:  # one batch in memory at a time, whatever max_points
+            return minibatch_cka(a, x, _layers(layers), b, None if b is None else _layers(other_layers), None,
+                                 minibatch, debiased, progress)
+        ga = layer_grams(a, x, _layers(layers), progress=progress)
+        gb = None if b is None else layer_grams(b, x, _layers(other_layers), progress=progress)
         return cka_matrix(ga, gb, debiased)
 
     return Job(key, prepare, compute, "CKA", lambda: cka_estimate(session, split, max_points, 1 if other is None
-                                                                  else 2))
+                                                                  else 2, minibatch))
 
 
-def cka_estimate(session, split: str, max_points: int, models: int = 1) -> Estimate:
+def cka_estimate(session, split: str, max_points: int, models: int = 1, minibatch: int | None = None) -> Estimate:
     """The activations of every layer on data.sample's count of inputs (a timed forward per model), then a Gram
-    matrix per layer (CPU seconds per multiply-add measured: 3e-10) and CKA between them."""
+    matrix per layer (CPU seconds per multiply-add measured: 3e-10) and CKA between them. minibatch=b: Grams of
+    b x b, and the memory of one batch (its activations, recorded once more, and its Grams), whatever the count."""
     model, x = session.model, estimates.some_inputs(session.data, split)
     n = estimates.sample_size(session.data, split, max_points)
     units = estimates.activation_bytes(model, x) // 4
-    sec = models * (estimates.forwards(model, x, n, session=session) + estimates.cpu_seconds(3e-10 * n * n * units))
-    return Estimate(sec + 0.02, 8 * n * n * 2 * len(list(model.modules())) + n * units * 4 * models,
-                    f"Gram matrices of {n:,} inputs")
+    b, layers = min(minibatch or n, n), len(list(model.modules()))
+    sec = models * (estimates.forwards(model, x, n, session=session) + estimates.cpu_seconds(3e-10 * n * b * units))
+    if minibatch is not None:
+        return Estimate(sec + 0.02, models * (b * units * 4 * 2 + 8 * b * b * layers),
+                        f"minibatch Gram matrices of {n:,} inputs, {b} at a time")
+    return Estimate(sec + 0.02, 8 * n * n * 2 * layers + n * units * 4 * models, f"Gram matrices of {n:,} inputs")
 
 
 def match_job(session, layer: str, other: nn.Module, other_layer: str | None = None, split: str = "test",

@@ -282,3 +282,36 @@ def spectrum_job(session, k: int = 3, seed: int = 0, n: int = 256, trace_iters: 
                lambda prepared, progress: spectrum(prepared[0], *prepared[1], k=k, seed=seed, progress=progress,
                                                    trace_iters=trace_iters), "Hessian spectrum",
                lambda: spectrum_estimate(session, k, n, trace_iters))
+
+
+def layer_spectra_job(session, groups="layer", k: int = 1, n: int = 256, trace_samples: int = 20,
+                      seed: int = 0) -> Job:
+    """blockwise.layer_spectra on n training inputs, on a copy of the model: per parameter group, the top k and
+    the trace with its standard error. Over training: the same job on session.at(checkpoint) for each checkpoint."""
+    from .blockwise import layer_spectra, parameter_groups
+
+    names = parameter_groups(session.model, groups) if isinstance(groups, str) else list(groups)
+
+    def estimate():
+        sizes = dict(session.model.named_modules())
+        dims = [sum(p.numel() for p in sizes[g].parameters()) for g in names]
+        top = sum(top_hvps(d, k) for d in dims)
+        return hessian_estimate(session, estimates.sample_size(session.data, "train", n),
+                                top + len(names) * trace_samples, sum(top_hvps(d, k) for d in dims if d > DENSE_MAX),
+                                f"{len(names)} groups: {top + len(names) * trace_samples} Hessian-vector products")
+    return Job(("landscape-layer-spectra", tuple(names), k, n, trace_samples, seed),
+               lambda: (private_copy(session.model), eval_batch(session.data, n, "train")),
+               lambda prepared, progress: layer_spectra(prepared[0], *prepared[1], groups=names, k=k,
+                                                        trace_samples=trace_samples, seed=seed, progress=progress),
+               "per-layer Hessian", estimate)
+
+
+def activation_spectra_job(session, layers, k: int = 1, n: int = 256, seed: int = 0) -> Job:
+    """blockwise.activation_spectra (the Hessian w.r.t. each layer's output) on n training inputs, on a copy."""
+    from .blockwise import activation_spectra
+
+    layers = (layers,) if isinstance(layers, str) else tuple(layers)
+    return Job(("landscape-activation-spectra", layers, k, n, seed),
+               lambda: (private_copy(session.model), eval_batch(session.data, n, "train")),
+               lambda prepared, progress: activation_spectra(prepared[0], *prepared[1], layers, k=k, seed=seed,
+                                                             progress=progress), "activation Hessian")

@@ -115,3 +115,17 @@ def test_non_piecewise_linear_model_needs_linearise(digits, unchanged):
         panel.linear.recompute()
     assert panel.error.value == "" and not panel.linear.map_.exact
     assert "tangent, not exact" in panel.linear.note.value
+
+
+def test_similarity_minibatch_option(panel, session, unchanged):
+    from explorer.geometry import minibatch_cka
+
+    view = panel.similarity
+    view.minibatch = 50
+    with unchanged(session.model):
+        view.debiased.value = "minibatch"
+    assert panel.error.value == "", panel.error.value
+    x = session.data.sample("test", view.max_points)[0]
+    want = minibatch_cka(session.model, x, batch=50)
+    np.testing.assert_allclose(view.cka_.values, want.values, atol=1e-6)
+    assert view.cka_.debiased and len(view.source.data["value"]) == want.values.size

@@ -1,4 +1,4 @@
-"""CKA between every pair of layers as a heat map with hover: linear or debiased, a job."""
+"""CKA between every pair of layers as a heat map with hover: linear, debiased or minibatch, a job."""
 from __future__ import annotations
 
 import ipywidgets as W
@@ -15,6 +15,7 @@ class SimilarityView(View):
     """Linear CKA (Kornblith et al. 2019) of every pair of stages of the model on test inputs."""
 
     again = "press <b>compute CKA</b>"
+    minibatch = 100  # inputs per batch of minibatch CKA (debiased, Nguyen et al. 2021): memory of one batch
 
     def __init__(self, state, error, max_points: int = 500):
         session = state.session
@@ -22,7 +23,8 @@ class SimilarityView(View):
         from bokeh.plotting import figure
 
         self.max_points, self.cka_ = max_points, None
-        self.debiased = W.ToggleButtons(options=["linear", "debiased"], value="linear")
+        self.debiased = W.ToggleButtons(options=["linear", "debiased", "minibatch"], value="linear",
+                                        tooltips=["", "", f"debiased, {self.minibatch} inputs at a time"])
         self.sampled = W.HTML(f"<small>on {session.data.describe_sample('test', max_points)}</small>")
         self.button = W.Button(description="compute CKA", button_style="primary")
         self.progress = JobBar("CKA")
@@ -43,7 +45,9 @@ class SimilarityView(View):
     @guarded
     def recompute(self, _=None) -> None:
         """CKA of every layer pair, as a job."""
-        job = cka_job(self.session, None, "test", self.max_points, self.debiased.value == "debiased")
+        kind = self.debiased.value
+        job = cka_job(self.session, None, "test", self.max_points, kind != "linear",
+                      self.minibatch if kind == "minibatch" else None)
         self.submit(job, self._show)
 
     @guarded
