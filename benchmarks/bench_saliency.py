@@ -113,12 +113,53 @@ def bench_inputs(model, x: torch.Tensor, runs: int) -> dict:
     return compare(fns, runs)
 
 
+def bench_new_cams(runs: int) -> str:
+    """Issue 24's CAMs, ours and pytorch-grad-cam 1.5.7 interleaved, mobilenet_v3_small (random weights),
+    2 x 3 x 224 x 224 at `features` (the peer: features[-1], the same tensor): a table of medians and ratios."""
+    import os
+
+    import pytorch_grad_cam as pgc
+    import torchvision
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget, FinerWeightedTarget
+
+    import explorer.saliency as S
+
+    torch.manual_seed(0)
+    net = torchvision.models.mobilenet_v3_small(weights=None, num_classes=10).eval()
+    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    t = [3, 7]
+    with torch.no_grad():
+        out = net(x).numpy()
+    order = np.argsort(np.abs(out - out[np.arange(2), t][:, None]), axis=-1)
+    finer = [FinerWeightedTarget(c, [int(j) for j in order[i, 1:4]], 1.0) for i, c in enumerate(t)]
+    tg = [ClassifierOutputTarget(c) for c in t]
+    pairs = {"Random-CAM": (S.RandomCAM, pgc.RandomCAM, tg), "KPCA-CAM": (S.KPCACAM, pgc.KPCA_CAM, tg),
+             "FEM": (S.FEM, pgc.FEM, tg), "ShapleyCAM": (S.ShapleyCAM, pgc.ShapleyCAM, tg),
+             "Finer-CAM": (S.FinerCAM, pgc.FinerCAM, finer)}
+    load = os.getloadavg()[0]
+    lines = [f"### issue 24's CAMs, mobilenet_v3_small, 2 x 3 x 224 x 224, `features`, load {load:.1f}", "",
+             "| method | ours ms | pytorch-grad-cam ms | speed-up |", "|---|---|---|---|"]
+    for name, (ours, peer, targets) in pairs.items():
+        def theirs(peer=peer, targets=targets):
+            with peer(model=net, target_layers=[net.features[-1]]) as cam:
+                cam(input_tensor=x, targets=targets)
+            net.zero_grad(set_to_none=True)
+        r = compare({"ours": lambda ours=ours: ours("features")(net, x, t), "peer": theirs}, runs)
+        lines.append(f"| {name} | {r['ours']:.1f} | {r['peer']:.1f} | **{r['peer'] / r['ours']:.2f}x** |")
+    lines.append(f"\nload average after: {os.getloadavg()[0]:.1f}")
+    return "\n".join(lines)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--out", default="")
+    ap.add_argument("--new-cams", action="store_true", help="only issue 24's CAMs against the peer")
     args = ap.parse_args()
     torch.set_num_threads(2)
+    if args.new_cams:
+        print(bench_new_cams(args.runs))
+        return
     import torchvision
 
     results = {}

@@ -7,8 +7,9 @@ alpha's numerator and the clean input's activations; Eigen-CAM and EigenGrad-CAM
 positively with the mean activation (sign="segeigencam" for SegEigenCAM's rule); CF-CAM filters cluster gradients with
 a Gaussian by default (filter="bilateral": the public code's kernel) and normalises min-max, not by the max; noise std
 is noise_level * (max x - min x) per image (SmoothGrad's convention); Ablation-CAM divides by |y| and does not cascade
-its ablation value (variant='pytorch-grad-cam': the peer's y and cascade). Score-CAM and Ablation-CAM batch their
-extra forward passes on the device (batch_size).
+its ablation value (variant='pytorch-grad-cam': the peer's y and cascade); KPCA-CAM orients its component by the
+mean activation (sign='sklearn': the peer's); Random-CAM draws from RandomState(seed) (the same map every call).
+Score-CAM and Ablation-CAM batch their extra forward passes on the device (batch_size).
 Each class has a `family` ("CAM", "Gradient", "Backprop", "Perturbation", "Relevance": the menu's groups) and,
 for string knobs, `choices` (knob -> options).
 """
@@ -25,6 +26,8 @@ from .evaluation import (
 from .methods import (
     CAM,
     CFCAM,
+    FEM,
+    KPCACAM,
     LRP,
     METHODS,
     AblationCAM,
@@ -34,6 +37,7 @@ from .methods import (
     EigenCAM,
     EigenGradCAM,
     Explainer,
+    FinerCAM,
     Forward,
     FullGrad,
     GradCAM,
@@ -50,8 +54,10 @@ from .methods import (
     LayerCAM,
     NormGrad,
     Occlusion,
+    RandomCAM,
     Saliency,
     ScoreCAM,
+    ShapleyCAM,
     SmoothGrad,
     SmoothGradCAMpp,
     XGradCAM,
@@ -71,4 +77,5 @@ __all__ = ["METHODS", "CAM", "CFCAM", "COLORMAPS", "EigenCAM", "Explainer", "For
            "resolve_targets", "split_maps", "upsample",
            "HiResCAM", "GradCAMElementWise", "XGradCAM", "LayerCAM", "ScoreCAM", "AblationCAM", "EigenGradCAM",
            "FullGrad", "Attribution", "Deconvolution", "DeepLIFT", "GradientSHAP", "GuidedBackprop", "GuidedGradCAM",
-           "LRP", "Occlusion", "model_randomization", "default_cam_layer", "spatial_layers"]
+           "LRP", "Occlusion", "model_randomization", "default_cam_layer", "spatial_layers",
+           "FEM", "FinerCAM", "KPCACAM", "RandomCAM", "ShapleyCAM"]

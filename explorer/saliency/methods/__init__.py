@@ -4,6 +4,8 @@ from .base import CAM, Forward, Saliency, normalize, resolve_targets, upsample
 from .explainer import Explainer, KeptForwards, explain, make_method, named_methods
 from .registry import (
     CFCAM,
+    FEM,
+    KPCACAM,
     LRP,
     METHODS,
     AblationCAM,
@@ -11,6 +13,7 @@ from .registry import (
     DeepLIFT,
     EigenCAM,
     EigenGradCAM,
+    FinerCAM,
     FullGrad,
     GradCAM,
     GradCAMElementWise,
@@ -25,7 +28,9 @@ from .registry import (
     LayerCAM,
     NormGrad,
     Occlusion,
+    RandomCAM,
     ScoreCAM,
+    ShapleyCAM,
     SmoothGrad,
     SmoothGradCAMpp,
     XGradCAM,
@@ -36,4 +41,5 @@ __all__ = ["METHODS", "Attribution", "CAM", "Forward", "Saliency", "normalize", 
            "Deconvolution", "DeepLIFT", "EigenCAM", "EigenGradCAM", "FullGrad", "GradCAM", "GradCAMElementWise",
            "GradCAMpp", "GradientSHAP", "GuidedBackprop", "GuidedGradCAM", "HiResCAM", "InputGradient",
            "InputXGradient", "IntegratedGradients", "LRP", "LayerCAM", "NormGrad", "Occlusion", "ScoreCAM",
-           "SmoothGrad", "SmoothGradCAMpp", "XGradCAM"]
+           "SmoothGrad", "SmoothGradCAMpp", "XGradCAM", "FEM", "FinerCAM", "KPCACAM", "RandomCAM",
+           "ShapleyCAM"]

@@ -6,6 +6,8 @@ from .deconvolution import Deconvolution
 from .deeplift import DeepLIFT
 from .eigencam import EigenCAM
 from .eigengradcam import EigenGradCAM
+from .fem import FEM
+from .finercam import FinerCAM
 from .fullgrad import FullGrad
 from .gradcam import GradCAM, GradCAMpp
 from .gradcam_elementwise import GradCAMElementWise
@@ -13,17 +15,20 @@ from .gradient_shap import GradientSHAP
 from .guided_backprop import GuidedBackprop
 from .guided_gradcam import GuidedGradCAM
 from .hirescam import HiResCAM
+from .kpcacam import KPCACAM
 from .layercam import LayerCAM
 from .lrp import LRP
 from .normgrad import NormGrad
 from .occlusion import Occlusion
+from .randomcam import RandomCAM
 from .scorecam import ScoreCAM
+from .shapleycam import ShapleyCAM
 from .smoothgrad import InputGradient, InputXGradient, IntegratedGradients, SmoothGrad
 from .smoothgradcampp import SmoothGradCAMpp
 from .xgradcam import XGradCAM
 
 CAMS_AND_GRADIENTS = (GradCAM, GradCAMpp, SmoothGradCAMpp, EigenCAM, CFCAM, NormGrad, InputGradient, SmoothGrad,
                       InputXGradient, IntegratedGradients, HiResCAM, GradCAMElementWise, XGradCAM, LayerCAM, ScoreCAM,
-                      AblationCAM, EigenGradCAM, FullGrad)
+                      AblationCAM, EigenGradCAM, FullGrad, KPCACAM, FEM, ShapleyCAM, FinerCAM, RandomCAM)
 ATTRIBUTIONS = (GuidedBackprop, GuidedGradCAM, Deconvolution, Occlusion, GradientSHAP, DeepLIFT, LRP)
 METHODS = {cls.name: cls for cls in (*CAMS_AND_GRADIENTS, *ATTRIBUTIONS)}
