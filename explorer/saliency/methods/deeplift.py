@@ -90,7 +90,7 @@ class DeepLIFT(Attribution):
     def attribute(self, model, x, resolve):
         from .fallback import NONLINEAR_FUNCTIONS, warn_if_functional
 
-        warn_if_functional(self.name, model, x, (*ELEMENTWISE, nn.MaxPool2d), NONLINEAR_FUNCTIONS, "rescale rule")
+        warn_if_functional(self, model, x, (*ELEMENTWISE, nn.MaxPool2d), NONLINEAR_FUNCTIONS, "rescale rule")
         base = torch.full_like(x, self.baseline)
         with torch.enable_grad(), rescale_rules(model):
             both = torch.cat([x, base]).requires_grad_(True)

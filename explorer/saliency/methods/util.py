@@ -13,6 +13,11 @@ from ...data import as_model_input, check_model, model_dtype
 EPS = 1e-7  # as pytorch-grad-cam's scale_cam_image
 
 
+class SaliencyNote(UserWarning):
+    """What a user must know about one result (a map that is rounding, a gap in completeness): a method keeps it in
+    `notes_` beside its result, where the saliency panel shows it, and warns with it in a notebook."""
+
+
 def normalize(maps: torch.Tensor) -> torch.Tensor:
     """Per-image min-max to [0, 1]: (N, H, W) -> (N, H, W); an all-constant map becomes 0."""
     flat = maps.flatten(1)
