@@ -244,3 +244,22 @@ def test_method_menu_grouped_by_the_classes_family(panel_and_calls):
     assert {"Backprop", "Perturbation", "Relevance"} <= set(runs)
     assert panel.maps.method.label == "CAM · Grad-CAM" and panel.maps.method.value == "Grad-CAM"
     assert [n for _, n in panel.compare.compare_methods.options] == list(names)  # the compare list groups the same way
+
+
+def test_a_results_notes_show_beside_its_map(panel_and_calls):
+    """DeepLIFT's summation-to-delta gap is shown under the map (kept with the map in the memo, so a map from the
+    memo shows it too); a method with nothing to say shows nothing; nothing is printed from the job."""
+    import warnings
+
+    panel, _ = panel_and_calls
+    assert panel.maps.notes.value == ""  # Grad-CAM on a CNN
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        panel.maps.method.value = "DeepLIFT"
+    note = panel.maps.notes.value
+    assert "summation to delta" in note and "(complete)" in note and panel.error.value == ""
+    panel.maps.method.value = "HiResCAM"
+    assert panel.maps.notes.value == ""
+    computes = panel.maps.computes
+    panel.maps.method.value = "DeepLIFT"  # from the memo
+    assert panel.maps.computes == computes and panel.maps.notes.value == note

@@ -49,8 +49,9 @@ def check_finite(maps: torch.Tensor, method) -> torch.Tensor:
     bad = nonfinite(maps)
     if not bad:
         return maps
-    knobs = ", ".join(f"{k}={v!r}"[:60] for k, v in vars(method).items()  # its knobs (no tensors or memos)
-                      if not k.startswith("_") and isinstance(v, (str, int, float, list, tuple)))
+    knobs = ", ".join(f"{k}={v!r}"[:60] for k, v in vars(method).items()  # its knobs (no tensors, memos, results
+                      if not k.startswith("_") and not k.endswith("_") and k != "warns"  # or the warns switch)
+                      and isinstance(v, (str, int, float, list, tuple)))
     name = f"{method.name or type(method).__name__}{' with ' + knobs if knobs else ''}"
     raise ValueError(f"{name} gave a non-finite map (NaN or inf) for image(s) {_few(bad)} of the batch of "
                      f"{len(maps)}: {method.nonfinite_hint}")
