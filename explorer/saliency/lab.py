@@ -51,6 +51,11 @@ def map_key(name: str, layers, params: dict, split: str, index: int, target: int
     return ("saliency", *method_key(name, layers, params), split, int(index), int(target))
 
 
+def notes_key(request: tuple) -> tuple:
+    """The memo key of the method's notes on one request's map."""
+    return ("saliency-notes", *map_key(*request)[1:])
+
+
 class Explainers:
     """One Explainer per configured method, on a private copy of a session's model (made again on the kernel's
     thread when the weights change), all sharing the kept forwards: a method switch on one layer and image runs
@@ -75,26 +80,38 @@ class Explainers:
         """The Explainer of one configuration (made once, the oldest dropped past size)."""
         key = method_key(name, layers, params)
         if key not in self._explainers:
-            self._explainers[key] = Explainer(self.model, make_method(name, layers, **params), self.kept)
+            method = make_method(name, layers, **params)
+            method.warns = False  # its notes are kept beside the map (notes()), not printed from the job's thread
+            self._explainers[key] = Explainer(self.model, method, self.kept)
             while len(self._explainers) > self.size:  # the graphs' memory is bounded by the kept forwards
                 self._explainers.pop(next(iter(self._explainers)))
         return self._explainers[key]
 
-    def _compute(self, request: tuple) -> np.ndarray:
-        """(H, W) map in [0, 1] of one request (name, layers, params, split, index, target) on the copy."""
+    def _compute(self, request: tuple) -> tuple[np.ndarray, tuple]:
+        """(H, W) map in [0, 1] of one request (name, layers, params, split, index, target) on the copy, and the
+        method's notes on it (a map that is rounding, DeepLIFT's completeness gap)."""
         name, layers, params, split, index, target = request
         self.computes += 1
         x = self.session.data.inputs(split)[index:index + 1]
-        return self.get(name, layers, **params)(x, [target])[0].cpu().numpy()
+        explainer = self.get(name, layers, **params)
+        cam = explainer(x, [target])[0].cpu().numpy()
+        return cam, tuple(explainer.method.notes_)
 
     def cam(self, name: str, layers, params: dict, split: str, index: int, target: int) -> np.ndarray:
-        """One map here and now, memoised by everything that determines it (notebooks)."""
+        """One map here and now, memoised by everything that determines it (notebooks); its notes: notes()."""
         request = (name, layers, params, split, index, target)
-        return self.session.memo(map_key(*request), lambda: self.ready()._compute(request))
+        if (m := self.stored(request)) is not None:
+            return m
+        return self.keep(dict(zip((map_key(*request), notes_key(request)), self.ready()._compute(request))),
+                         None, [request])[0]
 
     def stored(self, request: tuple):
         """The memoised map of a request, or None."""
         return self.session.lookup(self.session.full_key(map_key(*request)))[1]
+
+    def notes(self, request: tuple) -> tuple:
+        """The method's notes on a request's memoised map (empty when it has none or is not stored)."""
+        return self.session.lookup(self.session.full_key(notes_key(request)))[1] or ()
 
     def maps_job(self, requests) -> Job:
         """The maps of several requests as one job: prepare() copies the model if it changed; compute() makes the
@@ -110,16 +127,18 @@ class Explainers:
             out = {}
             for i, r in enumerate(todo):
                 progress(i, len(todo), {"map": r[0]})
-                out[map_key(*r)] = self._compute(r)
+                out[map_key(*r)], out[notes_key(r)] = self._compute(r)
             progress(len(todo), len(todo), {})
             return out
         return Job(key("saliency-maps", [map_key(*r) for r in requests]), prepare, compute, "saliency maps",
                    store=False)
 
     def keep(self, maps: dict, ticket, requests) -> list:
-        """File a maps job's maps under the weights they were computed for; then every request's map, in order."""
-        for k, m in maps.items():
-            self.session.store((ticket.token, id(self.session.data), *k), m)
+        """File a maps job's maps (and notes) under the weights they were computed for (ticket None: now); then every
+        request's map, in order."""
+        token = self.session.state() if ticket is None else ticket.token
+        for k, m in maps.items():  # maps and their notes
+            self.session.store((token, id(self.session.data), *k), m)
         return [maps[k] if (k := map_key(*r)) in maps else self.stored(r) for r in requests]
 
     def clear(self) -> None:

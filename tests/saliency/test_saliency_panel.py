@@ -269,3 +269,22 @@ def test_every_method_is_a_named_tile_that_wraps(panel_and_calls):
     panel.compare.compare_methods.value = ("Grad-CAM",)
     assert len(panel.compare.grid.children) == 1
     assert live_widgets() <= before + 3 * 1  # the other tiles closed (one tile: a box, a name, a picture)
+
+
+def test_a_results_notes_show_beside_its_map(panel_and_calls):
+    """DeepLIFT's summation-to-delta gap is shown under the map (kept with the map in the memo, so a map from the
+    memo shows it too); a method with nothing to say shows nothing; nothing is printed from the job."""
+    import warnings
+
+    panel, _ = panel_and_calls
+    assert panel.maps.notes.value == ""  # Grad-CAM on a CNN
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        panel.maps.method.value = "DeepLIFT"
+    note = panel.maps.notes.value
+    assert "summation to delta" in note and "(complete)" in note and panel.error.value == ""
+    panel.maps.method.value = "HiResCAM"
+    assert panel.maps.notes.value == ""
+    computes = panel.maps.computes
+    panel.maps.method.value = "DeepLIFT"  # from the memo
+    assert panel.maps.computes == computes and panel.maps.notes.value == note

@@ -13,6 +13,8 @@ from .._jobbar import JobBar
 from .._view import View
 from .knobs import KnobForm
 
+NOTE = "<div style='color:#8a5a00;background:#fff4d6;padding:2px 6px;max-width:420px'>&#9888; {}</div>"
+
 
 def method_options(layers: list[str]) -> list[tuple[str, str]]:
     """The method menu as (label, name) pairs, "family · name", grouped by the classes' family in the registry's
@@ -48,7 +50,7 @@ class MapView(View):
         self.alpha = W.FloatSlider(st.alpha, min=0, max=1, step=0.05, description="alpha")
         self.cmap = W.Dropdown(options=list(COLORMAPS), value=st.cmap, description="colormap")
         self.knobs = KnobForm()
-        self.image, self.caption = W.Image(format="png"), W.HTML()
+        self.image, self.caption, self.notes = W.Image(format="png"), W.HTML(), W.HTML()  # notes: the method's
         self.scale_bar = W.Image(format="png", layout=W.Layout(height="12px", width="192px"))
         self.scale_note = W.HTML("<small>map, normalised per image: 0 (least) &rarr; 1 (most)</small>")
         if not layers:  # an MLP: input methods only, no layer to choose
@@ -62,7 +64,7 @@ class MapView(View):
                            self.alpha, self.cmap, self.knobs])
         bar = JobBar("map")
         super().__init__(state, error, [W.HBox([controls, W.VBox([self.image, self.scale_bar, self.scale_note,
-                                                                  self.caption, bar])])], bar)
+                                                                  self.caption, self.notes, bar])])], bar)
 
     @property
     def computes(self) -> int:
@@ -99,6 +101,7 @@ class MapView(View):
                               f"{text(data.classes[int(data.labels(split)[i])])}; "
                               f"explaining class <b>{text(data.classes[target])}</b> with "
                               f"{text(name)}")
+        self.notes.value = "".join(NOTE.format(text(n)) for n in self.explainers.notes(request))
         self.redraw()
         self.state.drawn = map_key(*request)
 

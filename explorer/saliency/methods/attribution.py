@@ -31,6 +31,7 @@ class Attribution(Saliency):
         """Attributions (N, C, H, W) on the model's device, for one target per image (eval mode, model untouched):
         the call every method has (Saliency.attributions)."""
         x = check_input(x).to(model_device(model))
+        self.notes_ = []
         with eval_mode(model):
             attr = self.attribute(model, x, lambda logits: resolve_targets(targets, logits, labels)).detach()
         return check_finite(attr, self)

@@ -1,6 +1,7 @@
 """Base classes: one forward inside capture(), targeted autograd.grad to the chosen layer, combine, normalise."""
 from __future__ import annotations
 
+import warnings
 import weakref
 from dataclasses import dataclass, field
 
@@ -12,7 +13,17 @@ from ...capture import capture, eval_mode
 from ...device import model_device
 from ...layers import resolve
 from .layers import as_maps, default_cam_layer, spatial_layers
-from .util import check_finite, check_input, grad_from, normalize, record_inputs, resolve_targets, run_model, upsample
+from .util import (
+    SaliencyNote,
+    check_finite,
+    check_input,
+    grad_from,
+    normalize,
+    record_inputs,
+    resolve_targets,
+    run_model,
+    upsample,
+)
 
 __all__ = ["CAM", "Forward", "Saliency", "check_finite", "check_input", "normalize", "resolve_targets", "upsample"]
 
@@ -45,6 +56,8 @@ class Saliency:
     channels_last = True  # CPU fast path; False: the caller's layout, as the peers (ill-conditioned maps)
     takes_1x1 = False  # a 1 x 1 map's CAM is constant: refused, except by methods that sum many layers (FullGrad)
     nonfinite_hint = "check the image for NaN or inf and the method's knobs"  # what to do about a NaN map
+    notes_: tuple | list = ()  # notes on the last result (note()): the saliency panel shows them beside the map
+    warns = True  # note() also warns (a notebook); False where a panel shows the notes (not printed from a thread)
 
     def __init__(self, layers=None):
         self.layers = layers
@@ -52,6 +65,13 @@ class Saliency:
     def __call__(self, model: nn.Module, x, targets="predicted", labels=None, raw: bool = False) -> torch.Tensor:
         """Maps (N, H, W) for one target class per image."""
         return check_finite(self.explain(self.forward(model, x), targets, labels, raw), self)
+
+    def note(self, message: str, category: type[Warning] = SaliencyNote, warn: bool = True) -> None:
+        """Keep a note on the result being computed (notes_, emptied when a call starts); warn=True and the
+        instance's `warns` (the labs turn it off: they show notes_ beside the map) also warn with it."""
+        self.__dict__.setdefault("notes_", []).append(message)
+        if warn and self.warns:
+            warnings.warn(f"{self.name}: {message}", category, stacklevel=3)
 
     def layer_names(self, model: nn.Module, x=None) -> list[str]:
         """The chosen layers, or the default for images like x; errors name valid choices."""
@@ -166,6 +186,7 @@ class CAM(Saliency):
         return torch.einsum("nc,nchw->nhw", self.weights(acts, grads), acts)
 
     def explain(self, fw, targets="predicted", labels=None, raw=False):
+        self.notes_ = []
         t = resolve_targets(targets, fw.logits, labels)
         names = list(fw.acts)
         gs = self.grads(fw, t, [fw.acts[n] for n in names]) if self.needs_grads else [None] * len(names)

@@ -13,7 +13,7 @@ class Deconvolution(Attribution):
 
         from .fallback import RELU_FUNCTIONS, warn_if_functional
 
-        warn_if_functional(self.name, model, x, (nn.ReLU,), RELU_FUNCTIONS, "ReLU rule")  # F.relu: the gradient
+        warn_if_functional(self, model, x, (nn.ReLU,), RELU_FUNCTIONS, "ReLU rule")  # F.relu: the gradient
         return input_grad(model, x, resolve, lambda: relu_rules(model, guided=False))
 
     def reduce(self, attr):

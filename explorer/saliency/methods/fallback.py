@@ -2,13 +2,11 @@
 there its rule cannot be attached, those units pass the plain gradient and the method quietly becomes another."""
 from __future__ import annotations
 
-import warnings
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .util import run_model
+from .util import SaliencyNote, run_model
 
 RELU_FUNCTIONS = (F.relu, F.relu_, torch.relu, torch.relu_, torch.Tensor.relu, torch.Tensor.relu_)
 NONLINEAR_FUNCTIONS = (*RELU_FUNCTIONS, F.relu6, F.leaky_relu, F.leaky_relu_, F.elu, F.elu_, F.selu, F.celu,
@@ -17,7 +15,7 @@ NONLINEAR_FUNCTIONS = (*RELU_FUNCTIONS, F.relu6, F.leaky_relu, F.leaky_relu_, F.
                        F.max_pool2d, F.max_pool2d_with_indices)
 
 
-class FallbackWarning(UserWarning):
+class FallbackWarning(SaliencyNote):
     """A saliency method fell back to the plain gradient at some units of the model (the panel can show it)."""
 
 
@@ -52,13 +50,14 @@ def functional_calls(model: nn.Module, x: torch.Tensor, handled: tuple, function
     return seen
 
 
-def warn_if_functional(method: str, model: nn.Module, x: torch.Tensor, handled: tuple, functions: tuple,
+def warn_if_functional(method, model: nn.Module, x: torch.Tensor, handled: tuple, functions: tuple,
                        rule: str) -> None:
-    """A FallbackWarning naming the method when the model applies any of `functions` outside `handled` modules."""
+    """A FallbackWarning note on the method's result (Saliency.note) when the model applies any of `functions`
+    outside `handled` modules."""
     calls = functional_calls(model, x, handled, functions)
     if calls:
-        names = ", ".join(sorted(set(calls)))
-        warnings.warn(f"{method}: {type(model).__name__} applies {names} as a function ({len(calls)} calls outside "
-                      f"modules), where {method}'s {rule} cannot be attached: there the plain gradient passes, so "
-                      f"this map is partly the input gradient, not {method}. Build the model with modules "
-                      f"(nn.ReLU(), ...) for the exact method.", FallbackWarning, stacklevel=2)
+        names, name = ", ".join(sorted(set(calls))), method.name
+        method.note(f"{type(model).__name__} applies {names} as a function ({len(calls)} calls outside modules), "
+                    f"where {name}'s {rule} cannot be attached: there the plain gradient passes, so this map is partly "
+                    f"the input gradient, not {name}. Build the model with modules (nn.ReLU(), ...) for the exact "
+                    f"method.", FallbackWarning)

@@ -53,7 +53,7 @@ class GuidedBackprop(Attribution):
     def attribute(self, model, x, resolve):
         from .fallback import RELU_FUNCTIONS, warn_if_functional
 
-        warn_if_functional(self.name, model, x, (nn.ReLU,), RELU_FUNCTIONS, "ReLU rule")  # F.relu: not guided
+        warn_if_functional(self, model, x, (nn.ReLU,), RELU_FUNCTIONS, "ReLU rule")  # F.relu: not guided
         return input_grad(model, x, resolve, lambda: relu_rules(model, guided=True))
 
     def reduce(self, attr):  # as the input gradient: max over channels of |.|

@@ -39,7 +39,10 @@ class GuidedGradCAM(Attribution):
             m = F.relu(cam.combine(fw, name, a.detach(), g))[:, None]  # (N, 1, h, w)
             m = F.interpolate(m, size=x.shape[-2:], mode=self.interpolate,
                               **({} if self.interpolate == "nearest" else {"align_corners": False}))
-        gb = GuidedBackprop().attribute(model, x, lambda logits: t)
+        guided = GuidedBackprop()
+        guided.warns = self.warns
+        gb = guided.attribute(model, x, lambda logits: t)
+        self.notes_ = [*self.notes_, *guided.notes_]  # e.g. F.relu where its ReLU rule cannot be attached
         return gb * m
 
     def reduce(self, attr):

@@ -13,6 +13,11 @@ from ...data import as_model_input, check_model, model_dtype
 EPS = 1e-7  # as pytorch-grad-cam's scale_cam_image
 
 
+class SaliencyNote(UserWarning):
+    """What a user must know about one result (a map that is rounding, a gap in completeness): a method keeps it in
+    `notes_` beside its result, where the saliency panel shows it, and warns with it in a notebook."""
+
+
 def normalize(maps: torch.Tensor) -> torch.Tensor:
     """Per-image min-max to [0, 1]: (N, H, W) -> (N, H, W); an all-constant map becomes 0."""
     flat = maps.flatten(1)
@@ -44,8 +49,9 @@ def check_finite(maps: torch.Tensor, method) -> torch.Tensor:
     bad = nonfinite(maps)
     if not bad:
         return maps
-    knobs = ", ".join(f"{k}={v!r}"[:60] for k, v in vars(method).items()  # its knobs (no tensors or memos)
-                      if not k.startswith("_") and isinstance(v, (str, int, float, list, tuple)))
+    knobs = ", ".join(f"{k}={v!r}"[:60] for k, v in vars(method).items()  # its knobs (no tensors, memos, results
+                      if not k.startswith("_") and not k.endswith("_") and k != "warns"  # or the warns switch)
+                      and isinstance(v, (str, int, float, list, tuple)))
     name = f"{method.name or type(method).__name__}{' with ' + knobs if knobs else ''}"
     raise ValueError(f"{name} gave a non-finite map (NaN or inf) for image(s) {_few(bad)} of the batch of "
                      f"{len(maps)}: {method.nonfinite_hint}")
