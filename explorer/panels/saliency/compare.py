@@ -116,12 +116,14 @@ class CompareView(View):
         names = [r[0] for r, _ in self.maps_[0]]
         columns = self._columns()
         width = min(columns[0].shape[1], 128 if len(names) <= 6 else 96)  # many methods: smaller tiles, more a row
-        for tile, name, column in zip(self._tiles(len(names)), names, columns):
+        for j, (tile, name, column) in enumerate(zip(self._tiles(len(names)), names, columns)):
             label, image = tile.children
+            notes = sorted({n for row in self.maps_ for n in self.explainers.notes(row[j][0])})
+            mark = f" <span title='{text(' '.join(notes))}'>&#9888;</span>" if notes else ""  # the map view says it
             label.value = (f"<div style='width:{width}px;font-size:11px;line-height:1.2;text-align:center;"
-                           f"overflow-wrap:anywhere'>{text(name)}</div>")
+                           f"overflow-wrap:anywhere'>{text(name)}{mark}</div>")
             image.value, image.width = png(column), str(width)  # the browser scales a larger picture down
-            image.layout.title = name
+            image.layout.title = name + (": " + " ".join(notes) if notes else "")
         self.compare_caption.value = (f"{len(names)} method{'s' * (len(names) > 1)}; images "
                                       f"{', '.join(str(row[0][0][4]) for row in self.maps_)} top to bottom, each "
                                       "for its own target class")
