@@ -25,6 +25,7 @@ from .evaluation import (
 from .methods import (
     CAM,
     CFCAM,
+    LIME,
     LRP,
     METHODS,
     AblationCAM,
@@ -34,6 +35,7 @@ from .methods import (
     EigenCAM,
     EigenGradCAM,
     Explainer,
+    FeatureAblation,
     Forward,
     FullGrad,
     GradCAM,
@@ -47,11 +49,13 @@ from .methods import (
     InputXGradient,
     IntegratedGradients,
     KeptForwards,
+    KernelSHAP,
     LayerCAM,
     NormGrad,
     Occlusion,
     Saliency,
     ScoreCAM,
+    ShapleySampling,
     SmoothGrad,
     SmoothGradCAMpp,
     XGradCAM,
@@ -71,4 +75,5 @@ __all__ = ["METHODS", "CAM", "CFCAM", "COLORMAPS", "EigenCAM", "Explainer", "For
            "resolve_targets", "split_maps", "upsample",
            "HiResCAM", "GradCAMElementWise", "XGradCAM", "LayerCAM", "ScoreCAM", "AblationCAM", "EigenGradCAM",
            "FullGrad", "Attribution", "Deconvolution", "DeepLIFT", "GradientSHAP", "GuidedBackprop", "GuidedGradCAM",
-           "LRP", "Occlusion", "model_randomization", "default_cam_layer", "spatial_layers"]
+           "LRP", "Occlusion", "model_randomization", "default_cam_layer", "spatial_layers",
+           "FeatureAblation", "KernelSHAP", "LIME", "ShapleySampling"]

@@ -4,6 +4,7 @@ from .base import CAM, Forward, Saliency, normalize, resolve_targets, upsample
 from .explainer import Explainer, KeptForwards, explain, make_method, named_methods
 from .registry import (
     CFCAM,
+    LIME,
     LRP,
     METHODS,
     AblationCAM,
@@ -11,6 +12,7 @@ from .registry import (
     DeepLIFT,
     EigenCAM,
     EigenGradCAM,
+    FeatureAblation,
     FullGrad,
     GradCAM,
     GradCAMElementWise,
@@ -22,10 +24,12 @@ from .registry import (
     InputGradient,
     InputXGradient,
     IntegratedGradients,
+    KernelSHAP,
     LayerCAM,
     NormGrad,
     Occlusion,
     ScoreCAM,
+    ShapleySampling,
     SmoothGrad,
     SmoothGradCAMpp,
     XGradCAM,
@@ -36,4 +40,4 @@ __all__ = ["METHODS", "Attribution", "CAM", "Forward", "Saliency", "normalize", 
            "Deconvolution", "DeepLIFT", "EigenCAM", "EigenGradCAM", "FullGrad", "GradCAM", "GradCAMElementWise",
            "GradCAMpp", "GradientSHAP", "GuidedBackprop", "GuidedGradCAM", "HiResCAM", "InputGradient",
            "InputXGradient", "IntegratedGradients", "LRP", "LayerCAM", "NormGrad", "Occlusion", "ScoreCAM",
-           "SmoothGrad", "SmoothGradCAMpp", "XGradCAM"]
+           "SmoothGrad", "SmoothGradCAMpp", "XGradCAM", "FeatureAblation", "KernelSHAP", "LIME", "ShapleySampling"]

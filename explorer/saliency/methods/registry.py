@@ -6,6 +6,7 @@ from .deconvolution import Deconvolution
 from .deeplift import DeepLIFT
 from .eigencam import EigenCAM
 from .eigengradcam import EigenGradCAM
+from .feature_ablation import FeatureAblation
 from .fullgrad import FullGrad
 from .gradcam import GradCAM, GradCAMpp
 from .gradcam_elementwise import GradCAMElementWise
@@ -13,11 +14,14 @@ from .gradient_shap import GradientSHAP
 from .guided_backprop import GuidedBackprop
 from .guided_gradcam import GuidedGradCAM
 from .hirescam import HiResCAM
+from .kernel_shap import KernelSHAP
 from .layercam import LayerCAM
+from .lime import LIME
 from .lrp import LRP
 from .normgrad import NormGrad
 from .occlusion import Occlusion
 from .scorecam import ScoreCAM
+from .shapley_sampling import ShapleySampling
 from .smoothgrad import InputGradient, InputXGradient, IntegratedGradients, SmoothGrad
 from .smoothgradcampp import SmoothGradCAMpp
 from .xgradcam import XGradCAM
@@ -25,5 +29,6 @@ from .xgradcam import XGradCAM
 CAMS_AND_GRADIENTS = (GradCAM, GradCAMpp, SmoothGradCAMpp, EigenCAM, CFCAM, NormGrad, InputGradient, SmoothGrad,
                       InputXGradient, IntegratedGradients, HiResCAM, GradCAMElementWise, XGradCAM, LayerCAM, ScoreCAM,
                       AblationCAM, EigenGradCAM, FullGrad)
-ATTRIBUTIONS = (GuidedBackprop, GuidedGradCAM, Deconvolution, Occlusion, GradientSHAP, DeepLIFT, LRP)
+ATTRIBUTIONS = (GuidedBackprop, GuidedGradCAM, Deconvolution, Occlusion, GradientSHAP, DeepLIFT, LRP, FeatureAblation,
+                ShapleySampling, LIME, KernelSHAP)
 METHODS = {cls.name: cls for cls in (*CAMS_AND_GRADIENTS, *ATTRIBUTIONS)}
