@@ -8,13 +8,14 @@ INF_WEIGHT = 1e6  # Captum's weight of the all-kept and none-kept rows (the Shap
 
 def kernel_draws(m: int, samples: int, gen: torch.Generator) -> torch.Tensor:
     """Captum's KernelShap draws (samples, m): all kept, none kept, then k ~ p(k) = (m-1) / (k (m-k)) and k of m
-    kept where torch.randn(1, m) is above its (m-k)-th smallest value (the same generator calls, in order)."""
+    kept where torch.randn(1, m) is above its (m-k)-th smallest value (the same generator calls, in order). One
+    superpixel (where Captum's p(k) is 0 / 0): the two ends only, which give its exact value S_t(x) - S_t(base)."""
     n = torch.arange(m, dtype=torch.float)
     probs = torch.tensor(m - 1) / (n * (m - n))
     probs[0] = 0.0
     probs = probs / probs.sum(-1, keepdim=True)  # as torch.distributions.Categorical
     rows = [torch.ones(m, dtype=torch.bool), torch.zeros(m, dtype=torch.bool)][:samples]
-    for _ in range(samples - 2):
+    for _ in range(samples - 2 if m > 1 else 0):
         k = torch.multinomial(probs[None], 1, True, generator=gen)[0, 0]
         r = torch.randn(1, m, generator=gen)
         rows.append((r > torch.kthvalue(r, m - int(k)).values.item())[0])
@@ -53,9 +54,6 @@ class KernelSHAP(Perturbation):
         if self.samples < 2:
             raise ValueError(f"KernelSHAP needs samples >= 2 (the all-kept and none-kept images); got {self.samples}")
         ms = [int(lab.max()) + 1 for lab in labels]
-        if min(ms) < 2:
-            raise ValueError(f"KernelSHAP needs at least 2 superpixels; image {ms.index(min(ms))} has 1: raise "
-                             f"segments (now {self.segments})")
         keeps = [kernel_draws(m, self.samples, self.generator(self.seed)).to(x.device) for m in ms]
         out = []
         for keep, y, m in zip(keeps, self.scores(model, x, labels, keeps, t), ms):

@@ -25,7 +25,8 @@ class LIME(Perturbation):
     Captum's (torch.bernoulli) from a generator seeded with `seed` per image; Captum called per image after
     torch.manual_seed(seed) agrees."""
     name = "LIME"
-    ranges = {"samples": (10, 2000, 10), "segments": (2, 200, 1), "compactness": (0.1, 100.0, 0.1)}
+    ranges = {"samples": (10, 2000, 10), "alpha": (1e-4, 1.0, 1e-4), "kernel_width": (0.05, 4.0, 0.05),
+              "segments": (2, 200, 1), "compactness": (0.1, 100.0, 0.1)}
 
     def __init__(self, samples: int = 200, alpha: float = 0.01, kernel_width: float = 1.0, segments: int = 32,
                  compactness: float = 10.0, segmentation: str = "slic", baseline: float = 0.0, seed: int = 0,

@@ -103,8 +103,9 @@ class Perturbation(Attribution):
         logits = run_model(model, x)
         t = resolve(logits)
         labels = self.masks(x)
-        vals = self.values(model, x, labels, t, logits.gather(1, t[:, None])[:, 0])  # one (M_i,) per image
-        attr = torch.stack([v.to(x.dtype)[lab] for v, lab in zip(vals, labels)])  # (N, H, W)
+        clean = logits.gather(1, t[:, None])[:, 0]
+        vals = self.values(model, x, labels, t, clean)  # one (M_i,) per image
+        attr = torch.stack([v.to(clean.dtype)[lab] for v, lab in zip(vals, labels)])  # (N, H, W), the model's dtype
         return attr[:, None].expand(n, c, h, w).contiguous()
 
     def values(self, model, x, labels, t, clean) -> list[torch.Tensor]:
