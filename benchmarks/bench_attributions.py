@@ -16,7 +16,20 @@ import warnings
 import torch
 
 from explorer.device import fitted_threads, parallel_gain, torch_threads
-from explorer.saliency import LRP, Deconvolution, DeepLIFT, GradientSHAP, GuidedBackprop, GuidedGradCAM, Occlusion
+from explorer.saliency import (
+    LIME,
+    LRP,
+    Deconvolution,
+    DeepLIFT,
+    FeatureAblation,
+    GradientSHAP,
+    GuidedBackprop,
+    GuidedGradCAM,
+    KernelSHAP,
+    Occlusion,
+    ShapleySampling,
+)
+from explorer.saliency.methods.superpixels import feature_masks
 
 try:
     from bench_saliency import compare
@@ -55,6 +68,36 @@ def split_relus(net):
             m.relu2 = torch.nn.ReLU()
             m.forward = types.MethodType(forward, m)
     return net
+
+
+def perturbation_cases(net, x, t, segments, samples, per_eval):
+    """LIME, KernelSHAP, feature ablation and Shapley sampling over SLIC superpixels, ours and Captum's, both
+    including the segmentation; Captum with perturbations_per_eval=per_eval (its default is 1). The images are
+    smooth (8 x 8 noise, bilinear; SLIC finds one superpixel in white noise)."""
+    import captum.attr as ca
+
+    peer, orders = copy.deepcopy(net), max(1, samples // 32)
+    gen = torch.Generator().manual_seed(2)
+    x = torch.nn.functional.interpolate(torch.rand(len(x), 3, 8, 8, generator=gen), size=x.shape[-2:],
+                                        mode="bilinear").to(x.device)
+
+    def captum(cls, **kw):
+        def run():
+            masks = torch.stack(feature_masks(x, segments))[:, None]  # (N, 1, H, W): one mask per image
+            return cls(peer).attribute(x, target=t, baselines=0.0, feature_mask=masks,
+                                       perturbations_per_eval=per_eval, **kw)
+        return run
+    kw = {"segments": segments}
+    return {
+        f"Feature ablation ({segments} superpixels)": (lambda: FeatureAblation(**kw).attributions(net, x, t),
+                                                       captum(ca.FeatureAblation)),
+        f"Shapley sampling ({orders} orders)": (lambda: ShapleySampling(samples=orders, **kw).attributions(net, x, t),
+                                                captum(ca.ShapleyValueSampling, n_samples=orders)),
+        f"LIME ({samples} samples)": (lambda: LIME(samples=samples, **kw).attributions(net, x, t),
+                                      captum(ca.Lime, n_samples=samples)),
+        f"KernelSHAP ({samples} samples)": (lambda: KernelSHAP(samples=samples, **kw).attributions(net, x, t),
+                                            captum(ca.KernelShap, n_samples=samples)),
+    }
 
 
 def cases(net, x, t, window, stride):
@@ -152,6 +195,9 @@ def main():
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--window", type=int, default=56)
     p.add_argument("--stride", type=int, default=28)
+    p.add_argument("--segments", type=int, default=16, help="superpixels of the perturbation methods")
+    p.add_argument("--samples", type=int, default=64, help="LIME / KernelSHAP samples (Shapley: samples // 32 orders)")
+    p.add_argument("--per-eval", type=int, default=16, help="Captum's perturbations_per_eval")
     p.add_argument("--device", default="cpu")
     p.add_argument("--only", nargs="*", help="method names to run (prefix match)")
     p.add_argument("--ours-threads", type=int, default=None,
@@ -169,7 +215,9 @@ def main():
     print(f"resnet18 random weights, batch {a.batch} x 3 x {a.size} x {a.size}, {dev}, torch {torch.__version__}, "
           f"captum {captum.__version__}, {torch.get_num_threads()} threads, {platform.machine()}, "
           f"median of {a.runs} interleaved rounds")
-    todo = {k: v for k, v in cases(net, x, t, a.window, a.stride).items()
+    every = {**cases(net, x, t, a.window, a.stride),
+             **perturbation_cases(net, x, t, a.segments, a.samples, a.per_eval)}
+    todo = {k: v for k, v in every.items()
             if v[1] is not None and (not a.only or any(k.startswith(o) for o in a.only))}
     results = {}
     for cond in (("quiet", "loaded") if a.load == "both" else (a.load,)):

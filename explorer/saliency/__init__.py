@@ -28,6 +28,7 @@ from .methods import (
     CFCAM,
     FEM,
     KPCACAM,
+    LIME,
     LRP,
     METHODS,
     AblationCAM,
@@ -37,6 +38,7 @@ from .methods import (
     EigenCAM,
     EigenGradCAM,
     Explainer,
+    FeatureAblation,
     FinerCAM,
     Forward,
     FullGrad,
@@ -51,6 +53,7 @@ from .methods import (
     InputXGradient,
     IntegratedGradients,
     KeptForwards,
+    KernelSHAP,
     LayerCAM,
     NormGrad,
     Occlusion,
@@ -58,6 +61,7 @@ from .methods import (
     Saliency,
     ScoreCAM,
     ShapleyCAM,
+    ShapleySampling,
     SmoothGrad,
     SmoothGradCAMpp,
     XGradCAM,
@@ -78,4 +82,5 @@ __all__ = ["METHODS", "CAM", "CFCAM", "COLORMAPS", "EigenCAM", "Explainer", "For
            "HiResCAM", "GradCAMElementWise", "XGradCAM", "LayerCAM", "ScoreCAM", "AblationCAM", "EigenGradCAM",
            "FullGrad", "Attribution", "Deconvolution", "DeepLIFT", "GradientSHAP", "GuidedBackprop", "GuidedGradCAM",
            "LRP", "Occlusion", "model_randomization", "default_cam_layer", "spatial_layers",
-           "FEM", "FinerCAM", "KPCACAM", "RandomCAM", "ShapleyCAM"]
+           "FEM", "FinerCAM", "KPCACAM", "RandomCAM", "ShapleyCAM",
+           "FeatureAblation", "KernelSHAP", "LIME", "ShapleySampling"]

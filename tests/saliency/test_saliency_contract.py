@@ -7,7 +7,8 @@ from torch import nn
 
 from explorer.saliency import CAM, METHODS, Attribution, GradCAM, make_method, normalize
 
-FAST = {"Smooth Grad-CAM++": dict(samples=2), "SmoothGrad": dict(samples=3), "Integrated gradients": dict(steps=8)}
+FAST = {"Smooth Grad-CAM++": dict(samples=2), "SmoothGrad": dict(samples=3), "Integrated gradients": dict(steps=8),
+        "LIME": dict(samples=40), "KernelSHAP": dict(samples=40), "Shapley sampling": dict(samples=2)}
 
 
 def method(name, layers=None):

@@ -6,6 +6,7 @@ from .deconvolution import Deconvolution
 from .deeplift import DeepLIFT
 from .eigencam import EigenCAM
 from .eigengradcam import EigenGradCAM
+from .feature_ablation import FeatureAblation
 from .fem import FEM
 from .finercam import FinerCAM
 from .fullgrad import FullGrad
@@ -15,13 +16,16 @@ from .gradient_shap import GradientSHAP
 from .guided_backprop import GuidedBackprop
 from .guided_gradcam import GuidedGradCAM
 from .hirescam import HiResCAM
+from .kernel_shap import KernelSHAP
 from .kpcacam import KPCACAM
 from .layercam import LayerCAM
+from .lime import LIME
 from .lrp import LRP
 from .normgrad import NormGrad
 from .occlusion import Occlusion
 from .randomcam import RandomCAM
 from .scorecam import ScoreCAM
+from .shapley_sampling import ShapleySampling
 from .shapleycam import ShapleyCAM
 from .smoothgrad import InputGradient, InputXGradient, IntegratedGradients, SmoothGrad
 from .smoothgradcampp import SmoothGradCAMpp
@@ -30,5 +34,6 @@ from .xgradcam import XGradCAM
 CAMS_AND_GRADIENTS = (GradCAM, GradCAMpp, SmoothGradCAMpp, EigenCAM, CFCAM, NormGrad, InputGradient, SmoothGrad,
                       InputXGradient, IntegratedGradients, HiResCAM, GradCAMElementWise, XGradCAM, LayerCAM, ScoreCAM,
                       AblationCAM, EigenGradCAM, FullGrad, KPCACAM, FEM, ShapleyCAM, FinerCAM, RandomCAM)
-ATTRIBUTIONS = (GuidedBackprop, GuidedGradCAM, Deconvolution, Occlusion, GradientSHAP, DeepLIFT, LRP)
+ATTRIBUTIONS = (GuidedBackprop, GuidedGradCAM, Deconvolution, Occlusion, GradientSHAP, DeepLIFT, LRP, FeatureAblation,
+                ShapleySampling, LIME, KernelSHAP)
 METHODS = {cls.name: cls for cls in (*CAMS_AND_GRADIENTS, *ATTRIBUTIONS)}
