@@ -12,6 +12,7 @@ extra forward passes on the device (batch_size).
 Each class has a `family` ("CAM", "Gradient", "Backprop", "Perturbation", "Relevance": the menu's groups) and,
 for string knobs, `choices` (knob -> options).
 """
+from . import methods
 from .evaluation import (
     class_sensitivity,
     deletion_insertion,
@@ -22,53 +23,10 @@ from .evaluation import (
     rank_methods,
     split_maps,
 )
-from .methods import (
-    CAM,
-    CFCAM,
-    LRP,
-    METHODS,
-    AblationCAM,
-    Attribution,
-    Deconvolution,
-    DeepLIFT,
-    EigenCAM,
-    EigenGradCAM,
-    Explainer,
-    Forward,
-    FullGrad,
-    GradCAM,
-    GradCAMElementWise,
-    GradCAMpp,
-    GradientSHAP,
-    GuidedBackprop,
-    GuidedGradCAM,
-    HiResCAM,
-    InputGradient,
-    InputXGradient,
-    IntegratedGradients,
-    KeptForwards,
-    LayerCAM,
-    NormGrad,
-    Occlusion,
-    Saliency,
-    ScoreCAM,
-    SmoothGrad,
-    SmoothGradCAMpp,
-    XGradCAM,
-    explain,
-    make_method,
-    normalize,
-    resolve_targets,
-    upsample,
-)
+from .methods import *  # noqa: F403 - the methods' public names, listed once: methods.__all__
 from .methods.layers import default_cam_layer, spatial_layers
 from .overlay import COLORMAPS, colormap, overlay
 
-__all__ = ["METHODS", "CAM", "CFCAM", "COLORMAPS", "EigenCAM", "Explainer", "Forward", "KeptForwards", "GradCAM",
-           "GradCAMpp", "InputGradient", "InputXGradient", "IntegratedGradients", "NormGrad", "Saliency", "SmoothGrad",
-           "SmoothGradCAMpp", "class_sensitivity", "colormap", "deletion_insertion", "diff_roar", "energy",
-           "explain", "make_method", "normalize", "overlay", "pointing_game", "rank_methods",
-           "resolve_targets", "split_maps", "upsample",
-           "HiResCAM", "GradCAMElementWise", "XGradCAM", "LayerCAM", "ScoreCAM", "AblationCAM", "EigenGradCAM",
-           "FullGrad", "Attribution", "Deconvolution", "DeepLIFT", "GradientSHAP", "GuidedBackprop", "GuidedGradCAM",
-           "LRP", "Occlusion", "model_randomization", "default_cam_layer", "spatial_layers"]
+__all__ = [*methods.__all__, "COLORMAPS", "class_sensitivity", "colormap", "deletion_insertion", "diff_roar",
+           "energy", "overlay", "pointing_game", "rank_methods", "split_maps", "model_randomization",
+           "default_cam_layer", "spatial_layers"]
