@@ -6,7 +6,7 @@ busy on core 0, started and stopped here), or both in one command. Ours runs on 
 gives a job (explorer.device.torch_threads, probed once per condition); the peer on torch's default, as its users
 run it. Each row also gives the peak memory of one call of each side (benchmarks/peak.py: the rise of the resident
 set over the start of its first, untimed call; CUDA: torch's allocated peak). --quick: SmoothGrad and occlusion
-only (unless --only), batch 1 at 32 px, one round, a 16/8 occlusion window: a check that it runs, not a figure."""
+only (unless --only), batch 1 at 64 px, one round, a 32/16 occlusion window: a check that it runs, not a figure."""
 from __future__ import annotations
 
 import argparse
@@ -175,10 +175,10 @@ def main():
     p.add_argument("--ours-threads", type=int, default=None,
                    help="ours on this many threads (default: the executor's policy; torch's default: the old way)")
     p.add_argument("--load", choices=("quiet", "loaded", "both"), default="quiet")
-    p.add_argument("--quick", action="store_true", help="batch 1, 32 px, one round: a check that it runs")
+    p.add_argument("--quick", action="store_true", help="batch 1, 64 px, one round: a check that it runs")
     a = p.parse_args()
     if a.quick:
-        a.batch, a.size, a.runs, a.window, a.stride = 1, 32, 1, 16, 8
+        a.batch, a.size, a.runs, a.window, a.stride = 1, 64, 1, 32, 16  # 64: layer4 still 2 x 2
         a.only = a.only or ["SmoothGrad", "Occlusion"]
     warnings.simplefilter("ignore")
     import captum
