@@ -1,10 +1,12 @@
 """Attribution methods vs Captum (LRP vs zennit), side by side, interleaved rounds, as ratios:
-python benchmarks/bench_attributions.py [--batch 8] [--size 224] [--runs 3] [--device cpu] [--load both]
+python benchmarks/bench_attributions.py [--batch 8] [--size 224] [--runs 3] [--device cpu] [--load both] [--quick]
 
 --load quiet|loaded|both: the comparisons as they are, under benchmarks/load.py's competing load (one other process
 busy on core 0, started and stopped here), or both in one command. Ours runs on the threads the explorer's executor
 gives a job (explorer.device.torch_threads, probed once per condition); the peer on torch's default, as its users
-run it."""
+run it. Each row also gives the peak memory of one call of each side (benchmarks/peak.py: the rise of the resident
+set over the start of its first, untimed call; CUDA: torch's allocated peak). --quick: SmoothGrad and occlusion
+only (unless --only), batch 1 at 64 px, one round, a 32/16 occlusion window: a check that it runs, not a figure."""
 from __future__ import annotations
 
 import argparse
@@ -28,15 +30,18 @@ from explorer.saliency import (
     KernelSHAP,
     Occlusion,
     ShapleySampling,
+    SmoothGrad,
 )
 from explorer.saliency.methods.superpixels import feature_masks
 
 try:
     from bench_saliency import compare
     from load import competing_load, load_average
+    from peak import Peaks, process_peak_mib
 except ImportError:  # run as a module
     from benchmarks.bench_saliency import compare
     from benchmarks.load import competing_load, load_average
+    from benchmarks.peak import Peaks, process_peak_mib
 
 
 def resnet(device, size, seed=0):
@@ -108,11 +113,15 @@ def cases(net, x, t, window, stride):
     base = torch.zeros(4, *x.shape[1:], device=x.device)
     from explorer.saliency import GradCAM, IntegratedGradients
 
-    ig = IntegratedGradients(steps=32)
+    ig, sg = IntegratedGradients(steps=32), SmoothGrad(samples=8, noise_level=0.1)
+    sigma = 0.1 * float((x.max() - x.min()).item())  # Captum's stdevs is absolute: ours scales by each image's range
     out = {
         "Grad-CAM (vs pytorch-grad-cam)": (lambda: GradCAM("layer4")(net, x, t), _pgc(peer, x, t)),
         "Integrated gradients (32)": (lambda: ig.attribute(ig.forward(net, x), t),
                                       lambda: ca.IntegratedGradients(peer).attribute(x, target=t, n_steps=32)),
+        "SmoothGrad (8 samples)": (lambda: sg.attribute(sg.forward(net, x), t),
+                                   lambda: ca.NoiseTunnel(ca.Saliency(peer)).attribute(
+                                       x, target=t, nt_type="smoothgrad", nt_samples=8, stdevs=sigma)),
         "Guided backprop": (lambda: GuidedBackprop().attributions(net, x, t),
                             lambda: ca.GuidedBackprop(peer).attribute(x, target=t)),
         "Deconvolution": (lambda: Deconvolution().attributions(net, x, t),
@@ -169,8 +178,8 @@ def _pgc(peer, x, t):
 
 
 def table(todo: dict, runs: int, dev, threads: int | None = None) -> dict:
-    """{method: (ours ms, peer ms)}: ours on the executor's thread policy (or `threads`), the peer on torch's
-    default threads."""
+    """{method: (ours ms, peer ms, ours peak MiB, peer peak MiB)}: ours on the executor's thread policy (or
+    `threads`), the peer on torch's default threads; peaks: the largest rise of memory in one call."""
     n = threads or torch_threads()
     print(f"  ours on {n} thread(s) (probe: 2 threads {parallel_gain(2):.2f}x one), peers on "
           f"{torch.get_num_threads()}, load {load_average():.1f}", flush=True)
@@ -179,12 +188,13 @@ def table(todo: dict, runs: int, dev, threads: int | None = None) -> dict:
         def fitted(ours=ours):
             with fitted_threads(n):
                 return ours()
-        ms = compare({"ours": fitted, "peer": peer}, runs=runs, warmup=1)
+        peaks = Peaks(dev)
+        ms = compare({"ours": peaks.wrap("ours", fitted), "peer": peaks.wrap("peer", peer)}, runs=runs, warmup=1)
         if dev.type == "cuda":
             torch.cuda.synchronize()
-        out[name] = (ms["ours"], ms["peer"])
-        print(f"  {name:32s} {ms['ours']:10.1f} {ms['peer']:10.1f} {ms['peer'] / ms['ours']:10.2f}  "
-              f"load {load_average():.1f}", flush=True)
+        out[name] = (ms["ours"], ms["peer"], peaks.mib("ours"), peaks.mib("peer"))
+        print(f"  {name:32s} {ms['ours']:10.1f} {ms['peer']:10.1f} {ms['peer'] / ms['ours']:10.2f} "
+              f"{peaks.text('ours'):>9s} {peaks.text('peer'):>9s}  load {load_average():.1f}", flush=True)
     return out
 
 
@@ -203,7 +213,11 @@ def main():
     p.add_argument("--ours-threads", type=int, default=None,
                    help="ours on this many threads (default: the executor's policy; torch's default: the old way)")
     p.add_argument("--load", choices=("quiet", "loaded", "both"), default="quiet")
+    p.add_argument("--quick", action="store_true", help="batch 1, 64 px, one round: a check that it runs")
     a = p.parse_args()
+    if a.quick:
+        a.batch, a.size, a.runs, a.window, a.stride = 1, 64, 1, 32, 16  # 64: layer4 still 2 x 2
+        a.only = a.only or ["SmoothGrad", "Occlusion"]
     warnings.simplefilter("ignore")
     import captum
 
@@ -221,14 +235,18 @@ def main():
             if v[1] is not None and (not a.only or any(k.startswith(o) for o in a.only))}
     results = {}
     for cond in (("quiet", "loaded") if a.load == "both" else (a.load,)):
-        print(f"\n{cond}:\n  {'method':32s} {'ours ms':>10s} {'peer ms':>10s} {'peer/ours':>10s}")
+        print(f"\n{cond}:\n  {'method':32s} {'ours ms':>10s} {'peer ms':>10s} {'peer/ours':>10s} "
+              f"{'ours MiB':>9s} {'peer MiB':>9s}")
         with competing_load() if cond == "loaded" else contextlib.nullcontext():
             results[cond] = table(todo, a.runs, dev, a.ours_threads)
     if len(results) == 2:
-        print("\n| method | quiet peer/ours | loaded peer/ours | loaded / quiet |\n|---|---|---|---|")
+        print("\n| method | quiet peer/ours | loaded peer/ours | loaded / quiet | peak MiB ours / peer |\n"
+              "|---|---|---|---|---|")
         for name in todo:
             q, lo = (results[c][name][1] / results[c][name][0] for c in ("quiet", "loaded"))
-            print(f"| {name} | {q:.2f} | {lo:.2f} | {lo / q:.2f} |")
+            mo, mp = (max((results[c][name][i] or 0) for c in results) for i in (2, 3))  # both conditions
+            print(f"| {name} | {q:.2f} | {lo:.2f} | {lo / q:.2f} | {mo:.0f} / {mp:.0f} |")
+    print(f"\nprocess peak resident set: {process_peak_mib() or 0:.0f} MiB")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,9 @@ method) and the default model's codes and metrics on digits.
     python benchmarks/bench_codes_knn.py [--queries 10000] [--sk-queries 1000] [--device cpu]
     python benchmarks/bench_codes_knn.py --extract 16000 --bits --skip-digits   # codes vs a plain forward,
                                                                                 # quiet and under load
+    python benchmarks/bench_codes_knn.py --extract 16000 --bits --skip-digits --quick   # 2,000 inputs, one round
+
+--extract also gives each side's peak memory (benchmarks/peak.py: the rise of the resident set in its first call).
 
 scikit-learn is timed on the first --sk-queries queries and extrapolated linearly to all of them (its cost is
 linear in the queries); identical neighbour distances and predictions are checked on that subset.
@@ -92,8 +95,10 @@ def bench_extract(n: int, runs: int = 3):
 
     try:
         from load import competing_load, load_average
+        from peak import Peaks, process_peak_mib
     except ImportError:
         from benchmarks.load import competing_load, load_average
+        from benchmarks.peak import Peaks, process_peak_mib
     torch.manual_seed(0)
     net = SmallCNN(1).eval()
     x = torch.rand(n, 1, 28, 28, generator=torch.Generator().manual_seed(0))
@@ -104,7 +109,8 @@ def bench_extract(n: int, runs: int = 3):
                 net(x[i:i + 256])
 
     print(f"\ncodes of {n} inputs (SmallCNN, 1 x 28 x 28) vs a plain forward, median of {runs} interleaved rounds:\n"
-          "| condition | ours threads | codes s | forward s | codes / forward | load |\n|---|---|---|---|---|---|")
+          "| condition | ours threads | codes s | forward s | codes / forward | peak MiB codes / forward | load |\n"
+          "|---|---|---|---|---|---|---|")
     for cond in ("quiet", "loaded"):
         with competing_load() if cond == "loaded" else contextlib.nullcontext():
             threads = torch_threads()
@@ -112,16 +118,18 @@ def bench_extract(n: int, runs: int = 3):
             def codes(threads=threads):
                 with fitted_threads(threads):
                     activation_codes(net, x, batch_size=256)
-            times = {"codes": [], "forward": []}
-            forward(), codes()  # warm
+            times, peaks = {"codes": [], "forward": []}, Peaks()
+            fns = {"codes": peaks.wrap("codes", codes), "forward": peaks.wrap("forward", forward)}
+            fns["forward"](), fns["codes"]()  # warm, and the calls whose memory is measured
             for r in range(runs):
-                for k, f in ((("codes", codes), ("forward", forward)) if r % 2 == 0 else
-                             (("forward", forward), ("codes", codes))):
+                for k, f in (list(fns.items()) if r % 2 == 0 else list(fns.items())[::-1]):
                     t = time.perf_counter()
                     f()
                     times[k].append(time.perf_counter() - t)
             c, f = statistics.median(times["codes"]), statistics.median(times["forward"])
-            print(f"| {cond} | {threads} | {c:.2f} | {f:.2f} | {c / f:.2f} | {load_average():.1f} |", flush=True)
+            print(f"| {cond} | {threads} | {c:.2f} | {f:.2f} | {c / f:.2f} | {peaks.text('codes')} / "
+                  f"{peaks.text('forward')} | {load_average():.1f} |", flush=True)
+    print(f"process peak resident set: {process_peak_mib() or 0:.0f} MiB")
 
 
 def main():
@@ -133,7 +141,11 @@ def main():
     p.add_argument("--bits", type=int, nargs="*", default=[100, 1000], help="none: only the digits timing")
     p.add_argument("--skip-digits", action="store_true")
     p.add_argument("--extract", type=int, default=0, help="also codes of this many inputs vs a plain forward")
+    p.add_argument("--runs", type=int, default=3, help="--extract's interleaved rounds")
+    p.add_argument("--quick", action="store_true", help="--extract of at most 2,000 inputs, one round")
     a = p.parse_args()
+    if a.quick:
+        a.extract, a.runs = min(a.extract, 2000), 1
     import sklearn
 
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__} "
@@ -145,7 +157,7 @@ def main():
     for nb in a.bits:
         bench_knn(nb, a.train, a.queries, a.sk_queries, a.device)
     if a.extract:
-        bench_extract(a.extract)
+        bench_extract(a.extract, a.runs)
     if not a.skip_digits:
         print()
         bench_digits()

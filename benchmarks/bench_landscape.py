@@ -1,8 +1,13 @@
 """Loss-landscape lab vs loss-landscapes (21x21 plane) and PyHessian (top-1, top-3, trace), side by side in one run.
 
 python benchmarks/bench_landscape.py [--repeats 2] [--eager] [--mnist /work/shared/data/mnist-subset]
+python benchmarks/bench_landscape.py --load both [--runs 3] [--quick]   # top eigenvalue vs PyHessian, quiet + loaded
 Model: 2 conv + 2 fc on 1x28x28 (105,866 parameters, as in shared/reference/landscape.md sec. 4), 512 test inputs.
 Wall and process CPU time (time.process_time) are both reported: on a shared machine CPU time is the steadier one.
+--load quiet|loaded|both (issue 27): only the top Hessian eigenvalue, ours vs PyHessian in interleaved rounds, as it
+is, under benchmarks/load.py's competing load, or both; ours on the executor's thread policy (or --ours-threads),
+PyHessian on torch's threads; each side's error against a tight reference and its peak memory (benchmarks/peak.py).
+--quick: 16 N(0, 1) inputs on the untrained model (no training first), one round: a check that it runs, not a figure.
 """
 from __future__ import annotations
 
@@ -18,7 +23,15 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
+from explorer.device import fitted_threads, parallel_gain, torch_threads
 from explorer.landscape import HessianOperator, random_plane, slice_grid, top_eigen, trace
+
+try:
+    from load import competing_load, load_average
+    from peak import Peaks, process_peak_mib
+except ImportError:  # run as a module
+    from benchmarks.load import competing_load, load_average
+    from benchmarks.peak import Peaks, process_peak_mib
 
 
 def net() -> nn.Module:
@@ -165,6 +178,59 @@ def hessian_bench(model, x, y) -> None:
     module.hessian_vector_product = real
 
 
+def top1_under_load(model, x, y, conditions, runs: int, threads: int | None) -> None:
+    """Top Hessian eigenvalue, explorer (Lanczos, tol 1e-3) vs PyHessian (power iteration, tol 1e-3), interleaved
+    rounds (order turned round every other round), per condition: median wall s, the ratio, each side's relative
+    error against a tight reference, HVPs and peak memory of one call."""
+    import contextlib
+    import warnings
+
+    from pyhessian import hessian
+
+    warnings.filterwarnings("ignore", message="Using backward\\(\\) with create_graph")  # PyHessian's own call
+    truth = top_eigen(HessianOperator.of(model, x, y), k=1, tol=1e-7, max_iter=300)[0][0]
+    print(f"\nreference top eigenvalue (Lanczos, residual <= 1e-7 |theta|): {truth:.6f}")
+
+    def ours(n):
+        with fitted_threads(n):
+            op = HessianOperator.of(model, x, y)
+            return top_eigen(op, k=1, tol=1e-3)[0][0], op.hvps
+
+    def theirs():
+        m = copy.deepcopy(model)  # PyHessian fills .grad and calls eval() on the model it gets
+        torch.manual_seed(0)
+        h = hessian(m, nn.CrossEntropyLoss(), data=(x, y), cuda=False)
+        vals, _ = h.eigenvalues(top_n=1)
+        return vals[0], None
+
+    rows = []
+    for cond in conditions:
+        with competing_load() if cond == "loaded" else contextlib.nullcontext():
+            n = threads or torch_threads()
+            print(f"{cond}: ours on {n} thread(s) (probe: 2 threads {parallel_gain(2):.2f}x one), PyHessian on "
+                  f"{torch.get_num_threads()}, load {load_average():.1f}", flush=True)
+            peaks = Peaks()
+            fns = {"ours": peaks.wrap("ours", lambda n=n: ours(n)), "PyHessian": peaks.wrap("PyHessian", theirs)}
+            for f in fns.values():
+                f()  # warm-up, and the one call whose memory is measured
+            wall, vals, hvps = {k: [] for k in fns}, {}, {}
+            for r in range(runs):
+                for k, f in (list(fns.items()) if r % 2 == 0 else list(fns.items())[::-1]):
+                    t = time.perf_counter()
+                    vals[k], hvps[k] = f()
+                    wall[k].append(time.perf_counter() - t)
+            med = {k: statistics.median(v) for k, v in wall.items()}
+            err = {k: abs(vals[k] - truth) / abs(truth) for k in fns}
+            rows.append((cond, n, med, err, hvps["ours"], peaks, load_average()))
+    print("\n| condition | ours s | PyHessian s | ours / PyHessian | error ours | error PyHessian | HVPs ours | "
+          "peak MiB ours / PyHessian | load |\n|---|---|---|---|---|---|---|---|---|")
+    for cond, n, med, err, h, peaks, ld in rows:
+        print(f"| {cond} ({n} thread{'s' if n > 1 else ''}) | {med['ours']:.2f} | {med['PyHessian']:.2f} | "
+              f"{med['ours'] / med['PyHessian']:.2f} | {err['ours']:.1e} | {err['PyHessian']:.1e} | {h} | "
+              f"{peaks.text('ours')} / {peaks.text('PyHessian')} | {ld:.1f} |")
+    print(f"\nprocess peak resident set: {process_peak_mib() or 0:.0f} MiB")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=2)
@@ -172,12 +238,23 @@ def main() -> None:
     ap.add_argument("--skip-slice", action="store_true")
     ap.add_argument("--skip-hessian", action="store_true")
     ap.add_argument("--mnist", default="/work/shared/data/mnist-subset")
+    ap.add_argument("--load", choices=("quiet", "loaded", "both"), default=None,
+                    help="only the top eigenvalue vs PyHessian, quiet, under the competing load, or both")
+    ap.add_argument("--runs", type=int, default=3, help="with --load: interleaved rounds per condition")
+    ap.add_argument("--ours-threads", type=int, default=None, help="with --load: default the executor's policy")
+    ap.add_argument("--quick", action="store_true", help="16 random inputs, one round: a check that it runs")
     args = ap.parse_args()
     torch.set_num_threads(2)
-    model, x, y, what = data(args.mnist)
+    model, x, y, what = data(None if args.quick else args.mnist)
+    if args.quick:
+        x, y, args.runs, what = x[:16], y[:16], 1, "16 N(0, 1) inputs, random labels, untrained model (--quick)"
     print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, {os.cpu_count()} cores "
           f"(shared with other jobs), {torch.get_num_threads()} threads; "
           f"{sum(p.numel() for p in model.parameters()):,} parameters; {what}")
+    if args.load:
+        top1_under_load(model, x, y, ("quiet", "loaded") if args.load == "both" else (args.load,), args.runs,
+                        args.ours_threads)
+        return
     if not args.skip_slice:
         slice_bench(model, x, y, args.repeats, args.eager)
     if not args.skip_hessian:

@@ -101,35 +101,45 @@ def address_space_room(status: Path | None = None) -> int | None:
     return max(0, soft - _stat(Path(status or PROC_STATUS), "VmSize:") * 1024)  # VmSize: '   3892 kB' after the key
 
 
-def cgroup_room(root: Path | None = None, proc: Path | None = None) -> int | None:
-    """Bytes this process's memory cgroups still allow, the tightest level up to the mount's root; None without
-    a limit. v2: memory.max - memory.current; v1: memory.limit_in_bytes - memory.usage_in_bytes; both plus the
-    inactive file cache, which the kernel reclaims before it refuses memory (as `docker stats` counts it)."""
+def cgroup_levels(controller: str, root: Path | None = None, proc: Path | None = None):
+    """Yield (directory, v2) for each level of this process's cgroups that `controller` ('memory', 'cpu') reads,
+    from its own cgroup up to the mount's root: v2's unified tree and v1's `root/controller` tree."""
     try:
         lines = Path(proc or PROC_CGROUP).read_text().splitlines()
     except OSError:
-        return None
-    rooms, root = [], Path(root or CGROUP)
+        return
+    root = Path(root or CGROUP)
     for line in lines:
         _, controllers, path = (line.split(":", 2) + ["", ""])[:3]  # 'id:controllers:path'; v2's controllers: ''
         if not path:
             continue
         if controllers == "":
-            base, files = root, ("memory.max", "memory.current", "inactive_file")
-        elif "memory" in controllers.split(","):
-            base, files = root / "memory", ("memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file")
+            base, v2 = root, True
+        elif controller in controllers.split(","):
+            base, v2 = root / controller, False
         else:
             continue
         here = base / path.lstrip("/")
         if not here.is_dir():  # in a container, its own cgroup is mounted as the root
             here = base
         while True:
-            limit, usage = _number(here / files[0]), _number(here / files[1])
-            if limit is not None and usage is not None and limit < NO_LIMIT:
-                rooms.append(max(0, limit - usage + _stat(here / "memory.stat", files[2])))
+            yield here, v2
             if here == base or base not in here.parents:
                 break
             here = here.parent
+
+
+def cgroup_room(root: Path | None = None, proc: Path | None = None) -> int | None:
+    """Bytes this process's memory cgroups still allow, the tightest level up to the mount's root; None without
+    a limit. v2: memory.max - memory.current; v1: memory.limit_in_bytes - memory.usage_in_bytes; both plus the
+    inactive file cache, which the kernel reclaims before it refuses memory (as `docker stats` counts it)."""
+    rooms = []
+    for here, v2 in cgroup_levels("memory", root, proc):
+        files = (("memory.max", "memory.current", "inactive_file") if v2 else
+                 ("memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file"))
+        limit, usage = _number(here / files[0]), _number(here / files[1])
+        if limit is not None and usage is not None and limit < NO_LIMIT:
+            rooms.append(max(0, limit - usage + _stat(here / "memory.stat", files[2])))
     return min(rooms, default=None)
 
 
@@ -168,29 +178,7 @@ def cgroup_cpus(root: Path | None = None, proc: Path | None = None) -> float | N
     """Cores the CPU cgroup's quota allows (quota / period, the tightest level up to the mount's root); None
     without a quota. v2: cpu.max 'quota period' ('max period': none); v1: cpu.cfs_quota_us / cpu.cfs_period_us
     (-1: none). A Binder pod or `docker --cpus 1` writes one here while the affinity still shows every core."""
-    try:
-        lines = Path(proc or PROC_CGROUP).read_text().splitlines()
-    except OSError:
-        return None
-    quotas, root = [], Path(root or CGROUP)
-    for line in lines:
-        _, controllers, path = (line.split(":", 2) + ["", ""])[:3]
-        if not path:
-            continue
-        if controllers == "":
-            base, v2 = root, True
-        elif "cpu" in controllers.split(","):
-            base, v2 = root / "cpu", False
-        else:
-            continue
-        here = base / path.lstrip("/")
-        if not here.is_dir():  # in a container, its own cgroup is mounted as the root
-            here = base
-        while True:
-            quotas.extend(_quota(here, v2))
-            if here == base or base not in here.parents:
-                break
-            here = here.parent
+    quotas = [q for here, v2 in cgroup_levels("cpu", root, proc) for q in _quota(here, v2)]
     return min(quotas, default=None)
 
 

@@ -152,10 +152,10 @@ def _dask_handshake(address: str, timeout: float, stop) -> None:
     stop() is true: distributed bounds only the TCP connect, and waits for the handshake forever (a silent
     service) or mistakes another protocol's reply for a frame length (an HTTP server: MemoryError)."""
     import asyncio
-    import threading
     import time
 
     from distributed.comm import connect as dask_connect
+    from distributed.utils import LoopRunner
 
     from .jobs import Cancelled
 
@@ -177,10 +177,12 @@ def _dask_handshake(address: str, timeout: float, stop) -> None:
         elif task.exception() is not None:
             outcome["error"] = task.exception()
 
-    # on a thread of its own: the caller may be the kernel's thread, whose event loop is already running
-    worker = threading.Thread(target=lambda: asyncio.run(bounded()), name="explorer-dask-handshake", daemon=True)
-    worker.start()
-    worker.join(timeout + 5)  # bounded() ends by itself within about `timeout`; this is only a backstop
+    # on distributed's own IO loop, the one its synchronous Client runs on (no thread of explorer's): the caller may
+    # be the kernel's thread, whose event loop is already running; bounded() ends by itself within about `timeout`
+    try:
+        LoopRunner().run_sync(bounded, callback_timeout=timeout + 5)
+    except TimeoutError:  # only a backstop: said below as a service that did not answer
+        outcome["silent"] = True
     if outcome.get("stopped"):
         raise Cancelled(f"connecting to {address} cancelled")
     err = outcome.get("error")

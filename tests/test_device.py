@@ -185,3 +185,19 @@ def test_a_jobs_thread_count_stays_on_its_own_thread():
     t.join()
     assert inside == [(1, 1)]
     assert seen == [mine] and torch.get_num_threads() == mine
+
+
+def test_cgroup_levels_walk_from_own_cgroup_to_the_mount_root(tmp_path):
+    root, proc = tmp_path / "cgroup", tmp_path / "proc_cgroup"
+    write(proc, "5:cpu,cpuacct:/docker/abc\n4:memory:/docker/abc\n9:name=systemd:/\n0::/kubepods/pod1\n")
+    for d in ("kubepods/pod1", "cpu/docker/abc", "memory/docker/abc"):
+        (root / d).mkdir(parents=True)
+    v2 = [(root / "kubepods/pod1", True), (root / "kubepods", True), (root, True)]
+    assert list(hw.cgroup_levels("cpu", root, proc)) == [
+        (root / "cpu/docker/abc", False), (root / "cpu/docker", False), (root / "cpu", False), *v2]
+    assert list(hw.cgroup_levels("memory", root, proc))[:3] == [
+        (root / "memory/docker/abc", False), (root / "memory/docker", False), (root / "memory", False)]
+    write(proc, "4:memory:/elsewhere\n")  # a container: its own cgroup is the mount's root, one level
+    assert list(hw.cgroup_levels("memory", root, proc)) == [(root / "memory", False)]
+    assert list(hw.cgroup_levels("cpu", root, proc)) == []
+    assert list(hw.cgroup_levels("cpu", root, tmp_path / "missing")) == []

@@ -103,3 +103,15 @@ def test_nothing_listening_is_unreachable():
         port = s.getsockname()[1]
     err = finishes(lambda: engine_info(f"tcp://127.0.0.1:{port}", timeout=1), within=30)
     assert isinstance(err, ConnectionError) and "could not reach the Dask scheduler" in str(err)
+
+
+def test_a_silent_service_from_a_thread_whose_event_loop_runs(server):
+    """The phase panel asks on the kernel's thread, where an event loop is running: asyncio.run cannot serve."""
+    import asyncio
+
+    address = server(None)
+
+    async def in_a_kernel():
+        engine_info(address, timeout=1)
+    err = finishes(lambda: asyncio.run(in_a_kernel()), within=30)
+    assert isinstance(err, ConnectionError) and "did not answer as a Dask scheduler within 1 s" in str(err)

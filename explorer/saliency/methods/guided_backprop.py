@@ -49,12 +49,13 @@ class GuidedBackprop(Attribution):
     """Guided backpropagation: the input gradient with ReLU(g_out) * 1[z > 0] at every nn.ReLU (as Captum)."""
     name = "Guided backprop"
     family = "Backprop"
+    guided = True  # False: deconvolution's rule (deconvolution.py)
 
     def attribute(self, model, x, resolve):
         from .fallback import RELU_FUNCTIONS, warn_if_functional
 
-        warn_if_functional(self, model, x, (nn.ReLU,), RELU_FUNCTIONS, "ReLU rule")  # F.relu: not guided
-        return input_grad(model, x, resolve, lambda: relu_rules(model, guided=True))
+        warn_if_functional(self, model, x, (nn.ReLU,), RELU_FUNCTIONS, "ReLU rule")  # F.relu: plain gradient
+        return input_grad(model, x, resolve, lambda: relu_rules(model, guided=self.guided))
 
     def reduce(self, attr):  # as the input gradient: max over channels of |.|
         return attr.abs().amax(1)
