@@ -55,7 +55,7 @@ def test_tour_use_on_a_resnet_and_an_image_folder(user_session, unchanged):
     assert sal.maps.layer.value == "layer4"  # the last spatial map on the path to the logits, a block output
     assert "layer4.1.conv2" in sal.maps.layer.options
     first = bytes(sal.maps.image.value)
-    assert first.startswith(b"\x89PNG") and bytes(sal.compare.compare_image.value).startswith(b"\x89PNG")
+    assert first.startswith(b"\x89PNG") and sal.compare.grid_png().startswith(b"\x89PNG")
     assert _png_size(first) == (2 * SHOWN, 2 * SHOWN), "the overlay is drawn on the photo, not the 64 x 64 input"
     assert _png_size(sal.strip.cells[0].children[0].value) == (48, 48)  # photos shrunk to thumbnails
     with unchanged(s.model):

@@ -22,7 +22,7 @@ def test_alpha_and_colormap_redraw_without_model(panel_and_calls):
     panel, calls = panel_and_calls
     assert panel.error.value == "", panel.error.value
     first, n, computes = bytes(panel.maps.image.value), len(calls), panel.maps.computes
-    assert first.startswith(b"\x89PNG") and bytes(panel.compare.compare_image.value).startswith(b"\x89PNG")
+    assert first.startswith(b"\x89PNG") and panel.compare.grid_png().startswith(b"\x89PNG")
     image_widget = panel.maps.image
     panel.maps.alpha.value = 0.9
     assert bytes(panel.maps.image.value) != first and panel.maps.image is image_widget
@@ -123,9 +123,9 @@ def test_knob_form_follows_method(panel_and_calls):
 def test_compare_strip_and_its_errors(panel_and_calls):
     panel, _ = panel_and_calls
     panel.compare.compare_methods.value = ("Grad-CAM",)
-    one = bytes(panel.compare.compare_image.value)
+    one = panel.compare.grid_png()
     panel.compare.compare_methods.value = ("Grad-CAM", "Eigen-CAM", "NormGrad")
-    three = bytes(panel.compare.compare_image.value)
+    three = panel.compare.grid_png()
     from io import BytesIO
 
     from PIL import Image
@@ -133,11 +133,13 @@ def test_compare_strip_and_its_errors(panel_and_calls):
     assert w3 > 2.5 * w1  # three tiles side by side
     h3 = Image.open(BytesIO(three)).height
     panel.compare.compare_rows.value = 1  # one image: a third of the height
-    assert Image.open(BytesIO(bytes(panel.compare.compare_image.value))).height < h3 / 2.5
-    assert "columns: Grad-CAM | Eigen-CAM | NormGrad; rows: images 0" in panel.compare.compare_caption.value
+    assert Image.open(BytesIO(panel.compare.grid_png())).height < h3 / 2.5
+    assert "3 methods; rows: images 0" in panel.compare.compare_caption.value
+    assert [c.children[0].value for c in panel.compare.cells.children] == [
+        "<b>Grad-CAM</b>", "<b>Eigen-CAM</b>", "<b>NormGrad</b>"]
     panel.compare.compare_rows.value = 2  # the second row is the next image with its own class, from the same maps
     panel.maps.target.value = "true"
-    grid = np.asarray(Image.open(BytesIO(bytes(panel.compare.compare_image.value))).convert("RGB"))
+    grid = np.asarray(Image.open(BytesIO(panel.compare.grid_png())).convert("RGB"))
     from explorer.panels._common import display_scale, png
     from explorer.saliency import overlay
     i = panel.maps.index.value + 1
@@ -151,6 +153,32 @@ def test_compare_strip_and_its_errors(panel_and_calls):
     assert "out of range" in panel.error.value
     panel.maps.alpha.value = 0.2
     assert "out of range" in panel.error.value
+
+
+def test_every_method_gives_each_a_named_cell_that_wraps(panel_and_calls):
+    """Issue 23.3: 'every method' ran 25 tiny columns off the panel's right edge in one image, named only in a
+    caption, and squeezed the compare list and its button ('every me'). Now each method has its own cell, headed by
+    its name, in a flex box that wraps at the panel's width; the controls keep their size."""
+    import ipywidgets as W
+
+    panel, _ = panel_and_calls
+    c = panel.compare
+    c.compare_rows.value = 1
+    c.every.click()
+    assert panel.error.value == "", panel.error.value
+    names = list(panel.method_names)
+    assert len(names) > 20 and list(panel.state.compared) == names
+    labels = [cell.children[0].value for cell in c.cells.children]
+    assert labels == [f"<b>{n}</b>" for n in names]  # one cell a method, named, in the menu's order
+    widths = [int(cell.children[1].width) for cell in c.cells.children]
+    assert max(widths) <= 200 and sum(widths) > 1200  # one line would overflow: the cells must wrap
+    assert all(cell.children[0].layout.width == f"{w}px" for cell, w in zip(c.cells.children, widths))
+    assert (c.cells.layout.display, c.cells.layout.flex_flow, c.cells.layout.width) == ("flex", "row wrap", "100%")
+    assert all(cell.layout.flex == "0 0 auto" for cell in c.cells.children)  # cells keep their size, lines wrap
+    controls, grid = next(w for w in c.children if isinstance(w, W.HBox)).children
+    assert controls.layout.flex == "0 0 auto" and c.every.layout.min_width == "max-content"  # not squeezed
+    assert grid.layout.min_width == "0" and grid.layout.flex.startswith("1 1")  # takes the width left, no more
+    assert c.cells in grid.children and "25 methods" in c.compare_caption.value.replace(str(len(names)), "25")
 
 
 def test_layer_menu_lists_block_outputs_and_defaults_to_the_last_map(panel_and_calls):

@@ -38,7 +38,7 @@ class SaliencyPanel(Lab):
         self.trust = TrustView(self.state, self.error)
         self.export = Export("saliency", lambda: {
             f"{self.state.method}-image{self.state.index}.png": self.maps.image.value,
-            "compare.png": self.compare.compare_image.value, **self.ranking.exports()})
+            "compare.png": self.compare.grid_png(), **self.ranking.exports()})
         tabs = W.Tab([self.compare, W.VBox([self.ranking, self.roar]), self.trust])
         for i, t in enumerate(TABS):
             tabs.set_title(i, t)

@@ -1,4 +1,5 @@
-"""The compare view: several methods (columns) on the current and next images (rows), each for its own class."""
+"""The compare view: several methods (a named cell each, wrapping within the panel) on the current and next images
+(rows), each for its own class."""
 from __future__ import annotations
 
 import ipywidgets as W
@@ -27,8 +28,10 @@ class CompareView(View):
         self.compare_rows = W.IntSlider(3, min=1, max=6, description="images", continuous_update=False,
                                         tooltip="rows: the current image and the next ones")
         self.every = W.Button(description="every method", tooltip="compare all the methods that apply",
-                              layout=W.Layout(width="auto"))
-        self.compare_image, self.compare_caption = W.Image(format="png"), W.HTML()
+                              layout=W.Layout(width="auto", min_width="max-content"))
+        self.compare_caption = W.HTML()
+        # one cell a method, side by side and wrapping onto the next line at the panel's edge (issue 23.3)
+        self.cells = W.Box(layout=W.Layout(display="flex", flex_flow="row wrap", width="100%", gap="8px"))
         state.compared = self.compare_methods.value
         W.link((self.compare_methods, "value"), (state, "compared"))
         self.every.on_click(lambda _: setattr(state, "compared", tuple(self.names)))
@@ -38,8 +41,9 @@ class CompareView(View):
         state.observe(self.redraw, names=["alpha", "cmap"])
         state.observe(self._fill, names="drawn")
         bar = JobBar("compare")
-        super().__init__(state, error, [W.HBox([W.VBox([self.compare_methods, self.compare_rows, self.every]),
-                                                W.VBox([self.compare_caption, bar, self.compare_image])])], bar)
+        controls = W.VBox([self.compare_methods, self.compare_rows, self.every], layout=W.Layout(flex="0 0 auto"))
+        grid = W.VBox([self.compare_caption, bar, self.cells], layout=W.Layout(flex="1 1 0%", min_width="0"))
+        super().__init__(state, error, [W.HBox([controls, grid], layout=W.Layout(width="100%"))], bar)
 
     def compare_indices(self) -> list[int]:
         """The grid's rows: the current image and the next ones (wrapping round the split)."""
@@ -53,7 +57,7 @@ class CompareView(View):
         names, st = list(self.state.compared), self.state
         if not names:
             self.maps_ = None
-            self.compare_image.value, self.compare_caption.value = b"", ""
+            self.cells.children, self.compare_caption.value = (), ""
             self.drawn()
             return
         grid = [[st.request(n, i) for n in names] for i in self.compare_indices()]
@@ -72,24 +76,42 @@ class CompareView(View):
             self.maps_ = [[(r, self.explainers.stored(r) if m is None else m) for r, m in row] for row in self.maps_]
             self.redraw()
 
+    def _tiles(self) -> list[list[np.ndarray]]:
+        """Per image row, per method, the overlay (pale: its map is still coming), enlarged near 128 pixels high (the
+        gaps stay thin)."""
+        st, k = self.state, display_scale(self.images.shape[1], 128)
+        return [[(overlay(self.images[r[4]], m, st.alpha, st.cmap) if m is not None else
+                  (self.images[r[4]] * 0.3 + 178).astype(np.uint8)).repeat(k, 0).repeat(k, 1) for r, m in row]
+                for row in self.maps_]
+
     @reporting
     def redraw(self, change=None) -> None:
-        """The grid from the maps computed (no model call): each tile over its own image."""
+        """One named cell a method: its tiles over the rows' images, top to bottom (no model call)."""
         if not self.maps_:
+            self.cells.children = ()
             return
-        st, k = self.state, display_scale(self.images.shape[1], 128)  # tiles enlarged here: the gaps stay thin
-        rows = []
-        for row in self.maps_:
-            tiles = [(overlay(self.images[r[4]], m, st.alpha, st.cmap) if m is not None else  # pale: still coming
-                      (self.images[r[4]] * 0.3 + 178).astype(np.uint8)).repeat(k, 0).repeat(k, 1) for r, m in row]
-            gap = np.full((tiles[0].shape[0], 4, 3), 255, np.uint8)
-            rows.append(np.concatenate([t for tile in tiles for t in (tile, gap)][:-1], axis=1))
-        gap = np.full((4, rows[0].shape[1], 3), 255, np.uint8)
-        grid = np.concatenate([r for row in rows for r in (row, gap)][:-1], axis=0)
-        names = [r[0] for r, _ in self.maps_[0]]
-        self.compare_image.value = png(grid)
-        self.compare_image.width = str(grid.shape[1])  # its own size, not stretched to the caption's width
-        self.compare_image.layout.title = " | ".join(names)  # method order, left to right
-        self.compare_caption.value = (f"columns: {text(' | '.join(names))}; rows: images "
+        tiles, names = self._tiles(), [r[0] for r, _ in self.maps_[0]]
+        gap = np.full((4, tiles[0][0].shape[1], 3), 255, np.uint8)
+        columns = [np.concatenate([t for row in tiles for t in (row[j], gap)][:-1], axis=0) for j in range(len(names))]
+        if len(self.cells.children) != len(names):
+            self.cells.children = [W.VBox([W.HTML(), W.Image(format="png")], layout=W.Layout(flex="0 0 auto"))
+                                   for _ in names]
+        for cell, name, column in zip(self.cells.children, names, columns):
+            label, image = cell.children
+            label.value = f"<b>{text(name)}</b>"
+            image.value, image.width = png(column), str(column.shape[1])
+            label.layout.width = image.layout.width = f"{column.shape[1]}px"  # a long name wraps, not the grid
+        self.compare_caption.value = (f"{len(names)} method{'s' * (len(names) != 1)}; rows: images "
                                       f"{', '.join(str(row[0][0][4]) for row in self.maps_)}, each for its own "
                                       "target class")
+
+    def grid_png(self) -> bytes:
+        """The whole grid as one PNG (methods left to right, images top to bottom): what the export saves."""
+        if not self.maps_:
+            return b""
+        rows = []
+        for row in self._tiles():
+            gap = np.full((row[0].shape[0], 4, 3), 255, np.uint8)
+            rows.append(np.concatenate([t for tile in row for t in (tile, gap)][:-1], axis=1))
+        gap = np.full((4, rows[0].shape[1], 3), 255, np.uint8)
+        return png(np.concatenate([r for row in rows for r in (row, gap)][:-1], axis=0))
