@@ -9,10 +9,12 @@ import numpy as np
 from ._html import text
 
 
+def _plain(v) -> str:
+    return f"{v:.3f}" if isinstance(v, (float, np.floating)) else str(v)
+
+
 def _cell(v) -> str:
-    if isinstance(v, (float, np.floating)):
-        return f"{v:.3f}"
-    return text(v)
+    return text(_plain(v))
 
 
 class Table(list):
@@ -33,6 +35,19 @@ class Table(list):
         return f"<table class='explorer-table'><tr>{head}</tr>{body}</table>"
 
     _repr_html_ = to_html
+
+    def to_text(self) -> str:
+        """Aligned plain-text columns (floats to 3 decimals): what `print(table)` shows."""
+        if not self:
+            return ""
+        cols = self.columns
+        grid = [cols] + [[_plain(r.get(k, "")) for k in cols] for r in self]
+        widths = [max(len(row[i]) for row in grid) for i in range(len(cols))]
+        lines = ["  ".join(c.rjust(w) for c, w in zip(row, widths)).rstrip() for row in grid]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        return "\n".join(lines)
+
+    __str__ = to_text
 
     def to_csv(self, path=None) -> str:
         """CSV text at full precision; also written to path when given."""

@@ -112,6 +112,29 @@ def test_image_folder(tmp_path):
         image_folder(tmp_path / "nope")
 
 
+def test_shapes_folder_modes_and_formats(tmp_path):
+    from PIL import Image
+
+    from explorer.data import shapes_folder
+
+    def written(root):
+        return sorted((p.parent.name, p.name, Image.open(p).mode) for p in root.rglob("*.*"))
+
+    root = shapes_folder(tmp_path / "a", per_class=4, seed=0, modes=("L", "RGBA", "RGB"), formats=("jpg",))
+    want = [("L", "jpg"), ("RGBA", "png"), ("RGB", "jpg"), ("L", "jpg")]  # cycled; an RGBA photo is PNG
+    assert written(root) == sorted((c, f"{i}.{kind}", mode) for c in ("circle", "square")
+                                   for i, (mode, kind) in enumerate(want))
+    assert Image.open(root / "circle" / "1.png").getchannel("A").getextrema() == (200, 200)  # translucent
+    default = shapes_folder(tmp_path / "b", per_class=4, seed=0)  # a quarter grey, half JPEG
+    assert [m for c, _, m in written(default) if c == "circle"] == ["L", "RGB", "RGB", "RGB"]
+    assert [n for c, n, _ in written(default) if c == "circle"] == ["0.png", "1.jpg", "2.png", "3.jpg"]
+    for bad in ({"modes": ("CMYK",)}, {"modes": "L"}, {"formats": ()}, {"formats": ("gif",)}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            shapes_folder(tmp_path / "c", per_class=1, **bad)
+    data = image_folder(root, size=16, test_fraction=0.25, seed=0)  # every mode reads back as RGB
+    assert data.shape == (3, 16, 16) and data.classes == ("circle", "square")
+
+
 def test_pixel_ranges():
     x = np.full((10, 4, 4), 128, dtype=np.uint8)
     assert torch.allclose(from_arrays(x, np.arange(10) % 2).images("train"), torch.tensor(128 / 255))

@@ -1,5 +1,6 @@
 """Every notebook in notebooks/ runs top to bottom, offline, on the CPU, and saves small (BokehJS comes from the
-page's extension, not from an output: issue 23.6)."""
+page's extension, not from an output: issue 23.6); the workshop notebooks are what tools/make_notebooks.py writes."""
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,21 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.i
 
 def test_there_are_notebooks():
     assert any(p.name == "00_tour.ipynb" for p in NOTEBOOKS)
+
+
+def test_notebooks_are_what_the_generator_writes():
+    # hand edits to a notebook were lost the next time the generator ran (issue 23.9: geometry exercise 3)
+    nbformat = pytest.importorskip("nbformat")
+    tool = Path(__file__).resolve().parents[1] / "tools" / "make_notebooks.py"
+    spec = importlib.util.spec_from_file_location("make_notebooks", tool)
+    make = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make)
+    for name, cells in make.NOTEBOOKS.items():
+        saved = nbformat.read(make.HERE / f"{name}.ipynb", as_version=4)
+        wanted = make.notebook(cells)
+        assert [(c.cell_type, c.id, c.source) for c in saved.cells] == \
+            [(c.cell_type, c.id, c.source) for c in wanted.cells], f"{name}: run tools/make_notebooks.py"
+        assert not any("print(Table(" in c.source for c in wanted.cells), f"{name}: show a Table, not its list"
 
 
 @pytest.mark.slow

@@ -17,3 +17,13 @@ def test_table_html_and_csv(tmp_path):
     rows = list(csv.DictReader(io.StringIO(text)))
     assert rows == [{"a": "1", "b": "0.123456", "c": ""}, {"a": "2", "b": "<x>", "c": "0.5"}]
     assert Table([]).to_html() == "" and Table([]).to_csv() == "\n"
+
+
+def test_table_prints_as_aligned_text():
+    # print(Table(...)) showed the raw list of dicts (issue 23.9, geometry exercise 3)
+    t = Table([{"layer": "fc1", "fc1": 1.0}, {"layer": "out", "fc1": np.float32(0.25), "out": 1}])
+    assert str(t).splitlines() == ["layer    fc1  out",
+                                   "-----  -----  ---",
+                                   "  fc1  1.000",
+                                   "  out  0.250    1"]
+    assert str(Table([])) == "" and repr(t).startswith("[{")

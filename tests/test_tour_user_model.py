@@ -10,41 +10,16 @@ pytest.importorskip("torchvision")
 SIZE, SHOWN = 64, 96  # the model's input, and the photos the overlays are drawn on
 
 
-def write_image_folder(root, per_class: int = 20, seed: int = 0):
-    """Circles and squares in class sub-folders: every photo its own size, one grey, one RGBA (written with PIL)."""
-    from pathlib import Path
-
-    import numpy as np
-    from PIL import Image, ImageDraw
-
-    root, rng = Path(root), np.random.default_rng(seed)
-    for label in ("circle", "square"):
-        (root / label).mkdir(parents=True, exist_ok=True)
-        for i in range(per_class):
-            w, h = (int(v) for v in rng.integers(48, 140, size=2))
-            im = Image.new("RGB", (w, h), tuple(int(v) for v in rng.integers(0, 80, 3)))
-            s = min(w, h)
-            r = int(s * rng.uniform(0.2, 0.35))
-            cx, cy = w // 2 + int(rng.integers(-(s // 2 - r), s // 2 - r + 1)), h // 2
-            box = (cx - r, cy - r, cx + r, cy + r)
-            fill = tuple(int(v) for v in rng.integers(150, 256, 3))
-            (ImageDraw.Draw(im).ellipse if label == "circle" else ImageDraw.Draw(im).rectangle)(box, fill=fill)
-            if i == 0:
-                im = im.convert("L")  # a grey photo
-            elif i == 1:
-                im = im.convert("RGBA")
-                im.putalpha(200)  # a translucent one: composited on white
-            im.save(root / label / f"{i}.png")
-    return root
-
-
 @pytest.fixture(scope="module")
 def user_session(tmp_path_factory):
     """A torchvision ResNet-18 (seeded random weights) trained an epoch on a generated image folder at 64 x 64
     (the training calibrates BatchNorm and keeps 2 checkpoints), with 96 x 96 display photos."""
     from explorer import Session, image_folder
+    from explorer.data import shapes_folder
 
-    root = write_image_folder(tmp_path_factory.mktemp("photos") / "shapes")
+    # every photo its own size; grey, translucent (composited on white) and colour photos, PNG and JPEG
+    root = shapes_folder(tmp_path_factory.mktemp("photos") / "shapes", per_class=20, seed=0,
+                         modes=("L", "RGBA", "RGB", "RGB"))
     data = image_folder(root, size=SIZE, display_size=SHOWN, test_fraction=0.25, seed=0)
     session = Session.open(data, "resnet18", device="cpu", seed=0)
     session.train(epochs=1, batch_size=8, lr=1e-3, seed=0)

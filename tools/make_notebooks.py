@@ -1,4 +1,5 @@
-"""Write the workshop notebooks (explorer/notebooks/0[1-4]_*.ipynb) from the cells below; run after editing them."""
+"""Write the workshop notebooks (explorer/notebooks/0[1-5]_*.ipynb) from the cells below; run after editing them."""
+import hashlib
 from pathlib import Path
 
 import nbformat as nbf
@@ -12,6 +13,8 @@ def notebook(cells):
     nb = nbf.v4.new_notebook(metadata=KERNEL)
     nb.cells = [nbf.v4.new_markdown_cell(c[3:]) if c.startswith("md:") else nbf.v4.new_code_cell(c.strip())
                 for c in cells]
+    for i, cell in enumerate(nb.cells):  # ids from the content: regenerating an unchanged cell changes nothing
+        cell.id = hashlib.sha1(f"{i}:{cell.source}".encode()).hexdigest()[:8]
     return nb
 
 
@@ -81,6 +84,35 @@ Table(rank_methods(untrained, methods, n=64))""",
     """md:*Questions.* Which methods still "find" the digit with random weights? What does that tell you about them?
 (Hint: a digit is brighter than its surroundings; a map that follows the input's edges passes the pointing game
 without the model.)""",
+    """md:## Exercise 4: cascading randomisation (Adebayo et al., 2018)
+
+Exercise 3 swapped the whole network for an untrained one. The *model-randomisation* check is finer: it re-initialises
+the layers one by one from the output down (on a copy; the trained model is untouched) and, after each, compares the
+new maps with the original ones by rank correlation (Spearman) and SSIM. A map that explains the *model* should stop
+resembling the original once the layers it depends on are random; a curve that stays near 1 means the map does not
+depend on those weights. Here for Grad-CAM and guided backpropagation on 16 test images (a few seconds).""",
+    """from explorer.saliency import model_randomization
+
+curves = model_randomization(session.model, x[:16], ["Grad-CAM", "Guided backprop"], mode="cascading", seed=0)
+Table([{"randomised down to": layer, **{f"{name} {metric}": round(c[metric][i], 2)
+                                       for name, c in curves["methods"].items() for metric in ("spearman", "ssim")}}
+       for i, layer in enumerate(curves["layers"])])""",
+    """md:*Questions.* Which method's maps change as soon as the top layer (`fc`) is random, and which still look like
+the original after `fc`, `conv3` and `conv2` are random? What does that tell you about what the second method shows?
+Exercise 3 ranked both by pointing game and deletion: would those metrics have caught it? Try `mode="independent"`
+(one layer at a time): which single layer matters most for guided backprop?
+
+<details><summary><b>Answer</b> (click to open)</summary>
+
+Grad-CAM falls to a rank correlation of about 0.2 once `fc` is random and to about 0 below: its channel weights come
+from the gradient of the class score, so it depends on the top layers, as an explanation of the model should.
+Guided backprop stays high (Spearman about 0.9, 0.8, 0.7) until `conv1` itself is random: its backward pass zeroes
+negative gradients at every ReLU, so the map is mostly a reconstruction of the input's edges, gated by the first
+layer, and barely depends on what the upper layers learnt (Adebayo et al. 2018; Nie et al. 2018). A bright digit on a
+dark background gives such a map a good pointing game without the model, which is why a sanity check belongs beside
+the quality metrics. With `mode="independent"`, randomising `conv1` alone takes guided backprop's SSIM to about 0 and
+`conv2` alone to about 0.6, while `fc` or `conv3` alone leave it near 0.9 and 0.75.
+</details>""",
 ]
 
 CODES = [
@@ -187,12 +219,13 @@ Table(rows)""",
 Which choice makes two different networks comparable?
 
 ## Exercise 2: how sharp is the minimum?""",
-    """from explorer.landscape.lab import spectrum
+    """from explorer.landscape.lab import spectrum_job
 
 early = Session.open("digits", "cnn", epochs=2, seed=0)
 for name, s in (("2 epochs", early), ("15 epochs", session)):
-    sp = spectrum(s.model, x, y, k=3, iters=30)
-    print(f"{name}: top eigenvalues {[round(float(v), 2) for v in sp['top']]}, trace {sp['trace']:.1f}")""",
+    sp = s.run(spectrum_job(s, k=3))  # what the panel's Hessian tab computes (and shares) on 256 training inputs
+    print(f"{name}: top eigenvalues {[round(float(v), 2) for v in sp['top']]}, "
+          f"trace {sp['trace']:.0f} ± {2 * sp['trace_se']:.0f} ({sp['trace_samples']} Hutchinson samples)")""",
     """md:*Questions.* Does training make the minimum sharper or flatter here? Compare the top eigenvalue with
 the trace: how much of the curvature sits in the top three directions?
 
@@ -208,7 +241,7 @@ Table(rows[::4])""",
     """md:*Questions.* Two seeds, same data: is there a barrier? Now interpolate between two checkpoints of the same
 run (`session.history.checkpoints[5][1]` and the final weights): why is that path flat? Hidden units can be permuted
 without changing the function: the panel's *align* option matches them first (weight matching, for MLPs and
-plain CNNs such as this one) — tick it and interpolate again: how much of the barrier was only a permutation?"""
+plain CNNs such as this one) — tick it and interpolate again: how much of the barrier was only a permutation?""",
 ]
 
 YOUR_MODEL = [
@@ -216,29 +249,16 @@ YOUR_MODEL = [
 
 The labs work on the models and photos you bring: any torchvision classifier (ResNet, VGG, MobileNet, ViT, Swin,
 ...), a timm model, or your own `nn.Module`, on a folder of images in class sub-folders (`root/cat/*.jpg`,
-`root/dog/*.png`, any sizes and modes). Here we make such a folder (circles and squares, mixed sizes, some grey,
-PNG and JPEG), so the notebook runs offline, and train a torchvision ResNet-18 on it for a few seconds.""",
+`root/dog/*.png`, any sizes and modes). Here `shapes_folder` makes such a folder (128 circles and 128 squares,
+mixed sizes, some grey, PNG and JPEG), so the notebook runs offline, and we train a torchvision ResNet-18 (random,
+seeded weights: nothing downloads) on it for 10 epochs, enough to tell circles from squares (at least 90% of the
+test photos; `tests/test_your_model_notebook.py` runs these cells and checks it).""",
     """import tempfile
 from pathlib import Path
 
-import numpy as np
-from PIL import Image, ImageDraw
+from explorer.data import shapes_folder
 
-root = Path(tempfile.mkdtemp()) / "shapes"
-rng = np.random.default_rng(0)
-for label in ("circle", "square"):
-    (root / label).mkdir(parents=True)
-    for i in range(64):
-        w, h = (int(v) for v in rng.integers(60, 200, size=2))  # every photo its own size
-        im = Image.new("RGB", (w, h), tuple(int(v) for v in rng.integers(0, 80, 3)))
-        s = min(w, h)  # keep the shape inside the centre square the loader crops
-        r = int(s * rng.uniform(0.15, 0.3))
-        cx = w // 2 + int(rng.integers(-(s // 2 - r), s // 2 - r + 1))
-        cy = h // 2 + int(rng.integers(-(s // 2 - r), s // 2 - r + 1))
-        draw = ImageDraw.Draw(im)
-        (draw.ellipse if label == "circle" else draw.rectangle)((cx - r, cy - r, cx + r, cy + r),
-                                                               fill=tuple(int(v) for v in rng.integers(150, 256, 3)))
-        (im.convert("L") if i % 4 == 0 else im).save(root / label / f"{i}.{'jpg' if i % 2 else 'png'}")
+root = shapes_folder(Path(tempfile.mkdtemp()) / "shapes", per_class=128, seed=0)
 print(root, sorted(p.name for p in root.iterdir()))""",
     """md:`image_folder` resizes the shorter side and takes the centre crop at the model's size, converts grey,
 RGBA and 16-bit files to RGB, names any file it cannot read, and (with `display_size`) keeps the photo at a larger
@@ -249,7 +269,7 @@ size and normalisation, and `build_model("resnet18", pretrained=True)` their cla
 
 data = image_folder(root, size=64, display_size=160, test_fraction=0.25, seed=0)
 session = Session.open(data, "resnet18", seed=0)
-session.train(epochs=10, batch_size=16, lr=1e-3)
+session.train(epochs=10, batch_size=32, lr=1e-3, checkpoint_epochs=[0, 10])  # two checkpoints: the labs' path
 print(data, f"test accuracy: {session.evaluate('test').accuracy:.1%}")""",
     """md:## Which layer does a CAM explain?
 
@@ -265,7 +285,9 @@ blocks = [n for n in layers if "." not in n]
 print(f"default: {default_cam_layer(session.model, x)}; {len(layers)} layers to choose from, {blocks} and inside")""",
     """import io
 
+import numpy as np
 from IPython.display import Image as Show
+from PIL import Image
 
 
 def show(rows):
@@ -291,8 +313,14 @@ print("ViT default layer:", default_cam_layer(vit, x[:1]))
 show([list(photos[:3]), [overlay(p, m) for p, m in zip(photos[:3], GradCAM()(vit, x[:3]))]])""",
     """md:## The labs on your model
 
-Every lab takes the session: `explorer.app.Tour().use(session)` shows them all in tabs, with this ResNet on these
-photos; `explorer.panels.saliency.SaliencyPanel(session)` the saliency lab alone.""",
+Every lab takes the session: `Tour().use(session)` shows them all in tabs, with this ResNet on these photos (the
+overlays on the 160-pixel photos, the model on its 64 x 64 inputs); each tab's lab is built when you open it.
+`explorer.panels.saliency.SaliencyPanel(session)` shows the saliency lab alone.""",
+    """from explorer.app import Tour
+
+tour = Tour()
+tour.use(session)
+tour""",
 ]
 
 GEOMETRY = [
@@ -329,6 +357,7 @@ map, the collapse curves, and a unit's top images and visualisation.
 ## Exercise 1: is the local map exact?""",
     """import numpy as np
 import torch
+
 from explorer.geometry import local_map
 from explorer.train import eval_mode
 
@@ -357,19 +386,20 @@ density of regions higher near the data points or far from them? Compare an untr
 from explorer.geometry import cka_layers, session_collapse
 
 c = cka_layers(session.model, xs[:300])
-print(Table([{"layer": r, **{k: round(float(v), 2) for k, v in zip(c.cols, row)}}
-             for r, row in zip(c.rows, c.values)]))
-rows = session_collapse(session)
+Table([{"layer": r, **{k: round(float(v), 2) for k, v in zip(c.cols, row)}} for r, row in zip(c.rows, c.values)])""",
+    """rows = session_collapse(session)
 head = next(k for k in rows[0] if k != "epoch")
 Table([{"epoch": r["epoch"], **{k: round(r[head][k], 3) for k in ("NC1", "NC3", "NC4")}} for r in rows[::3]])""",
     """md:*Questions.* Which neighbouring layers have CKA near 1, and what does that say about the ReLU after each
 linear layer? Does NC1 keep falling with more epochs? What would you expect after training far past 100% training
-accuracy (Papyan et al.'s terminal phase)?"""
+accuracy (Papyan et al.'s terminal phase)?""",
 ]
 
+NOTEBOOKS = {"01_saliency": SALIENCY, "02_neural_codes": CODES, "03_loss_landscape": LANDSCAPE,
+             "04_your_model": YOUR_MODEL, "05_geometry": GEOMETRY}  # tests/test_notebooks.py: files in step
+
 if __name__ == "__main__":
-    for name, cells in (("01_saliency", SALIENCY), ("02_neural_codes", CODES), ("03_loss_landscape", LANDSCAPE),
-                        ("04_your_model", YOUR_MODEL), ("05_geometry", GEOMETRY)):
+    for name, cells in NOTEBOOKS.items():
         nbf.write(notebook(cells), HERE / f"{name}.ipynb")
         link = HERE.parents[1] / "notebooks" / f"{name}.ipynb"
         if not link.exists():

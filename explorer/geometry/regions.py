@@ -1,16 +1,17 @@
 """Linear regions on a plane by a dense grid: cells share a region when their activation codes agree."""
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..capture import capture, eval_mode
+from ..capture import eval_mode
 from ..codes.extract import activation_codes
 from ..device import model_device
-from ..layers import relu_layers
+from ..layers import relu_layers, resolve
 from .linear import local_map
 from .plane import Plane
 
@@ -102,30 +103,75 @@ def _changes(a: np.ndarray) -> np.ndarray:
     return out
 
 
-def grid_samples(model: nn.Module, plane: Plane, resolution: int = 200, bounds=None, layers=None,
-                 batch_size: int = 2048, progress=None) -> GridSamples:
-    """Codes of `layers` (default every ReLU-like layer; bit on iff pre-activation > 0, as explorer.codes) and
-    logits at each cell centre of the plane's grid, from one forward pass per batch."""
-    layers = tuple(relu_layers(model, layers))
-    u, v = plane.grid(resolution, bounds)
+class _Enough(Exception):
+    """Raised by the last of the layers' hooks when only codes are asked for: the rest of the forward is skipped."""
+
+
+@contextlib.contextmanager
+def _sign_bits(model: nn.Module, layers: tuple[str, ...]):
+    """Per layer, the (N, units) bool `input > 0` of each call (the code's bits, as explorer.codes), taken in a
+    pre-hook before an in-place ReLU rewrites it: no float copy is kept. Setting `stop[0]` to n raises _Enough once
+    n calls have been recorded (the forward's last layer has run)."""
+    bits: dict[str, list[torch.Tensor]] = {n: [] for n in layers}
+    stop, seen = [0], [0]
+
+    def on_input(name):
+        def hook(module, inputs):
+            bits[name].append(inputs[0].flatten(1) > 0)
+            seen[0] += 1
+            if seen[0] == stop[0]:
+                raise _Enough
+        return hook
+    handles = [m.register_forward_pre_hook(on_input(n)) for n, m in resolve(model, layers).items()]
+    try:
+        yield bits, stop, seen
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def _batches(model: nn.Module, plane: Plane, u: np.ndarray, v: np.ndarray, layers: tuple[str, ...], batch_size: int,
+             progress, logits: bool):
+    """Yield (packed codes, logits, code bits) of the cells u, v batch by batch (see grid_samples)."""
     device, dtype = model_device(model), _dtype(model)
-    packed, logits, n_bits = [], [], 0
-    total, i, step, cell = u.size, 0, 1, 0  # the first cell alone: the memory it takes sets the batch
-    with torch.no_grad(), eval_mode(model), capture(model, layers) as rec:
+    total, i, step, cell, n_bits = u.size, 0, 1, 0, 0  # the first cell alone: the memory it takes sets the batch
+    with torch.no_grad(), eval_mode(model), _sign_bits(model, layers) as (rec, stop, seen):
         while i < total:
-            rec.clear()
+            for calls in rec.values():
+                calls.clear()
+            seen[0] = 0
             x = plane.points(u.ravel()[i:i + step], v.ravel()[i:i + step]).to(device, dtype)
-            out, cell = _counted(model, x) if i == 0 else (model(x), cell)
-            bits = torch.cat([p.flatten(1) > 0 for n in layers for p in rec.preacts[n]], dim=1)
-            packed.append(np.packbits(bits.cpu().numpy(), axis=1))
+            try:
+                out, cell = _counted(model, x) if i == 0 else (model(x), cell)
+            except _Enough:
+                out = None
+            bits = torch.cat([p for n in layers for p in rec[n]], dim=1)
+            if n_bits and bits.shape[1] != n_bits:
+                raise RuntimeError(f"the layers gave {bits.shape[1]} code bits on this batch, {n_bits} on the first: "
+                                   "does the forward depend on the input?")
             n_bits = bits.shape[1]
-            logits.append(out.float().cpu().numpy())
+            if not logits:
+                stop[0] = seen[0]  # from now on the forward ends with the layers' last call
             i += len(x)
             if progress:
                 progress(i, total, {"cells": total})
-            # a batch's activations and records (8 bytes a unit) within BATCH_BYTES: a ResNet's 2048 cells are GBs
-            step = max(1, min(batch_size, BATCH_BYTES // max(cell + 8 * n_bits, 1)))
-    return GridSamples(u, v, np.concatenate(packed), n_bits, np.concatenate(logits), plane.anchors, layers)
+            yield (np.packbits(bits.cpu().numpy(), axis=1),
+                   out.float().cpu().numpy() if logits else np.zeros((len(x), 0), np.float32), n_bits)
+            # a batch's activations and bits within BATCH_BYTES: a ResNet's 2048 cells are GBs
+            step = max(1, min(batch_size, BATCH_BYTES // max(cell + n_bits, 1)))
+
+
+def grid_samples(model: nn.Module, plane: Plane, resolution: int = 200, bounds=None, layers=None,
+                 batch_size: int = 2048, progress=None, logits: bool = True) -> GridSamples:
+    """Codes of `layers` (default every ReLU-like layer; bit on iff pre-activation > 0, as explorer.codes) and
+    logits at each cell centre of the plane's grid, from one forward pass per batch. logits=False: codes only (its
+    logits are (cells, 0)); after the first cell each forward stops once the layers' last call has run, so the
+    codes of an early layer cost the layers up to it, not the whole network."""
+    layers = tuple(relu_layers(model, layers))
+    u, v = plane.grid(resolution, bounds)
+    parts = list(_batches(model, plane, u, v, layers, batch_size, progress, logits))
+    return GridSamples(u, v, np.concatenate([p for p, _, _ in parts]), parts[0][2],
+                       np.concatenate([q for _, q, _ in parts]), plane.anchors, layers)
 
 
 def partition(samples: GridSamples) -> GridRegions:
@@ -135,7 +181,7 @@ def partition(samples: GridSamples) -> GridRegions:
     keys = rows.view(np.dtype((np.void, rows.shape[1]))).ravel()  # one opaque key per code: fast unique
     _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
     ids = inverse.reshape(shape)
-    pred = samples.logits.argmax(1).reshape(shape)
+    pred = (samples.logits.argmax(1) if samples.logits.shape[1] else np.zeros(len(rows), int)).reshape(shape)
     return GridRegions(samples.u, samples.v, ids, rows[first], samples.n_bits, pred, _changes(ids), _changes(pred),
                        samples.anchors)
 
@@ -149,6 +195,7 @@ def grid_regions(model: nn.Module, plane: Plane, resolution: int = 200, bounds=N
 ZOOMS = (1.0, 1 / 3, 0.1, 1 / 30, 0.01)  # spans tried, widest first: shares of the anchors' box (Plane.bounds)
 CELLS = 20  # cells a region on average at which a grid shows regions rather than confetti
 SEARCH = 50  # the side of the grids that look for the span (a quarter of the cells of the default 100)
+SEARCH_BATCH = 256  # cells a forward in the search: a span with too many codes is given up after a few batches
 
 
 def shows_regions(r: GridRegions, cells: float = CELLS) -> bool:
@@ -156,18 +203,41 @@ def shows_regions(r: GridRegions, cells: float = CELLS) -> bool:
     return r.resolved and r.ids.size >= cells * r.count
 
 
+def _search_grid(model, plane, resolution, bounds, layers, progress, most: float):
+    """Codes only (each forward stops after the layers) on a resolution² grid, or None as soon as more than `most`
+    distinct codes are seen: the count only grows with more cells, so such a grid cannot show regions."""
+    layers = tuple(relu_layers(model, layers))
+    u, v = plane.grid(resolution, bounds)
+    seen, parts, n_bits = set(), [], 0
+    batches = _batches(model, plane, u, v, layers, SEARCH_BATCH, progress, logits=False)
+    try:
+        for packed, _, n in batches:
+            parts.append(packed)
+            n_bits = n
+            seen.update(map(bytes, packed))
+            if len(seen) > most:
+                return None
+    finally:
+        batches.close()  # its hooks come off now, not when the generator is collected
+    empty = np.zeros((u.size, 0), np.float32)
+    return partition(GridSamples(u, v, np.concatenate(parts), n_bits, empty, plane.anchors, layers))
+
+
 def widest_regions(model: nn.Module, plane: Plane, resolution: int = 100, layers=None, zooms=ZOOMS,
                    cells: float = CELLS, search: int = SEARCH, progress=None) -> GridRegions:
     """The grid regions at the widest of `zooms` (Plane.bounds(zoom=...)) whose grid shows_regions, trying the
     widest first on a search² grid (cells scaled to it), then the chosen span at resolution²; the narrowest span
-    when none does (its summary then says the grid cannot resolve them)."""
+    when none does (its summary then says the grid cannot resolve them). The search takes codes only: each forward
+    stops after the layers (an early layer of a ResNet costs its stem, not the network), and a span is given up as
+    soon as its grid has more codes than it can show; the logits are computed for the result's grid alone."""
     search = min(search, resolution)
+    need = cells * (search / resolution) ** 2
     for zoom in zooms:
-        r = grid_regions(model, plane, search, plane.bounds(zoom=zoom), layers, progress)
-        if shows_regions(r, cells * (search / resolution) ** 2):
+        bounds = plane.bounds(zoom=zoom)
+        r = _search_grid(model, plane, search, bounds, layers, progress, search * search / need)
+        if r is not None and shows_regions(r, need):
             break
-    return r if search == resolution else grid_regions(model, plane, resolution, plane.bounds(zoom=zoom), layers,
-                                                       progress)
+    return grid_regions(model, plane, resolution, bounds, layers, progress)
 
 
 @dataclass(eq=False)

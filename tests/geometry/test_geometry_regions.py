@@ -126,6 +126,43 @@ def test_grid_regions_of_the_cnn(digits, unchanged):
         grid_regions(net, plane, resolution=4, layers="relu9")
 
 
+class TwiceReLU(nn.Module):
+    """One ReLU module called twice (as in a torchvision BasicBlock), then a head."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b, self.relu, self.head = nn.Linear(4, 5), nn.Linear(5, 5), nn.ReLU(), nn.Linear(5, 2)
+
+    def forward(self, x):
+        return self.head(self.relu(self.b(self.relu(self.a(x)))))
+
+
+def test_codes_only_grid_stops_after_the_layers(digits, unchanged):
+    """logits=False (widest_regions' span search): the same codes, but after the first cell each forward ends at
+    the layers' last call, so the head never runs again; a module called twice records both calls first."""
+    from explorer.geometry import partition
+    from explorer.models import SmallCNN
+
+    torch.manual_seed(0)
+    cases = [(SmallCNN().eval(), "relu1", "conv2", digits.inputs("test")[:3]),
+             (SmallCNN().eval(), None, "fc", digits.inputs("test")[:3]),
+             (TwiceReLU().eval(), "relu", "head", torch.randn(3, 4))]
+    for net, layers, after, x in cases:
+        seen = []
+        handle = getattr(net, after).register_forward_hook(lambda m, i, o, seen=seen: seen.append(len(o)))
+        plane = plane_through(*x)
+        with unchanged(net):
+            full = grid_samples(net, plane, 12, layers=layers, batch_size=50)
+            ran, seen[:] = sum(seen), []
+            codes = grid_samples(net, plane, 12, layers=layers, batch_size=50, logits=False)
+        handle.remove()
+        np.testing.assert_array_equal(codes.packed, full.packed)
+        assert codes.n_bits == full.n_bits and codes.logits.shape == (144, 0) and full.logits.shape[0] == 144
+        assert ran == 144 and seen == [1]  # the first cell's probe only
+        r = partition(codes)
+        assert (r.predicted == 0).all() and r.count == partition(full).count
+
+
 def test_planes_refuse_collinear_inputs():
     x0, d = torch.zeros(4), torch.ones(4)
     with pytest.raises(ValueError, match="collinear"):
@@ -185,6 +222,40 @@ def test_widest_regions_takes_the_widest_span_that_shows_regions():
     assert r.ids.shape == (40, 40) and r.count == 7 and (r.u.min(), r.u.max()) == pytest.approx((-0.475, 1.475))
     narrow = widest_regions(net, plane, resolution=40, cells=1e9, search=20)
     assert narrow.count == 2 and narrow.u.max() - narrow.u.min() == pytest.approx(0.01 * 2 * 39 / 40)
+
+
+def test_widest_regions_as_the_plain_search_but_cheaper(digits, unchanged):
+    """The span search gives the grid the plain search gives (every span's full grid with logits, widest first),
+    cell for cell, on a CNN's early layer and on all its layers, feeding fewer cells (a span is given up once its
+    grid has more codes than it can show) and running the head only for the result's cells (and each probe's)."""
+    from explorer.geometry import shows_regions, widest_regions
+    from explorer.geometry.regions import ZOOMS
+    from explorer.models import SmallCNN
+
+    torch.manual_seed(0)
+    net = SmallCNN().eval()
+    plane = plane_through(*digits.inputs("test")[:3])
+    fed, headed = [], []
+    net.conv1.register_forward_hook(lambda m, i, o: fed.append(len(o)))
+    net.fc.register_forward_hook(lambda m, i, o: headed.append(len(o)))
+    for layers in ("relu1", None):
+        for resolution, search in ((40, 20), (20, 20)):
+            fed[:], headed[:] = [], []
+            for zoom in ZOOMS:  # the plain search
+                bounds = plane.bounds(zoom=zoom)
+                plain = grid_regions(net, plane, search, bounds, layers)
+                if shows_regions(plain, 20 * (search / resolution) ** 2):
+                    break
+            plain = grid_regions(net, plane, resolution, bounds, layers) if search < resolution else plain
+            plain_fed = sum(fed)
+            fed[:], headed[:] = [], []
+            with unchanged(net):
+                r = widest_regions(net, plane, resolution, layers, search=search)
+            for name in ("u", "v", "ids", "predicted", "boundary", "decision"):
+                np.testing.assert_array_equal(getattr(r, name), getattr(plain, name), err_msg=f"{layers} {name}")
+            if search < resolution:
+                assert sum(fed) < plain_fed, (layers, sum(fed), plain_fed)
+                assert sum(headed) <= resolution ** 2 + len(ZOOMS), (layers, sum(headed))
 
 
 def test_a_grid_of_no_cells_is_refused_by_name(digits):

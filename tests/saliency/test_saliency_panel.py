@@ -268,6 +268,12 @@ def test_every_method_is_a_named_tile_that_wraps(panel_and_calls):
     assert all(n.replace("&", "&amp;") in t.children[0].value for t, n in zip(tiles, names))
     assert all(int(t.children[1].width) <= 96 for t in tiles)
     assert panel.compare.grid.layout.flex_flow == "row wrap"
+    assert all(t.layout.flex == "0 0 auto" for t in tiles)  # tiles keep their size: the lines wrap
+    import ipywidgets as W
+
+    controls, right = next(w for w in panel.compare.children if isinstance(w, W.HBox)).children
+    assert controls.layout.flex == "0 0 auto" and panel.compare.every.layout.min_width == "max-content"
+    assert right.layout.min_width == "0" and right.layout.flex.startswith("1 1")  # the width left, no more
     panel.compare.compare_methods.value = ("Grad-CAM",)
     assert len(panel.compare.grid.children) == 1
     assert live_widgets() <= before + 3 * 1  # the other tiles closed (one tile: a box, a name, a picture)

@@ -29,7 +29,7 @@ class CompareView(View):
         self.compare_rows = W.IntSlider(3, min=1, max=6, description="images", continuous_update=False,
                                         tooltip="rows: the current image and the next ones")
         self.every = W.Button(description="every method", tooltip="compare all the methods that apply",
-                              layout=W.Layout(width="auto"))
+                              layout=W.Layout(width="auto", min_width="max-content"))  # not cut: 'every me'
         self.compare_caption, self.tiles = W.HTML(), []
         self.grid = W.Box(layout=W.Layout(flex_flow="row wrap", width="100%"))
         state.compared = self.compare_methods.value
@@ -42,8 +42,8 @@ class CompareView(View):
         state.observe(self._fill, names="drawn")
         bar = JobBar("compare")
         right = W.VBox([self.compare_caption, bar, self.grid], layout=W.Layout(flex="1 1 0%", min_width="0"))
-        super().__init__(state, error, [W.HBox([W.VBox([self.compare_methods, self.compare_rows, self.every]),
-                                                right])], bar)
+        controls = W.VBox([self.compare_methods, self.compare_rows, self.every], layout=W.Layout(flex="0 0 auto"))
+        super().__init__(state, error, [W.HBox([controls, right], layout=W.Layout(width="100%"))], bar)
 
     def compare_indices(self) -> list[int]:
         """The grid's rows: the current image and the next ones (wrapping round the split)."""
@@ -101,7 +101,7 @@ class CompareView(View):
         """n tiles (a name over a picture), made once and reused; the ones no longer shown are closed."""
         while len(self.tiles) < n:
             self.tiles.append(W.VBox([W.HTML(), W.Image(format="png")],
-                                     layout=W.Layout(margin="0 6px 6px 0", align_items="center")))
+                                     layout=W.Layout(margin="0 6px 6px 0", align_items="center", flex="0 0 auto")))
         extra, self.tiles = self.tiles[n:], self.tiles[:n]
         self.grid.children = self.tiles
         for t in extra:
@@ -112,6 +112,7 @@ class CompareView(View):
     def redraw(self, change=None) -> None:
         """The tiles from the maps computed (no model call): each overlay over its own image."""
         if not self.maps_:
+            self.cells.children = ()
             return
         names = [r[0] for r, _ in self.maps_[0]]
         columns = self._columns()
