@@ -66,6 +66,19 @@ def test_labs_respond_in_jupyterlab(lab_server, notebook_dir, lab_page):
     method = sal.locator(".widget-dropdown", has_text="method").locator("select")
     assert changes(page, overlay, lambda: method.select_option(label="CAM · Eigen-CAM")), "method change did not redraw"
     assert not sal.locator(".explorer-error:visible").count()
+    # every method: one named tile each, wrapped within the panel (25 columns of one picture ran off its edge)
+    sal.locator("button", has_text="every method").click()
+    n = len(sal.locator(".widget-select-multiple", has_text="compare").locator("option").all())
+    page.wait_for_function(f"() => document.querySelectorAll('{NOTEBOOK} .explorer-saliency .explorer-tile img')"
+                           f".length >= {n}", timeout=120_000)
+    fits = sal.evaluate("""p => { const r = p.getBoundingClientRect();
+        const tiles = [...p.querySelectorAll('.explorer-tile')];
+        return {overflow: p.scrollWidth - p.clientWidth, tiles: tiles.length,
+                outside: tiles.filter(t => t.getBoundingClientRect().right > r.right + 1).length,
+                named: tiles.filter(t => t.innerText.trim().length > 0).length,
+                lines: new Set(tiles.map(t => Math.round(t.getBoundingClientRect().top))).size}; }""")
+    assert fits["tiles"] == n and fits["named"] == n, fits
+    assert fits["overflow"] <= 1 and fits["outside"] == 0 and fits["lines"] > 1, fits
 
     # neural codes: the map's picture changes with the colouring (a recolour of the bokeh plot)
     open_tab(page, "Neural codes")

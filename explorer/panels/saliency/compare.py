@@ -100,8 +100,10 @@ class CompareView(View):
     def _tiles(self, n: int) -> list:
         """n tiles (a name over a picture), made once and reused; the ones no longer shown are closed."""
         while len(self.tiles) < n:
-            self.tiles.append(W.VBox([W.HTML(), W.Image(format="png")],
-                                     layout=W.Layout(margin="0 6px 6px 0", align_items="center", flex="0 0 auto")))
+            tile = W.VBox([W.HTML(), W.Image(format="png")],
+                          layout=W.Layout(margin="0 6px 6px 0", align_items="center", flex="0 0 auto"))
+            tile.add_class("explorer-tile")
+            self.tiles.append(tile)
         extra, self.tiles = self.tiles[n:], self.tiles[:n]
         self.grid.children = self.tiles
         for t in extra:
@@ -124,7 +126,7 @@ class CompareView(View):
             label.value = (f"<div style='width:{width}px;font-size:11px;line-height:1.2;text-align:center;"
                            f"overflow-wrap:anywhere'>{text(name)}{mark}</div>")
             image.value, image.width = png(column), str(width)  # the browser scales a larger picture down
-            image.layout.title = name + (": " + " ".join(notes) if notes else "")
+            image.tooltip = name + (": " + " ".join(notes) if notes else "")  # the title the browser shows
         self.compare_caption.value = (f"{len(names)} method{'s' * (len(names) > 1)}; images "
                                       f"{', '.join(str(row[0][0][4]) for row in self.maps_)} top to bottom, each "
                                       "for its own target class")
