@@ -138,14 +138,11 @@ def test_tour_serves_as_voila_app(voila_server, lab_page):
 def user_model_notebook(folder: Path) -> Path:
     """A notebook that builds a session on a torchvision ResNet-18 and a generated image folder, then shows it in
     the tour: the user's path through notebook 04, in four short cells."""
-    import inspect
-
     import nbformat
 
-    from ..test_tour_user_model import write_image_folder
-
-    cells = [inspect.getsource(write_image_folder),
-             "import tempfile\n\nroot = write_image_folder(tempfile.mkdtemp() + '/shapes')",
+    cells = ["import tempfile\n\nfrom explorer.data import shapes_folder\n\n"
+             "root = shapes_folder(tempfile.mkdtemp() + '/shapes', per_class=20, seed=0,\n"
+             "                     modes=('L', 'RGBA', 'RGB', 'RGB'))",
              "from explorer import Session, image_folder\n\n"
              "data = image_folder(root, size=64, display_size=96, test_fraction=0.25, seed=0)\n"
              "session = Session.open(data, 'resnet18', seed=0)\n"

@@ -122,11 +122,11 @@ class CompareView(View):
         for j, (tile, name, column) in enumerate(zip(self._tiles(len(names)), names, columns)):
             label, image = tile.children
             notes = sorted({n for row in self.maps_ for n in self.explainers.notes(row[j][0])})
-            mark = f" <span title='{text(' '.join(notes))}'>&#9888;</span>" if notes else ""  # the map view says it
-            label.value = (f"<div style='width:{width}px;font-size:11px;line-height:1.2;text-align:center;"
-                           f"overflow-wrap:anywhere'>{text(name)}{mark}</div>")
+            mark = " &#9888;" if notes else ""  # the map view says the notes in full
+            tip = text(name + (": " + " ".join(notes) if notes else ""))  # on the name: an Image's tooltip breaks
+            label.value = (f"<div title='{tip}' style='width:{width}px;font-size:11px;line-height:1.2;"  # its view
+                           f"text-align:center;overflow-wrap:anywhere'>{text(name)}{mark}</div>")
             image.value, image.width = png(column), str(width)  # the browser scales a larger picture down
-            image.tooltip = name + (": " + " ".join(notes) if notes else "")  # the title the browser shows
         self.compare_caption.value = (f"{len(names)} method{'s' * (len(names) > 1)}; images "
                                       f"{', '.join(str(row[0][0][4]) for row in self.maps_)} top to bottom, each "
                                       "for its own target class")

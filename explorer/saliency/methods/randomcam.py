@@ -10,7 +10,8 @@ class RandomCAM(CAM):
 
     A baseline: a map that explains something should score better than this on the metrics. Drawn from NumPy's
     RandomState(seed), so seed s gives the weights pytorch-grad-cam draws after np.random.seed(s); the same seed
-    gives the same map on every call (the peer draws from the global state, a new map each call).
+    gives the same map on every call (the peer draws from the global state, a new map each call). As the peer, one
+    weight row per image of the batch: an image's map depends on its place in the batch, as a seed's noise does.
     """
     name = "Random-CAM"
     family = "CAM"
