@@ -11,7 +11,7 @@ from torch import nn
 from ..data import from_arrays
 from ..geometry.exact import ExactRegions, exact_regions
 from ..geometry.plane import Plane
-from ..jobs import Job, private_copy
+from ..jobs import Estimate, Job, private_copy
 from ..session import Session
 from ..train import evaluate
 from .data import Points
@@ -111,7 +111,14 @@ def train_job(session: Session, epochs: int = 50, every: int = 10, lr: float = 0
             loss = (info or {}).get("loss", float("nan"))
             progress(done, total, {**(info or {}), "partial": snapshot(model, plane, bounds, x, y, done, total, loss)})
         return base.compute(model, watch)
-    return Job((*base.key, "playground", every), base.prepare, compute, "training", base.estimate, store=False,
+    def estimate():  # the training's, plus its snapshots: one timed here (on the model as it is)
+        import time
+
+        start = time.perf_counter()
+        snapshot(session.model, plane, bounds, x, y)
+        n = total // every + 2
+        return base.estimate() + Estimate(n * (time.perf_counter() - start), 0, f"{n} exact-region snapshots")
+    return Job((*base.key, "playground", every), base.prepare, compute, "training", estimate, store=False,
                changes_weights=True, commit=base.commit)
 
 

@@ -36,8 +36,8 @@ class PlaygroundView(View):
     cheap = True  # a model changed elsewhere (a cell) is drawn again at once
 
     def __init__(self, state, error, own=None, seed: int = 0):
-        self.own, self.note, self.steps_ = own, "", 0  # the user's Points (or None); the last training's test
-        # accuracy; the steps this network has trained
+        self.own, self.note = own, ""  # the user's Points (or None); the last training's test accuracy
+        self.steps_, self.points_ = 0, None  # steps this network has trained; points to draw with the next snapshot
         self.data = _menu([*core.TOYS, *([OWN] if own is not None else [])], OWN if own is not None else "moons",
                           "data")
         self.noise = W.FloatSlider(value=0.1, min=0.0, max=0.5, step=0.05, description="noise",
@@ -84,9 +84,8 @@ class PlaygroundView(View):
         s.watch(self.weights_changed)
         self.state.current = s
         x, y = core.all_points(s)
-        test = np.arange(len(x)) >= len(s.data.labels("train"))
-        self.plot.show_points(x, y, test, s.data.n_classes)
-        self.recompute()
+        self.points_ = (x, y, np.arange(len(x)) >= len(s.data.labels("train")), s.data.n_classes)  # drawn with the
+        self.recompute()  # first snapshot: a source set before the figure is on the page never reaches it
 
     @guarded
     def recompute(self, _=None) -> None:
@@ -115,6 +114,9 @@ class PlaygroundView(View):
         """One snapshot: the map in place, and its numbers."""
         self.snapshot_ = snap
         self.plot.draw(snap, self.session_now().data.n_classes)
+        if self.points_ is not None:
+            self.plot.show_points(*self.points_)
+            self.points_ = None
         step = f"step {snap.step} of {snap.total}" if snap.total else (
             f"after {self.steps_} steps" if self.steps_ else "untrained")
         loss = "" if np.isnan(snap.loss) else f", loss {snap.loss:.3f}"
