@@ -2,6 +2,7 @@
 training, rebuilds on a new network, takes the user's points, and shows a bad input as an error."""
 import numpy as np
 import pytest
+import torch
 
 pytest.importorskip("jupyter_bokeh")
 
@@ -18,8 +19,8 @@ def test_training_redraws_the_regions_at_every_snapshot():
     v.epochs.value, v.every.value = 20, 50
     v.start()
     assert panel.error.value == "", panel.error.value
-    assert drawn[:5] == [0, 50, 100, 150, 200] and 200 in drawn  # every snapshot drawn as it came (then the final)
-    assert "test accuracy" in v.summary.value and "after 200 steps" in v.summary.value
+    assert drawn == [0, 50, 100, 150, 200, 200]  # every snapshot as it came, the last again with the test accuracy
+    assert "test accuracy" in v.summary.value and "step 200 of 200" in v.summary.value
     assert float(v.summary.value.split("train accuracy ")[1].split("%")[0]) > 90
     assert v.current()
 
@@ -34,6 +35,13 @@ def test_a_new_network_is_drawn_at_once():
     assert "untrained" in v.summary.value
     v.activation.value = "leaky relu"
     assert v.error.value == "" and int(v.summary.value.split("<b>")[1].split()[0]) > 1
+    # weights changed by a cell: drawn again at once (one unit of the first layer made dead: fewer regions)
+    s, n = v.session_now(), len(v.plot.edges.data["xs"])
+    with torch.no_grad():
+        s.model.fc1.weight[0] = 0.0
+        s.model.fc1.bias[0] = -1.0
+    s.changed()
+    assert v.current() and 1 < len(v.plot.edges.data["xs"]) < n
 
 
 def test_own_points_and_bad_points():

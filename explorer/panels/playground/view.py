@@ -38,6 +38,7 @@ class PlaygroundView(View):
     def __init__(self, state, error, own=None, seed: int = 0):
         self.own, self.note = own, ""  # the user's Points (or None); the last training's test accuracy
         self.steps_, self.points_ = 0, None  # steps this network has trained; points to draw with the next snapshot
+        self.training_ = False  # this view's training runs: the weights it commits are its last snapshot's
         self.data = _menu([*core.TOYS, *([OWN] if own is not None else [])], OWN if own is not None else "moons",
                           "data")
         self.noise = W.FloatSlider(value=0.1, min=0.0, max=0.5, step=0.05, description="noise",
@@ -78,7 +79,7 @@ class PlaygroundView(View):
     def rebuild(self, _=None) -> None:
         """A new session on the chosen points and a fresh network from the seed (a running training stops)."""
         self.forget()
-        self.note, self.steps_ = "", 0
+        self.note, self.steps_, self.training_ = "", 0, False
         s = core.playground(self.points(), int(self.width.value), int(self.depth.value), self.activation.value,
                             float(self.dropout.value), int(self.seed.value), executor=self.session.jobs())
         s.watch(self.weights_changed)
@@ -98,13 +99,26 @@ class PlaygroundView(View):
         s, self.note = self.session_now(), ""
         job = core.train_job(s, int(self.epochs.value), int(self.every.value), float(self.lr.value), 16,
                              float(self.decay.value), int(self.seed.value))
+        self.training_ = True
         self.submit(job, lambda history: self.trained(s, len(history.epochs) * -(-len(s.data.labels("train")) // 16)),
-                    partial=self.draw)
+                    partial=self.draw, failed=self.failed)
+
+    def failed(self, err) -> None:
+        """Training failed (diverged): say why; the weights it kept are drawn again."""
+        self.training_ = False
+        self.error.show(err)
+        self.recompute()
+
+    def weights_changed(self) -> None:
+        """Weights committed by this view's own training are those of its last snapshot (drawn); any other change
+        is drawn again at once."""
+        if not self.training_:
+            super().weights_changed()
 
     def trained(self, session, steps: int) -> None:
         """Training ended: the test accuracy beside the last snapshot's numbers."""
         self.drawn(session)
-        self.steps_ += steps
+        self.steps_, self.training_ = self.steps_ + steps, False
         acc = session.evaluate("test").accuracy
         self.note = f"<br>after training: test accuracy <b class='explorer-playground-test'>{acc:.1%}</b>"
         self.draw(self.snapshot_)
