@@ -16,4 +16,13 @@ __version__ = "0.1.0"
 
 __all__ = ["Session", "capture", "find_layers", "relu_layers", "ImageSet", "from_arrays", "image_folder",
            "load_dataset", "pick_device", "MLP", "SmallCNN", "build_model", "load_checkpoint",
-           "save_checkpoint", "evaluate", "train", "Table"]
+           "save_checkpoint", "evaluate", "train", "Table"]  # and Playground, loaded on first use (below)
+
+
+def __getattr__(name: str):
+    """Playground, loaded on first use (it imports ipywidgets and bokeh; the core does not)."""
+    if name == "Playground":
+        from .panels.playground import Playground
+
+        return Playground
+    raise AttributeError(f"module 'explorer' has no attribute {name!r}")

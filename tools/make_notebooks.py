@@ -1,4 +1,4 @@
-"""Write the workshop notebooks (explorer/notebooks/0[1-5]_*.ipynb) from the cells below; run after editing them."""
+"""Write the workshop notebooks (explorer/notebooks/0[1-6]_*.ipynb) from the cells below; run after editing them."""
 import hashlib
 from pathlib import Path
 
@@ -395,8 +395,75 @@ linear layer? Does NC1 keep falling with more epochs? What would you expect afte
 accuracy (Papyan et al.'s terminal phase)?""",
 ]
 
+PLAYGROUND = [
+    """md:# Workshop 6: a playground on your own data (exact linear regions while a network trains)
+
+A ReLU network on the plane is **piecewise linear**: every hidden unit of the first layer is a line ($w \\cdot x + b
+= 0$), every unit of a deeper layer a line *within each region* of the layers before it, bent where it crosses them.
+Together they cut the plane into convex **linear regions** (one per activation pattern), and on each region the
+network is one affine map, so the **decision boundary** is a polyline made of straight pieces, one per region it
+crosses.
+
+The playground below (in the spirit of the TensorFlow Playground, but on your own points and with *exact* regions,
+not a grid) trains a small MLP on 2-D points and redraws its regions every few steps: the coloured parts are the
+classes it predicts, the thin grey lines the region edges, the black line the decision boundary; circles are
+training points, triangles held-out test points.""",
+    """from explorer import Playground
+
+Playground()""",
+    """md:**Try in the panel:** press **train** and watch the regions move; press it again to train on. Change the
+*width* and *depth* (a new network: the count of regions jumps), switch to *leaky relu* (the same lines, other maps),
+add *weight decay* or *dropout*, try the *spirals* with depth 1 and then depth 3.
+
+## Exercise 1: how many regions does a network make before training?
+
+For one hidden layer of $n$ units in general position the count is at most $1 + n + \\binom{n}{2}$ (lines in the
+plane); deeper layers can multiply it.""",
+    """from math import comb
+
+from explorer.playground import playground, snapshot_job, toy
+
+moons = toy("moons", 200, noise=0.1)
+for width, depth in [(4, 1), (8, 1), (16, 1), (4, 2), (8, 2), (8, 3)]:
+    s = playground(moons, width=width, depth=depth, seed=0)
+    n = s.run(snapshot_job(s)).regions.count
+    bound = 1 + width + comb(width, 2) if depth == 1 else None
+    print(f"width {width:2d} depth {depth}: {n:4d} regions" + (f" (at most {bound} in the plane)" if bound else ""))""",
+    """md:*Questions.* Why is the one-layer count below the bound (hint: the box is finite)? For the same number of
+units (16), is one layer of 16 or two of 8 richer?
+
+## Exercise 2: do the regions follow the data while it trains?""",
+    """from explorer.playground import train_job
+
+s = playground(toy("spirals", 200, noise=0.05), width=16, depth=3, seed=0)
+steps = []
+s.run(train_job(s, epochs=60, every=150),
+      progress=lambda done, total, info=None: info and "partial" in info and steps.append(info["partial"]))
+for snap in steps:
+    print(f"step {snap.step:4d}: {snap.regions.count:5d} regions, boundary in {len(snap.boundary):3d} pieces, "
+          f"train accuracy {snap.accuracy:.0%}")""",
+    """md:*Questions.* Does the number of regions grow or shrink with training, and where do new ones appear (near
+the points, near the boundary, far away)? Re-run with weight decay 1e-2 (`train_job(..., weight_decay=1e-2)`).
+
+## Exercise 3: your own points
+
+Any (N, 2) array with integer labels works: draw a shape, load a CSV, or take two features of a real data set.
+NaN or infinite coordinates are refused with the row named.""",
+    """import numpy as np
+
+rng = np.random.default_rng(0)
+t = rng.uniform(0, 2 * np.pi, 300)
+ring = np.stack([np.cos(t), np.sin(t)], 1) * np.where(np.arange(300) % 3 == 0, 0.4, 1.0)[:, None]
+x = ring + 0.05 * rng.normal(size=ring.shape)
+y = (np.arange(300) % 3 == 0).astype(int)  # the inner ring is class 1
+Playground(x, y, classes=["outer", "inner"])""",
+    """md:*Questions.* What is the smallest network that separates the rings? How many boundary pieces does its
+decision boundary have, and why can it never be a true circle?"""
+]
+
 NOTEBOOKS = {"01_saliency": SALIENCY, "02_neural_codes": CODES, "03_loss_landscape": LANDSCAPE,
-             "04_your_model": YOUR_MODEL, "05_geometry": GEOMETRY}  # tests/test_notebooks.py: files in step
+             "04_your_model": YOUR_MODEL, "05_geometry": GEOMETRY,
+             "06_playground": PLAYGROUND}  # tests/test_notebooks.py: files in step
 
 if __name__ == "__main__":
     for name, cells in NOTEBOOKS.items():

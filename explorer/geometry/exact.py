@@ -86,6 +86,26 @@ class ExactRegions:
         """Each region's boundary segments as (m, 2, 2) arrays (the domain's edges included)."""
         return [np.stack([p, np.roll(p, -1, 0)], 1) for p in self.polygons]
 
+    def class_pieces(self) -> tuple[list[np.ndarray], np.ndarray]:
+        """Each region cut into the convex parts where one class has the top logit (K = 1: logit > 0 is class 1):
+        the exact decision map as (polygons, (n,) class of each)."""
+        polys, classes = [], []
+        for poly, a, c in zip(self.polygons, self.weight, self.bias, strict=True):
+            k = len(c)
+            for cls in range(k) if k > 1 else (1, 0):
+                part = poly
+                for m in range(k) if k > 1 else (0,):
+                    if k > 1 and m == cls:
+                        continue
+                    g = part @ (a[0] if k == 1 else a[cls] - a[m]) + (c[0] if k == 1 else c[cls] - c[m])
+                    part = _split(part, g if cls or k > 1 else -g)[0]
+                    if len(part) < 3:
+                        break
+                if len(part) >= 3 and _area(part) > 1e-12:
+                    polys.append(part)
+                    classes.append(cls)
+        return polys, np.array(classes, int)
+
     def decision_segments(self) -> list[tuple[int, int, np.ndarray]]:
         """(i, j, (2, 2) segment) where classes i and j tie at the top: the decision boundary, exactly."""
         out = []
