@@ -54,3 +54,50 @@ def test_own_points_and_bad_points():
     x[3, 1] = np.nan
     with pytest.raises(ValueError, match="x has NaN or infinite coordinates in 1 of 40 points"):
         Playground(x, [0] * 20 + [1] * 20)
+
+
+def test_a_snapshot_goes_to_the_page_in_a_few_messages():
+    """jupyter_bokeh sends each buffer of a document change as two comm messages: the ragged region columns as
+    arrays made one snapshot 2,700 messages, over the Jupyter server's IOPub limit (1,000 a second), which then
+    dropped them (the page stopped following the training). As plain lists they are no buffers at all."""
+    from bokeh.core.serialization import Serializer
+
+    from explorer import Playground
+
+    v = Playground().view
+    for source in (v.plot.pieces, v.plot.edges, v.plot.boundary):
+        assert len(source.data["xs"]) > 0
+        ser = Serializer(deferred=True)
+        ser.encode(dict(source.data))
+        assert ser.buffers == [], f"{len(ser.buffers)} buffers"
+
+
+def test_partial_results_are_drawn_at_most_once_a_gap_and_the_last_is_not_lost():
+    """On a kernel's loop, a stream of snapshots is drawn first at once, then only the latest once the gap is over;
+    a snapshot of a ticket that is no longer current is never drawn."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from explorer.panels import _throttle
+
+    drawn, owner = [], SimpleNamespace(ticket_=None)
+    ticket = SimpleNamespace(stop=SimpleNamespace(is_set=lambda: False))
+    owner.ticket_ = ticket
+    latest = _throttle.Latest(owner, drawn.append, lambda item: 0.2)
+
+    async def stream():
+        loop = asyncio.get_running_loop()
+        _throttle.kernel_loop = lambda: loop
+        for i in range(50):
+            latest.put(ticket, i)
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.5)
+        latest.put(SimpleNamespace(stop=ticket.stop), "old")  # another ticket's: not drawn
+        await asyncio.sleep(0.5)
+
+    kernel_loop = _throttle.kernel_loop
+    try:
+        asyncio.run(stream())
+    finally:
+        _throttle.kernel_loop = kernel_loop
+    assert drawn[0] == 0 and drawn[-1] == 49 and 2 <= len(drawn) <= 6, drawn

@@ -7,6 +7,15 @@ import numpy as np
 from ..landscape.figures import figure
 
 
+def ragged(polys, axis: int, span: float) -> list[list[float]]:
+    """One coordinate of each polygon or segment as plain lists, rounded to 1e-5 of the plot's span (far below a
+    pixel). Not arrays: bokeh sends every array of a ragged column as its own buffer and jupyter_bokeh each buffer as
+    two comm messages, so one snapshot of 300 regions was 2,700 messages, over the Jupyter server's IOPub limit
+    (1,000 a second): the server then drops messages and the page silently stops showing the training."""
+    digits = max(0, int(-np.floor(np.log10(max(span, 1e-12) * 1e-5))))
+    return [np.round(p[:, axis], digits).tolist() for p in polys]
+
+
 def palette(k: int) -> list[str]:
     """One colour a class."""
     from bokeh.palettes import Category10_10, turbo
@@ -46,8 +55,8 @@ class RegionPlot:
         self.figure.x_range.update(start=u0, end=u1)
         self.figure.y_range.update(start=v0, end=v1)
         colours = palette(n_classes)
-        self.pieces.data = {"xs": [p[:, 0] for p in snap.pieces], "ys": [p[:, 1] for p in snap.pieces],
+        span = max(u1 - u0, v1 - v0)
+        self.pieces.data = {"xs": ragged(snap.pieces, 0, span), "ys": ragged(snap.pieces, 1, span),
                             "colour": [colours[c] for c in snap.classes]}
-        self.edges.data = {"xs": [p[:, 0] for p in snap.regions.polygons],
-                           "ys": [p[:, 1] for p in snap.regions.polygons]}
-        self.boundary.data = {"xs": [s[:, 0] for s in snap.boundary], "ys": [s[:, 1] for s in snap.boundary]}
+        self.edges.data = {"xs": ragged(snap.regions.polygons, 0, span), "ys": ragged(snap.regions.polygons, 1, span)}
+        self.boundary.data = {"xs": ragged(snap.boundary, 0, span), "ys": ragged(snap.boundary, 1, span)}

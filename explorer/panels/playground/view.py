@@ -7,11 +7,13 @@ import numpy as np
 from ... import playground as core
 from .._common import guarded
 from .._jobbar import JobBar
+from .._throttle import Latest
 from .._view import LabState, View
 from ..landscape.figures import view
 from .figures import RegionPlot
 
 OWN = "your points"
+GAP = 0.25  # seconds between redraws while training at least, and one more per 2,000 regions (about 300 kB a second)
 
 
 class PlaygroundState(LabState):
@@ -39,6 +41,7 @@ class PlaygroundView(View):
         self.own, self.note = own, ""  # the user's Points (or None); the last training's test accuracy
         self.steps_, self.points_ = 0, None  # steps this network has trained; points to draw with the next snapshot
         self.training_ = False  # this view's training runs: the weights it commits are its last snapshot's
+        self.latest = Latest(self, self.draw, lambda snap: max(GAP, snap.regions.count / 2000))  # partial draws
         self.data = _menu([*core.TOYS, *([OWN] if own is not None else [])], OWN if own is not None else "moons",
                           "data")
         self.noise = W.FloatSlider(value=0.1, min=0.0, max=0.5, step=0.05, description="noise",
@@ -79,6 +82,7 @@ class PlaygroundView(View):
     def rebuild(self, _=None) -> None:
         """A new session on the chosen points and a fresh network from the seed (a running training stops)."""
         self.forget()
+        self.latest.drop()
         self.note, self.steps_, self.training_ = "", 0, False
         s = core.playground(self.points(), int(self.width.value), int(self.depth.value), self.activation.value,
                             float(self.dropout.value), int(self.seed.value), executor=self.session.jobs())
@@ -101,11 +105,12 @@ class PlaygroundView(View):
                              float(self.decay.value), int(self.seed.value))
         self.training_ = True
         self.submit(job, lambda history: self.trained(s, len(history.epochs) * -(-len(s.data.labels("train")) // 16)),
-                    partial=self.draw, failed=self.failed)
+                    partial=lambda snap: self.latest.put(self.ticket_, snap), failed=self.failed)
 
     def failed(self, err) -> None:
         """Training failed (diverged): say why; the weights it kept are drawn again."""
         self.training_ = False
+        self.latest.drop()
         self.error.show(err)
         self.recompute()
 
@@ -118,10 +123,11 @@ class PlaygroundView(View):
     def trained(self, session, steps: int) -> None:
         """Training ended: the test accuracy beside the last snapshot's numbers."""
         self.drawn(session)
+        last = self.latest.take() or self.snapshot_  # the final snapshot, even inside the gap
         self.steps_, self.training_ = self.steps_ + steps, False
         acc = session.evaluate("test").accuracy
         self.note = f"<br>after training: test accuracy <b class='explorer-playground-test'>{acc:.1%}</b>"
-        self.draw(self.snapshot_)
+        self.draw(last)
 
     @guarded
     def draw(self, snap) -> None:
