@@ -55,6 +55,11 @@ def _wait(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90) -> N
     raise TimeoutError(f"{url} did not answer in {timeout} s:\n{log.read_text()[-3000:]}")
 
 
+# each Jupyter server's log by its URL: a test fails if the server dropped messages to its page meanwhile
+LOGS: dict[str, Path] = {}
+DROPPED = "IOPub message rate exceeded", "IOPub data rate exceeded"
+
+
 def _env(tmp: Path) -> dict:
     # JupyterLab 4 asks about its news feed in a toast unless the notification plugin is told not to fetch news
     settings = tmp / "config" / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
@@ -111,6 +116,7 @@ def _jupyter(module: str, notebook_dir: Path, tmp: Path, extra: list[str]):
         cmd.append("--allow-root")
     base = f"http://127.0.0.1:{port}"
     proc, fh = _serve(cmd, tmp, f"{base}/api/status?token={TOKEN}", notebook_dir)
+    LOGS[base] = tmp / "server.log"
     yield base
     _stop(proc, fh)
 
@@ -209,6 +215,8 @@ def stop_kernels(base: str) -> None:
 def lab_page(chromium, request):
     """A fresh browser page with a console-error collector (page.console); a screenshot is kept afterwards, and the
     kernels the test started on its Jupyter server are shut down."""
+    servers = [request.getfixturevalue(s) for s in ("lab_server", "notebook7_server") if s in request.fixturenames]
+    start = {b: LOGS[b].stat().st_size for b in servers if b in LOGS}
     context = chromium.new_context(viewport={"width": 1400, "height": 1000})
     pg = context.new_page()
     pg.console = Console(pg)
@@ -218,9 +226,16 @@ def lab_page(chromium, request):
         pg.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
     finally:
         context.close()
-        for server in ("lab_server", "notebook7_server"):
-            if server in request.fixturenames:
-                stop_kernels(request.getfixturevalue(server))
+        for base in servers:
+            stop_kernels(base)
+    # the server drops IOPub messages over its rates (1,000 a second, 1 MB a second) without a word to the page,
+    # which then shows a state the kernel has left: what the screen shows is wrong, so the test is
+    for base, offset in start.items():
+        with open(LOGS[base], errors="replace") as f:
+            f.seek(offset)
+            dropped = [line.strip() for line in f if any(d in line for d in DROPPED)]
+        if dropped:
+            pytest.fail(f"the Jupyter server dropped messages to the page during this test: {dropped}")
 
 
 def fresh(folder: Path, notebook: str) -> str:
