@@ -41,10 +41,12 @@ def session_codes(session, layers=None, split: str = "test", with_activations: b
 
 def encoding(session, layers: tuple, split: str = "test", with_activations: bool = False) -> tuple[float, int, int]:
     """(seconds per input, bits per input, inputs per batch) of activation_codes on a split's inputs: the batch it
-    takes (256, or fewer where MAX_BYTES of pre-activations and outputs would be exceeded) timed once per session."""
+    takes (256, or fewer where MAX_BYTES of pre-activations and outputs would be exceeded, or the split is smaller)
+    timed once per session."""
     model, x = session.model, estimates.some_inputs(session.data, split)
     bits = session.memo(("codes-bits", layers), lambda: activation_codes(model, x[:1], layers).n_bits)
     batch = max(1, min(256, MAX_BYTES // (8 * bits)))  # float32 pre-activations and outputs: 8 bytes per bit
+    batch = min(batch, max(1, len(session.data.labels(split))))  # a split of 16 runs one batch of 16, not of 256
 
     def make(b):
         xb = estimates.repeat(x, b)
