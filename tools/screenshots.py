@@ -41,8 +41,8 @@ def tour(page, base: str) -> None:
     page.wait_for_timeout(15_000)  # every method's map on three images
     shot(page, root, "saliency-jupyterlab.png")
     open_tab(page, "Neural codes")
-    page.wait_for_function(f"() => {{ const t = document.querySelector('{NOTEBOOK} .explorer-codes').innerText;"
-                           " return t.includes('bits') && !t.includes('computing'); }", timeout=120_000)
+    page.locator(f"{NOTEBOOK} .explorer-codes").wait_for(timeout=120_000)
+    wait_text(page, f"{NOTEBOOK} .explorer-codes", "bits")
     shot(page, root, "codes-jupyterlab.png")
     open_tab(page, "Loss landscape")
     land = page.locator(f"{NOTEBOOK} .explorer-landscape")
@@ -76,6 +76,7 @@ def playground(page, base: str) -> None:
 def main():
     DOCS.mkdir(exist_ok=True)
     with lab_page() as (page, base, _):
+        page.set_viewport_size({"width": 1400, "height": 4200})  # the whole tour on screen: JupyterLab scrolls inside
         tour(page, base)
         playground(page, base)
 

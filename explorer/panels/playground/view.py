@@ -28,7 +28,8 @@ class PlaygroundState(LabState):
 
 
 def _menu(options, value, description, width="210px"):
-    return W.Dropdown(options=options, value=value, description=description, layout=W.Layout(width=width))
+    return W.Dropdown(options=options, value=value, description=description, layout=W.Layout(width=width),
+                      style={"description_width": "initial"})  # 'weight decay', not 'weight de...'
 
 
 class PlaygroundView(View):
@@ -48,7 +49,8 @@ class PlaygroundView(View):
                                    continuous_update=False)
         self.width = W.IntSlider(value=16, min=1, max=32, description="width", continuous_update=False)
         self.depth = W.IntSlider(value=2, min=1, max=4, description="depth", continuous_update=False)
-        self.activation = W.ToggleButtons(options=list(core.ACTIVATIONS), value="relu")
+        self.activation = W.ToggleButtons(options=list(core.ACTIVATIONS), value="relu", description="activation",
+                                          style={"button_width": "90px"})
         self.dropout = _menu([0.0, 0.1, 0.2, 0.5], 0.0, "dropout")
         self.decay = _menu([0.0, 1e-4, 1e-3, 1e-2, 1e-1], 0.0, "weight decay")
         self.lr = _menu([0.003, 0.01, 0.03, 0.1], 0.01, "learning rate")
