@@ -95,9 +95,13 @@ def test_partial_results_are_drawn_at_most_once_a_gap_and_the_last_is_not_lost()
         latest.put(SimpleNamespace(stop=ticket.stop), "old")  # another ticket's: not drawn
         await asyncio.sleep(0.5)
 
+    import threading
+
     kernel_loop = _throttle.kernel_loop
-    try:
-        asyncio.run(stream())
+    try:  # a loop of its own on a thread of its own: the suite's thread may hold a running loop already
+        t = threading.Thread(target=lambda: asyncio.run(stream()))
+        t.start()
+        t.join(30)
     finally:
         _throttle.kernel_loop = kernel_loop
     assert drawn[0] == 0 and drawn[-1] == 49 and 2 <= len(drawn) <= 6, drawn

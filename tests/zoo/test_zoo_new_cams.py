@@ -102,9 +102,12 @@ def test_shapleycam(case, unchanged):
     """Equal to the peer; before MobileNetV3's squeeze-excitation gates, where the peer raises (PyTorch has no
     double backward for Hardsigmoid), equal to the peer on a copy whose gates are written out as Gate."""
     model, x, reshape, (_, (other, _)) = case
-    if reshape is not None:
-        pytest.xfail("pytorch-grad-cam 1.5.7's ShapleyCAM fails on token layers: with detach=False its activations "
-                     "skip reshape_transform, so get_cam_image gets (N, tokens, C): 'Invalid activation shape'")
+    if reshape is not None:  # ours against the peer's formula: test_shapleycam_vit_against_the_peers_formula
+        # pytorch-grad-cam 1.5.7's ShapleyCAM fails on a ViT: CPU flash attention has no double backward, and on
+        # token layers its activations skip reshape_transform with detach=False ('Invalid activation shape')
+        with pytest.raises(Exception, match="Invalid activation shape|not implemented"):
+            peer(pgc.ShapleyCAM, model, other, x, TARGETS, reshape)
+        return
     if any(isinstance(m, torch.nn.Hardsigmoid) for m in model.modules()):
         with pytest.raises(RuntimeError, match="hardsigmoid_backward"):
             peer(pgc.ShapleyCAM, model, other, x, TARGETS, None)
