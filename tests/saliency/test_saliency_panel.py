@@ -283,6 +283,9 @@ def test_every_method_is_a_named_tile_that_wraps(panel_and_calls):
     panel.compare.compare_methods.value = ("Grad-CAM",)
     assert len(panel.compare.grid.children) == 1
     assert live_widgets() <= before + 3 * 1  # the other tiles closed (one tile: a box, a name, a picture)
+    panel.compare.compare_methods.value = ()  # none compared: no tile, and a redraw (alpha) is no error
+    panel.maps.alpha.value = 0.3
+    assert panel.compare.grid.children == () and panel.error.value == "", panel.error.value
 
 
 def test_a_results_notes_show_beside_its_map(panel_and_calls):

@@ -114,7 +114,6 @@ class CompareView(View):
     def redraw(self, change=None) -> None:
         """The tiles from the maps computed (no model call): each overlay over its own image."""
         if not self.maps_:
-            self.cells.children = ()
             return
         names = [r[0] for r, _ in self.maps_[0]]
         columns = self._columns()
