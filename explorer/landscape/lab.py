@@ -306,6 +306,39 @@ def layer_spectra_job(session, groups="layer", k: int = 1, n: int = 256, trace_s
                "per-layer Hessian", estimate)
 
 
+def layer_spectra_training_job(session, groups="layer", k: int = 1, n: int = 256, trace_samples: int = 20,
+                               seed: int = 0, checkpoints=None) -> Job:
+    """layer_spectra at training checkpoints (indices into session.history.checkpoints, None: all) and on the
+    current model: {label: [GroupSpectrum]} in training order, labels 'epoch e' and 'current model'. Each
+    checkpoint is loaded into a private copy; the same inputs and seed for all, so the curves compare."""
+    from .blockwise import layer_spectra, parameter_groups
+
+    names = parameter_groups(session.model, groups) if isinstance(groups, str) else list(groups)
+    history = session.history
+    chosen = range(len(history.checkpoints)) if checkpoints is None else list(checkpoints)
+    states = [(f"epoch {history.checkpoints[i][0]}", history.checkpoints[i][1]) for i in chosen]
+
+    def prepare():
+        return [*states, ("current model", None)], private_copy(session.model), eval_batch(session.data, n, "train")
+
+    def compute(prepared, progress):
+        (todo, twin, (x, y)), out = prepared, {}
+        current = {k: v.detach().clone() for k, v in twin.state_dict().items()}
+        for i, (label, state) in enumerate(todo):
+            twin.load_state_dict(current if state is None else state)
+            step = (lambda d, t, info, i=i: progress(i * len(names) + d, len(todo) * len(names), info))
+            out[label] = layer_spectra(twin, x, y, groups=names, k=k, trace_samples=trace_samples, seed=seed,
+                                       progress=step)
+        return out
+
+    def estimate():
+        one = layer_spectra_job(session, names, k, n, trace_samples, seed).estimate()
+        return Estimate(one.seconds * (len(states) + 1), one.bytes, f"{len(states) + 1} models x {one.what}")
+    return Job(("landscape-layer-spectra-training", tuple(names), k, n, trace_samples, seed, tuple(chosen),
+                (id(history), len(history.checkpoints))), prepare, compute, "per-layer Hessian over training",
+               estimate)
+
+
 def activation_spectra_job(session, layers, k: int = 1, n: int = 256, seed: int = 0) -> Job:
     """blockwise.activation_spectra (the Hessian w.r.t. each layer's output) on n training inputs, on a copy."""
     from .blockwise import activation_spectra

@@ -86,12 +86,49 @@ def test_interpolation_and_spectrum(panel, session, unchanged):
     assert len(panel.hessian.density_source.data["x"]) == 300
 
 
+def test_per_layer_hessian_over_training(panel, session, unchanged):
+    """One curve per checkpoint plus the current model, each equal to layer_spectra on that checkpoint's weights;
+    the activation Hessian's top eigenvalues on the current model; the CSV export carries them."""
+    import copy
+
+    from explorer.landscape import layer_spectra, parameter_groups
+    from explorer.landscape.lab import eval_batch
+    from explorer.panels.landscape import layer_table
+
+    view = panel.layers
+    view.n = 64
+    view.over.value = True
+    with unchanged(session.model):
+        view.compute()
+    assert panel.error.value == ""
+    names = parameter_groups(session.model, "layer")
+    assert list(view.result_) == ["epoch 0", "epoch 1", "epoch 2", "current model"]
+    assert view.lines.data["label"] == list(view.result_) and len(view.traces.data["x"]) == 4 * len(names)
+    assert view.figure.xaxis.major_label_overrides == dict(enumerate(names))
+    twin = copy.deepcopy(session.model)
+    twin.load_state_dict(session.history.checkpoints[1][1])
+    x, y = eval_batch(session.data, 64, "train")
+    direct = layer_spectra(twin, x, y, groups=names, trace_samples=20, seed=0)
+    assert [g.top[0] for g in view.result_["epoch 1"]] == pytest.approx([g.top[0] for g in direct], rel=1e-9)
+    assert view.lines.data["ys"][1] == pytest.approx([g.top[0] for g in direct], rel=1e-9)
+    i = 1  # the whisker is the trace ± 2 SE
+    row = view.result_["epoch 0"][i]
+    assert view.traces.data["upper"][i] - view.traces.data["trace"][i] == pytest.approx(2 * row.trace_se)
+    view.wrt.value = "activations"
+    assert view.over.disabled
+    view.compute()
+    assert panel.error.value == "" and list(view.result_) == names
+    assert len(view.lines.data["ys"]) == 1 and view.traces.data["x"] == []
+    assert [r["layer"] for r in layer_table(view.result_)] == names
+
+
 def test_export_after_slice_path_and_spectrum(panel, session, tmp_path):
     import csv
 
     panel.export.folder.value = str(tmp_path)
     names = sorted(p.name.split("-", 3)[-1] for p in panel.export.save())
-    assert names == sorted(["slice.html", "slice-1d.html", "interpolation.html", "hessian-density.html"])
+    assert names == sorted(["slice.html", "slice-1d.html", "interpolation.html", "hessian-density.html",
+                            "layer-hessian.html", "layer-trace.html"])
     panel.slices.span.value, panel.slices.resolution.value = 0.5, 7
     panel.slices.recompute()
     panel.path.interpolate()

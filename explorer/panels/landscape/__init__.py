@@ -7,6 +7,7 @@ from ...table import Table
 from .._common import ErrorLine, Lab, load_bokeh
 from ..export import Export, bokeh_html
 from .hessian import HessianView
+from .layers import LayerHessianView
 from .path import PathView
 from .point import PointView
 from .slice import RESOLUTIONS, SliceView
@@ -26,11 +27,13 @@ class LandscapePanel(Lab):
         self.live = PointView(self.state, self.error, n_eval, n_shown)
         self.path = PathView(self.state, self.error, n_eval)
         self.hessian = HessianView(self.state, self.error, seed)
+        self.layers = LayerHessianView(self.state, self.error, seed)
         self.figures = {**self.slices.figures, "interpolation": self.path.figure,
-                        "hessian-density": self.hessian.figure}
+                        "hessian-density": self.hessian.figure, "layer-hessian": self.layers.figure,
+                        "layer-trace": self.layers.trace_figure}
         self.export = Export("landscape", self._exports)
-        tabs = W.Tab([W.VBox([self.slices, self.live]), self.path, self.hessian])
-        for i, t in enumerate(("slice", "interpolation", "Hessian")):
+        tabs = W.Tab([W.VBox([self.slices, self.live]), self.path, self.hessian, self.layers])
+        for i, t in enumerate(("slice", "interpolation", "Hessian", "per layer")):
             tabs.set_title(i, t)
         super().__init__([self.error, tabs, self.export])
         self.add_class("explorer-landscape")
@@ -52,4 +55,15 @@ class LandscapePanel(Lab):
             out["hessian.csv"] = Table([{"quantity": f"eigenvalue {i + 1}", "value": float(v)}
                                         for i, v in enumerate(r["top"])]
                                        + [{"quantity": "trace", "value": float(r["trace"])}]).to_csv()
+        if (r := self.layers.result_) is not None:
+            out["layer-hessian.csv"] = layer_table(r).to_csv()
         return out
+
+
+def layer_table(result: dict) -> Table:
+    """The per-layer view's result as rows: per model and group, λ_max (and the trace with its SE for parameters)."""
+    first = next(iter(result.values()), None)
+    if first and isinstance(first[0], float):  # w.r.t. activations: {layer: [λ_max]}
+        return Table({"layer": k, "top eigenvalue": float(v[0])} for k, v in result.items())
+    return Table({"model": m, "group": g.group, "parameters": g.dim, "top eigenvalue": float(g.top[0]),
+                  "trace": float(g.trace), "trace SE": float(g.trace_se)} for m, gs in result.items() for g in gs)

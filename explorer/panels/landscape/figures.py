@@ -5,8 +5,8 @@ from __future__ import annotations
 def figure(title, x_label, y_label, **kw):
     """A small bokeh figure."""
     from bokeh.plotting import figure as bokeh_figure
-    return bokeh_figure(title=title, width=380, height=300, x_axis_label=x_label, y_axis_label=y_label,
-                        toolbar_location=None, **kw)
+    return bokeh_figure(**{"width": 380, "height": 300, "toolbar_location": None, **kw}, title=title,
+                        x_axis_label=x_label, y_axis_label=y_label)
 
 
 def view(fig):
