@@ -21,7 +21,7 @@ import torch
 def plain(model, plane, resolution, layers, search=50):
     """The search before: full grids (codes and logits) at each span until one shows regions."""
     from explorer.geometry import grid_regions, shows_regions
-    from explorer.geometry.regions import CELLS, ZOOMS
+    from explorer.geometry.span import CELLS, ZOOMS
 
     search = min(search, resolution)
     for zoom in ZOOMS:

@@ -23,17 +23,15 @@ from .linear import LocalMap, PathMaps, along_path, local_map, nonlinear_modules
 from .match import NeuronMatch, correlations, match_layers, match_units
 from .minibatch import batch_grams, cka_layers, hsic_pairs, minibatch_cka
 from .plane import Plane, plane_from, plane_through
+from .region_at import Region, region_at
 from .regions import (
-    GridRegions,
-    GridSamples,
-    Region,
-    grid_regions,
-    grid_samples,
-    partition,
-    region_at,
-    shows_regions,
-    widest_regions,
+                  GridRegions,
+                  GridSamples,
+                  grid_regions,
+                  grid_samples,
+                  partition,
 )
+from .span import shows_regions, widest_regions
 
 __all__ = ["LocalMap", "PathMaps", "local_map", "along_path", "nonlinear_modules", "Plane", "plane_through",
            "plane_from", "GridSamples", "GridRegions", "Region", "grid_samples", "partition", "grid_regions",

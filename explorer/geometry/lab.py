@@ -17,7 +17,8 @@ from .linear import local_map
 from .match import match_layers
 from .minibatch import minibatch_cka
 from .plane import plane_through
-from .regions import SEARCH, ZOOMS, grid_samples, partition, widest_regions
+from .regions import grid_samples, partition
+from .span import SEARCH, ZOOMS, widest_regions
 
 COLLAPSE_MAX = 5000  # inputs the class means and covariances are taken on (a stratified sample of a larger split)
 

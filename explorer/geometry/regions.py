@@ -9,10 +9,9 @@ import torch
 from torch import nn
 
 from ..capture import eval_mode
-from ..codes.extract import activation_codes
+from ..data import model_dtype
 from ..device import model_device
 from ..layers import relu_layers, resolve
-from .linear import local_map
 from .plane import Plane
 
 
@@ -90,11 +89,6 @@ def _counted(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, int]:
     return out, total[0] // max(len(x), 1)
 
 
-def _dtype(model: nn.Module) -> torch.dtype:
-    """The model's floating dtype (a float64 plane still feeds a float32 model)."""
-    return next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
-
-
 def _changes(a: np.ndarray) -> np.ndarray:
     """(R, C) bool: a cell differs from its right or lower neighbour."""
     out = np.zeros(a.shape, bool)
@@ -130,10 +124,10 @@ def _sign_bits(model: nn.Module, layers: tuple[str, ...]):
             h.remove()
 
 
-def _batches(model: nn.Module, plane: Plane, u: np.ndarray, v: np.ndarray, layers: tuple[str, ...], batch_size: int,
+def grid_batches(model: nn.Module, plane: Plane, u: np.ndarray, v: np.ndarray, layers: tuple[str, ...], batch_size: int,
              progress, logits: bool):
     """Yield (packed codes, logits, code bits) of the cells u, v batch by batch (see grid_samples)."""
-    device, dtype = model_device(model), _dtype(model)
+    device, dtype = model_device(model), model_dtype(model)
     total, i, step, cell, n_bits = u.size, 0, 1, 0, 0  # the first cell alone: the memory it takes sets the batch
     with torch.no_grad(), eval_mode(model), _sign_bits(model, layers) as (rec, stop, seen):
         while i < total:
@@ -169,7 +163,7 @@ def grid_samples(model: nn.Module, plane: Plane, resolution: int = 200, bounds=N
     codes of an early layer cost the layers up to it, not the whole network."""
     layers = tuple(relu_layers(model, layers))
     u, v = plane.grid(resolution, bounds)
-    parts = list(_batches(model, plane, u, v, layers, batch_size, progress, logits))
+    parts = list(grid_batches(model, plane, u, v, layers, batch_size, progress, logits))
     return GridSamples(u, v, np.concatenate([p for p, _, _ in parts]), parts[0][2],
                        np.concatenate([q for _, q, _ in parts]), plane.anchors, layers)
 
@@ -190,87 +184,3 @@ def grid_regions(model: nn.Module, plane: Plane, resolution: int = 200, bounds=N
                  progress=None) -> GridRegions:
     """The plane's pattern regions of `layers` (default the whole network) on a resolution x resolution grid."""
     return partition(grid_samples(model, plane, resolution, bounds, layers, progress=progress))
-
-
-ZOOMS = (1.0, 1 / 3, 0.1, 1 / 30, 0.01)  # spans tried, widest first: shares of the anchors' box (Plane.bounds)
-CELLS = 20  # cells a region on average at which a grid shows regions rather than confetti
-SEARCH = 50  # the side of the grids that look for the span (a quarter of the cells of the default 100)
-SEARCH_BATCH = 256  # cells a forward in the search: a span with too many codes is given up after a few batches
-
-
-def shows_regions(r: GridRegions, cells: float = CELLS) -> bool:
-    """Whether a grid shows its regions: resolved, and `cells` cells a region on average."""
-    return r.resolved and r.ids.size >= cells * r.count
-
-
-def _search_grid(model, plane, resolution, bounds, layers, progress, most: float):
-    """Codes only (each forward stops after the layers) on a resolution² grid, or None as soon as more than `most`
-    distinct codes are seen: the count only grows with more cells, so such a grid cannot show regions."""
-    layers = tuple(relu_layers(model, layers))
-    u, v = plane.grid(resolution, bounds)
-    seen, parts, n_bits = set(), [], 0
-    batches = _batches(model, plane, u, v, layers, SEARCH_BATCH, progress, logits=False)
-    try:
-        for packed, _, n in batches:
-            parts.append(packed)
-            n_bits = n
-            seen.update(map(bytes, packed))
-            if len(seen) > most:
-                return None
-    finally:
-        batches.close()  # its hooks come off now, not when the generator is collected
-    empty = np.zeros((u.size, 0), np.float32)
-    return partition(GridSamples(u, v, np.concatenate(parts), n_bits, empty, plane.anchors, layers))
-
-
-def widest_regions(model: nn.Module, plane: Plane, resolution: int = 100, layers=None, zooms=ZOOMS,
-                   cells: float = CELLS, search: int = SEARCH, progress=None) -> GridRegions:
-    """The grid regions at the widest of `zooms` (Plane.bounds(zoom=...)) whose grid shows_regions, trying the
-    widest first on a search² grid (cells scaled to it), then the chosen span at resolution²; the narrowest span
-    when none does (its summary then says the grid cannot resolve them). The search takes codes only: each forward
-    stops after the layers (an early layer of a ResNet costs its stem, not the network), and a span is given up as
-    soon as its grid has more codes than it can show; the logits are computed for the result's grid alone."""
-    search = min(search, resolution)
-    need = cells * (search / resolution) ** 2
-    for zoom in zooms:
-        bounds = plane.bounds(zoom=zoom)
-        r = _search_grid(model, plane, search, bounds, layers, progress, search * search / need)
-        if r is not None and shows_regions(r, need):
-            break
-    return grid_regions(model, plane, resolution, bounds, layers, progress)
-
-
-@dataclass(eq=False)
-class Region:
-    """One region at a plane point: its code, its affine map (in input space and on the plane), its members."""
-
-    bits: np.ndarray  # (n_bits,) 0/1
-    weight: np.ndarray  # (K, *shape): W_x
-    bias: np.ndarray  # (K,): b_x
-    plane_weight: np.ndarray  # (K, 2): logits = plane_weight @ (u, v) + plane_bias inside the region
-    plane_bias: np.ndarray  # (K,)
-    members: np.ndarray  # indices of the given inputs (training set) whose code is this one
-    exact: bool
-
-
-def region_at(model: nn.Module, plane: Plane, u: float, v: float, layers=None, inputs: torch.Tensor | None = None,
-              input_codes=None, linearise: bool = False) -> Region:
-    """The region holding plane point (u, v): its code (explorer.codes), affine map, and which inputs share it.
-
-    inputs: the inputs to search (e.g. session.data.inputs('train')); input_codes: their Codes, if known.
-    """
-    layers = tuple(relu_layers(model, layers))
-    x = plane.points([u], [v]).to(model_device(model), _dtype(model))
-    code = activation_codes(model, x, layers)
-    m = local_map(model, x, linearise=linearise)
-    k = m.bias.shape[1]
-    w = m.weight.reshape(k, -1)
-    basis = plane.basis.flatten(1).double().cpu().numpy()
-    origin = plane.origin.flatten().double().cpu().numpy()
-    members = np.zeros(0, int)
-    if inputs is not None or input_codes is not None:
-        codes = input_codes if input_codes is not None else activation_codes(model, inputs, layers)
-        if codes.n_bits != code.n_bits:
-            raise ValueError(f"input_codes have {codes.n_bits} bits, the region's code {code.n_bits}: other layers?")
-        members = np.flatnonzero((codes.packed == code.packed[0]).all(1))
-    return Region(code.bits()[0], m.weight[0], m.bias[0], w @ basis.T, w @ origin + m.bias[0], members, m.exact)

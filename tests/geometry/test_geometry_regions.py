@@ -229,7 +229,7 @@ def test_widest_regions_as_the_plain_search_but_cheaper(digits, unchanged):
     cell for cell, on a CNN's early layer and on all its layers, feeding fewer cells (a span is given up once its
     grid has more codes than it can show) and running the head only for the result's cells (and each probe's)."""
     from explorer.geometry import shows_regions, widest_regions
-    from explorer.geometry.regions import ZOOMS
+    from explorer.geometry.span import ZOOMS
     from explorer.models import SmallCNN
 
     torch.manual_seed(0)
