@@ -23,6 +23,14 @@ def _value(v) -> str:
     return ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
 
 
+def empty(model) -> bool:
+    """Whether a bokeh model draws no data (a plot of a result not computed yet: left out of the report)."""
+    from bokeh.models import ColumnDataSource
+
+    sources = list(model.select({"type": ColumnDataSource}))
+    return bool(sources) and all(not any(len(v) for v in s.data.values()) for s in sources)
+
+
 class Page:
     """The HTML of widget trees, with one script per bokeh plot; html() is the whole page."""
 
@@ -60,7 +68,7 @@ class Page:
             name = text(w.description or type(w).__name__)
             return f"<span class='choice'><b>{name}</b>: {text(_value(w.value))}</span>"
         model = getattr(w, "_model", None)  # jupyter_bokeh's BokehModel
-        return self.plot(model) if model is not None else ""
+        return self.plot(model) if model is not None and not empty(model) else ""
 
     def plot(self, model) -> str:
         """A bokeh model embedded: its div and its script (BokehJS itself is inlined once in the head)."""
