@@ -149,3 +149,18 @@ def test_the_html_report_holds_every_lab_offline(saved, tmp_path):
     assert all(f"<h2>{title}</h2>" in html for title in LABS)
     assert "<b>method</b>: " + tour.tabs.children[1].children[0].state.method in html  # the choices
     assert "explorer-report-plot" in html and "wrote the report" in tour.files.said.value
+
+
+def test_the_file_bar_buttons_save_open_and_export(saved, tmp_path):
+    """The buttons (handlers called directly: ipywidgets only logs a handler's error) and their messages."""
+    tour = saved[0]
+    bar = tour.files
+    bar.path.value, bar.html.value = str(tmp_path / "bar.pt"), str(tmp_path / "bar.html")
+    save, open_, export = bar.buttons
+    save.click()
+    assert (tmp_path / "bar.pt").is_file() and "saved the tour" in bar.said.value and tour.error.value == ""
+    export.click()
+    assert (tmp_path / "bar.html").is_file() and "wrote the report" in bar.said.value
+    bar.path.value = str(tmp_path / "missing.pt")
+    open_.click()
+    assert "no tour file" in tour.error.value and tour.session is saved[0].session  # the tour shown is kept

@@ -15,6 +15,8 @@ from .export import Export
 OUTPUTS = (W.HTML, W.HTMLMath, W.Label, W.Image, W.IntProgress, W.FloatProgress, W.Valid, W.Password)
 SKIPPED = (JobBar, Export)  # progress and time left, the save-to folder: not results, not choices
 PLAIN = (str, int, float, bool, type(None))
+RESULTS = ("rows", "drawn")  # lab-state traits that hold results (a ranking's rows, the drawn map's memo key): saved
+# with the choices, never set back (the views compute them again)
 
 
 def plain(value, strict: bool = False):
@@ -54,14 +56,24 @@ def is_control(w) -> bool:
     return isinstance(w, W.ValueWidget) and not isinstance(w, OUTPUTS)
 
 
+def _tensors(value) -> bool:
+    """Whether plain data holds a tensor."""
+    if isinstance(value, dict):
+        return any(_tensors(v) for v in value.values())
+    return isinstance(value, torch.Tensor) or isinstance(value, list) and any(map(_tensors, value))
+
+
 def state_of(obj) -> dict:
-    """The plain-valued traits of a lab's state (its choices and small results such as a ranking's rows)."""
+    """The traits of a lab's state that are choices (strings, numbers and lists or dicts of them); arrays and
+    tensors (a slice's directions, the points on a map) are results: computed from the choices again."""
     out = {}
     for name in sorted(obj.trait_names()):
         try:
-            out[name] = plain(getattr(obj, name), strict=True)
+            value = plain(getattr(obj, name), strict=True)
         except TypeError:
-            continue  # arrays and memo keys: computed from the choices again
+            continue
+        if not _tensors(value):
+            out[name] = value
     return out
 
 
@@ -100,7 +112,7 @@ def apply(root, saved: dict) -> list[str]:
         w = at(root, [int(i) for i in where.split("/") if i != ""])
         state = getattr(w, "state", None)
         for name, value in traits.items():
-            if state is not None and state.has_trait(name) and name != "rows":
+            if state is not None and state.has_trait(name) and name not in RESULTS:
                 try:
                     setattr(state, name, tuple(value) if isinstance(getattr(state, name), tuple) else value)
                 except Exception as err:  # noqa: BLE001 - reported to the caller with the trait's name

@@ -31,11 +31,20 @@ SMALL = 64 * 2**20  # bytes: a dataset of your own in memory up to this size is 
 @dataclass
 class Restored:
     """What opening a tour file did: choices that could not be set, results to ask for again, and (when the labs
-    computed here and now) where the results shown differ from the saved ones (empty: the same numbers)."""
+    computed here and now, or after check()) where the results shown differ from the saved ones (empty: the same
+    numbers)."""
 
     problems: list = field(default_factory=list)
     press: list = field(default_factory=list)
     differences: list | None = None
+    saved: dict = field(default_factory=dict, repr=False)  # lab title -> the results it showed when saved
+
+    def check(self, tour) -> list:
+        """Compare what the tour's labs show now with the saved results (in a kernel: once their jobs are done)."""
+        now = {t: tab.children[0] for t, tab in zip(tour.labs, tour.tabs.children) if tab.children}
+        self.differences = [f"{t}{d}" for t, saved in self.saved.items() if t in now
+                            for d in differences(saved, shown(now[t]))]
+        return self.differences
 
 
 def data_ref(data: ImageSet, opened: dict | None) -> dict:
@@ -134,7 +143,7 @@ def session(path, meta: dict, model=None, data: ImageSet | None = None, device: 
 def restore_labs(tour, meta: dict, now: bool) -> Restored:
     """Open the saved labs with their choices; views that showed a result compute it again. When `now` (no kernel:
     jobs run here and now) the results shown are compared with the saved ones."""
-    out = Restored(differences=[] if now else None)
+    out = Restored(saved={t: lab["shown"] for t, lab in meta["labs"].items()})
     titles = list(tour.labs)
     for title, lab in meta["labs"].items():
         if title not in titles:
@@ -147,14 +156,17 @@ def restore_labs(tour, meta: dict, now: bool) -> Restored:
             view = at(panel, path)
             if isinstance(view, View) and view.shown_ is None:
                 if type(view).recompute is not View.recompute:
-                    view.recompute()
+                    try:
+                        view.recompute()
+                    except Exception as err:  # noqa: BLE001 - said beside the other problems of the restore
+                        out.problems.append(f"{title}: {err}")
                 else:
                     out.press.append(f"{title}: {view.again}")
-        if now:
-            out.differences += [f"{title}{d}" for d in differences(lab["shown"], shown(panel))]
     selected = meta["tour"]["selected"]
     if selected is not None and selected < len(titles):
         tour.tabs.selected_index = selected
+    if now:
+        out.check(tour)
     return out
 
 
