@@ -218,6 +218,7 @@ class Tour(W.VBox):
         and, outside a kernel, where the numbers differ from the saved ones)."""
         meta = tourfile.read(path)
         session = tourfile.session(path, meta, model, data, self.device)
+        session.check()  # here, raised: use() would only show it
         tourfile.apply(self.pickers, meta["tour"]["pickers"])
         self.use(session, picked=meta["tour"]["picked"])
         if meta["tour"]["picked"]:
@@ -226,7 +227,10 @@ class Tour(W.VBox):
                                       "seed": a["seed"]})
         done = self.restored_ = tourfile.restore_labs(self, meta, now=kernel_loop() is None)
         notes = [f"opened <code>{text(path)}</code> (saved {text(meta['saved'])})"]
-        if done.differences is not None:
+        if done.differences is None:
+            notes.append("the labs compute their results again: tour.restored_.check(tour) compares them with the "
+                         "saved ones once they are drawn")
+        else:
             notes.append("the same numbers as saved" if not done.differences else
                          f"{len(done.differences)} results differ from the saved ones: "
                          + text(", ".join(done.differences[:5])))

@@ -116,7 +116,7 @@ def test_another_version_a_plain_checkpoint_and_a_missing_folder_are_clear_error
         open_tour(tmp_path / "nothing.pt")
 
 
-def test_a_model_and_data_of_your_own(digits, tmp_path):
+def test_a_model_and_data_of_your_own(digits, tmp_path, unchanged, monkeypatch):
     """Small in-memory data is saved in the file; a model of your own must be passed again (and is not changed)."""
     from explorer import Session
     from explorer.data import from_arrays
@@ -133,11 +133,15 @@ def test_a_model_and_data_of_your_own(digits, tmp_path):
     with pytest.raises(ValueError, match="model of your own.*model=..."):
         open_tour(tmp_path / "mine.pt")
     other = build_model("mlp", data, seed=3).eval()
-    first = next(other.parameters()).clone()
-    again = open_tour(tmp_path / "mine.pt", model=other, device="cpu")
-    assert torch.equal(next(other.parameters()), first)  # the weights went into a copy
+    with unchanged(other):  # the saved weights go into a copy
+        again = open_tour(tmp_path / "mine.pt", model=other, device="cpu")
     assert differences(shown(panels(tour)["Gallery"]), shown(panels(again)["Gallery"])) == []
     assert again.session.data.name == "mine" and again.pickers.layout.display == "none"
+    monkeypatch.setattr("explorer.panels.tourfile.SMALL", 0)  # data too large to go into the file: named only
+    tour.save(tmp_path / "large.pt")
+    with pytest.raises(ValueError, match="does not hold its data.*data=..."):
+        open_tour(tmp_path / "large.pt", model=other)
+    assert open_tour(tmp_path / "large.pt", model=other, data=data, device="cpu").restored_.differences == []
 
 
 def test_the_html_report_holds_every_lab_offline(saved, tmp_path):
