@@ -168,3 +168,35 @@ def test_the_file_bar_buttons_save_open_and_export(saved, tmp_path):
     bar.path.value = str(tmp_path / "missing.pt")
     open_.click()
     assert "no tour file" in tour.error.value and tour.session is saved[0].session  # the tour shown is kept
+
+
+def test_in_a_kernel_the_labs_compute_again_off_the_thread_and_show_the_same_numbers(saved, kernel):
+    """In JupyterLab the restored labs' jobs run on the executor's thread: nothing is compared at once, check()
+    compares once they are drawn."""
+    import asyncio
+    import threading
+
+    async def use():
+        again = open_tour(saved[1], device="cpu")
+        assert again.restored_.differences is None and "compute their results again" in again.files.said.value
+        for _ in range(240):  # until every job is drawn (at most 60 s: each lab has a handful of small jobs)
+            await asyncio.sleep(0.25)
+            if not again.restored_.check(again):
+                break
+        assert again.restored_.check(again) == []
+
+    outcome = []  # asyncio.run on a thread of its own (as test_panel_common.run_loop), with time for five labs
+
+    def target():
+        try:
+            asyncio.run(use())
+            outcome.append(None)
+        except BaseException as err:  # noqa: BLE001 - raised again in the test's thread
+            outcome.append(err)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join(120)
+    assert not thread.is_alive() and outcome
+    if outcome[0] is not None:
+        raise outcome[0]
