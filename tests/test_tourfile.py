@@ -54,6 +54,9 @@ def test_the_file_loads_weights_only_and_names_the_data(saved):
 
 
 def test_the_restored_tour_shows_the_same_numbers(saved):
+    import explorer
+
+    assert explorer.open_tour is open_tour  # the package's public name
     tour, _, before, again = saved
     after = {k: shown(v) for k, v in panels(again).items()}
     assert set(after) == set(before)
