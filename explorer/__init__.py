@@ -16,13 +16,17 @@ __version__ = "0.1.0"
 
 __all__ = ["Session", "capture", "find_layers", "relu_layers", "ImageSet", "from_arrays", "image_folder",
            "load_dataset", "pick_device", "MLP", "SmallCNN", "build_model", "load_checkpoint",
-           "save_checkpoint", "evaluate", "train", "Table"]  # and Playground, loaded on first use (below)
+           "save_checkpoint", "evaluate", "train", "Table"]  # and Playground, Tour, open_tour: on first use
 
 
 def __getattr__(name: str):
-    """Playground, loaded on first use (it imports ipywidgets and bokeh; the core does not)."""
+    """Playground, Tour and open_tour, loaded on first use (they import ipywidgets and bokeh; the core does not)."""
     if name == "Playground":
         from .panels.playground import Playground
 
         return Playground
+    if name in ("Tour", "open_tour"):
+        from . import app
+
+        return getattr(app, name)
     raise AttributeError(f"module 'explorer' has no attribute {name!r}")

@@ -7,7 +7,9 @@ import ipywidgets as W
 
 from ._html import text
 from .data import DATASETS, data_root, source_options
+from .executor import kernel_loop
 from .models import BUILTIN, model_name
+from .panels import report, tourfile
 from .panels._common import ErrorLine, close_tree, guarded, load_bokeh
 from .panels._jobbar import JobBar
 from .session import Session
@@ -76,6 +78,9 @@ class Tour(W.VBox):
         self.shown_status = ""  # the status of the session the labs show while a new one trains
         self.error = ErrorLine()
         self.tabs = W.Tab()
+        self.opened_ = None  # (session, what Train opened it from: dataset, options, model, seed) for save()
+        self.restored_ = None  # what the last restore() did (tourfile.Restored)
+        self.files = tourfile.Files(self)
         self.train_button.on_click(lambda _: self.train())
         self.progress.cancel.on_click(lambda _: self.cancel())
         self.tabs.observe(self._show_tab, names="selected_index")
@@ -88,7 +93,8 @@ class Tour(W.VBox):
         self.pick = W.Button(description="pick a dataset and model", icon="list",
                              layout=W.Layout(width="auto", display="none"))
         self.pick.on_click(lambda _: self._show_pickers(True))
-        super().__init__([self.pickers, self.pick, self.progress, self.status, self.error, self.tabs])
+        super().__init__([self.pickers, self.pick, self.progress, self.status, self.error, self.files,
+                          self.tabs])
         self.add_class("explorer-tour")
 
     @guarded
@@ -141,8 +147,11 @@ class Tour(W.VBox):
         kwargs = {k: v for k, v in given.items() if k in source_options(self.dataset.value)}
         try:
             extra = {"pretrained": True} if self.pretrained.value and self.model.value not in BUILTIN else {}
-            return Session.open(self.dataset.value, self.model.value, device=self.device,
-                                seed=self.seed.value, data_kwargs=kwargs, **extra)
+            session = Session.open(self.dataset.value, self.model.value, device=self.device,
+                                   seed=self.seed.value, data_kwargs=kwargs, **extra)
+            self.opened_ = (session, {"dataset": self.dataset.value, "options": kwargs, "model": self.model.value,
+                                      "seed": self.seed.value})
+            return session
         except FileNotFoundError as err:
             raise FileNotFoundError(f"{err}. Here: fill in 'data folder', or tick 'download if missing'") from err
         except ConnectionError as err:
@@ -191,3 +200,48 @@ class Tour(W.VBox):
             return
         spec = list(self.labs.values())[i]
         self.tabs.children[i].children = [load_panel(spec)(self.session)]
+
+    def save(self, path) -> None:
+        """Save the session shown (weights, data reference, training history) and every open lab's choices and
+        results to one file (explorer.tourfile); open it again with open_tour(path)."""
+        tourfile.save(self, path)
+        self.files.said.value = f"saved the tour to <code>{text(path)}</code>"
+
+    def export_html(self, path) -> None:
+        """Write a static HTML report of the open labs (pictures, plots, tables, choices) that opens offline."""
+        report.export_html(self, path)
+        self.files.said.value = f"wrote the report <code>{text(path)}</code> (opens in a browser, no kernel)"
+
+    def restore(self, path, model=None, data=None):
+        """Show the tour saved in path: its weights and data, every lab it had open with the same choices; views
+        compute their results again (returns tourfile.Restored: what could not be set or must be asked again,
+        and, outside a kernel, where the numbers differ from the saved ones)."""
+        meta = tourfile.read(path)
+        session = tourfile.session(path, meta, model, data, self.device)
+        session.check()  # here, raised: use() would only show it
+        tourfile.apply(self.pickers, meta["tour"]["pickers"])
+        self.use(session, picked=meta["tour"]["picked"])
+        if meta["tour"]["picked"]:
+            d, a = meta["data"], meta["architecture"]
+            self.opened_ = (session, {"dataset": d["dataset"], "options": d["options"], "model": a["name"],
+                                      "seed": a["seed"]})
+        done = self.restored_ = tourfile.restore_labs(self, meta, now=kernel_loop() is None)
+        notes = [f"opened <code>{text(path)}</code> (saved {text(meta['saved'])})"]
+        if done.differences is None:
+            notes.append("the labs compute their results again: tour.restored_.check(tour) compares them with the "
+                         "saved ones once they are drawn")
+        else:
+            notes.append("the same numbers as saved" if not done.differences else
+                         f"{len(done.differences)} results differ from the saved ones: "
+                         + text(", ".join(done.differences[:5])))
+        notes += [text(p) for p in done.problems] + [f"to see again: {p}" for p in done.press]
+        self.files.said.value = "<br>".join(notes)
+        return done
+
+
+def open_tour(path, model=None, data=None, device: str | None = None) -> Tour:
+    """A tour in the state saved by Tour.save(path): pass model= (an nn.Module of the same architecture) for a
+    model of your own, data= (an ImageSet) when the file holds no data or its folder moved."""
+    tour = Tour(device=device)
+    tour.restore(path, model, data)
+    return tour

@@ -1,0 +1,195 @@
+"""A tour in one file and as one page: save the model's weights, a reference to the data (or the data itself), the
+training's history and every open lab's choices and shown results; open it again in the same state; export a static
+HTML report. The file is a checkpoint (checkpoints.save_checkpoint) that torch.load(weights_only=True) reads.
+
+Results are not loaded from the file: the labs compute them again from the saved weights and choices (seeded), and
+the restore compares what they show with what was saved (`Restored.differences`). So a result is always the one of
+the weights shown."""
+from __future__ import annotations
+
+import copy
+import os
+import time
+from dataclasses import dataclass, field
+
+import ipywidgets as W
+import torch
+
+from ..checkpoints import check_archive, load_checkpoint, save_checkpoint
+from ..data import ImageSet, load_dataset
+from ..device import pick_device
+from ..models import build_model, model_name
+from ..session import Session
+from ..train import History
+from ._view import View
+from .snapshot import apply, at, choices, differences, plain, shown, walk
+
+FORMAT, VERSION = "explorer-tour", 1
+SMALL = 64 * 2**20  # bytes: a dataset of your own in memory up to this size is saved in the file itself
+
+
+@dataclass
+class Restored:
+    """What opening a tour file did: choices that could not be set, results to ask for again, and (when the labs
+    computed here and now, or after check()) where the results shown differ from the saved ones (empty: the same
+    numbers)."""
+
+    problems: list = field(default_factory=list)
+    press: list = field(default_factory=list)
+    differences: list | None = None
+    saved: dict = field(default_factory=dict, repr=False)  # lab title -> the results it showed when saved
+
+    def check(self, tour) -> list:
+        """Compare what the tour's labs show now with the saved results (in a kernel: once their jobs are done)."""
+        now = {t: tab.children[0] for t, tab in zip(tour.labs, tour.tabs.children) if tab.children}
+        self.differences = [f"{t}{d}" for t, saved in self.saved.items() if t in now
+                            for d in differences(saved, shown(now[t]))]
+        return self.differences
+
+
+def data_ref(data: ImageSet, opened: dict | None) -> dict:
+    """How the file names the data: a dataset by name and its options (a folder is checked when opened), the
+    arrays themselves when they are your own, small and in memory, or only their name (pass data= to open)."""
+    if opened is not None:
+        return {"kind": "named", **opened}
+    nbytes = sum(t.numel() * t.element_size() for t in data.x.values())
+    if data.transform is not None or nbytes > SMALL:
+        why = "it has its own transform" if data.transform is not None else f"{nbytes / 2**20:.0f} MB in memory"
+        return {"kind": "unsaved", "name": data.name, "why": why}
+    return {"kind": "arrays", "name": data.name, "x": plain(data.x), "y": plain(data.y), "classes": list(data.classes),
+            "mean": list(data.mean), "std": list(data.std), "masks": plain(data.masks), "shown": plain(data.shown)}
+
+
+def _data(ref: dict, path, given: ImageSet | None) -> ImageSet:
+    """The data a tour file names (or the given data)."""
+    if given is not None:
+        return given
+    if ref["kind"] == "arrays":
+        return ImageSet(ref["name"], ref["x"], ref["y"], tuple(ref["classes"]), tuple(ref["mean"]), tuple(ref["std"]),
+                        masks=ref["masks"], shown={k: v.numpy() for k, v in ref["shown"].items()})
+    if ref["kind"] == "unsaved":
+        raise ValueError(f"tour file {path} does not hold its data ({ref['name']!r}: {ref['why']}): open it with "
+                         f"open_tour({str(path)!r}, data=...) and the same ImageSet")
+    root = ref["options"].get("root")
+    if root and not os.path.isdir(root):
+        raise FileNotFoundError(f"tour file {path} reads {ref['dataset']!r} from the folder {root!r}, which is "
+                                f"missing here: put the files back there, or pass data=... to open_tour")
+    options = {k: (False if k == "download" else v) for k, v in ref["options"].items()}  # never downloads
+    return load_dataset(ref["dataset"], **options)  # a named set's own seed (digits: its split) is its default
+
+
+def save(tour, path) -> None:
+    """Write the tour's session and open labs to path (atomically; the model is not changed)."""
+    s = tour.session
+    if s is None:
+        raise ValueError("nothing to save yet: train a model (or show a session of your own) first")
+    opened = tour.opened_[1] if tour.opened_ and tour.opened_[0] is s else None
+    h = s.history
+    labs = {}
+    for title, page in zip(tour.labs, tour.tabs.children):
+        if page.children:
+            panel = page.children[0]
+            labs[title] = {"choices": choices(panel), "shown": shown(panel),
+                           "drawn": [list(p) for p, w in walk(panel) if isinstance(w, View) and w.shown_]}
+    save_checkpoint(s.model, path, format=FORMAT, version=VERSION, saved=time.strftime("%Y-%m-%d %H:%M:%S"),
+                    architecture={"name": opened["model"] if opened else None, "class": model_name(s.model),
+                           "seed": opened["seed"] if opened else 0},
+                    data=data_ref(s.data, opened and {k: opened[k] for k in ("dataset", "options")}),
+                    history={"epochs": list(h.epochs), "train_loss": list(h.train_loss),
+                             "test_loss": list(h.test_loss), "test_accuracy": list(h.test_accuracy),
+                             "checkpoints": [[e, dict(sd)] for e, sd in h.checkpoints], "seconds": h.seconds},
+                    tour={"pickers": choices(tour.pickers), "picked": opened is not None,
+                          "selected": tour.tabs.selected_index}, labs=labs)
+
+
+def read(path) -> dict:
+    """The metadata of a tour file (weights-only load), or a clear error for another format or version."""
+    check_archive(path)
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no tour file at {path}") from None
+    except Exception as err:
+        raise ValueError(f"{path} is not a tour file that explorer can read: {err}") from err
+    meta = blob.get("meta", {}) if isinstance(blob, dict) else {}
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{path} is not an explorer tour file (a plain checkpoint? load it with load_checkpoint)")
+    if meta.get("version") != VERSION:
+        raise ValueError(f"tour file {path} has format version {meta.get('version')!r}; this explorer reads version "
+                         f"{VERSION}: open it with the explorer that saved it")
+    return meta
+
+
+def session(path, meta: dict, model=None, data: ImageSet | None = None, device: str | None = None) -> Session:
+    """A session on the saved weights (checked by load_checkpoint) and history, the data the file names."""
+    images = _data(meta["data"], path, data)
+    name, seed = meta["architecture"]["name"], meta["architecture"]["seed"]
+    if model is None and name is None:
+        kind = meta["architecture"]["class"]
+        raise ValueError(f"tour file {path} was saved from a model of your own ({kind}): open it with "
+                         f"open_tour({str(path)!r}, model=...) and a model of that architecture")
+    net = copy.deepcopy(model) if model is not None else build_model(name, images, seed=seed)
+    load_checkpoint(net, path)
+    net = net.to(pick_device(device))
+    if model is None:
+        net.eval()  # as Session.open: a model built here starts in eval mode; your own keeps its modes
+    h = meta["history"]
+    history = History(epochs=h["epochs"], train_loss=h["train_loss"], test_loss=h["test_loss"],
+                      test_accuracy=h["test_accuracy"], checkpoints=[(e, sd) for e, sd in h["checkpoints"]],
+                      seconds=h["seconds"])
+    return Session(net, images, history)
+
+
+def restore_labs(tour, meta: dict, now: bool) -> Restored:
+    """Open the saved labs with their choices; views that showed a result compute it again. When `now` (no kernel:
+    jobs run here and now) the results shown are compared with the saved ones."""
+    out = Restored(saved={t: lab["shown"] for t, lab in meta["labs"].items()})
+    titles = list(tour.labs)
+    for title, lab in meta["labs"].items():
+        if title not in titles:
+            out.problems.append(f"{title}: no such lab in this tour")
+            continue
+        tour.tabs.selected_index = titles.index(title)
+        panel = tour.tabs.children[titles.index(title)].children[0]
+        out.problems += [f"{title}: {p}" for p in apply(panel, lab["choices"])]
+        for path in lab["drawn"]:
+            view = at(panel, path)
+            if isinstance(view, View) and view.shown_ is None:
+                if type(view).recompute is not View.recompute:
+                    try:
+                        view.recompute()
+                    except Exception as err:  # noqa: BLE001 - said beside the other problems of the restore
+                        out.problems.append(f"{title}: {err}")
+                else:
+                    out.press.append(f"{title}: {view.again}")
+    selected = meta["tour"]["selected"]
+    if selected is not None and selected < len(titles):
+        tour.tabs.selected_index = selected
+    if now:
+        out.check(tour)
+    return out
+
+
+class Files(W.VBox):
+    """The tour's file bar: a file name, save, open and export buttons, and a line saying what was done."""
+
+    def __init__(self, tour):
+        self.tour = tour
+        self.path = W.Text(value="tour.pt", description="tour file", layout=W.Layout(width="320px"))
+        self.html = W.Text(value="tour.html", description="report", layout=W.Layout(width="320px"))
+        self.buttons = [W.Button(description=d, icon=i, layout=W.Layout(width="auto")) for d, i in
+                        (("save tour", "save"), ("open tour", "folder-open"), ("export HTML", "file-code-o"))]
+        for b, fn in zip(self.buttons, (lambda: tour.save(self.path.value), lambda: tour.restore(self.path.value),
+                                        lambda: tour.export_html(self.html.value))):
+            b.on_click(lambda _, fn=fn: self.run(fn))
+        self.said = W.HTML()
+        super().__init__([W.HBox([self.path, *self.buttons[:2], self.html, self.buttons[2]]), self.said])
+
+    def run(self, fn) -> None:
+        """A button's action; its error shown in the tour's error line."""
+        try:
+            fn()
+        except Exception as err:  # noqa: BLE001 - shown to the user, never swallowed silently
+            self.tour.error.show(err)
+        else:
+            self.tour.error.clear()
