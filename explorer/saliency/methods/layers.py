@@ -102,19 +102,21 @@ def _probe(model: nn.Module, x: torch.Tensor) -> tuple[dict[str, Grid], set[str]
     logits depend on, whether the logits are flat: their gradient with respect to the image is zero): one forward of
     the first image (eval mode, hooks in a `with` block) and one targeted autograd.grad of a fixed random mix of the
     logits."""
-    from .util import check_input, run_model
+    from .util import check_input, output_tensors, run_model
 
     x = check_input(x)[:1].to(model_device(model)).clone().requires_grad_(True)
     size = tuple(x.shape[-2:])
     with eval_mode(model), torch.enable_grad(), _record_all(model) as seen:
-        logits = run_model(model, x)
+        outs = [t for t in output_tensors(run_model(model, x, any_output=True)) if t.requires_grad]  # logits, or a
+        # segmentation dict, an embedding, detections: every differentiable output tensor
     grids = {n: g for n, t in seen.items() if (g := grid_of(t.shape, size)) is not None}
     wired = [n for n in grids if seen[n].requires_grad]
-    if not logits.requires_grad:
+    if not outs:
         return grids, set(), False
-    mix = torch.randn(logits.shape[1], generator=torch.Generator().manual_seed(0)).to(logits)
+    gen = torch.Generator().manual_seed(0)
     # a random mix, not the sum: the sum of softmax outputs is constant and would have no gradient anywhere
-    gx, *grads = torch.autograd.grad((logits * mix).sum(), [x] + [seen[n] for n in wired], allow_unused=True)
+    score = sum((t * torch.randn(t.shape[1:].numel(), generator=gen).view(t.shape[1:]).to(t)).sum() for t in outs)
+    gx, *grads = torch.autograd.grad(score, [x] + [seen[n] for n in wired], allow_unused=True)
     flat = gx is None or not bool(gx.abs().amax() > 0)
     return grids, {n for n, d in zip(wired, grads) if d is not None and bool(grids[n].to_map(d).abs().amax() > 0)}, flat
 
