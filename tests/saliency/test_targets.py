@@ -160,8 +160,8 @@ def test_input_gradient_of_a_mask_score(lraspp, seg_case):
 
 def test_faster_rcnn_box_score(unchanged):
     torch.manual_seed(0)
-    net = tv.models.detection.fasterrcnn_mobilenet_v3_large_320_fpn(weights=None, weights_backbone=None,
-                                                               box_score_thresh=0.0).eval()  # random weights: keep every box
+    net = tv.models.detection.fasterrcnn_mobilenet_v3_large_320_fpn(  # random weights: keep every box
+        weights=None, weights_backbone=None, box_score_thresh=0.0).eval()
     x = torch.rand(1, 3, 128, 128, generator=torch.Generator().manual_seed(5))
     with torch.no_grad():
         det = net(x)[0]
