@@ -106,6 +106,7 @@ def test_segeigencam_default_layer(lraspp, seg_case):
     got = S.SegEigenCAM()(lraspp, x, S.SemanticSegmentationTarget(c, mask))
     want = peer(pgc.SegEigenCAM, Out(lraspp), "model." + layer, x, [PT.SemanticSegmentationTarget(c, mask)] * 2)
     close(got, want, f"Seg-Eigen-CAM at the default layer {layer}")
+    assert S.EigenCAM("backbone.16")(lraspp, x).shape == (2, 96, 96)  # no gradient: no target to name
 
 
 def test_similarity_to_concept_resnet18(resnet18, images, unchanged):

@@ -191,7 +191,9 @@ class CAM(Saliency):
     def explain(self, fw, targets="predicted", labels=None, raw=False):
         self.notes_ = []
         # target objects where the score goes through grads() as defined here (methods with their own scores refuse)
-        t = resolve_targets(targets, fw.logits, labels, objects=type(self).grads is Saliency.grads)
+        logits = isinstance(fw.logits, torch.Tensor) and fw.logits.ndim == 2
+        t = resolve_targets(targets, fw.logits, labels, objects=type(self).grads is Saliency.grads) if (
+            self.needs_grads or logits) else None  # Eigen-CAM of a segmentation model: no target to name
         names = list(fw.acts)
         gs = self.grads(fw, t, [fw.acts[n] for n in names]) if self.needs_grads else [None] * len(names)
         size = fw.x.shape[-2:]
