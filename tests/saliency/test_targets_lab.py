@@ -63,3 +63,19 @@ def test_saliency_panel_on_a_segmentation_model(lraspp, photos, unchanged):
     mask = (lraspp(x)["out"][0].argmax(0) == c).float()
     want = S.GradCAM("backbone.16")(lraspp, x, S.SemanticSegmentationTarget(c, mask))[0].numpy()
     np.testing.assert_allclose(panel.maps.cam_, want, atol=1e-6)
+
+
+def test_lab_with_the_sessions_own_target(lraspp, photos):
+    from explorer import Session
+    from explorer.saliency.kinds import session_kinds
+    from explorer.saliency.lab import Explainers
+
+    x = photos.inputs("test")[1:2]
+    mask = torch.zeros(96, 96)
+    mask[20:60, 30:70] = 1
+    target = S.SemanticSegmentationTarget(3, mask)
+    session = Session(lraspp, photos, target=target)
+    session.check()
+    assert session_kinds(session) == ("given",)
+    got = Explainers(session).cam("Seg-Eigen-CAM", "backbone.12", {}, "test", 1, ("given", 0))
+    np.testing.assert_allclose(got, S.SegEigenCAM("backbone.12")(lraspp, x, target)[0].numpy(), atol=1e-6)
