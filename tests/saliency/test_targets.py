@@ -187,3 +187,10 @@ def test_clear_errors(lraspp, seg_case, resnet18, images):
         S.GradCAM("backbone.16")(lraspp, x, S.SemanticSegmentationTarget(c, np.ones((5, 5))))
     with pytest.raises(ValueError, match="features but the concept"):
         S.GradCAM("layer4")(resnet18, images, S.SimilarityToConceptTarget(torch.ones(3)))
+    with pytest.raises(ValueError, match=r"one score per image \(2,\) from the batch"):
+        S.GradCAM("layer4")(resnet18, images, PT.BinaryClassifierOutputTarget(1))  # a per-image callable
+
+
+def test_any_callable_is_a_target(resnet18, images):
+    by_index = S.GradCAM("layer4")(resnet18, images, 3)
+    assert torch.equal(S.GradCAM("layer4")(resnet18, images, lambda out: out[:, 3]), by_index)

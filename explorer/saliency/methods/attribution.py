@@ -10,7 +10,7 @@ from torch import nn
 from ...capture import eval_mode
 from ...device import model_device
 from .base import Saliency, check_finite
-from .targets import target_scores
+from .scoring import target_scores
 from .util import check_input, normalize, resolve_targets, run_model
 
 

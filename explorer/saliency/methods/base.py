@@ -13,7 +13,7 @@ from ...capture import capture, eval_mode
 from ...device import model_device
 from ...layers import resolve
 from .layers import as_maps, default_cam_layer, spatial_layers
-from .targets import target_scores
+from .scoring import target_scores
 from .util import (
     SaliencyNote,
     check_finite,

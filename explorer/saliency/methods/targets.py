@@ -134,46 +134,8 @@ class FasterRCNNBoxScoreTarget(Target):
         return torch.stack(scores)
 
 
-class PerImage(Target):
-    """One target per image: image i's score is targets[i]'s score of image i."""
-
-    def __init__(self, targets):
-        self.targets = list(targets)
-
-    def __call__(self, out):
-        return torch.stack([t(out)[i] for i, t in enumerate(self.targets)])
-
-    def repeat(self, k):
-        return PerImage(self.targets * k)
-
-
 def _classes(out, target) -> torch.Tensor:
     out = _tensor(out, target.name)
     if out.ndim != 2:
         raise ValueError(f"a {target.name} target needs logits (N, classes); got {tuple(out.shape)}")
     return out
-
-
-def is_target(targets) -> bool:
-    """Whether targets is a target object (or one per image) rather than class indices or a word."""
-    return isinstance(targets, Target) or (isinstance(targets, (list, tuple)) and len(targets) > 0
-                                           and all(isinstance(t, Target) for t in targets))
-
-
-def as_target(targets, n: int) -> Target:
-    """A Target for n images: one target for all, or a list of one per image (a wrong length raises)."""
-    if isinstance(targets, Target):
-        return targets
-    if len(targets) != n:
-        raise ValueError(f"need one target per image: {n} images but {len(targets)} targets")
-    return PerImage(targets)
-
-
-def target_scores(out, t) -> torch.Tensor:
-    """The scores (N,) to explain: logits' column t_i per image for class indices t, else the target's scores."""
-    if isinstance(t, torch.Tensor):
-        return out.gather(1, t[:, None])[:, 0]
-    s = t(out)
-    if not isinstance(s, torch.Tensor) or s.ndim != 1:
-        raise ValueError(f"{t!r} must give one score per image (N,); got {getattr(s, 'shape', type(s).__name__)}")
-    return s

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...data import as_model_input, check_model, model_dtype
-from .targets import as_target, is_target
+from .scoring import as_target, is_target
 
 EPS = 1e-7  # as pytorch-grad-cam's scale_cam_image
 
