@@ -103,6 +103,7 @@ def test_segmentation_target_lraspp(lraspp, seg_case, unchanged, ours, theirs):
 def test_segeigencam_default_layer(lraspp, seg_case):
     x, c, mask = seg_case
     layer = S.default_cam_layer(lraspp, x)  # a dict output: the layer probe reads every output tensor
+    assert layer == "classifier.cbr"  # the head's features, not its class-score convs
     got = S.SegEigenCAM()(lraspp, x, S.SemanticSegmentationTarget(c, mask))
     want = peer(pgc.SegEigenCAM, Out(lraspp), "model." + layer, x, [PT.SemanticSegmentationTarget(c, mask)] * 2)
     close(got, want, f"Seg-Eigen-CAM at the default layer {layer}")
