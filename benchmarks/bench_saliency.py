@@ -150,13 +150,78 @@ def bench_new_cams(runs: int) -> str:
     return "\n".join(lines)
 
 
+def bench_targets(runs: int) -> str:
+    """Issue 24's targets: Grad-CAM and Seg-Eigen-CAM of a segmentation mask on LR-ASPP (mobilenet_v3_large, random
+    weights, 2 x 3 x 224 x 224, `backbone.16`), Grad-CAM of Faster R-CNN box scores (mobilenet_v3_large_320_fpn,
+    1 x 3 x 224 x 224, `backbone.body.16`); ours and pytorch-grad-cam 1.5.7 interleaved (the peer through the
+    wrapper returning `['out']` it needs)."""
+    import os
+
+    import pytorch_grad_cam as pgc
+    import torchvision
+    from pytorch_grad_cam.utils import model_targets as PT
+
+    import explorer.saliency as S
+
+    class Out(torch.nn.Module):
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        def forward(self, x):
+            return self.model(x)["out"]
+
+    torch.manual_seed(0)
+    seg = torchvision.models.segmentation.lraspp_mobilenet_v3_large(weights=None, weights_backbone=None).eval()
+    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        out = seg(x)["out"]
+    c = int(out[0].mean((1, 2)).argmax())
+    mask = (out[0].argmax(0) == c).float().numpy()
+    det = torchvision.models.detection.fasterrcnn_mobilenet_v3_large_320_fpn(
+        weights=None, weights_backbone=None, box_score_thresh=0.0).eval()
+    xd = torch.rand(1, 3, 224, 224, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        d = det(xd)[0]
+    boxes, labels = d["boxes"][:3].numpy(), d["labels"][:3].tolist()
+    cases = {"Grad-CAM, segmentation mask": (S.GradCAM, pgc.GradCAM, seg, Out(seg), "backbone.16", x,
+                                             S.SemanticSegmentationTarget(c, mask),
+                                             [PT.SemanticSegmentationTarget(c, mask)] * 2),
+             "Seg-Eigen-CAM, segmentation mask": (S.SegEigenCAM, pgc.SegEigenCAM, seg, Out(seg), "backbone.16", x,
+                                                  S.SemanticSegmentationTarget(c, mask),
+                                                  [PT.SemanticSegmentationTarget(c, mask)] * 2),
+             "Grad-CAM, Faster R-CNN box score": (S.GradCAM, pgc.GradCAM, det, det, "backbone.body.16", xd,
+                                                  S.FasterRCNNBoxScoreTarget(labels, boxes),
+                                                  [PT.FasterRCNNBoxScoreTarget(labels, boxes)])}
+    load = os.getloadavg()[0]
+    lines = [f"### issue 24's targets, load {load:.1f}", "",
+             "| method, target | ours ms | pytorch-grad-cam ms | speed-up |", "|---|---|---|---|"]
+    for name, (ours, peer, model, wrapped, layer, xs, ours_t, peer_t) in cases.items():
+        mod = dict(model.named_modules())[layer]
+
+        def theirs(peer=peer, wrapped=wrapped, mod=mod, xs=xs, peer_t=peer_t):
+            with peer(model=wrapped, target_layers=[mod]) as cam:
+                cam(input_tensor=xs, targets=peer_t)
+            wrapped.zero_grad(set_to_none=True)
+        r = compare({"ours": lambda ours=ours, model=model, layer=layer, xs=xs, t=ours_t: ours(layer)(model, xs, t),
+                     "peer": theirs}, runs)
+        lines.append(f"| {name} | {r['ours']:.1f} | {r['peer']:.1f} | **{r['peer'] / r['ours']:.2f}x** |")
+    lines.append(f"\nload average after: {os.getloadavg()[0]:.1f}")
+    return "\n".join(lines)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--out", default="")
     ap.add_argument("--new-cams", action="store_true", help="only issue 24's CAMs against the peer")
+    ap.add_argument("--targets", action="store_true", help="only issue 24's targets (segmentation, detection)")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads (1 on a loaded machine: less contention)")
     args = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
+    if args.targets:
+        print(bench_targets(args.runs))
+        return
     if args.new_cams:
         print(bench_new_cams(args.runs))
         return

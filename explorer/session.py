@@ -23,15 +23,19 @@ class Session:
     """Model, data and a bounded memo keyed by every input and by the state of the weights.
 
     Panels read from a Session; it holds no widget. Build one with Session.open(...) or
-    Session(model, data) for your own model (move it to its device first).
+    Session(model, data) for your own model (move it to its device first). A model whose output is not logits
+    (N, classes) (a segmentation dict, an embedding, a single logit, detections) needs target=: what its saliency
+    maps explain, a kind the saliency lab offers ('segmentation', 'similarity', 'binary', 'detection') or a Target
+    object (explorer.saliency.SemanticSegmentationTarget, ...); the labs that need logits refuse such a model.
     """
 
     time_budget: float = 30.0  # seconds: a job estimated longer runs, and the panels' bar says it is over budget
     memory_budget: int | None = None  # bytes a job may take; None: what the device has available now
 
     def __init__(self, model: nn.Module, data: ImageSet, history: History | None = None, memo_size: int = 256,
-                 executor: Executor | None = None):
+                 executor: Executor | None = None, target=None):
         self.model = model
+        self.target = target  # None: the model's logits (N, classes); else what saliency explains (see above)
         self.data = data
         self.history = history or History()
         self.memo_size = memo_size
@@ -45,7 +49,7 @@ class Session:
 
     @classmethod
     def open(cls, dataset: str | ImageSet = "digits", model: str | nn.Module = "cnn", device: str | None = None,
-             epochs: int = 0, seed: int = 0, progress=None, data_kwargs: dict | None = None,
+             epochs: int = 0, seed: int = 0, progress=None, data_kwargs: dict | None = None, target=None,
              **model_kwargs) -> Session:
         """Load a dataset and build (or take) a model on the picked device; train it if epochs > 0.
 
@@ -58,6 +62,8 @@ class Session:
         epochs : training epochs to run now (0 keeps the weights as they are).
         seed : seeds the weights and the training order.
         progress : passed to train(): None, True (tqdm bar) or a callable(done, total, info).
+        target : None for a classifier; else what saliency explains for a model whose output is not logits
+            (N, classes): 'segmentation', 'similarity', 'binary', 'detection', or a Target object.
         """
         data = dataset if isinstance(dataset, ImageSet) else load_dataset(dataset, **(data_kwargs or {}))
         net = model if isinstance(model, nn.Module) else build_model(model, data, seed=seed, **model_kwargs)
@@ -65,7 +71,7 @@ class Session:
         net = net.to(pick_device(device))
         if not isinstance(model, nn.Module):
             net.eval()  # a model built here starts in eval mode; the user's own keeps its modes (labs use eval_mode)
-        session = cls(net, data)
+        session = cls(net, data, target=target)
         session.check()
         if epochs:
             session.train(epochs=epochs, seed=seed, progress=progress)
@@ -203,7 +209,7 @@ class Session:
                                  f"{len(self.history.checkpoints)} (train again, or choose 'now')")
             model = private_copy(self.model)
             model.load_state_dict(self.history.checkpoints[checkpoint][1])
-            self._checkpoints[key] = Session(model, self.data, executor=self.jobs())
+            self._checkpoints[key] = Session(model, self.data, executor=self.jobs(), target=self.target)
             while len(self._checkpoints) > 3:  # a few copies (and their memos): memory stays bounded
                 self._checkpoints.popitem(last=False)
         return self._checkpoints[key]
@@ -219,10 +225,18 @@ class Session:
         except Exception as err:  # noqa: BLE001 - re-raised with what the user needs to know
             raise ValueError(f"the model does not accept {self.data.name!r} images of shape {tuple(x.shape[1:])} "
                              f"(C, H, W): {err}") from err
+        if self.target is not None:  # not a classifier: a target says what to explain
+            if callable(self.target) and not isinstance(self.target, str):
+                scores = self.target(out)
+                if not isinstance(scores, torch.Tensor) or tuple(scores.shape) != (len(x),):
+                    raise ValueError(f"the target {self.target!r} should give one score per image ({len(x)},); "
+                                     f"it gave {getattr(scores, 'shape', type(scores).__name__)}")
+            return
         if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[1] != self.data.n_classes:
             shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
             raise ValueError(f"the model should return logits of shape (N, {self.data.n_classes}) for "
-                             f"{self.data.n_classes} classes; it returned {shape}")
+                             f"{self.data.n_classes} classes; it returned {shape}. A model that is not a classifier "
+                             f"needs target=: 'segmentation', 'similarity', 'binary', 'detection' or a Target object")
 
     def train(self, epochs: int = 15, seed: int = 0, progress=None, **kwargs) -> History:
         """Train the model in place; keeps the history and its checkpoints for the labs, and tells the open views

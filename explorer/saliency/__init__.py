@@ -9,6 +9,9 @@ a Gaussian by default (filter="bilateral": the public code's kernel) and normali
 is noise_level * (max x - min x) per image (SmoothGrad's convention); Ablation-CAM divides by |y| and does not cascade
 its ablation value (variant='pytorch-grad-cam': the peer's y and cascade). Score-CAM and Ablation-CAM batch their
 extra forward passes on the device (batch_size).
+Targets (methods/targets.py, as pytorch-grad-cam's): where a gradient method takes a class index it also takes a
+Target or any callable output -> (N,) scores: a segmentation mask, similarity to a concept embedding, a binary logit,
+a softmax probability, Faster R-CNN box scores; methods with their own scores refuse them with a clear error.
 Each class has a `family` ("CAM", "Gradient", "Backprop", "Perturbation", "Relevance": the menu's groups) and,
 for string knobs, `choices` (knob -> options).
 """

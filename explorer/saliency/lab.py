@@ -5,6 +5,7 @@ import inspect
 import math
 
 import numpy as np
+import torch
 
 from .. import estimates
 from ..jobs import Estimate, Job, key, private_copy
@@ -46,9 +47,11 @@ def knobs(cls) -> dict[str, dict]:
     return out
 
 
-def map_key(name: str, layers, params: dict, split: str, index: int, target: int) -> tuple:
-    """The memo key of one image's map for one configured method and target class."""
-    return ("saliency", *method_key(name, layers, params), split, int(index), int(target))
+def map_key(name: str, layers, params: dict, split: str, index: int, target) -> tuple:
+    """The memo key of one image's map for one configured method and target: a class, or (kind, number) for a
+    model that is not a classifier (kinds.py; ("given", 0): the session's Target object)."""
+    target = (str(target[0]), int(target[1])) if isinstance(target, tuple) else int(target)
+    return ("saliency", *method_key(name, layers, params), split, int(index), target)
 
 
 def notes_key(request: tuple) -> tuple:
@@ -94,8 +97,28 @@ class Explainers:
         self.computes += 1
         x = self.session.data.inputs(split)[index:index + 1]
         explainer = self.get(name, layers, **params)
-        cam = explainer(x, [target])[0].cpu().numpy()
+        cam = explainer(x, self._target(target, split, x) if isinstance(target, tuple) else [target])[0]
+        cam = cam.cpu().numpy()
         return cam, tuple(explainer.method.notes_)
+
+    def _target(self, target: tuple, split: str, x):
+        """The Target of a (kind, number) request for image x: the session's own object, or a kind made from the
+        image's output (similarity: from image `number`'s)."""
+        from ..capture import eval_mode
+        from ..device import model_device
+        from .kinds import make_target
+        from .methods.util import check_input, run_model
+
+        kind, k = target
+        if kind == "given":
+            return self.session.target
+        images = self.session.data.inputs(split)
+        if kind == "similarity" and not 0 <= k < len(images):
+            raise ValueError(f"image {k} out of range: the {split} split has {len(images)} images")
+        with eval_mode(self.model), torch.no_grad():
+            def output(t):
+                return run_model(self.model, check_input(t).to(model_device(self.model)), any_output=True)
+            return make_target(kind, k, output(x), output(images[k:k + 1]) if kind == "similarity" else None)
 
     def cam(self, name: str, layers, params: dict, split: str, index: int, target: int) -> np.ndarray:
         """One map here and now, memoised by everything that determines it (notebooks); its notes: notes()."""
@@ -182,7 +205,7 @@ def _twin(session):
     """A session on a copy of the model: the thread's own, so the user's model stays free for the live map."""
     from ..session import Session
 
-    return Session(private_copy(session.model), session.data, session.history)
+    return Session(private_copy(session.model), session.data, session.history, target=session.target)
 
 
 def rank_job(session, methods, n: int = 32, split: str = "test", layers=None, seed: int = 0) -> Job:

@@ -6,6 +6,7 @@ import ipywidgets as W
 
 from ..._html import text
 from ...saliency import COLORMAPS, METHODS, overlay
+from ...saliency.kinds import KINDS, session_kinds
 from ...saliency.lab import Explainers, map_key
 from ...saliency.overlay import colormap
 from .._common import display_scale, guarded, png, reporting
@@ -45,7 +46,11 @@ class MapView(View):
         self.layer = W.Dropdown(options=layers, value=st.layer, description="layer")
         self.combine = W.SelectMultiple(options=layers, value=(), description="+ layers",  # mean of normalised maps
                                         rows=max(1, min(3, len(layers))), tooltip="combine the layer with these")
-        self.target = W.Dropdown(options=["predicted", "true", "class"], value=st.target, description="target")
+        self.kinds = session_kinds(st.session)  # not a classifier: the target kinds that fit its output
+        if self.kinds and st.target not in self.kinds:
+            st.target = st.session.target if st.session.target in self.kinds else self.kinds[0]
+        self.target = W.Dropdown(options=self.kinds or ["predicted", "true", "class"], value=st.target,
+                                 description="target")
         self.klass = W.IntText(st.klass, description="class", layout=W.Layout(width="160px"))
         self.alpha = W.FloatSlider(st.alpha, min=0, max=1, step=0.05, description="alpha")
         self.cmap = W.Dropdown(options=list(COLORMAPS), value=st.cmap, description="colormap")
@@ -76,7 +81,8 @@ class MapView(View):
         """New image, method, layer, class or knob: the map from the memo at once, else as this view's job."""
         st, cls = self.state, METHODS[self.state.method]
         self.layer.disabled = self.combine.disabled = not cls.needs_layer
-        self.klass.disabled = st.target != "class"
+        self.klass.disabled = st.target not in ("class", *KINDS)
+        self.klass.description = KINDS.get(st.target, "class")
         if change is None or change["name"] == "method":
             self.knobs.show(cls)  # a new method's knobs (at their defaults) before its request is read
             st.params = self.knobs.values()
@@ -94,6 +100,17 @@ class MapView(View):
         """Draw a map of a request, captioned with the prediction and the class explained."""
         name, _, _, split, i, target = request
         self.cam_, self.request_ = cam, request
+        if self.kinds:  # not a classifier: no prediction to state
+            what = repr(self.session.target) if target[0] == "given" else f"{target[0]} {target[1]}"
+            self.caption.value = f"image {i}: explaining <b>{text(what)}</b> with {text(name)}"
+        else:
+            self._caption(name, split, i, target)
+        self.notes.value = "".join(NOTE.format(text(n)) for n in self.explainers.notes(request))
+        self.redraw()
+        self.state.drawn = map_key(*request)
+
+    def _caption(self, name, split, i, target) -> None:
+        """A classifier's caption: the image's prediction, truth and the class explained."""
         ev, data = self.session.evaluate(split), self.session.data
         pred = int(ev.predictions[i])
         self.caption.value = (f"image {i}: predicted <b>{text(data.classes[pred])}</b> "
@@ -101,9 +118,6 @@ class MapView(View):
                               f"{text(data.classes[int(data.labels(split)[i])])}; "
                               f"explaining class <b>{text(data.classes[target])}</b> with "
                               f"{text(name)}")
-        self.notes.value = "".join(NOTE.format(text(n)) for n in self.explainers.notes(request))
-        self.redraw()
-        self.state.drawn = map_key(*request)
 
     @reporting
     def redraw(self, change=None) -> None:

@@ -17,7 +17,7 @@ class SaliencyState(LabState):
     layer = T.Any(None)  # a layer name, or None for a model without spatial maps
     combine = T.Tuple()  # further layers whose normalised maps are averaged with the layer's
     layer_order = T.Tuple()  # every layer offered, in the model's order
-    target = T.Unicode("predicted")  # "predicted", "true" or "class"
+    target = T.Unicode("predicted")  # "predicted", "true" or "class"; not a classifier: a kind (saliency.kinds)
     klass = T.Int(0)
     params = T.Dict()  # the chosen method's knobs
     alpha = T.Float(0.5)
@@ -38,9 +38,11 @@ class SaliencyState(LabState):
         """The knobs of a method: the form's for the chosen one, the defaults for others (compared tiles)."""
         return dict(self.params) if name == self.method else {}
 
-    def target_class(self, index: int | None = None) -> int:
+    def target_class(self, index: int | None = None) -> int | tuple:
         """The class to explain for an image (the current one by default), checked against the model's classes."""
         i, data = self.index if index is None else index, self.session.data
+        if self.session.target is not None:  # not a classifier: (kind, number), or the session's own Target
+            return ("given", 0) if not isinstance(self.session.target, str) else (self.target, self.klass)
         if self.target == "predicted":
             return int(self.session.evaluate(self.split).predictions[i])
         if self.target == "true":

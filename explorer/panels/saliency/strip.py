@@ -30,15 +30,17 @@ class ImageStrip(View):
         """The page holding the current image (captions from the current weights)."""
         st, n = self.state, len(self.cells)
         fresh = not self.current()
-        ev, data = self.session.evaluate(st.split), self.session.data
+        plain = self.session.target is not None  # not a classifier: no predictions to caption with
+        ev, data = (None if plain else self.session.evaluate(st.split)), self.session.data
         start = max(0, min(st.index // n * n, len(self.images) - n))
         for i, cell in zip(range(start, len(self.images)), self.cells):
             image, button = cell.children
             if getattr(button, "image_index", None) == i and not fresh:
                 continue
-            pred, true = int(ev.predictions[i]), int(data.labels(st.split)[i])
+            true = int(data.labels(st.split)[i])
+            pred = true if plain else int(ev.predictions[i])
             button.image_index, image.value = i, fitted_png(self.images[i], 48)
             with button.hold_sync():  # one message for the three changes
-                button.description = f"{data.classes[pred]} ({data.classes[true]})"
+                button.description = f"image {i}" if plain else f"{data.classes[pred]} ({data.classes[true]})"
                 button.button_style, button.tooltip = "" if pred == true else "danger", f"image {i}"
         self.drawn()

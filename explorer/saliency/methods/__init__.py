@@ -39,6 +39,16 @@ from .registry import (
     SmoothGradCAMpp,
     XGradCAM,
 )
+from .segeigencam import SegEigenCAM
+from .targets import (
+    BinaryClassifierOutputTarget,
+    ClassifierOutputSoftmaxTarget,
+    ClassifierOutputTarget,
+    FasterRCNNBoxScoreTarget,
+    SemanticSegmentationTarget,
+    SimilarityToConceptTarget,
+    Target,
+)
 
 __all__ = ["METHODS", "Attribution", "CAM", "Forward", "Saliency", "normalize", "resolve_targets", "upsample",
            "Explainer", "KeptForwards", "explain", "make_method", "named_methods", "AblationCAM", "CFCAM",
@@ -48,3 +58,6 @@ __all__ = ["METHODS", "Attribution", "CAM", "Forward", "Saliency", "normalize", 
            "SmoothGrad", "SmoothGradCAMpp", "XGradCAM", "FEM", "FinerCAM", "KPCACAM", "RandomCAM",
            "ShapleyCAM",
            "FeatureAblation", "KernelSHAP", "LIME", "ShapleySampling"]
+__all__ += ["SegEigenCAM", "Target", "ClassifierOutputTarget", "ClassifierOutputSoftmaxTarget",  # issue 24's targets
+            "BinaryClassifierOutputTarget", "SemanticSegmentationTarget", "SimilarityToConceptTarget",
+            "FasterRCNNBoxScoreTarget"]

@@ -10,12 +10,14 @@ from torch import nn
 from ...capture import eval_mode
 from ...device import model_device
 from .base import Saliency, check_finite
+from .scoring import target_scores
 from .util import check_input, normalize, resolve_targets, run_model
 
 
 class Attribution(Saliency):
     """A method with its own forward passes: attributions(model, x, targets) -> (N, C, H, W); maps in [0, 1]."""
     reusable = False  # each call runs its own (hooked, perturbed or doubled) passes
+    takes_targets = False  # True: scores go through input_grad, so a Target (targets.py) may say what to explain
 
     def __init__(self):
         self.layers = None
@@ -33,7 +35,8 @@ class Attribution(Saliency):
         x = check_input(x).to(model_device(model))
         self.notes_ = []
         with eval_mode(model):
-            attr = self.attribute(model, x, lambda logits: resolve_targets(targets, logits, labels)).detach()
+            attr = self.attribute(model, x, lambda out: resolve_targets(targets, out, labels, self.takes_targets))
+            attr = attr.detach()
         return check_finite(attr, self)
 
     def attribute(self, model: nn.Module, x: torch.Tensor, resolve) -> torch.Tensor:  # (N, C, H, W)
@@ -48,9 +51,8 @@ def input_grad(model: nn.Module, x: torch.Tensor, resolve, hooks=contextlib.null
     """d(sum_i S_{t_i}(x_i)) / dx with the rules that `hooks()` puts on the model for the pass (N, C, H, W)."""
     with torch.enable_grad(), hooks():
         xg = x.detach().requires_grad_(True)
-        logits = run_model(model, xg)
-        t = resolve(logits)
-        (g,) = torch.autograd.grad(logits.gather(1, t[:, None]).sum(), xg)
+        out = run_model(model, xg, any_output=True)
+        (g,) = torch.autograd.grad(target_scores(out, resolve(out)).sum(), xg)
     return g
 
 

@@ -13,12 +13,14 @@ from ...capture import capture, eval_mode
 from ...device import model_device
 from ...layers import resolve
 from .layers import as_maps, default_cam_layer, spatial_layers
+from .scoring import target_scores
 from .util import (
     SaliencyNote,
     check_finite,
     check_input,
     grad_from,
     normalize,
+    output_tensors,
     record_inputs,
     resolve_targets,
     run_model,
@@ -93,7 +95,7 @@ class Saliency:
             if not names:  # input methods: the graph from the input
                 with torch.enable_grad():
                     x = x.requires_grad_(True)
-                    return Forward(x, run_model(model, x), {}, model=model)
+                    return Forward(x, run_model(model, x, any_output=True), {}, model=model)
             mods = resolve(model, names)
             # models seen to .view() their activations: learnt per method instance, not in module state
             plain = self.__dict__.setdefault("_plain_layout", weakref.WeakSet())
@@ -106,7 +108,7 @@ class Saliency:
                 plain.add(model)  # the model calls .view() on activations: plain layout from now on
                 logits, rec, ins = self._run(model, x, mods, names)
         rec, grids = rec
-        if not logits.requires_grad:
+        if not any(t.requires_grad for t in output_tensors(logits)):
             raise ValueError(f"the logits do not depend on layer(s) {', '.join(names)}; choose a layer on the path "
                              f"to the output: {_choices(model, x)}")
         for n in names:
@@ -125,7 +127,7 @@ class Saliency:
         # and channels-last outputs as (N, C, h, w) maps for capture() (pytorch-grad-cam's reshape_transform)
         with grad_from(mods), as_maps(mods, x.shape[-2:], capture(model, names, keep_graph=True)) as rec, \
                 record_inputs(self._inputs(model, names)) as ins:
-            logits = run_model(model, x)
+            logits = run_model(model, x, any_output=True)  # a target scores a non-logit output
         return logits, rec, ins
 
     def _inputs(self, model, names) -> dict:
@@ -149,9 +151,10 @@ class Saliency:
         return attr.sum(1)
 
     def grads(self, fw: Forward, t: torch.Tensor, wrt: list[torch.Tensor]) -> tuple:
-        """d(sum_i S_{t_i}(x_i)) / d(wrt): targeted, no parameter .grad filled; graph kept for the next class."""
+        """d(sum_i S_{t_i}(x_i)) / d(wrt): targeted, no parameter .grad filled; graph kept for the next class. t: class
+        indices (N,) or a Target (targets.py) scoring the output."""
         with torch.enable_grad():
-            score = fw.logits.gather(1, t[:, None]).sum()
+            score = target_scores(fw.logits, t).sum()
             return torch.autograd.grad(score, wrt, retain_graph=True, allow_unused=True)
 
 
@@ -187,7 +190,10 @@ class CAM(Saliency):
 
     def explain(self, fw, targets="predicted", labels=None, raw=False):
         self.notes_ = []
-        t = resolve_targets(targets, fw.logits, labels)
+        # target objects where the score goes through grads() as defined here (methods with their own scores refuse)
+        logits = isinstance(fw.logits, torch.Tensor) and fw.logits.ndim == 2
+        t = resolve_targets(targets, fw.logits, labels, objects=type(self).grads is Saliency.grads) if (
+            self.needs_grads or logits) else None  # Eigen-CAM of a segmentation model: no target to name
         names = list(fw.acts)
         gs = self.grads(fw, t, [fw.acts[n] for n in names]) if self.needs_grads else [None] * len(names)
         size = fw.x.shape[-2:]

@@ -98,7 +98,9 @@ class Explainer:
 
     def logits(self) -> torch.Tensor | None:
         """Logits of the last forward used (detached), e.g. to offer classes by score."""
-        return None if self._fw is None else self._fw.logits.detach()
+        if self._fw is None or not isinstance(self._fw.logits, torch.Tensor):  # none yet, or a dict, detections
+            return None
+        return self._fw.logits.detach()
 
     def clear(self) -> None:
         """Drop the kept graphs and activations (of every Explainer sharing them)."""

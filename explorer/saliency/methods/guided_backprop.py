@@ -50,6 +50,7 @@ class GuidedBackprop(Attribution):
     name = "Guided backprop"
     family = "Backprop"
     guided = True  # False: deconvolution's rule (deconvolution.py)
+    takes_targets = True  # its score goes through input_grad: a Target may say what to explain
 
     def attribute(self, model, x, resolve):
         from .fallback import RELU_FUNCTIONS, warn_if_functional

@@ -97,32 +97,36 @@ def _record_all(model: nn.Module):
             h.remove()
 
 
-def _probe(model: nn.Module, x: torch.Tensor) -> tuple[dict[str, Grid], set[str], bool]:
+def _probe(model: nn.Module, x: torch.Tensor) -> tuple[dict[str, Grid], set[str], bool, int]:
     """({name: Grid} of every map-shaped output in the order the forward computes them, the names whose grid the
     logits depend on, whether the logits are flat: their gradient with respect to the image is zero): one forward of
     the first image (eval mode, hooks in a `with` block) and one targeted autograd.grad of a fixed random mix of the
     logits."""
-    from .util import check_input, run_model
+    from .util import check_input, output_tensors, run_model
 
     x = check_input(x)[:1].to(model_device(model)).clone().requires_grad_(True)
     size = tuple(x.shape[-2:])
     with eval_mode(model), torch.enable_grad(), _record_all(model) as seen:
-        logits = run_model(model, x)
+        outs = [t for t in output_tensors(run_model(model, x, any_output=True)) if t.requires_grad]  # logits, or a
+        # segmentation dict, an embedding, detections: every differentiable output tensor
+    scores = outs[0].shape[1] if outs and outs[0].ndim == 4 else 0  # a segmentation map's classes (0: none)
     grids = {n: g for n, t in seen.items() if (g := grid_of(t.shape, size)) is not None}
     wired = [n for n in grids if seen[n].requires_grad]
-    if not logits.requires_grad:
-        return grids, set(), False
-    mix = torch.randn(logits.shape[1], generator=torch.Generator().manual_seed(0)).to(logits)
+    if not outs:
+        return grids, set(), False, scores
+    gen = torch.Generator().manual_seed(0)
     # a random mix, not the sum: the sum of softmax outputs is constant and would have no gradient anywhere
-    gx, *grads = torch.autograd.grad((logits * mix).sum(), [x] + [seen[n] for n in wired], allow_unused=True)
+    score = sum((t * torch.randn(t.shape[1:].numel(), generator=gen).view(t.shape[1:]).to(t)).sum() for t in outs)
+    gx, *grads = torch.autograd.grad(score, [x] + [seen[n] for n in wired], allow_unused=True)
     flat = gx is None or not bool(gx.abs().amax() > 0)
-    return grids, {n for n, d in zip(wired, grads) if d is not None and bool(grids[n].to_map(d).abs().amax() > 0)}, flat
+    return (grids, {n for n, d in zip(wired, grads) if d is not None and bool(grids[n].to_map(d).abs().amax() > 0)},
+            flat, scores)
 
 
 def probe(model: nn.Module, x: torch.Tensor) -> dict[str, Grid]:
     """{name: Grid} of every module whose output is a map the logits depend on, in the order the forward computes
     them (the model unchanged). A token map counts only if its grid, not just its class token, reaches the logits."""
-    grids, wired, _ = _probe(model, x)
+    grids, wired, _, _ = _probe(model, x)
     return {n: g for n, g in grids.items() if n in wired}
 
 
@@ -148,8 +152,11 @@ def default_cam_layer(model: nn.Module, x: torch.Tensor) -> str:
     before any layer that resamples to a fixed grid (`resamples`), and as wide as the model's last map (resnet:
     'layer4', vgg: 'features', not its adaptive 'avgpool', at every image size; mobilenet: 'features', torchvision
     vit: the last block's 'ln_1', timm vit: 'blocks.11.norm1', not the wider qkv projection after it; swin:
-    'permute'). A model whose logits do not change with the image (a head of zeros) gets an error that says so."""
-    grids, wired, flat = _probe(model, x)
+    'permute'; LR-ASPP: 'classifier.cbr', not its class-score convs). A model whose logits do not change with the
+    image (a head of zeros) gets an error that says so."""
+    grids, wired, flat, scores = _probe(model, x)
+    if scores:  # a segmentation model: not its class-score maps (the head's last convs), the features before them
+        grids = {n: g for n, g in grids.items() if g.channels != scores} or grids
     big = [n for n, g in grids.items() if n in wired and g.h * g.w > 1]
     if not big and flat:
         raise ValueError(f"the logits of {type(model).__name__} are constant: their gradient with respect to the "

@@ -25,6 +25,7 @@ from .normgrad import NormGrad
 from .occlusion import Occlusion
 from .randomcam import RandomCAM
 from .scorecam import ScoreCAM
+from .segeigencam import SegEigenCAM
 from .shapley_sampling import ShapleySampling
 from .shapleycam import ShapleyCAM
 from .smoothgrad import InputGradient, InputXGradient, IntegratedGradients, SmoothGrad
@@ -36,4 +37,5 @@ CAMS_AND_GRADIENTS = (GradCAM, GradCAMpp, SmoothGradCAMpp, EigenCAM, CFCAM, Norm
                       AblationCAM, EigenGradCAM, FullGrad, KPCACAM, FEM, ShapleyCAM, FinerCAM, RandomCAM)
 ATTRIBUTIONS = (GuidedBackprop, GuidedGradCAM, Deconvolution, Occlusion, GradientSHAP, DeepLIFT, LRP, FeatureAblation,
                 ShapleySampling, LIME, KernelSHAP)
+CAMS_AND_GRADIENTS += (SegEigenCAM,)  # issue 24: segmentation targets' CAM
 METHODS = {cls.name: cls for cls in (*CAMS_AND_GRADIENTS, *ATTRIBUTIONS)}

@@ -25,10 +25,10 @@ class InputSaliency(Saliency):
         return attr.abs().amax(1)
 
     def raw_attributions(self, fw, targets="predicted", labels=None):  # (N, C, H, W): attribute(fw, t)
-        return self.attribute(fw, resolve_targets(targets, fw.logits, labels))
+        return self.attribute(fw, resolve_targets(targets, fw.logits, labels, objects=True))
 
     def explain(self, fw, targets="predicted", labels=None, raw=False):
-        t = resolve_targets(targets, fw.logits, labels)
+        t = resolve_targets(targets, fw.logits, labels, objects=True)  # class indices or a Target
         with torch.no_grad():
             m = F.relu(self.reduce(self.attribute(fw, t).detach()))
             return m if raw else normalize(m)

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...data import as_model_input, check_model, model_dtype
+from .scoring import as_target, is_target
 
 EPS = 1e-7  # as pytorch-grad-cam's scale_cam_image
 
@@ -92,10 +93,31 @@ _SHAPE_ERRORS = re.compile(
     r"|number of channels in input|Expected \d+D .*input", re.IGNORECASE)
 
 
-def run_model(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def output_tensors(out) -> list[torch.Tensor]:
+    """The tensors in a model's output: a tensor, or those in a dict, list or tuple (detection: a list of dicts)."""
+    if isinstance(out, torch.Tensor):
+        return [out]
+    if isinstance(out, dict):
+        out = list(out.values())
+    if isinstance(out, (list, tuple)):
+        return [t for o in out for t in output_tensors(o)]
+    return []
+
+
+def describe(out) -> str:
+    """A model output in a few words: a shape, or its kind."""
+    if isinstance(out, torch.Tensor):
+        return str(tuple(out.shape))
+    if isinstance(out, dict):
+        return f"a dict with {', '.join(map(repr, list(out)[:4]))}"
+    return f"a {type(out).__name__} of {len(out)}" if isinstance(out, (list, tuple)) else type(out).__name__
+
+
+def run_model(model: nn.Module, x: torch.Tensor, any_output: bool = False) -> torch.Tensor:
     """Logits (N, K) of a forward pass; a shape mismatch inside the model or non-finite logits become a ValueError.
 
-    Floating images are cast to the model's floating dtype first (differentiably: gradients reach x).
+    Floating images are cast to the model's floating dtype first (differentiably: gradients reach x). any_output:
+    the output as it is (a dict, an embedding, detections), for a target to score (targets.py).
     """
     check_model(model)
     dtype = model_dtype(model)
@@ -106,19 +128,32 @@ def run_model(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         if _SHAPE_ERRORS.search(str(err)):
             raise ValueError(f"the model cannot run on images of shape {tuple(x.shape)}: {err}") from err
         raise
-    if not isinstance(out, torch.Tensor) or out.ndim != 2:
-        raise ValueError(f"the model must return logits of shape (N, classes); got {getattr(out, 'shape', out)!r}")
-    if out.is_meta:
+    if not any_output and (not isinstance(out, torch.Tensor) or out.ndim != 2):
+        raise ValueError(f"the model must return logits of shape (N, classes); got {describe(out)} (other outputs "
+                         f"need a target: explorer.saliency.SemanticSegmentationTarget, ...)")
+    ts = output_tensors(out)
+    if any(t.is_meta for t in ts):
         raise ValueError("the model returned 'meta' tensors (no values): materialise its weights first")
-    if not torch.isfinite(out.detach()).all():
+    if not all(torch.isfinite(t.detach()).all() for t in ts if t.is_floating_point()):
         big = x.detach().abs().amax().item()
         raise ValueError(f"the model's logits are NaN or infinite for these images (largest |pixel| {big:g}): an "
                          f"overflow in the forward pass? Check the images' scale")
     return out
 
 
-def resolve_targets(targets, logits: torch.Tensor, labels=None) -> torch.Tensor:
-    """One class per image (N,) from 'predicted', 'true' (with labels), an int, or a length-N list/tensor."""
+def resolve_targets(targets, logits: torch.Tensor, labels=None, objects: bool = False) -> torch.Tensor:
+    """One class per image (N,) from 'predicted', 'true' (with labels), an int, or a length-N list/tensor; with
+    objects=True (methods whose score goes through targets.target_scores) also a Target or one per image."""
+    if is_target(targets):
+        if not objects:
+            raise ValueError(f"this method explains class indices only, not {targets!r}: use a gradient CAM "
+                             f"(Grad-CAM, ...) or an input-gradient method")
+        return as_target(targets, len(logits) if isinstance(logits, (torch.Tensor, list, tuple)) else
+                         len(output_tensors(logits)[0]))
+    if not isinstance(logits, torch.Tensor) or logits.ndim != 2:
+        raise ValueError(f"the model returns {describe(logits)}, not logits (N, classes): say what to explain with a "
+                         f"target, e.g. SemanticSegmentationTarget(category, mask), SimilarityToConceptTarget(emb), "
+                         f"BinaryClassifierOutputTarget(1) or FasterRCNNBoxScoreTarget(labels, boxes)")
     n, k = logits.shape
     if isinstance(targets, str):
         if targets == "predicted":
