@@ -70,7 +70,7 @@ def adversarial_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps
         for i in range(0, len(x), batch_size):
             xb, yb = x[i:i + batch_size], y[i:i + batch_size]
             fooled[i:i + batch_size] |= pgd(model, xb, yb, eps[j], steps, step_size, seed, bounds)[1].cpu()
-        out[j] = 1.0 - fooled.float().mean().item() if len(x) else float("nan")
+        out[j] = (~fooled).float().mean().item() if len(x) else float("nan")
         if progress:
             progress(n + 1, len(eps), {"epsilon": eps[j]})
     return out
