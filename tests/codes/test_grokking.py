@@ -109,3 +109,26 @@ def test_the_job_is_cancellable_and_streams_rows(digits):
                                                     eval_points=40)).key
     with pytest.raises(ValueError, match="loss"):
         train_run(digits, Settings(steps=1, loss="hinge"))
+
+
+def test_view_trains_draws_and_never_shows_an_answer_for_other_choices(digits):
+    pytest.importorskip("jupyter_bokeh")
+    from explorer import Session
+    from explorer.panels._common import ErrorLine
+    from explorer.panels._view import LabState
+    from explorer.panels.codes.grokking import GrokkingView
+
+    session = Session(nn.Sequential(nn.Flatten(), nn.Linear(64, 10)), digits)  # the view trains an MLP of its own
+    v = GrokkingView(LabState(session), ErrorLine(), QUICK)
+    v.train()  # headless: the job runs here and now
+    assert v.error.value == "" and v.sources[1].data["x"] == [s + 1 for s in log_steps(120, 4)]
+    assert v.checkpoint.max == 4 and v.checkpoint.value == 4 and not v.checkpoint.disabled
+    first = v.at_
+    assert first.index == 4 and "adversarial accuracy at ε = 0.10" in v.at.value and v.spans[0].location == 121
+    v.epsilon.value = 0.0  # PGD at epsilon 0 is the clean test accuracy of the same inputs
+    assert v.at_.adversarial == v.run_.rows[4]["test accuracy"] and "ε = 0.00" in v.at.value
+    shown = v.at.value
+    v._show(first)  # a late answer for epsilon 0.1: not drawn
+    assert v.at.value == shown and v.at_.epsilon == 0.0
+    v.checkpoint.value = 0
+    assert v.at_.step == 0 and v.spans[1].location == 1 and v.error.value == ""
