@@ -33,7 +33,7 @@ class CodesPanel(Lab):
         self.phase = PhasePanel(session)
         self.grokking = GrokkingView(self.state, self.error)
         self.export = Export("codes", self._exports)
-        tabs = W.Tab([W.VBox([self.maps, self.selected]), self.tables, self.complexity, self.phase,
+        self.tabs = tabs = W.Tab([W.VBox([self.maps, self.selected]), self.tables, self.complexity, self.phase,
                       self.grokking])
         for i, t in enumerate(("codes and map", "categorization", "local complexity", "phase chart", "grokking")):
             tabs.set_title(i, t)
