@@ -57,12 +57,13 @@ def main():
                     loss="mse", train_points=1000, eval_points=1000, epsilon=args.epsilon, pgd_steps=10,
                     radius=args.radius, n_vertices=50, seed=0)
     steps = args.steps
-    if steps is None:  # time 300 steps (with their two measurements), then fit the budget
-        start = time.perf_counter()
-        train_run(data, dataclasses.replace(base, steps=300, checkpoints=1))
-        per_step = (time.perf_counter() - start) / 300
-        steps = int(args.seconds / per_step / 1.15)  # about 15% more for the measurements at the checkpoints
-        print(f"probe: {per_step * 1e3:.2f} ms a step (with 2 measurements): {steps:,} steps in the budget")
+    if steps is None:  # time the steps between the reports at 50 and 350, and one measurement; fit the budget
+        times = {}
+        train_run(data, dataclasses.replace(base, steps=400, checkpoints=1),
+                  progress=lambda d, t, info=None: times.setdefault(d, time.perf_counter()))
+        per_step, measure = (times[350] - times[50]) / 300, times[1] - times[0]
+        steps = int((args.seconds - (args.checkpoints + 1) * measure) / per_step)
+        print(f"probe: {per_step * 1e3:.2f} ms a step, {measure:.1f} s a measurement: {steps:,} steps in the budget")
     settings = dataclasses.replace(base, steps=steps, checkpoints=args.checkpoints)
     start = time.perf_counter()
     run = train_run(data, settings, progress=lambda d, t, info=None: info and "partial" in info and print(

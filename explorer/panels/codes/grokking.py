@@ -44,8 +44,8 @@ class GrokkingView(View):
 
         load_bokeh()
         self.settings, self.run_, self.at_ = settings, None, None
-        self.steps = W.Dropdown(options=sorted({1_000, 3_000, 10_000, 30_000, 100_000, settings.steps}), value=settings.steps,
-                                description="steps")
+        self.steps = W.Dropdown(options=sorted({1_000, 3_000, 10_000, 30_000, 100_000, settings.steps}),
+                                value=settings.steps, description="steps")
         self.button = W.Button(description="train", button_style="primary", icon="play")
         self.epsilon = W.FloatSlider(value=settings.epsilon, min=0.0, max=0.3, step=0.01, description="PGD ε",
                                      continuous_update=False, readout_format=".2f")
