@@ -111,7 +111,7 @@ def test_the_job_is_cancellable_and_streams_rows(digits):
         train_run(digits, Settings(steps=1, loss="hinge"))
 
 
-def test_view_trains_draws_and_never_shows_an_answer_for_other_choices(digits):
+def test_view_trains_draws_and_never_shows_an_answer_for_other_choices(digits, unchanged):
     pytest.importorskip("jupyter_bokeh")
     from explorer import Session
     from explorer.panels._common import ErrorLine
@@ -120,7 +120,8 @@ def test_view_trains_draws_and_never_shows_an_answer_for_other_choices(digits):
 
     session = Session(nn.Sequential(nn.Flatten(), nn.Linear(64, 10)), digits)  # the view trains an MLP of its own
     v = GrokkingView(LabState(session), ErrorLine(), QUICK)
-    v.train()  # headless: the job runs here and now
+    with unchanged(session.model):  # the run's MLP is its own
+        v.train()  # headless: the job runs here and now
     assert v.error.value == "" and v.sources[1].data["x"] == [s + 1 for s in log_steps(120, 4)]
     assert v.checkpoint.max == 4 and v.checkpoint.value == 4 and not v.checkpoint.disabled
     first = v.at_
