@@ -17,8 +17,8 @@ FLOORS = (
     ("train", "estimates"),
     ("session",),
     ("saliency.methods", "codes", "landscape"),  # the labs' computations
-    ("saliency.evaluation", "geometry", "playground"),  # built on the methods; geometry reads codes; the playground
-    # trains and draws exact regions (geometry)
+    ("saliency.evaluation", "geometry", "playground", "codes.grokking"),  # built on the methods; geometry reads
+    # codes; the playground trains and draws exact regions (geometry); grokking draws the regions over checkpoints
     ("saliency",),  # the saliency lab's jobs, costs, overlays and exports
     ("panels",),
     ("app", "cli", "__main__", ""),

@@ -461,9 +461,78 @@ Playground(x, y, classes=["outer", "inner"])""",
 decision boundary have, and why can it never be a true circle?"""
 ]
 
+GROKKING = [
+    """md:# Workshop 7: grokking and delayed robustness (train far past 100%)
+
+Humayun, Balestriero and Baraniuk (2024), *Deep networks always grok and here is why*, train a network long after
+it fits its training set (100% training accuracy) and watch three things on a **log step axis**:
+
+* train and test accuracy, and **adversarial accuracy**: the accuracy under a PGD attack (Madry et al., 2018), which
+  moves each test input by at most $\\epsilon$ per pixel to raise the loss;
+* **local complexity** (LC): how many ReLU units change sign within a small cross-polytope of radius $r$ around an
+  input, i.e. how many region boundaries are near it; at training points, test points and random points.
+
+Their claim: long after interpolation the linear regions **migrate** away from the training points (LC there falls)
+towards the decision boundary, and robustness arrives late (*delayed robustness*). The *grokking* tab of the codes
+lab below trains an MLP of its own on the digits (about 30 s); its sliders recompute PGD and the regions on a plane
+through three training digits at any checkpoint.""",
+    """from explorer import Session
+from explorer.panels.codes import CodesPanel
+
+session = Session.open("digits", "mlp", width=64, depth=2, epochs=5, seed=0)
+panel = CodesPanel(session)
+panel.tabs.selected_index = 4  # the grokking tab
+panel""",
+    """md:**Try in the panel:** press **train**; the curves fill in as each checkpoint is measured. Then move the
+*checkpoint* slider: where are the regions (colours) dense, near the white training digits or near the black
+decision boundary? Move *PGD ε*: the adversarial accuracy of that checkpoint is computed again.
+
+## Exercise 1: when does the network interpolate, and what happens after?
+
+The same run in code: a seeded MLP (3 hidden layers of 100), AdamW with weight decay, MSE on one-hot targets
+(the paper's recipe), checkpoints at log-spaced steps.""",
+    """from explorer import Table, load_dataset
+from explorer.codes.grokking import Settings, train_run
+
+digits = load_dataset("digits")
+run = train_run(digits, Settings(steps=3000, checkpoints=10, width=100, depth=3, eval_points=300, seed=0))
+Table([{k: round(v, 3) for k, v in row.items()} for row in run.rows])""",
+    """md:*Questions.* At which step does train accuracy first reach 100%? Does test accuracy keep rising after it?
+What do LC at train points and LC at random points do before and after that step?
+
+## Exercise 2: adversarial accuracy against epsilon
+
+PGD starts from a seeded random point in the $\\epsilon$-ball; an input fooled at a small $\\epsilon$ counts as
+fooled at every larger one, so each curve falls with $\\epsilon$, and at $\\epsilon = 0$ it is the clean accuracy.""",
+    """from explorer.codes.pgd import adversarial_accuracy
+
+eps = [0.0, 0.02, 0.05, 0.1, 0.2]
+Table([{"step": run.steps[i], **{f"eps {e}": round(float(a), 3) for e, a in zip(eps, adversarial_accuracy(
+    run.model(i), run.x["test"], run.y["test"], eps, steps=10, seed=0, bounds=run.bounds))}}
+    for i in range(3, len(run.steps), 2)])""",
+    """md:*Questions.* Is the network most robust when test accuracy is highest? Train for longer (`steps=10000`, or
+the panel's 30,000) and compare the last checkpoint's row: is there delayed robustness on the digits?
+
+## Exercise 3: do the regions move away from the training points?
+
+`at_checkpoint` counts the regions on a 100 x 100 grid of the plane through three training digits, and how many
+distinct regions lie near each of the three digits.""",
+    """from explorer.codes.grokking import at_checkpoint
+
+rows = []
+for i in range(0, len(run.steps), 3):
+    at = at_checkpoint(run, i, 0.1)
+    rows.append({"step": at.step, "regions on the plane": at.regions.count, "regions near the digits": at.near,
+                 "LC train": round(run.rows[i]["LC train"], 2), "LC random": round(run.rows[i]["LC random"], 2)})
+Table(rows)""",
+    """md:*Questions.* Does the number of regions near the digits fall while the count on the whole plane does not?
+Which differences from the paper (data, width, steps, float32, LC without the output layer) could explain what you
+see? The MNIST reproduction and its differences are in `benchmarks/README.md`.""",
+]
+
 NOTEBOOKS = {"01_saliency": SALIENCY, "02_neural_codes": CODES, "03_loss_landscape": LANDSCAPE,
              "04_your_model": YOUR_MODEL, "05_geometry": GEOMETRY,
-             "06_playground": PLAYGROUND}  # tests/test_notebooks.py: files in step
+             "06_playground": PLAYGROUND, "07_grokking": GROKKING}  # tests/test_notebooks.py: files in step
 
 if __name__ == "__main__":
     for name, cells in NOTEBOOKS.items():

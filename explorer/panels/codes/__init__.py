@@ -8,6 +8,7 @@ from .._common import ErrorLine, Lab
 from ..export import Export, bokeh_html
 from .choice import ChoiceView
 from .complexity import ComplexityView
+from .grokking import GrokkingView
 from .map import COLOURINGS, PALETTE, MapView
 from .phase import PhasePanel
 from .selection import SelectionView
@@ -30,9 +31,11 @@ class CodesPanel(Lab):
         self.complexity = ComplexityView(self.state, self.error)
         self.tables = TablesView(self.state, self.error)
         self.phase = PhasePanel(session)
+        self.grokking = GrokkingView(self.state, self.error)
         self.export = Export("codes", self._exports)
-        tabs = W.Tab([W.VBox([self.maps, self.selected]), self.tables, self.complexity, self.phase])
-        for i, t in enumerate(("codes and map", "categorization", "local complexity", "phase chart")):
+        self.tabs = tabs = W.Tab([W.VBox([self.maps, self.selected]), self.tables, self.complexity, self.phase,
+                      self.grokking])
+        for i, t in enumerate(("codes and map", "categorization", "local complexity", "phase chart", "grokking")):
             tabs.set_title(i, t)
         super().__init__([self.choice, self.error, tabs, self.export])
         self.add_class("explorer-codes")
