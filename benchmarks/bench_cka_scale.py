@@ -108,7 +108,8 @@ def main() -> None:
         order = ("ours", "pytorch-cka") if n == args.n[0] else ("pytorch-cka", "ours")  # who pays a cold cache
         for lib in order:
             cmd = [sys.executable, __file__, "--lib", lib, "--n", str(n), "--batch", str(args.batch), "--size",
-                   str(args.size), "--root", args.root, "--device", args.device] + (["--no-calibrate"] if args.no_calibrate else [])
+                   str(args.size), "--root", args.root, "--device", args.device]
+            cmd += ["--no-calibrate"] if args.no_calibrate else []
             res = subprocess.run(cmd, capture_output=True, text=True, check=True)
             runs[lib] = json.loads(res.stdout.strip().splitlines()[-1])
             r = runs[lib]
