@@ -96,7 +96,8 @@ def header(device: torch.device) -> str:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or
                                                                                platform.machine())
     return (f"device {device} ({name}), torch {torch.__version__}, torch built for CUDA "
-            f"{torch.version.cuda or 'none'}, {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, load {os.getloadavg()[0]:.1f}")
+            f"{torch.version.cuda or 'none'}, {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, "
+            f"load {os.getloadavg()[0]:.1f}")
 
 
 def main(argv=None) -> Path:
