@@ -9,7 +9,8 @@ Inputs, measured on this machine, each task on one torch thread:
   --partition MNIST images of --root; the dataset is --dataset images, so ceil(dataset / partition) partitions;
 - the scheduler's cost per task: 400 empty tasks against 1 through explorer.engines.map_tasks on a Dask
   LocalCluster of 2 worker processes (1 thread each), and its fixed cost per job (probe, scatter, gather);
-- shipping: scattering each job's shared data (the digits; the model and the images) to every worker.
+- shipping: scattering each job's shared data (the digits; the model and the images, all --dataset of them for
+  the whole-dataset row) to every worker.
 
 Model: T(W) = fixed + ship + max(sum(t) / W, max(t)) + tasks x overhead (the scheduler is one process, so its
 per-task cost does not divide by W); beside it a list schedule of the measured tasks (longest first) on W workers.
@@ -102,8 +103,6 @@ def lpt(times: list[float], workers: int) -> float:
 
 def scheduler_costs(client, data) -> dict:
     """Dask's cost per task and per job through map_tasks (median of 3), and the scatter of `data` (MB/s)."""
-    import pickle
-
     from explorer.engines import map_tasks
 
     one, many = [], []
@@ -115,14 +114,20 @@ def scheduler_costs(client, data) -> dict:
         map_tasks(client, empty, list(range(400)))
         many.append(time.perf_counter() - t)
     fixed, per = statistics.median(one), (statistics.median(many) - statistics.median(one)) / 399
+    return {"fixed s": fixed, "per task s": per, **scatter_cost(client, data)}
+
+
+def scatter_cost(client, data) -> dict:
+    """The size of `data` pickled (MB) and the median seconds of 3 scatters of it to every worker."""
+    import pickle
+
     ship = []
     for _ in range(3):
         t = time.perf_counter()
         f = client.scatter(data, broadcast=True, hash=False)
         ship.append(time.perf_counter() - t)
         client.cancel(f)
-    mb = len(pickle.dumps(data)) / 1e6
-    return {"fixed s": fixed, "per task s": per, "MB": mb, "scatter s": statistics.median(ship)}
+    return {"MB": len(pickle.dumps(data)) / 1e6, "scatter s": statistics.median(ship)}
 
 
 def predict(times: list[float], costs: dict, workers: int) -> tuple[float, float]:
@@ -167,9 +172,8 @@ def main() -> None:
     client = Client(cluster)
     map_tasks(client, empty, [0, 1])  # the workers' first task: imports
     costs = {k: scheduler_costs(client, shared) for k, (_, shared, _, _) in workloads.items()}
-    scale = a.dataset / (a.partition * a.partitions)  # the whole dataset's images are shipped, not the timed ones
-    costs[list(measured)[2]] = {**costs[sal_key], "MB": costs[sal_key]["MB"] * scale,
-                                "scatter s": costs[sal_key]["scatter s"] * scale}
+    # the whole-dataset job ships all its images, not only the timed ones
+    costs[list(measured)[2]] = {**costs[sal_key], **scatter_cost(client, saliency_shared(a.root, a.dataset))}
     for k, c in costs.items():
         print(f"Dask costs, {k}: fixed {c['fixed s'] * 1e3:.0f} ms per job, {c['per task s'] * 1e3:.2f} ms per task, "
               f"shared data {c['MB']:.1f} MB scattered to 2 workers in {c['scatter s'] * 1e3:.0f} ms (load {load()})")
