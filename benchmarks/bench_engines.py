@@ -2,7 +2,9 @@
 same grid checked exactly; cluster start-up timed apart; rounds interleaved (the machine is shared, its load moves).
 Optionally a local Ray instance. --profile times each task inside its process (wall and CPU seconds).
 
-Run: OMP_NUM_THREADS=1 python benchmarks/bench_engines.py [--workers 2] [--rounds 3] [--profile] [--ray]
+--loky also runs joblib's loky backend with --workers processes in the same rounds (its workers start on the first).
+
+Run: OMP_NUM_THREADS=1 python benchmarks/bench_engines.py [--workers 2] [--rounds 3] [--profile] [--ray] [--loky]
 """
 import argparse
 import os
@@ -67,6 +69,7 @@ def main():
     p.add_argument("--rounds", type=int, default=3, help="sequential and Dask runs, alternating which goes first")
     p.add_argument("--profile", action="store_true", help="also time each task inside its process")
     p.add_argument("--ray", action="store_true", help="also a local Ray instance with --workers CPUs")
+    p.add_argument("--loky", action="store_true", help="also joblib's loky backend with --workers processes")
     p.add_argument("--widths", type=int, nargs="+", help="a smaller grid than the preset's widths")
     a = p.parse_args()
     grid = dict(PRESETS["quick (digits, CPU)"])
@@ -87,25 +90,31 @@ def main():
     timed("workers import explorer and torch (once per cluster)",
           lambda: client.run(importlib.import_module, "explorer.codes.sweep"))
     seq = None
-    t = {"sequential": [], "dask": []}
+    names = ("sequential", "dask") + (("loky",) if a.loky else ())
+    t = {name: [] for name in names}
+    runs = {"sequential": lambda: sweep(data, backend="sequential", **grid),
+            "dask": lambda: sweep(data, engine=client, **grid),
+            "loky": lambda: sweep(data, backend="loky", n_jobs=a.workers, **grid)}
     for r in range(a.rounds):
-        order = ("sequential", "dask") if r % 2 == 0 else ("dask", "sequential")
+        order = names if r % 2 == 0 else names[::-1]
         for name in order:
-            run = (lambda: sweep(data, backend="sequential", **grid)) if name == "sequential" else \
-                (lambda: sweep(data, engine=client, **grid))
             c0 = cpu(client)
-            got, dt = timed(f"round {r + 1}: {name} ({load()})", run)
+            got, dt = timed(f"round {r + 1}: {name} ({load()})", runs[name])
             used = cpu(client) - c0
-            print(f"  CPU seconds of this process and the workers: {used:.1f} (cores obtained {used / dt:.2f})",
-                  flush=True)
+            print(f"  CPU seconds of this process and the Dask workers: {used:.1f} (cores obtained {used / dt:.2f}"
+                  f"{'; loky workers not counted' if name == 'loky' else ''})", flush=True)
             t[name].append(dt)
             seq = got if seq is None and name == "sequential" else seq
-            if name == "dask" and seq is not None:
+            if name != "sequential" and seq is not None:
                 assert all(np.array_equal(seq[k], got[k]) for k in ("redundancy ratio", "k-NN")), "grids differ"
     ms, md = statistics.median(t["sequential"]), statistics.median(t["dask"])
     print(f"identical grids: True; medians: sequential {ms:.1f} s, Dask {md:.1f} s; speed-up {ms / md:.2f}x "
           f"({ms / (md + t_up):.2f}x counting the cluster start once); per round "
           + ", ".join(f"{s / d:.2f}x" for s, d in zip(t["sequential"], t["dask"])), flush=True)
+    if a.loky:
+        ml = statistics.median(t["loky"])
+        print(f"loky {a.workers} processes: median {ml:.1f} s (first round {t['loky'][0]:.1f} s with the workers' "
+              f"start); speed-up {ms / ml:.2f}x", flush=True)
     if a.profile:
         print("per-task profile:")
         profile(data, grid, "sequential", "sequential")

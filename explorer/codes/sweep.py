@@ -62,8 +62,12 @@ def _run(data, width: int, n: int, epochs: tuple, depth: int, seed: int, lr: flo
 
 
 def _task(data, job: tuple) -> list:
-    """One engine task: _run on the shared data for job = (width, n, epochs, depth, seed, lr, k)."""
-    return _run(data, *job)
+    """One engine task: _run on the shared data for job = (width, n, epochs, depth, seed, lr, k), torch on one
+    intra-op thread (the worker's count restored after): a worker whose environment does not set
+    OMP_NUM_THREADS=1 (a `dask worker` without its nanny, a Ray actor, a plain process) starts torch on every core,
+    and each of W such workers on a machine of W cores would run W threads."""
+    with one_thread():
+        return _run(data, *job)
 
 
 def sweep(data, widths=(4, 8, 16, 32, 64), epochs=(0, 1, 5, 20), sizes=None, depth: int = 1, seed: int = 0,

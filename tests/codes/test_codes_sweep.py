@@ -51,3 +51,21 @@ def test_sweep_trains_on_one_torch_thread_and_restores_the_kernels(digits, monke
         assert (grid["k-NN"] == 1.0).all()
     finally:
         torch.set_num_threads(before)
+
+
+def test_each_task_sets_one_torch_thread_and_restores_the_workers(digits, monkeypatch):
+    """A task on a worker whose torch has 2 threads trains on one and leaves the worker's count as it found it."""
+    import importlib
+
+    import torch
+
+    sweep_module = importlib.import_module("explorer.codes.sweep")
+    seen = []
+    monkeypatch.setattr(sweep_module, "_run", lambda data, *job: seen.append(torch.get_num_threads()) or [(0.0, 1.0)])
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert sweep_module._task(digits, (2, 60, (0,), 1, 0, 3e-3, 9)) == [(0.0, 1.0)]
+        assert seen == [1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
