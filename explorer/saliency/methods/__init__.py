@@ -29,6 +29,7 @@ from .registry import (
     IntegratedGradients,
     KernelSHAP,
     LayerCAM,
+    LayerConductance,
     NormGrad,
     Occlusion,
     RandomCAM,
@@ -47,4 +48,5 @@ __all__ = ["METHODS", "Attribution", "CAM", "Forward", "Saliency", "normalize", 
            "InputXGradient", "IntegratedGradients", "LRP", "LayerCAM", "NormGrad", "Occlusion", "ScoreCAM",
            "SmoothGrad", "SmoothGradCAMpp", "XGradCAM", "FEM", "FinerCAM", "KPCACAM", "RandomCAM",
            "ShapleyCAM",
-           "FeatureAblation", "KernelSHAP", "LIME", "ShapleySampling"]
+           "FeatureAblation", "KernelSHAP", "LIME", "ShapleySampling",
+           "LayerConductance"]

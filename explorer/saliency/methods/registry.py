@@ -2,6 +2,7 @@
 registered method is on screen and under test at once (an explicit tuple, no subclass magic)."""
 from .ablationcam import AblationCAM
 from .cfcam import CFCAM
+from .conductance import LayerConductance
 from .deconvolution import Deconvolution
 from .deeplift import DeepLIFT
 from .eigencam import EigenCAM
@@ -34,6 +35,7 @@ from .xgradcam import XGradCAM
 CAMS_AND_GRADIENTS = (GradCAM, GradCAMpp, SmoothGradCAMpp, EigenCAM, CFCAM, NormGrad, InputGradient, SmoothGrad,
                       InputXGradient, IntegratedGradients, HiResCAM, GradCAMElementWise, XGradCAM, LayerCAM, ScoreCAM,
                       AblationCAM, EigenGradCAM, FullGrad, KPCACAM, FEM, ShapleyCAM, FinerCAM, RandomCAM)
+CAMS_AND_GRADIENTS += (LayerConductance,)  # issue 24 (h-cams24b)
 ATTRIBUTIONS = (GuidedBackprop, GuidedGradCAM, Deconvolution, Occlusion, GradientSHAP, DeepLIFT, LRP, FeatureAblation,
                 ShapleySampling, LIME, KernelSHAP)
 METHODS = {cls.name: cls for cls in (*CAMS_AND_GRADIENTS, *ATTRIBUTIONS)}
