@@ -135,12 +135,12 @@ def tcav(model: nn.Module, layer: str, concept, randoms, inputs, target="predict
     return TCAVResult(layer, int(t[0]), scores, nulls, p, p < alpha, np.array(accs), np.stack(cavs))
 
 
-def _digest(*tensors) -> str:
+def digest(*tensors) -> str:
     """A content digest of image tensors, so a job's key names the example sets it was given."""
     h = hashlib.blake2b(digest_size=16)
     for t in tensors:
         if not isinstance(t, torch.Tensor):
-            h.update(_digest(*t).encode())
+            h.update(digest(*t).encode())
             continue
         h.update(str(tuple(t.shape)).encode())
         h.update(t.detach().cpu().contiguous().numpy().tobytes())
@@ -151,8 +151,8 @@ def tcav_job(session, layer: str, concept, randoms, inputs, target="predicted", 
              classifier: str = "sgd", alpha: float = 0.05, seed: int = 0) -> Job:
     """tcav() on a private copy of the session's model, as a Job."""
     sets = randoms if isinstance(randoms, torch.Tensor) else list(randoms)
-    k = key("saliency-tcav", layer, _digest(concept, sets, inputs), target if isinstance(target, (int, str))
-            else _digest(torch.as_tensor(target)), runs, classifier, alpha, seed)
+    k = key("saliency-tcav", layer, digest(concept, sets, inputs), target if isinstance(target, (int, str))
+            else digest(torch.as_tensor(target)), runs, classifier, alpha, seed)
     return Job(k, lambda: private_copy(session.model),
                lambda twin, progress: tcav(twin, layer, concept, sets, inputs, target, runs, classifier, alpha, seed,
                                            progress), "TCAV")
