@@ -33,6 +33,7 @@ from .registry import (
     NormGrad,
     Occlusion,
     RandomCAM,
+    RefineCAM,
     ScoreCAM,
     ShapleyCAM,
     ShapleySampling,
@@ -49,4 +50,4 @@ __all__ = ["METHODS", "Attribution", "CAM", "Forward", "Saliency", "normalize", 
            "SmoothGrad", "SmoothGradCAMpp", "XGradCAM", "FEM", "FinerCAM", "KPCACAM", "RandomCAM",
            "ShapleyCAM",
            "FeatureAblation", "KernelSHAP", "LIME", "ShapleySampling",
-           "LayerConductance"]
+           "LayerConductance", "RefineCAM"]

@@ -25,6 +25,7 @@ from .lrp import LRP
 from .normgrad import NormGrad
 from .occlusion import Occlusion
 from .randomcam import RandomCAM
+from .refinecam import RefineCAM
 from .scorecam import ScoreCAM
 from .shapley_sampling import ShapleySampling
 from .shapleycam import ShapleyCAM
@@ -35,7 +36,7 @@ from .xgradcam import XGradCAM
 CAMS_AND_GRADIENTS = (GradCAM, GradCAMpp, SmoothGradCAMpp, EigenCAM, CFCAM, NormGrad, InputGradient, SmoothGrad,
                       InputXGradient, IntegratedGradients, HiResCAM, GradCAMElementWise, XGradCAM, LayerCAM, ScoreCAM,
                       AblationCAM, EigenGradCAM, FullGrad, KPCACAM, FEM, ShapleyCAM, FinerCAM, RandomCAM)
-CAMS_AND_GRADIENTS += (LayerConductance,)  # issue 24 (h-cams24b)
+CAMS_AND_GRADIENTS += (LayerConductance, RefineCAM)  # issue 24 (h-cams24b)
 ATTRIBUTIONS = (GuidedBackprop, GuidedGradCAM, Deconvolution, Occlusion, GradientSHAP, DeepLIFT, LRP, FeatureAblation,
                 ShapleySampling, LIME, KernelSHAP)
 METHODS = {cls.name: cls for cls in (*CAMS_AND_GRADIENTS, *ATTRIBUTIONS)}
