@@ -9,6 +9,7 @@ from .registry import (
     LIME,
     LRP,
     METHODS,
+    SESS,
     AblationCAM,
     Deconvolution,
     DeepLIFT,
@@ -50,4 +51,4 @@ __all__ = ["METHODS", "Attribution", "CAM", "Forward", "Saliency", "normalize", 
            "SmoothGrad", "SmoothGradCAMpp", "XGradCAM", "FEM", "FinerCAM", "KPCACAM", "RandomCAM",
            "ShapleyCAM",
            "FeatureAblation", "KernelSHAP", "LIME", "ShapleySampling",
-           "LayerConductance", "RefineCAM"]
+           "LayerConductance", "RefineCAM", "SESS"]

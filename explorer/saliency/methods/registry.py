@@ -27,6 +27,7 @@ from .occlusion import Occlusion
 from .randomcam import RandomCAM
 from .refinecam import RefineCAM
 from .scorecam import ScoreCAM
+from .sess import SESS
 from .shapley_sampling import ShapleySampling
 from .shapleycam import ShapleyCAM
 from .smoothgrad import InputGradient, InputXGradient, IntegratedGradients, SmoothGrad
@@ -36,7 +37,7 @@ from .xgradcam import XGradCAM
 CAMS_AND_GRADIENTS = (GradCAM, GradCAMpp, SmoothGradCAMpp, EigenCAM, CFCAM, NormGrad, InputGradient, SmoothGrad,
                       InputXGradient, IntegratedGradients, HiResCAM, GradCAMElementWise, XGradCAM, LayerCAM, ScoreCAM,
                       AblationCAM, EigenGradCAM, FullGrad, KPCACAM, FEM, ShapleyCAM, FinerCAM, RandomCAM)
-CAMS_AND_GRADIENTS += (LayerConductance, RefineCAM)  # issue 24 (h-cams24b)
+CAMS_AND_GRADIENTS += (LayerConductance, RefineCAM, SESS)  # issue 24 (h-cams24b)
 ATTRIBUTIONS = (GuidedBackprop, GuidedGradCAM, Deconvolution, Occlusion, GradientSHAP, DeepLIFT, LRP, FeatureAblation,
                 ShapleySampling, LIME, KernelSHAP)
 METHODS = {cls.name: cls for cls in (*CAMS_AND_GRADIENTS, *ATTRIBUTIONS)}
