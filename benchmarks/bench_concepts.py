@@ -24,7 +24,7 @@ def calibrated(name: str, size: int, seed: int = 0) -> torch.nn.Module:
     return net.eval()
 
 
-def rows(runs: int) -> list[tuple[str, dict]]:
+def rows(runs: int, only: str = "") -> list[tuple[str, dict]]:
     import pytorch_grad_cam as pgc
     from captum.attr import LayerConductance as CapLC
     from captum.concept import TCAV, Concept
@@ -49,6 +49,22 @@ def rows(runs: int) -> list[tuple[str, dict]]:
             cam.activations_and_grads.release()
         net.zero_grad(set_to_none=True)
 
+    from pytorch_grad_cam.sess import SESS as PeerSESS
+
+    from explorer.saliency import SESS
+
+    x1 = torch.randn(1, 3, 112, 112, generator=torch.Generator().manual_seed(4))
+    t1 = net(x1).argmax(1).detach()
+
+    def peer_sess():
+        with PeerSESS(net, [net.layer4], num_scales=6) as p:
+            p(x1, [ClassifierOutputTarget(int(t1[0]))])
+        net.zero_grad(set_to_none=True)
+
+    out.append(("SESS (Grad-CAM), 6 scales, layer4, 1 x 112", compare(
+        {"ours": lambda: SESS("layer4", num_scales=6)(net, x1, t1), "peer": peer_sess}, runs)))
+    if only == "sess":
+        return out
     out.append(("RefineCAM (Grad-CAM++), layer3 + layer4, 2 x 224", compare(
         {"ours": lambda: RefineCAM(["layer3", "layer4"])(net, x, t), "peer": peer_refine}, runs)))
 
@@ -87,6 +103,7 @@ def rows(runs: int) -> list[tuple[str, dict]]:
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--only", default="", help="'sess': that row alone")
     args = ap.parse_args()
     torch.set_num_threads(2)
     import warnings
@@ -94,7 +111,7 @@ def main():
     warnings.filterwarnings("ignore")
     load = os.getloadavg()[0]
     lines = [f"load before: {load:.1f}", "", "| method | ours ms | peer ms | speed-up |", "|---|---|---|---|"]
-    for name, r in rows(args.runs):
+    for name, r in rows(args.runs, args.only):
         lines.append(f"| {name} | {r['ours']:.0f} | {r['peer']:.0f} | **{r['peer'] / r['ours']:.2f}x** |")
         print(lines[-1], flush=True)
     lines.append(f"\nload after: {os.getloadavg()[0]:.1f}")
