@@ -9,6 +9,7 @@ from .registry import (
     LIME,
     LRP,
     METHODS,
+    SESS,
     AblationCAM,
     Deconvolution,
     DeepLIFT,
@@ -29,9 +30,11 @@ from .registry import (
     IntegratedGradients,
     KernelSHAP,
     LayerCAM,
+    LayerConductance,
     NormGrad,
     Occlusion,
     RandomCAM,
+    RefineCAM,
     ScoreCAM,
     ShapleyCAM,
     ShapleySampling,
@@ -57,7 +60,8 @@ __all__ = ["METHODS", "Attribution", "CAM", "Forward", "Saliency", "normalize", 
            "InputXGradient", "IntegratedGradients", "LRP", "LayerCAM", "NormGrad", "Occlusion", "ScoreCAM",
            "SmoothGrad", "SmoothGradCAMpp", "XGradCAM", "FEM", "FinerCAM", "KPCACAM", "RandomCAM",
            "ShapleyCAM",
-           "FeatureAblation", "KernelSHAP", "LIME", "ShapleySampling"]
+           "FeatureAblation", "KernelSHAP", "LIME", "ShapleySampling",
+           "LayerConductance", "RefineCAM", "SESS"]
 __all__ += ["SegEigenCAM", "Target", "ClassifierOutputTarget", "ClassifierOutputSoftmaxTarget",  # issue 24's targets
             "BinaryClassifierOutputTarget", "SemanticSegmentationTarget", "SimilarityToConceptTarget",
             "FasterRCNNBoxScoreTarget"]

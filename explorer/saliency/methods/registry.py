@@ -2,6 +2,7 @@
 registered method is on screen and under test at once (an explicit tuple, no subclass magic)."""
 from .ablationcam import AblationCAM
 from .cfcam import CFCAM
+from .conductance import LayerConductance
 from .deconvolution import Deconvolution
 from .deeplift import DeepLIFT
 from .eigencam import EigenCAM
@@ -24,8 +25,10 @@ from .lrp import LRP
 from .normgrad import NormGrad
 from .occlusion import Occlusion
 from .randomcam import RandomCAM
+from .refinecam import RefineCAM
 from .scorecam import ScoreCAM
 from .segeigencam import SegEigenCAM
+from .sess import SESS
 from .shapley_sampling import ShapleySampling
 from .shapleycam import ShapleyCAM
 from .smoothgrad import InputGradient, InputXGradient, IntegratedGradients, SmoothGrad
@@ -37,5 +40,5 @@ CAMS_AND_GRADIENTS = (GradCAM, GradCAMpp, SmoothGradCAMpp, EigenCAM, CFCAM, Norm
                       AblationCAM, EigenGradCAM, FullGrad, KPCACAM, FEM, ShapleyCAM, FinerCAM, RandomCAM)
 ATTRIBUTIONS = (GuidedBackprop, GuidedGradCAM, Deconvolution, Occlusion, GradientSHAP, DeepLIFT, LRP, FeatureAblation,
                 ShapleySampling, LIME, KernelSHAP)
-CAMS_AND_GRADIENTS += (SegEigenCAM,)  # issue 24: segmentation targets' CAM
+CAMS_AND_GRADIENTS += (SegEigenCAM, LayerConductance, RefineCAM, SESS)  # issue 24
 METHODS = {cls.name: cls for cls in (*CAMS_AND_GRADIENTS, *ATTRIBUTIONS)}

@@ -1,0 +1,163 @@
+"""TCAV (Kim et al. 2018): concept activation vectors at a layer, the TCAV score and its test against random concepts.
+
+A concept is a set of example images; its CAV is the normal of a linear classifier (scikit-learn) separating their
+activations at a layer from those of random images, pointing to the concept. The TCAV score of a class is the
+fraction of the class's inputs whose logit grows along the CAV (a positive directional derivative). It is computed
+for `runs` random sets; the same is done for CAVs of one random set against the others, and a two-sided t-test
+(scipy's ttest_ind) says whether the concept's scores differ from those of random concepts (Captum's TCAV tutorial
+and Kim et al.'s library do the same).
+
+The test treats the runs as independent, but every concept CAV shares the concept's examples and every null CAV
+random set 0: a random concept's scores share its own bias. On a toy model (16-D layer, 30 examples a set, 10 runs)
+a random set drawn like the random ones came out "significant" in 40% of 20 draws (tests/saliency/test_tcav.py
+rejects one exactly, by construction). Read a significant score as a hypothesis, and compare several random concepts.
+"""
+from __future__ import annotations
+
+import hashlib
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..capture import capture, eval_mode
+from ..device import model_device
+from ..jobs import Job, key, no_progress, private_copy
+from .methods.util import check_input, resolve_targets, run_model
+
+CLASSIFIERS = ("sgd", "logistic")
+
+
+@dataclass(frozen=True)
+class TCAVResult:
+    """The concept's TCAV scores (one per random set), the random concepts' scores, the t-test and the CAVs."""
+    layer: str
+    target: int
+    scores: np.ndarray         # (runs,) concept vs random set i: fraction of inputs with a positive derivative
+    random_scores: np.ndarray  # (runs,) random set 0 vs random set i: the null distribution
+    p_value: float             # two-sided t-test of scores against random_scores
+    significant: bool          # p_value < alpha
+    accuracies: np.ndarray     # (runs,) each concept CAV's classifier accuracy on its own training examples
+    cavs: np.ndarray           # (runs, D) unit concept activation vectors
+
+    @property
+    def score(self) -> float:
+        """The mean TCAV score over the random sets."""
+        return float(self.scores.mean())
+
+
+def layer_activations(model: nn.Module, x: torch.Tensor, layer: str) -> torch.Tensor:
+    """(N, ...) images -> (N, D) the layer's flattened outputs (eval mode, no grad, hooks removed after)."""
+    x = check_input(x).to(model_device(model))
+    with eval_mode(model), torch.no_grad(), capture(model, [layer]) as rec:
+        run_model(model, x)
+    return rec.output(layer).flatten(1)
+
+
+def layer_gradients(model: nn.Module, x: torch.Tensor, layer: str, target) -> tuple[torch.Tensor, torch.Tensor]:
+    """((N, D) d logit_t / d layer output, (N,) targets t): targeted autograd.grad, no parameter .grad filled."""
+    x = check_input(x).to(model_device(model))
+    with eval_mode(model), torch.enable_grad(), capture(model, [layer], keep_graph=True) as rec:
+        logits = run_model(model, x)
+        t = resolve_targets(target, logits)
+        (g,) = torch.autograd.grad(logits.gather(1, t[:, None]).sum(), rec.output(layer))
+    return g.flatten(1).detach(), t
+
+
+def train_cav(concept: np.ndarray, random: np.ndarray, classifier: str = "sgd", seed: int = 0):
+    """(unit CAV (D,) pointing from the random to the concept activations, training accuracy): scikit-learn's
+    SGDClassifier(alpha=0.01, max_iter=1000, tol=1e-3) as Kim et al. and Captum, or LogisticRegression."""
+    from sklearn.linear_model import LogisticRegression, SGDClassifier
+
+    if classifier not in CLASSIFIERS:
+        raise ValueError(f"TCAV: classifier {classifier!r}; choose one of {', '.join(CLASSIFIERS)}")
+    a = np.concatenate([concept, random]).astype(np.float64)
+    y = np.r_[np.ones(len(concept)), np.zeros(len(random))]
+    lm = (SGDClassifier(alpha=0.01, max_iter=1000, tol=1e-3, random_state=seed) if classifier == "sgd"
+          else LogisticRegression(max_iter=1000))
+    lm.fit(a, y)
+    w = lm.coef_[0]  # classes_ = [0, 1]: coef_ points to the concept (label 1)
+    norm = np.linalg.norm(w)
+    if not norm > 0:
+        raise ValueError("TCAV: the classifier found no direction between the concept and the random examples "
+                         "(their activations at this layer are equal?)")
+    return w / norm, float(lm.score(a, y))
+
+
+def tcav_score(grads: torch.Tensor | np.ndarray, cav: np.ndarray) -> float:
+    """The fraction of inputs whose directional derivative grads (N, D) . cav is positive."""
+    return float((np.asarray(grads, dtype=np.float64) @ cav > 0).mean())
+
+
+def random_sets(pool: torch.Tensor, runs: int, size: int, seed: int = 0) -> list[torch.Tensor]:
+    """runs + 1 random sets of `size` images drawn without replacement, each from the pool (seeded)."""
+    if size > len(pool):
+        raise ValueError(f"TCAV: {size} images per random set but only {len(pool)} random images")
+    g = torch.Generator().manual_seed(seed)
+    return [pool[torch.randperm(len(pool), generator=g)[:size]] for _ in range(runs + 1)]
+
+
+def tcav(model: nn.Module, layer: str, concept, randoms, inputs, target="predicted", runs: int = 10,
+         classifier: str = "sgd", alpha: float = 0.05, seed: int = 0, progress=no_progress) -> TCAVResult:
+    """TCAV of a concept (example images) at a layer for the inputs' target class. randoms: a list of runs + 1
+    random image sets (set 0 is the null's reference), or one tensor of random images to draw them from (seeded).
+
+    Returns the scores against each random set, the random concepts' scores and a two-sided t-test between them."""
+    from scipy.stats import ttest_ind
+
+    concept = check_input(concept)
+    if runs < 2:
+        raise ValueError(f"TCAV: runs={runs}; the t-test needs at least 2 random sets")
+    if isinstance(randoms, torch.Tensor):
+        randoms = random_sets(check_input(randoms), runs, len(concept), seed)
+    randoms = [check_input(r) for r in randoms]
+    if len(randoms) < runs + 1:
+        raise ValueError(f"TCAV: {len(randoms)} random sets for runs={runs}; pass runs + 1 (set 0 is the null's "
+                         f"reference) or one tensor of random images")
+    acts = [layer_activations(model, s, layer).double().cpu().numpy() for s in (concept, *randoms[:runs + 1])]
+    grads, t = layer_gradients(model, inputs, layer, target)
+    if len(set(t.tolist())) > 1:
+        raise ValueError(f"TCAV explains one class: the inputs' targets are {sorted(set(t.tolist()))}; "
+                         f"pass inputs of one class or one target")
+    grads = grads.double().cpu().numpy()
+    scores, nulls, accs, cavs = [], [], [], []
+    for i in range(1, runs + 1):
+        cav, acc = train_cav(acts[0], acts[1 + i], classifier, seed + i)
+        scores.append(tcav_score(grads, cav))
+        accs.append(acc)
+        cavs.append(cav)
+        null, _ = train_cav(acts[1], acts[1 + i], classifier, seed + i)
+        nulls.append(tcav_score(grads, null))
+        progress(i, runs, None)
+    scores, nulls = np.array(scores), np.array(nulls)
+    # equal score lists (e.g. all 1.0 against all 1.0) give nan: no difference at all, not significant
+    with warnings.catch_warnings():  # scipy warns of precision loss when one group is constant (e.g. all 0.5)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        p = float(ttest_ind(scores, nulls).pvalue) if np.ptp(np.r_[scores, nulls]) > 0 else 1.0
+    p = 1.0 if np.isnan(p) else p
+    return TCAVResult(layer, int(t[0]), scores, nulls, p, p < alpha, np.array(accs), np.stack(cavs))
+
+
+def digest(*tensors) -> str:
+    """A content digest of image tensors, so a job's key names the example sets it was given."""
+    h = hashlib.blake2b(digest_size=16)
+    for t in tensors:
+        if not isinstance(t, torch.Tensor):
+            h.update(digest(*t).encode())
+            continue
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def tcav_job(session, layer: str, concept, randoms, inputs, target="predicted", runs: int = 10,
+             classifier: str = "sgd", alpha: float = 0.05, seed: int = 0) -> Job:
+    """tcav() on a private copy of the session's model, as a Job."""
+    sets = randoms if isinstance(randoms, torch.Tensor) else list(randoms)
+    k = key("saliency-tcav", layer, digest(concept, sets, inputs), target if isinstance(target, (int, str))
+            else digest(torch.as_tensor(target)), runs, classifier, alpha, seed)
+    return Job(k, lambda: private_copy(session.model),
+               lambda twin, progress: tcav(twin, layer, concept, sets, inputs, target, runs, classifier, alpha, seed,
+                                           progress), "TCAV")

@@ -1,0 +1,81 @@
+"""Layer conductance against Captum's LayerConductance within 1e-4 (same steps, points and baseline), its
+completeness known answer, and the registered method's map."""
+import pytest
+import torch
+
+from explorer.saliency import METHODS
+from explorer.saliency.methods.conductance import LayerConductance, conductance, path_alphas
+
+captum_attr = pytest.importorskip("captum.attr")
+tv = pytest.importorskip("torchvision")
+
+
+def calibrated(name: str, seed: int = 0, size: int = 64) -> torch.nn.Module:
+    """A torchvision model with seeded random weights, BatchNorm statistics from 4 random images, in eval mode."""
+    torch.manual_seed(seed)
+    net = getattr(tv.models, name)(weights=None)
+    for m in net.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.momentum = None
+    with torch.no_grad():
+        net.train()(torch.randn(4, 3, size, size, generator=torch.Generator().manual_seed(seed + 1)))
+    return net.eval()
+
+
+def peer(model, x, layer, t, steps, method, baseline):
+    mod = dict(model.named_modules())[layer]
+    return captum_attr.LayerConductance(model, mod).attribute(x, baselines=baseline, target=t.tolist(),
+                                                              n_steps=steps, method=method)
+
+
+@pytest.mark.parametrize("layer", ["conv1", "relu2"])
+@pytest.mark.parametrize("method", ["gausslegendre", "riemann_trapezoid"])
+def test_parity_small_cnn(tiny_cnn, unchanged, layer, method):
+    x = torch.randn(3, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    t = torch.tensor([0, 2, 1])
+    with unchanged(tiny_cnn):
+        ours = conductance(tiny_cnn, x, layer, t, steps=20, method=method, baseline=0.5, batch_size=16)
+    ref = peer(tiny_cnn, x, layer, t, 20, method, 0.5)  # several passes of ours against Captum's one
+    assert ours.shape == ref.shape == (3, 6 if layer == "relu2" else 4, 8, 8)
+    torch.testing.assert_close(ours, ref, atol=1e-4, rtol=0)
+
+
+def test_completeness(tiny_cnn):
+    """With the end points (trapezoid) the units' shares add up to S_t(x) - S_t(b), up to the path's rounding."""
+    x = torch.randn(2, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    t = torch.tensor([1, 2])
+    c = conductance(tiny_cnn, x, "conv2", t, steps=400, method="riemann_trapezoid")
+    with torch.no_grad():
+        diff = (tiny_cnn(x) - tiny_cnn(torch.zeros_like(x))).gather(1, t[:, None])[:, 0]
+    torch.testing.assert_close(c.flatten(1).sum(1), diff, atol=2e-3, rtol=1e-3)
+    assert path_alphas("riemann_trapezoid", 3) == [0.0, 0.5, 1.0]
+
+
+@pytest.fixture(scope="module")
+def resnet18():
+    return calibrated("resnet18")
+
+
+@pytest.mark.parametrize("layer", ["layer3", "layer4.0.conv2"])
+def test_parity_resnet18(resnet18, unchanged, layer):
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        t = resnet18(x).argmax(1)
+    with unchanged(resnet18):
+        ours = conductance(resnet18, x, layer, t, steps=8, baseline=0.0, batch_size=8)
+    torch.testing.assert_close(ours, peer(resnet18, x, layer, t, 8, "gausslegendre", 0.0), atol=1e-4, rtol=0)
+
+
+def test_registered_map(tiny_cnn, unchanged):
+    x = torch.randn(2, 1, 8, 8, generator=torch.Generator().manual_seed(2))
+    t = torch.tensor([0, 1])
+    m = METHODS["Layer conductance"](layers="conv2", steps=10)
+    assert isinstance(m, LayerConductance)
+    with unchanged(tiny_cnn):
+        raw = m(tiny_cnn, x, t, raw=True)
+        maps = m(tiny_cnn, x, t)
+    expect = conductance(tiny_cnn, x, "conv2", t, steps=10).sum(1).clamp_min(0)  # 8 x 8: no upsampling
+    torch.testing.assert_close(raw, expect, atol=1e-6, rtol=1e-6)
+    assert maps.shape == (2, 8, 8) and maps.max() == pytest.approx(1, abs=1e-6)
+    with pytest.raises(ValueError, match="path 'simpson'"):
+        METHODS["Layer conductance"](layers="conv2", method="simpson")(tiny_cnn, x, t)

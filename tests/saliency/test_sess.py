@@ -1,0 +1,69 @@
+"""SESS against pytorch-grad-cam 1.5.7's within 1e-4 (resnet18 and vgg11_bn, seeded, BatchNorm calibrated, explicit
+targets, 3 scales at 64 px): the default layer and one other; mean and max fusion, pre-filter and theta."""
+import numpy as np
+import pytest
+import torch
+
+from explorer.saliency import SESS
+from explorer.saliency.methods.sess import gaussian_blur, window_starts
+
+pgc = pytest.importorskip("pytorch_grad_cam")
+tv = pytest.importorskip("torchvision")
+cv2 = pytest.importorskip("cv2")
+from pytorch_grad_cam.sess import SESS as PeerSESS  # noqa: E402
+from pytorch_grad_cam.sess import window_starts as peer_starts  # noqa: E402
+from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget  # noqa: E402
+
+SIZE = 64
+
+
+def calibrated(name: str, seed: int = 0) -> torch.nn.Module:
+    """A torchvision model with seeded random weights, BatchNorm statistics from 4 random images, in eval mode."""
+    torch.manual_seed(seed)
+    net = getattr(tv.models, name)(weights=None)
+    for m in net.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.momentum = None
+    with torch.no_grad():
+        net.train()(torch.randn(4, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(seed + 1)))
+    return net.eval()
+
+
+@pytest.fixture(scope="module")
+def models():
+    return {"resnet18": calibrated("resnet18"), "vgg11_bn": calibrated("vgg11_bn")}
+
+
+@pytest.fixture(scope="module")
+def images():
+    return torch.randn(2, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(5))
+
+
+@pytest.mark.parametrize("arch,layer,kw", [
+    ("resnet18", "layer4", {}), ("resnet18", "layer3", {"pool": "max", "step": 40}),
+    ("vgg11_bn", "features", {"pre_filter": 0.3, "theta": 0.2}), ("vgg11_bn", "features.20", {})])
+def test_parity(models, images, unchanged, arch, layer, kw):
+    model = models[arch]
+    with torch.no_grad():
+        t = model(images).argmax(1)
+    peer_kw = {"pool": kw.get("pool", "mean"), "step_size": kw.get("step"), "pre_filter_ratio": kw.get("pre_filter", 0),
+               "theta": kw.get("theta", 0.0)}
+    with PeerSESS(model, [dict(model.named_modules())[layer]], num_scales=3, **peer_kw) as peer:
+        want = peer(images, [ClassifierOutputTarget(int(c)) for c in t])
+    model.zero_grad(set_to_none=True)  # the peer fills .grad
+    with unchanged(model):
+        ours = SESS(layer, num_scales=3, **kw)(model, images, t)
+    assert ours.shape == (2, SIZE, SIZE)
+    np.testing.assert_allclose(ours.numpy(), want, atol=1e-4, rtol=0)
+
+
+def test_parts():
+    for n, s, w in [(64, 64, 64), (100, 64, 64), (262, 40, 64), (5, 2, 8)]:
+        assert window_starts(n, s, w) == peer_starts(n, s, w)
+    m = torch.rand(30, 20, generator=torch.Generator().manual_seed(0))
+    np.testing.assert_allclose(gaussian_blur(m).numpy(), cv2.GaussianBlur(m.numpy(), (11, 11), 5.0, 0), atol=1e-6)
+
+
+def test_errors(models, images):
+    with pytest.raises(ValueError, match="pool 'min'"):
+        SESS("layer4", pool="min")(models["resnet18"], images)
