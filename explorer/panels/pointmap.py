@@ -53,8 +53,8 @@ class PointMap(W.VBox):
         self.map.recolour(*self._colouring())
 
     def _describe(self, i: int) -> str:
-        j = int(self.idx_[i])
-        return self.describe(j) if self.describe else f"#{j}: {self.colour.value} {self.colourings[self.colour.value][j]}"
+        j, name = int(self.idx_[i]), self.colour.value
+        return self.describe(j) if self.describe else f"#{j}: {name} {self.colourings[name][j]}"
 
     def _selected(self, drawn: np.ndarray) -> None:
         self.selection_ = self.idx_[drawn]
