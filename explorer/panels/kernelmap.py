@@ -23,8 +23,8 @@ class KernelMap:
         self.hovered = None
         self.plot = None
 
-    def build(self):
-        """The bokeh figure wrapped as a widget (self.plot), with its event handlers."""
+    def build(self) -> None:
+        """The bokeh figure (self.fig) and its event handlers; `widget()` wraps it for the page."""
         from bokeh import events
         from bokeh.models import ColumnDataSource, LassoSelectTool, Legend, Range1d
         from bokeh.plotting import figure
@@ -48,7 +48,13 @@ class KernelMap:
         fig.on_event(events.MouseLeave, lambda e: self._mark(None))
         fig.on_event(events.SelectionGeometry, self._lasso)
         fig.on_event(events.RangesUpdate, self._zoom)
-        self.fig, self.plot = fig, view(fig)
+        self.fig = fig
+
+    def widget(self):
+        """The figure as a widget; made once, after a first `show` where there is one: its page gets the document
+        as it is then, and patches of later changes (a patch sent before the page has a view is lost)."""
+        if self.plot is None:
+            self.plot = view(self.fig)
         return self.plot
 
     def show(self, xy, codes, palette, keys, title: str) -> None:

@@ -23,10 +23,11 @@ class PointMap(W.VBox):
         self.error = ErrorLine()
         self.colour = W.Dropdown(options=list(colourings), description="colour")
         self.map = KernelMap(self.error, describe=self._describe, on_select=self._selected)
-        super().__init__([self.colour, self.error, self.map.build()])
+        self.map.build()
+        self.draw()  # before the widget exists: the page gets the drawn document
+        super().__init__([self.colour, self.error, self.map.widget()])
         self.add_class("explorer-pointmap")
         self.colour.observe(self.recolour, names="value")
-        self.draw()
 
     @guarded
     def draw(self) -> None:
