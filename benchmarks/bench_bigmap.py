@@ -31,15 +31,16 @@ SIG = """const all = (el, test) => { const out = []; const walk = n => { if (n.s
 # Resolve with the ms from the next `event` (pointermove or pointerup) to a canvas unlike the one before and (for a
 # release) unlike the one at the event.
 ARM = """
-([root, event]) => { %s
+([root, event]) => { SIG
   const before = sig();
   window.__took = new Promise(res => { let t0 = null, at = null;
     window.addEventListener(event, () => { if (t0 !== null) return; t0 = performance.now();
       at = event === 'pointerup' ? sig() : before; }, {capture: true});
-    const poll = () => { if (t0 !== null) { const s = sig(); if (s !== before && s !== at) return res(performance.now() - t0);
+    const poll = () => { if (t0 !== null) { const s = sig();
+        if (s !== before && s !== at) return res(performance.now() - t0);
         if (performance.now() - t0 > 30000) return res(NaN); } requestAnimationFrame(poll); };
     requestAnimationFrame(poll); }); }
-""" % SIG
+""".replace("SIG", SIG)
 
 
 def write(nb: Path, n: int) -> None:
