@@ -22,8 +22,12 @@ def capped(n: int, cap: int | None = CAP, seed: int = 0) -> tuple[np.ndarray, st
         return np.arange(n), ""
     if cap < 1:
         raise ValueError(f"a map's cap must be at least 1 point; got {cap}")
-    idx = np.sort(np.random.default_rng(seed).choice(n, cap, replace=False))
-    return idx, f"{cap:,} of {n:,} points drawn (a seeded sample, seed {seed}: the map's cap is {cap:,})"
+    return np.sort(np.random.default_rng(seed).choice(n, cap, replace=False)), sample_note(n, cap, seed)
+
+
+def sample_note(n: int, cap: int, seed: int = 0) -> str:
+    """What a map of at most `cap` of n points says it drew (nothing when it drew all)."""
+    return "" if n <= cap else f"{cap:,} of {n:,} points drawn (a seeded sample, seed {seed}: the map's cap is {cap:,})"
 
 
 def check_points(xy: np.ndarray) -> np.ndarray:

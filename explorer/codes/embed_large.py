@@ -6,7 +6,7 @@ import numpy as np
 
 from .embed import MAX_POINTS, fit_map, place
 
-FIT_SAMPLE = 20_000  # codes UMAP and t-SNE are fitted on when there are more; transform places the others
+FIT_SAMPLE = MAX_POINTS  # codes UMAP and t-SNE are fitted on when there are more; transform places the others
 CHUNK = 50_000  # codes placed per transform call (progress, and memory for umap's distances)
 
 

@@ -20,8 +20,8 @@ class KernelMap:
         self.error, self.width, self.height, self.describe, self.on_select = error, width, height, describe, on_select
         self.xy = self.codes = self.palette = self.tree = self.scale = None
         self.selected = np.zeros(0, bool)  # the lasso's points (none: every point in its colour)
-        self.hovered = None
-        self.plot = None
+        self.hovered, self.tips = None, {}
+        self.plot = self.fig = self.shown_ = None
 
     def build(self) -> None:
         """The bokeh figure (self.fig) and its event handlers; `widget()` wraps it for the page."""
@@ -56,6 +56,19 @@ class KernelMap:
         if self.plot is None:
             self.plot = view(self.fig)
         return self.plot
+
+    def update(self, xy, codes, palette, keys, title: str, tips: dict | None = None):
+        """Draw xy (show) or, when it is the array drawn already, recolour it; the widget. tips: the hover's
+        values per point ({"label": labels, ...}) where no `describe` is given."""
+        self.tips = tips or {}
+        if self.fig is None:
+            self.build()
+        if xy is self.shown_:
+            self.recolour(codes, palette, keys)
+        else:
+            self.show(xy, codes, palette, keys, title)
+            self.shown_ = xy
+        return self.widget()
 
     def show(self, xy, codes, palette, keys, title: str) -> None:
         """New points (their colour codes index palette; keys name the colours): the whole map, no selection."""
@@ -117,7 +130,7 @@ class KernelMap:
         if i is None:
             self.mark.data = {"x": [], "y": [], "text": []}
             return
-        text = self.describe(i) if self.describe else f"#{i}"
+        text = self.describe(i) if self.describe else ", ".join(f"{k} {v[i]}" for k, v in self.tips.items()) or f"#{i}"
         self.mark.data = {"x": [float(self.xy[i, 0])], "y": [float(self.xy[i, 1])], "text": [text]}
 
     @reporting
