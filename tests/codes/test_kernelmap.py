@@ -80,3 +80,33 @@ def test_a_point_map_beyond_its_cap_says_what_was_sampled_and_recolours():
     m.map._lasso(type("E", (), {"final": True, "geometry": {"type": "poly", "x": [0, 9, 9, 0], "y": [0, 0, 9, 9]}}))
     want = np.flatnonzero((xy[:, 0] > 0) & (xy[:, 1] > 0))
     assert set(m.selection_) == set(want) & set(m.idx_) and len(m.selection_) > 300
+
+
+def test_codes_map_above_big_is_drawn_in_the_kernel_and_says_its_sample(digits, trained_session, monkeypatch):
+    """The codes panel's map above BIG points (lowered here to 100) swaps bokeh's scatter for the kernel's image;
+    its title names the embedding and what was sampled; a lasso selects in the lab's state; a recolour redraws."""
+    import copy
+
+    from explorer import Session
+    from explorer.panels.codes import CodesPanel
+    from explorer.panels.codes import map as mod
+
+    monkeypatch.setattr(mod, "BIG", 100)
+    s = Session(copy.deepcopy(trained_session.model), digits, trained_session.history)
+    n = len(digits.labels("test"))
+    p = CodesPanel(s, max_points=n - 7)
+    v = p.maps
+    assert v.big.plot in v.children and v.plot not in v.children and not p.error.value
+    assert v.big.fig.title.text == (f"PCA of all {n - 7:,} points; {n - 7:,} of {n:,} points drawn (a seeded sample, "
+                                    f"seed 0: the map's cap is {n - 7:,}); drawn by datashader in the kernel")
+    before = v.big.image.data["image"][0]
+    v.colour.value = "correct"
+    assert (v.big.image.data["image"][0] != before).any()
+    xy = v.map_
+    lo, hi = xy.min(0), xy.max(0)
+    v.big._lasso(type("E", (), {"final": True, "geometry": {"type": "poly", "x": [lo[0], hi[0], hi[0], lo[0]],
+                                                                     "y": [lo[1], lo[1], hi[1], hi[1]]}}))
+    assert 0 < len(p.state.selection) <= n - 7
+    v.big._mark(3)
+    i = v.state.points[3]
+    assert v.big.mark.data["text"][0].startswith(f"# {i}, label {digits.labels('test').numpy()[i]}, predicted ")
