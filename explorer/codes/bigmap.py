@@ -11,6 +11,7 @@ import numpy as np
 CAP = 1_000_000  # points on one map at most: a larger split is sampled (seeded), and the map says so
 BIG = 50_000  # above this many points the map is drawn in the kernel; below, bokeh's WebGL scatter (own hover)
 GREY = "#d0d0d0"  # the points outside a selection
+SLOTS = 16  # colour categories datashader counts at least (see counts)
 
 
 def capped(n: int, cap: int | None = CAP, seed: int = 0) -> tuple[np.ndarray, str]:
@@ -58,10 +59,14 @@ def counts(xy: np.ndarray, codes: np.ndarray, n_codes: int, x_range, y_range, wi
         raise ValueError(f"{len(codes):,} colour codes for {len(xy):,} points")
     if len(codes) and (codes.min() < 0 or codes.max() >= n_codes):
         raise ValueError(f"colour codes must lie in [0, {n_codes}); got {codes.min()}..{codes.max()}")
+    # datashader compiles its aggregation once per number of categories (2.4 s at load 11): counted in SLOTS
+    # categories (or the next power of two) and cut to n_codes, a recolour to 2 or 11 colours compiles nothing new
+    slots = max(SLOTS, 1 << max(n_codes - 1, 0).bit_length())
     frame = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1],
-                          "c": pd.Categorical.from_codes(codes.astype(np.int32), categories=range(n_codes))})
+                          "c": pd.Categorical.from_codes(codes.astype(np.int32), categories=range(slots))})
     canvas = ds.Canvas(plot_width=width, plot_height=height, x_range=tuple(x_range), y_range=tuple(y_range))
-    return canvas.points(frame, "x", "y", agg=ds.count_cat("c"))
+    agg = canvas.points(frame, "x", "y", agg=ds.count_cat("c"))
+    return agg.isel({agg.dims[2]: slice(0, n_codes)})
 
 
 def shade(agg, palette) -> np.ndarray:
