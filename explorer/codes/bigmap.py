@@ -51,7 +51,11 @@ def extent(xy: np.ndarray, margin: float = 0.03) -> tuple[tuple[float, float], t
 def counts(xy: np.ndarray, codes: np.ndarray, n_codes: int, x_range, y_range, width: int, height: int):
     """datashader's (height, width, n_codes) xarray of point counts per pixel and colour code; row 0 is the lowest
     y (as bokeh's image draws it). Points outside the ranges are not counted."""
-    import datashader as ds
+    try:
+        import datashader as ds
+    except ImportError as err:
+        raise ImportError(f"maps above {BIG:,} points are drawn by datashader in the kernel: "
+                          "pip install 'explorer[bigmap]' (or datashader), or draw fewer points (max_points)") from err
     import pandas as pd
 
     codes = np.asarray(codes)
