@@ -82,13 +82,10 @@ class KernelMap:
         self.fig.title.text = f"{title}; drawn by {RENDERER}"
         self.mark.data = {"x": [], "y": [], "text": []}
         self.hovered = None
-        self._range(xr, yr)
+        self.ranges = (xr, yr)
         self.fig.x_range.update(start=xr[0], end=xr[1], reset_start=xr[0], reset_end=xr[1])
         self.fig.y_range.update(start=yr[0], end=yr[1], reset_start=yr[0], reset_end=yr[1])
         self.draw()
-
-    def _range(self, xr, yr) -> None:
-        self.ranges = (tuple(xr), tuple(yr))
 
     def recolour(self, codes, palette, keys) -> None:
         """New colours of the same points."""
@@ -157,5 +154,5 @@ class KernelMap:
             return
         new = ((event.x0, event.x1), (event.y0, event.y1))
         if new != self.ranges:
-            self._range(*new)
+            self.ranges = new
             self.draw()
