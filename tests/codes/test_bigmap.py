@@ -82,16 +82,19 @@ def test_bad_points_are_named():
         bigmap.counts(np.zeros((2, 2)), np.array([0, 5]), 2, (0, 1), (0, 1), 4, 4)
 
 
-def test_large_embeddings_fit_a_sample_and_place_the_rest():
+@pytest.mark.parametrize("method", ["UMAP", "t-SNE"])
+def test_large_embeddings_fit_a_sample_and_place_the_rest(method):
+    if method == "t-SNE":
+        pytest.importorskip("openTSNE")  # scikit-learn's t-SNE cannot place new points
     rng = np.random.default_rng(0)
     proto = rng.integers(0, 2, (3, 24))
     bits = proto[rng.integers(0, 3, 600)] ^ (rng.random((600, 24)) < 0.05)
     pca = embed_large(bits, "PCA", fit_sample=100)
     assert pca.shape == (600, 2) and note(600, "PCA", 100) == "PCA of all 600 points"
-    xy = embed_large(bits, "UMAP", seed=0, fit_sample=200)
+    xy = embed_large(bits, method, seed=0, fit_sample=200)
     assert xy.shape == (600, 2) and np.isfinite(xy).all()
-    assert note(600, "UMAP", 200) == ("UMAP fitted on 200 of 600 points (seeded sample), the other 400 placed by "
-                                      "its transform")
+    assert note(600, method, 200) == (f"{method} fitted on 200 of 600 points (seeded sample), the other 400 placed "
+                                      "by its transform")
     # the same code lands where the fitted codes that share it are: a placed point is near its prototype's cluster
     group = np.argmin([[np.sum(b != p) for p in proto] for b in bits], axis=1)
     centres = np.array([xy[group == g].mean(0) for g in range(3)])
