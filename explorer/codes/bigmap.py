@@ -73,14 +73,21 @@ def counts(xy: np.ndarray, codes: np.ndarray, n_codes: int, x_range, y_range, wi
     return agg.isel({agg.dims[2]: slice(0, n_codes)})
 
 
-def shade(agg, palette) -> np.ndarray:
-    """(height, width) uint32 RGBA (bokeh's image_rgba) of counts: each pixel the mix of its colours, its opacity
-    by the histogram-equalised count, lone points spread to 2 pixels so they stay visible."""
-    import datashader.transfer_functions as tf
-
-    image = tf.dynspread(tf.shade(agg, color_key=list(palette), how="eq_hist", min_alpha=90), threshold=0.5,
-                         max_px=2)
-    return np.ascontiguousarray(image.data, dtype=np.uint32)
+def shade(agg, palette, min_alpha: int = 90) -> np.ndarray:
+    """(height, width) uint32 RGBA (bokeh's image_rgba) of counts (height, width, k): each pixel the mean colour of
+    its points, its opacity from min_alpha up by log(1 + count). numpy (datashader's own categorical shading took
+    about 100 ms of a recolour at 1,000,000 points, this about 10)."""
+    counts = np.asarray(getattr(agg, "values", agg), dtype=np.float32)
+    h, w, k = counts.shape
+    if len(palette) != k or not all(isinstance(c, str) and len(c) == 7 and c[0] == "#" for c in palette):
+        raise ValueError(f"a palette of {k} '#rrggbb' colours is needed; got {list(palette)[:4]}...")
+    rgb = np.array([[int(c[i:i + 2], 16) for i in (1, 3, 5)] for c in palette], np.float32)  # (k, 3)
+    total = counts.sum(-1)
+    mix = (counts.reshape(-1, k) @ rgb).reshape(h, w, 3) / np.maximum(total, 1)[..., None]
+    top = np.log1p(max(float(total.max()), 1.0))
+    alpha = np.where(total > 0, min_alpha + (255 - min_alpha) * np.log1p(total) / top, 0)
+    rgba = np.ascontiguousarray(np.dstack([mix, alpha]).round().clip(0, 255).astype(np.uint8))
+    return rgba.view(np.uint32).reshape(h, w)
 
 
 def render(xy, codes, palette, x_range, y_range, width: int, height: int) -> np.ndarray:

@@ -99,3 +99,15 @@ def test_large_embeddings_fit_a_sample_and_place_the_rest(method):
     group = np.argmin([[np.sum(b != p) for p in proto] for b in bits], axis=1)
     centres = np.array([xy[group == g].mean(0) for g in range(3)])
     assert (np.argmin(((xy[:, None] - centres) ** 2).sum(-1), 1) == group).mean() > 0.95
+
+
+def test_shade_mixes_the_colours_of_a_pixels_points():
+    counts = np.zeros((2, 2, 2), np.uint32)
+    counts[0, 0] = [3, 0]  # only the first colour
+    counts[0, 1] = [1, 1]  # one of each: their mean
+    counts[1, 1] = [0, 8]  # the most points: fully opaque
+    rgba = bigmap.shade(counts, ["#ff0000", "#0000ff"], min_alpha=90).view(np.uint8).reshape(2, 2, 4)
+    assert list(rgba[0, 0, :3]) == [255, 0, 0] and list(rgba[0, 1, :3]) == [128, 0, 128]
+    assert rgba[1, 0, 3] == 0 and rgba[1, 1, 3] == 255 and 90 <= rgba[0, 1, 3] < rgba[0, 0, 3] < 255
+    with pytest.raises(ValueError, match="palette of 2"):
+        bigmap.shade(counts, ["red", "blue"])
