@@ -6,7 +6,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1] / "explorer"
 PANELS = ROOT / "panels"
 SHARED = {"_common", "_images", "_jobbar", "_view", "export", "figures", "knobs", "state", "colouring",
-          "bokehjs", "_throttle"}  # not views
+          "bokehjs", "_throttle", "kernelmap"}  # not views
 
 
 def panel_imports(path: Path) -> list[str]:

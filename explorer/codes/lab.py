@@ -10,8 +10,9 @@ from .. import estimates
 from ..jobs import Estimate, Job, private_copy
 from ..layers import relu_layers
 from .complexity import local_complexity
-from .embed import embed
+from .embed import MAX_POINTS, embed
 from .embed import estimate as embedding
+from .embed_large import embed_large
 from .extract import MAX_BYTES, activation_codes
 from .knn import knn_accuracy, knn_seconds
 from .metrics import categorization, determinism, redundancy
@@ -161,6 +162,11 @@ def map_bits(session, layers=None, split: str = "test", seed: int = 0, max_point
     return codes.bits()[map_indices(len(codes), max_points, seed)]
 
 
+def embed_any(bits, method: str, seed: int, progress) -> np.ndarray:
+    """embed() up to MAX_POINTS codes; above, embed_large (PCA of all, UMAP and t-SNE fitted on a sample)."""
+    return embed(bits, method, seed) if len(bits) <= MAX_POINTS else embed_large(bits, method, seed, progress=progress)
+
+
 def map_job(session, layers=None, split: str = "test", method: str = "PCA", seed: int = 0,
             max_points: int | None = None) -> Job:
     """(n, 2) map of a split's codes: the codes here (the model runs), the embedding of their bits anywhere."""
@@ -170,7 +176,7 @@ def map_job(session, layers=None, split: str = "test", method: str = "PCA", seed
         n = map_size(len(session.data.labels(split)), max_points)
         return codes_estimate(session, key[1], (split,)) + embedding(n, encoding(session, key[1], split)[1], method)
     return Job(key, lambda: map_bits(session, key[1], split, seed, max_points),
-               lambda bits, progress: embed(bits, method, seed), f"{method} map", estimate)
+               lambda bits, progress: embed_any(bits, method, seed, progress), f"{method} map", estimate)
 
 
 def session_map(session, layers=None, split: str = "test", method: str = "PCA", seed: int = 0,
@@ -379,5 +385,5 @@ def embed_job(codes, key: tuple, method: str = "PCA", seed: int = 0) -> Job:
     codes (the summary's key); the session adds the weights."""
     n = len(codes)
     return Job(("codes-embed", *key[1:], method), lambda: None,  # = map_key: session_map finds the panel's map
-               lambda _, progress: embed(codes.bits(), method, seed), f"{method} map",
+               lambda _, progress: embed_any(codes.bits(), method, seed, progress), f"{method} map",
                lambda: embedding(n, codes.n_bits, method))

@@ -30,3 +30,13 @@ def colouring(s, split: str, idx: np.ndarray, how: str, layers) -> tuple[np.ndar
     keys = keys or ["none"]
     small = np.uint8 if len(keys) <= 256 else np.int32  # a byte per point in the page's binary buffer
     return np.asarray(values).astype(small), [PALETTE[k % len(PALETTE)] for k in range(len(keys))], keys, y, pred
+
+
+def legend(mapper, legend, glyph, codes: np.ndarray, palette: list, keys: list) -> None:
+    """A bokeh colour mapper's palette and one legend entry per colour present (drawn with one of its points)."""
+    from bokeh.models import LegendItem
+
+    mapper.update(palette=palette, low=-0.5, high=len(palette) - 0.5)
+    present, first = np.unique(codes, return_index=True)
+    legend.items = [LegendItem(label=str(keys[int(c)]), renderers=[glyph], index=int(i))
+                    for c, i in zip(present, first)]

@@ -5,33 +5,35 @@ import ipywidgets as W
 import numpy as np
 
 from ...codes import METHODS, lab
+from ...codes.bigmap import BIG, CAP, sample_note
+from ...codes.embed_large import note
 from ...table import Table
 from .._common import guarded, load_bokeh
 from .._images import thumbnails
 from .._jobbar import JobBar
 from .._view import View
 from ..bokehjs import view
-from .colouring import COLOURINGS, PALETTE, colouring
+from ..kernelmap import KernelMap
+from .colouring import COLOURINGS, PALETTE, colouring, legend
 
-HOVER_IMAGES = 5000  # thumbnails per point in the page up to this (50,000 would be 31 MB): above, the hover shows
-# index and labels, and a selection still shows its images
+HOVER_IMAGES = 5000  # thumbnails per point in the page up to this (50,000: 31 MB); above, index and labels
 TOOLTIP = "#@index: label @label, predicted @prediction"
 
 
 class MapView(View):
-    """Codes and metrics, then the map, as jobs (off the kernel's thread, the latest choice wins); a recolour
-    redraws. Recomputed when the weights change: it is what the lab is about."""
+    """Codes and metrics, then the map, as jobs (the latest choice wins); a recolour redraws. Recomputed when the
+    weights change. Above BIG points the map is drawn in the kernel (KernelMap); at most CAP points (sampled)."""
 
     cheap = True
 
     def __init__(self, state, error, max_points: int = 3000, seed: int = 0):
-        self.max_points, self.seed = max_points, seed
+        self.max_points, self.seed = min(max_points, CAP), seed
         self.method = W.Dropdown(options=METHODS, value="PCA", description="map")
         self.colour = W.Dropdown(options=COLOURINGS, value="label", description="colour")
-        self.metrics = W.HTML()
-        self.tables_: dict[str, list] = {}
+        self.metrics, self.tables_ = W.HTML(), {}  # tables_: name -> rows
         self.map_ = self.drawn_ = self.summary_ = None  # the map computed, the map the page holds, its codes
         self.source, self.plot = self._figure()
+        self.big = KernelMap(error, on_select=lambda i: setattr(state, "selection", tuple(i)))
         bar = JobBar("map")
         super().__init__(state, error, [W.HBox([self.method, self.colour]), self.metrics, bar, self.plot], bar)
         state.observe_codes(self.recompute)
@@ -49,8 +51,7 @@ class MapView(View):
         source = ColumnDataSource({k: [] for k in ("x", "y", "code", "label", "prediction", "index", "image")})
         fig = figure(width=560, height=440, tools="pan,wheel_zoom,box_select,lasso_select,reset",
                      output_backend="webgl", title="codes")
-        # colours from an integer column through a mapper in the page: a recolour of 50,000 points sends one binary
-        # array, not 50,000 colour and legend strings as JSON (0.5 s to serialise alone)
+        # colours from an integer column through a mapper in the page: a recolour sends one binary array (not strings)
         self.mapper = LinearColorMapper(palette=list(PALETTE), low=-0.5, high=len(PALETTE) - 0.5)
         self.glyph = fig.scatter("x", "y", source=source, color=transform("code", self.mapper), size=6, alpha=0.8)
         self.legend = Legend(items=[], label_text_font_size="9pt")
@@ -66,8 +67,7 @@ class MapView(View):
 
     @guarded
     def recompute(self, change=None) -> None:
-        """New codes (layer, split, checkpoint, or new weights) or a new map method: the old map is cleared at once
-        (its points are other codes), then the summary and the map are computed as this view's jobs."""
+        """New codes or map method: the old map is cleared at once, then the summary and the map are jobs."""
         s, st = self.session_now(), self.state
         self.forget()
         self.source.selected.indices = []  # indices of the old map mean other inputs now
@@ -94,9 +94,16 @@ class MapView(View):
         self.map_ = xy
         self.redraw()
 
+    def _big(self, codes, palette, keys, y, pred) -> None:
+        """Above BIG points: the map drawn in the kernel (in place of bokeh's), saying its embedding and sample."""
+        n, total = len(self.map_), len(self.session.data.labels(self.state.split))
+        title = "; ".join(filter(None, (note(n, self.method.value), sample_note(total, n, self.seed))))
+        self.state.points = idx = self.indices()
+        plot = self.big.update(self.map_, codes, palette, keys, title, {"#": idx, "label": y, "predicted": pred})
+        self.children = tuple(plot if c is self.plot else c for c in self.children)
+
     def _colours(self):
-        """Each drawn point's colour code, the palette and legend key of each code, labels and predictions (of the
-        session the map was computed for)."""
+        """Each drawn point's colour code, each code's colour and legend key, labels and predictions."""
         st = self.state
         return colouring(self.shown_[0], st.split, self.indices(), self.colour.value, st.layers())
 
@@ -107,15 +114,6 @@ class MapView(View):
     def legend_keys(self) -> list[str]:
         """The legend's entries."""
         return [item.label["value"] for item in self.legend.items]
-
-    def _legend(self, codes: np.ndarray, palette: list, keys: list) -> None:
-        """The mapper's palette and one legend entry per colour present (drawn with one of its points)."""
-        from bokeh.models import LegendItem
-
-        self.mapper.update(palette=palette, low=-0.5, high=len(palette) - 0.5)
-        present, first = np.unique(codes, return_index=True)
-        self.legend.items = [LegendItem(label=str(keys[int(c)]), renderers=[self.glyph], index=int(i))
-                             for c, i in zip(present, first)]
 
     def images(self) -> list[str]:
         """Every drawn point's thumbnail for the hover (memoised per split); none above HOVER_IMAGES points."""
@@ -131,15 +129,22 @@ class MapView(View):
         if self.map_ is None:
             return
         codes, palette, keys, y, pred = self._colours()
-        if self.drawn_ is self.map_:  # the same points: only the colour columns go to the page, not the images
+        if len(self.map_) > BIG:
+            self._big(codes, palette, keys, y, pred)
+        elif self.drawn_ is self.map_:  # the same points: only the colour columns go to the page, not the images
             self.source.data.update(code=codes)  # the same points, so the same model: predictions unchanged
-            self._legend(codes, palette, keys)
-            return
+            legend(self.mapper, self.legend, self.glyph, codes, palette, keys)
+        else:
+            self._scatter(codes, palette, keys, y, pred)
+        self.drawn_ = self.map_
+
+    def _scatter(self, codes, palette, keys, y, pred) -> None:
+        """Up to BIG points: bokeh's WebGL scatter in the page, its hover there."""
+        self.children = tuple(self.plot if c is self.big.plot else c for c in self.children)
         many = len(self.map_) > HOVER_IMAGES
         tip = TOOLTIP if many else f"<img src='@image' width='56'><br>{TOOLTIP}"
         self.hover.tooltips = f"<div>{tip}</div>"
-        self._legend(codes, palette, keys)
+        legend(self.mapper, self.legend, self.glyph, codes, palette, keys)
         self.source.data = {"x": self.map_[:, 0], "y": self.map_[:, 1], "code": codes, "label": y,
                             "prediction": pred, "index": self.indices(), "image": self.images()}
-        self.drawn_ = self.map_
         self.state.points = self.indices()
