@@ -3,6 +3,7 @@ then k-NN (Hamming, explorer.codes) and K-Means (scikit-learn, fitted chunk by c
 from __future__ import annotations
 
 import numpy as np
+
 from ..codes.extract import Codes, activation_codes
 from ..codes.knn import knn_accuracy
 from ..layers import relu_layers

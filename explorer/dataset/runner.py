@@ -2,10 +2,11 @@
 the model and rows sent to each worker once, each partition's files written as it finishes, finished ones skipped."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
-from ..engines import EngineError, map_tasks
+from ..engines import REQUIRES, EngineError, map_tasks
 from ..jobs import Cancelled, no_progress
 from .source import Rows, partitions
 from .store import open_folder, write_part
@@ -21,10 +22,12 @@ class Work:
 
 
 def run_partitions(engine, task: Callable, work: Work, out, key: str, spec: dict, size: int = 256,
-                   overwrite: bool = False, progress=None, n_jobs: int = 1, timeout: float = 5.0) -> dict:
+                   overwrite: bool = False, progress=None, n_jobs: int = 1, timeout: float = 5.0,
+                   requires=REQUIRES) -> dict:
     """Run task(work, (i, lo, hi)) -> (table, arrays) for every partition not finished in `out`, writing each as it
     arrives; {'computed': [...], 'skipped': [...], 'partitions': n}. A failed or lost task stops the run with an
-    EngineError; what finished stays written, and a re-run with the same key computes only the rest."""
+    EngineError; what finished stays written, and a re-run with the same key computes only the rest. Before any
+    task runs, every worker is probed for `requires` (a worker lacking one is named, with the module)."""
     progress = progress or no_progress
     parts = partitions(len(work.rows), size)
     manifest = open_folder(out, key, {**spec, "partitions": parts}, overwrite)
@@ -42,7 +45,8 @@ def run_partitions(engine, task: Callable, work: Work, out, key: str, spec: dict
     progress(len(skipped), len(parts), {"partition": None})
     if todo:
         try:
-            map_tasks(engine, task, todo, shared=work, on_result=finished, n_jobs=n_jobs, timeout=timeout)
+            map_tasks(engine, task, todo, shared=work, on_result=finished, n_jobs=n_jobs, timeout=timeout,
+                      requires=requires)
         except EngineError as err:
             if isinstance(err.__cause__, Cancelled):  # the progress call raised it while a result was written
                 raise err.__cause__ from None

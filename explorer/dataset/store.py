@@ -44,6 +44,7 @@ def open_folder(out, key: str, spec: dict, overwrite: bool = False) -> dict:
     """The manifest to continue: the folder's own when it was written for `key` (its finished partitions are kept),
     else a new one. A folder holding other files or another job's manifest is refused unless overwrite=True, which
     removes the earlier job's files (part-*, the manifest) and writes beside the rest."""
+    _pandas()  # before any task runs: a missing pyarrow would lose the first result
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"output {out} is a file, not a folder")
@@ -54,8 +55,9 @@ def open_folder(out, key: str, spec: dict, overwrite: bool = False) -> dict:
         return {**old, "done": done}
     others = sorted(p.name for p in out.iterdir() if not p.name.endswith(".tmp"))
     if others and not overwrite:
+        listed = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
         what = (f"the manifest of another job ({old.get('kind')}, key {old.get('key', '?')[:12]}...)"
-                if old is not None else f"{len(others)} other files ({', '.join(others[:3])}{', ...' * (len(others) > 3)})")
+                if old is not None else f"{len(others)} other files ({listed})")
         raise FileExistsError(f"output folder {out} holds {what}; choose an empty or new folder, the same job to "
                               f"resume it, or pass overwrite=True to replace its results")
     for p in out.iterdir():
