@@ -172,3 +172,18 @@ def test_bad_input_is_named(small_cnn, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "pyarrow", None)
     with pytest.raises(ImportError, match=r"pip install 'explorer\[scale\]'"):
         ds.run_codes(small_cnn, x, tmp_path / "g")
+
+
+def test_cka_over_partitions_is_minibatch_cka(small_set, small_cnn, tmp_path):
+    from explorer.dataset.saliency import torch_threads
+    from explorer.geometry.minibatch import minibatch_cka
+
+    x = small_set.inputs("test")[:90]  # 90 = 2 partitions of 32 and one of 26: a short last batch of 10 dropped
+    ds.run_cka(small_cnn, x, tmp_path, batch=16, size=32)
+    got = ds.load_cka(tmp_path)
+    with torch_threads(1):
+        want = minibatch_cka(small_cnn, x, batch=16)
+    np.testing.assert_array_equal(got.values, want.values)
+    assert got.rows == want.rows and got.debiased
+    with pytest.raises(ValueError, match=r"partition size \(30\) must be a multiple of the minibatch \(16"):
+        ds.run_cka(small_cnn, x, tmp_path / "b", batch=16, size=30)
