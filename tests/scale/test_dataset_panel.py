@@ -1,7 +1,10 @@
 """The whole-dataset panel: runs the job through the session's executor, resumes, shows a refused folder."""
+import os
+
 import pytest
 
-pytest.importorskip("pyarrow")
+if os.environ.get("CI") != "true":  # CI installs the test extras: there a missing pyarrow fails
+    pytest.importorskip("pyarrow")
 
 
 def test_panel_runs_resumes_and_refuses(trained_session, tmp_path, unchanged):
