@@ -19,7 +19,7 @@ FLOORS = (
     ("saliency.methods", "codes", "landscape"),  # the labs' computations
     ("saliency.evaluation", "geometry", "playground", "codes.grokking"),  # built on the methods; geometry reads
     # codes; the playground trains and draws exact regions (geometry); grokking draws the regions over checkpoints
-    ("saliency",),  # the saliency lab's jobs, costs, overlays and exports
+    ("saliency", "dataset"),  # the saliency lab's jobs, costs, overlays and exports; whole-dataset jobs
     ("panels",),
     ("app", "cli", "__main__", ""),
 )

@@ -1,0 +1,113 @@
+"""Whole-dataset jobs on a Dask LocalCluster (2 worker processes) and a local Ray: the local results bit for bit, a
+worker killed mid-job resumed from the finished partitions, a worker lacking a module named."""
+import importlib
+import os
+
+import numpy as np
+import pytest
+
+from explorer import dataset as ds
+from explorer.engines import EngineError
+
+pytestmark = pytest.mark.slow
+if os.environ.get("CI") != "true":  # CI installs the test extras: there a missing pyarrow fails
+    pytest.importorskip("pyarrow")
+SALIENCY = dict(method="Grad-CAM", steps=8, size=12)  # 8 partitions of 12 images
+
+
+def need(name):
+    """The module; skipped where it is not installed, except in CI, where the test extras install it."""
+    if os.environ.get("CI") == "true":
+        return importlib.import_module(name)
+    return pytest.importorskip(name)
+
+
+@pytest.fixture(scope="module")
+def client():
+    dask, distributed = need("dask"), need("distributed")
+    # no retries of a task whose worker died, so the kill test fails at once rather than after 3 restarts
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        cluster = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
+                                           dashboard_address=None)
+        c = distributed.Client(cluster, set_as_default=False)
+    yield c
+    c.close()
+    cluster.close()
+
+
+@pytest.fixture(scope="module")
+def ray():
+    ray = need("ray")
+    try:
+        ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    except Exception as err:  # a loaded machine: Ray waits only 30 s for its raylet
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"a local Ray instance did not start here: {err}")
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def local(small_set, small_cnn, tmp_path_factory):
+    """The saliency table and maps and the codes, run in this process."""
+    root = tmp_path_factory.mktemp("local")
+    ds.run_saliency(small_cnn, small_set, root / "s", **SALIENCY)
+    ds.run_codes(small_cnn, small_set, root / "c", size=32)
+    return ds.load(root / "s"), ds.load_codes(root / "c")
+
+
+def same(out_s, out_c, local):
+    (table, arrays), (ctable, codes) = ds.load(out_s), ds.load_codes(out_c)
+    assert table.equals(local[0][0]), "the saliency table differs from the local one"
+    np.testing.assert_array_equal(arrays["maps"], local[0][1]["maps"])
+    assert ctable.equals(local[1][0])
+    np.testing.assert_array_equal(codes.packed, local[1][1].packed)
+    a = ds.analyse_codes(codes, ctable["label"], k=3, n_clusters=4, seed=0, chunk=40)
+    b = ds.analyse_codes(local[1][1], local[1][0]["label"], k=3, n_clusters=4, seed=0, chunk=40)
+    assert a["knn_accuracy"] == b["knn_accuracy"]
+    np.testing.assert_array_equal(a["clusters"], b["clusters"])
+
+
+def test_dask_jobs_equal_the_local_ones_and_stream(small_set, small_cnn, client, local, tmp_path):
+    seen = []
+    run = ds.run_saliency(small_cnn, small_set, tmp_path / "s", engine=client,
+                          progress=lambda d, t, i: seen.append(i["partition"]), **SALIENCY)
+    assert sorted(run["computed"]) == list(range(8)) and seen[0] is None and sorted(seen[1:]) == list(range(8))
+    ds.run_codes(small_cnn, small_set, tmp_path / "c", engine=client, size=32)
+    same(tmp_path / "s", tmp_path / "c", local)
+
+
+def test_ray_jobs_equal_the_local_ones(small_set, small_cnn, ray, local, tmp_path):
+    ds.run_saliency(small_cnn, small_set, tmp_path / "s", engine=ray, **SALIENCY)
+    ds.codes_job(small_cnn, small_set, tmp_path / "c", engine=ray, size=32).run()
+    same(tmp_path / "s", tmp_path / "c", local)
+
+
+def test_a_worker_killed_mid_job_resumes_from_the_finished_partitions(small_set, small_cnn, client, local,
+                                                                        tmp_path):
+    def kill_a_busy_worker(done, total, info):
+        if info["partition"] is not None and not kill_a_busy_worker.done:
+            busy = [w for w, keys in client.processing().items() if keys]
+            client.run(os._exit, 1, workers=busy[:1], on_error="ignore")
+            kill_a_busy_worker.done = True
+    kill_a_busy_worker.done = False
+    out = tmp_path / "s"
+    with pytest.raises(EngineError, match=r"KilledWorker.*partitions are written in .*run it again"):
+        ds.run_saliency(small_cnn, small_set, out, engine=client, progress=kill_a_busy_worker, **SALIENCY)
+    finished = ds.read_manifest(out)["done"]
+    assert 1 <= len(finished) < 8
+    client.wait_for_workers(2, timeout=30)  # the nanny restarts the killed worker
+    again = ds.run_saliency(small_cnn, small_set, out, engine=client, **SALIENCY)
+    assert again["skipped"] == finished and sorted(again["computed"]) == sorted(set(range(8)) - set(finished))
+    table, arrays = ds.load(out)
+    assert table.equals(local[0][0])
+    np.testing.assert_array_equal(arrays["maps"], local[0][1]["maps"])
+
+
+def test_a_worker_lacking_a_module_is_named(small_set, small_cnn, client, tmp_path):
+    work = ds.Work(small_cnn, ds.rows(small_set), ds.saliency_spec())
+    with pytest.raises(EngineError, match=r"tcp://127.0.0.1:\d+ \(Python [\d.]+\) cannot import no_such_mod_x"):
+        ds.run_partitions(client, ds.saliency.saliency_part, work, tmp_path, "k", {"files": ["table"]},
+                          requires=("torch", "explorer", "no_such_mod_x"))
+    assert ds.read_manifest(tmp_path)["done"] == []  # nothing ran
