@@ -145,10 +145,16 @@ def residual_blocks(model: nn.Module) -> list[tuple]:
 def unsupported(model: nn.Module) -> str:
     """Why our rules cannot run on the model ('' when they can): a layer without a rule, or a module with its own
     forward that may add or multiply tensors outside any module (only Sequential, VGG and ResNet are known)."""
-    known = ("Sequential", "VGG", "ResNet", "BasicBlock", "Bottleneck")
+    known = [nn.Sequential]
+    try:
+        from torchvision.models import VGG, ResNet
+        from torchvision.models.resnet import BasicBlock, Bottleneck
+        known += [VGG, ResNet, BasicBlock, Bottleneck]
+    except ImportError:
+        pass
     for name, m in model.named_modules():
         leaf = not any(True for _ in m.children())
-        if not leaf and type(m).__name__ not in known:
+        if not leaf and type(m) not in known:  # a subclass may have its own forward
             return (f"{name or 'the model'!r} ({type(m).__name__}) has its own forward (residual adds and "
                     "functional ops have no rule in ours; nn.Sequential, torchvision VGG and ResNet do)")
         if leaf and not isinstance(m, (*AFFINE, *POOLS, *ACTIVATIONS, *NORMS, *GRADIENT)):
