@@ -140,22 +140,28 @@ def cases(net, x, t, window, stride):
                      lambda: ca.DeepLift(split).attribute(x, target=t)),
     }
     try:
-        import zennit  # noqa: F401
+        from zennit import composites as zc
+        from zennit.torchvision import ResNetCanonizer
 
-        from explorer.saliency.methods.lrp import zennit_rules
+        def zennit_direct(name):  # what a zennit user writes: its composite and canonizer on the model (in place)
+            def run():
+                for mod in net.modules():
+                    if hasattr(mod, "inplace"):
+                        mod.inplace = False
+                kw = {"canonizers": [ResNetCanonizer()]}
+                if name == "EpsilonGammaBox":
+                    kw.update(low=x.amin((2, 3), keepdim=True), high=x.amax((2, 3), keepdim=True))
+                with torch.enable_grad(), getattr(zc, name)(**kw).context(net):
+                    xg = x.detach().requires_grad_(True)
+                    logits = net(xg)
+                    start = torch.zeros_like(logits).scatter_(1, t[:, None], logits.detach().gather(1, t[:, None]))
+                    return torch.autograd.grad(logits, xg, start)[0]
+            return run
 
-        def zennit_direct():  # what a zennit user writes: composite on a copy (canonizers edit weights)
-            m = copy.deepcopy(net)
-            for mod in m.modules():
-                if hasattr(mod, "inplace"):
-                    mod.inplace = False
-            with torch.enable_grad(), zennit_rules(m, "epsilon_plus", 1e-6):
-                xg = x.detach().requires_grad_(True)
-                logits = m(xg)
-                start = torch.zeros_like(logits).scatter_(1, t[:, None], logits.detach().gather(1, t[:, None]))
-                return torch.autograd.grad(logits, xg, start)[0]
-
-        out["LRP epsilon-plus (vs zennit)"] = (lambda: LRP("epsilon_plus").attributions(net, x, t), zennit_direct)
+        for name in ("EpsilonPlus", "EpsilonGammaBox", "EpsilonAlpha2Beta1", "EpsilonPlusFlat",
+                     "EpsilonAlpha2Beta1Flat"):  # ours: our own rules (backend "own"), the model untouched
+            out[f"LRP {name} (vs zennit)"] = (
+                lambda name=name: LRP(name, backend="own").attributions(net, x, t), zennit_direct(name))
     except ImportError:
         pass
     return out

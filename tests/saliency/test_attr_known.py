@@ -226,7 +226,8 @@ def test_batch_equals_single_images_and_model_untouched(tiny_cnn, unchanged, nam
 def test_attribution_classes_expose_family_and_choices():
     assert set(ATTRIBUTION) == {"Guided backprop", "Guided Grad-CAM", "Deconvolution", "Occlusion", "GradientSHAP",
                                 "DeepLIFT", "LRP", "Feature ablation", "Shapley sampling", "LIME", "KernelSHAP"}
-    assert METHODS["LRP"].choices["rule"] == ("epsilon", "zplus", "epsilon_plus")
+    assert METHODS["LRP"].choices["rule"] == ("epsilon", "zplus", "epsilon_plus", "EpsilonPlus", "EpsilonGammaBox",
+                                              "EpsilonAlpha2Beta1", "EpsilonPlusFlat", "EpsilonAlpha2Beta1Flat")
     assert METHODS["Guided Grad-CAM"].choices["interpolate"] == ("nearest", "bilinear")
 
 

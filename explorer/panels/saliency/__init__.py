@@ -7,6 +7,7 @@ from ...saliency.lab import cam_layers, default_layer
 from .._common import ErrorLine, Lab
 from ..export import Export
 from .compare import CompareView
+from .lrp import LrpView
 from .maps import MapView, method_options
 from .rank import RankView
 from .roar import RoarView
@@ -14,7 +15,7 @@ from .state import SaliencyState
 from .strip import ImageStrip
 from .trust import TrustView
 
-TABS = ("compare methods", "evaluate", "trust")
+TABS = ("compare methods", "evaluate", "trust", "LRP")
 
 
 class SaliencyPanel(Lab):
@@ -36,10 +37,13 @@ class SaliencyPanel(Lab):
         self.ranking = RankView(self.state, self.error, self.method_names)
         self.roar = RoarView(self.state, self.error)
         self.trust = TrustView(self.state, self.error)
+        self.lrp = LrpView(self.state, self.error, images)
         self.export = Export("saliency", lambda: {
             f"{self.state.method}-image{self.state.index}.png": self.maps.image.value,
             "compare.png": self.compare.png(), **self.ranking.exports()})
-        tabs = W.Tab([self.compare, W.VBox([self.ranking, self.roar]), self.trust])
+        self.tabs = tabs = W.Tab([self.compare, W.VBox([self.ranking, self.roar]), self.trust, self.lrp])
+        tabs.observe(lambda c: c["new"] == 3 and self.lrp.request_ is None and self.lrp.recompute(),
+                     names="selected_index")  # scored when first opened
         for i, t in enumerate(TABS):
             tabs.set_title(i, t)
         super().__init__([self.error, self.strip, self.maps, tabs, self.export])

@@ -1,130 +1,71 @@
-"""Layer-wise relevance propagation (Bach et al. 2015): epsilon and z+ rules, through zennit or our own rules."""
+"""Layer-wise relevance propagation (Bach et al. 2015): a rule per layer group (first layer, convolutions, dense
+layers), zennit's named composites, by our own rules (explorer.saliency.methods.lrp_rules) or through zennit."""
 from __future__ import annotations
 
 import contextlib
-import copy
 
 import torch
 from torch import nn
 
-from ...layers import RELU_LIKE, apply_layer
-from .attribution import Attribution, module_rules
+from .attribution import Attribution
+from .lrp_rules import COMPOSITES, RULES, own_rules, unsupported
 from .util import run_model
 
-RULES = ("epsilon", "zplus", "epsilon_plus")  # epsilon_plus: z+ on convolutions, epsilon on linear layers
-BACKENDS = ("auto", "zennit", "own")
-AFFINE = (nn.Conv2d, nn.Linear)
-NORM = (nn.BatchNorm1d, nn.BatchNorm2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d)  # epsilon rule without a z+ form
-ACTIVATIONS = (*RELU_LIKE, nn.Sigmoid, nn.Tanh)  # relevance passes through unchanged (zennit's Pass)
-GRADIENT = (nn.Flatten, nn.Dropout, nn.Identity, nn.MaxPool2d)  # the plain gradient (max-pool: winner takes all)
+# A preset names each group's rule: one rule everywhere, epsilon_plus (= EpsilonPlus) or a zennit composite
+PRESETS = {"epsilon": (None, "epsilon", "epsilon"), "zplus": (None, "zplus", "zplus"),
+           "epsilon_plus": (None, "zplus", "epsilon"), **COMPOSITES}
+BACKENDS = ("auto", "own", "zennit")
+GROUP = ("preset", *RULES)  # "preset": the rule the preset gives the group
 
 
-def stabilize(z: torch.Tensor, eps: float) -> torch.Tensor:
-    """z + eps * sign(z), with sign(0) = +1 (zennit's stabiliser)."""
-    return z + ((z == 0).to(z) + z.sign()) * eps
-
-
-def _vjp(fn, x, s):
-    with torch.enable_grad():
-        xx = x.detach().requires_grad_(True)
-        (c,) = torch.autograd.grad(fn(xx), xx, s)
-    return c
-
-
-def _layer(m, weight_mod=None):
-    """x -> the layer's output, with its weight and bias changed by weight_mod (for z+)."""
-    w, b = m.weight, m.bias
-    if weight_mod is not None:
-        w, b = weight_mod(w), None if b is None else weight_mod(b)
-    if isinstance(m, nn.Conv2d):
-        return lambda x: apply_layer(m, x, w, b)
-    return lambda x: nn.functional.linear(x, w, b)
-
-
-class _Relevance(torch.autograd.Function):
-    """Forward: the layer's output z; backward: the input relevance from the output relevance g."""
-
-    @staticmethod
-    def forward(ctx, x, z, module, rule, eps):
-        ctx.save_for_backward(x, z)
-        ctx.module, ctx.rule, ctx.eps = module, rule, eps
-        return z.detach().clone()
-
-    @staticmethod
-    def backward(ctx, g):
-        x, z = ctx.saved_tensors
-        m, eps = ctx.module, ctx.eps
-        zplus = isinstance(m, AFFINE) and (ctx.rule == "zplus" or (ctx.rule == "epsilon_plus" and
-                                                                 isinstance(m, nn.Conv2d)))
-        if not zplus:  # epsilon: R_in = x * W^T (R / stab(z))
-            return x * _vjp(m.forward, x, g / stabilize(z, eps)), None, None, None, None
-        # z+ (zennit's ZPlus): x+ w+ (with the positive bias) + x- w-
-        pos, neg = _layer(m, lambda p: p.clamp_min(0)), _layer(m, lambda p: p.clamp_max(0))
-        xp, xn = x.clamp_min(0), x.clamp_max(0)
-        zz = pos(xp) + neg(xn) - (0 if m.bias is None else m.bias.clamp_max(0).view(-1, *[1] * (z.ndim - 2)))
-        s = g / stabilize(zz, eps)
-        return xp * _vjp(pos, xp, s) + xn * _vjp(neg, xn, s), None, None, None, None
-
-
-class _Pass(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, z, y):
-        return y.detach().clone()
-
-    @staticmethod
-    def backward(ctx, g):
-        return g, None
-
-
-def check_layers(model: nn.Module, sequential: bool) -> None:
-    """A clear error for a layer type with no rule (and, for our rules, unless the model is a nested Sequential)."""
-    for name, m in model.named_modules():
-        leaf = not any(True for _ in m.children())
-        if sequential and not leaf and not isinstance(m, nn.Sequential):
-            raise ValueError(f"our LRP runs on nn.Sequential models; {name or 'the model'!r} "
-                             f"({type(m).__name__}) has its own forward (residual adds, functional ops have no rule): "
-                             "install zennit (pip install zennit) for other models")
-        if leaf and not isinstance(m, (*AFFINE, *NORM, *ACTIVATIONS, *GRADIENT)):
-            raise ValueError(f"LRP has no rule for layer {name!r} ({type(m).__name__}); rules exist for "
-                             f"{', '.join(c.__name__ for c in (*AFFINE, *NORM))}, activations, "
-                             f"{', '.join(c.__name__ for c in GRADIENT)}")
+def group_rules(rule: str, first: str, conv: str, dense: str) -> dict:
+    """{"first", "conv", "dense"} -> rule name (first None: the layer's own group's rule), a preset overridden per
+    group where a group's choice is not "preset"."""
+    if rule not in PRESETS:
+        raise ValueError(f"unknown LRP rule {rule!r}; choose one of {', '.join(PRESETS)}")
+    out = dict(zip(("first", "conv", "dense"), PRESETS[rule]))
+    for group, choice, allowed in (("first", first, (*GROUP, "zbox")), ("conv", conv, GROUP), ("dense", dense, GROUP)):
+        if choice not in allowed:
+            raise ValueError(f"unknown LRP rule {choice!r} for the {group} layers; choose one of {', '.join(allowed)}")
+        if choice != "preset":
+            out[group] = choice
+    return out
 
 
 @contextlib.contextmanager
-def lrp_rules(model: nn.Module, rule: str, eps: float):
-    """Our LRP rules on the model's layers for the block; hooks removed on exit."""
-    check_layers(model, sequential=True)
-    handles = []
-
-    def hook(m, inputs, output):
-        return _Relevance.apply(inputs[0], output, m, rule, eps)
-
+def out_of_place(model: nn.Module):
+    """In-place activations run out of place for the block (zennit's hooks need their inputs), flags put back."""
+    flipped = [m for m in model.modules() if getattr(m, "inplace", False) is True]
     try:
-        for m in model.modules():
-            if isinstance(m, (*AFFINE, *NORM)):
-                handles.append(m.register_forward_hook(hook))
-        with module_rules(model, ACTIVATIONS, lambda m, z, y: _Pass.apply(z, y)):
-            yield
+        for m in flipped:
+            m.inplace = False
+        yield
     finally:
-        for h in handles:
-            h.remove()
+        for m in flipped:
+            m.inplace = True
 
 
-def zennit_rules(model: nn.Module, rule: str, eps: float):
-    """zennit's composite for the rule (BatchNorm merged by a canonizer) on the given model: a context manager."""
+def zennit_rules(model: nn.Module, rules: dict, eps: float, gamma: float = 0.25, alpha: float = 2.0, box=None):
+    """zennit's composite for the group rules on the model (its canonizers merge BatchNorm and split ResNet's add in
+    place, undone on exit): a context manager."""
+    from zennit import rules as zr
     from zennit.canonizers import SequentialMergeBatchNorm
-    from zennit.composites import LayerMapComposite, layer_map_base
-    from zennit.rules import Epsilon, ZPlus
-    from zennit.torchvision import ResNetCanonizer
-    from zennit.types import Convolution
+    from zennit.composites import SpecialFirstLayerMapComposite, layer_map_base
+    from zennit.types import Convolution, Linear
 
-    check_layers(model, sequential=False)
-    conv = Epsilon(epsilon=eps) if rule == "epsilon" else ZPlus(stabilizer=eps)
-    lin = ZPlus(stabilizer=eps) if rule == "zplus" else Epsilon(epsilon=eps)
-    is_resnet = type(model).__name__ == "ResNet"
-    canon = [ResNetCanonizer() if is_resnet else SequentialMergeBatchNorm()]
-    layer_map = layer_map_base(eps) + [(Convolution, conv), (nn.Linear, lin)]
-    return LayerMapComposite(layer_map=layer_map, canonizers=canon).context(model)
+    if type(model).__name__ == "ResNet":
+        from zennit.torchvision import ResNetCanonizer as Canon
+    elif type(model).__name__ == "VGG":
+        from zennit.torchvision import VGGCanonizer as Canon
+    else:
+        Canon = SequentialMergeBatchNorm
+    make = {"epsilon": lambda: zr.Epsilon(epsilon=eps), "zplus": lambda: zr.ZPlus(stabilizer=eps),
+            "gamma": lambda: zr.Gamma(gamma=gamma, stabilizer=eps), "flat": lambda: zr.Flat(stabilizer=eps),
+            "alphabeta": lambda: zr.AlphaBeta(alpha=alpha, beta=alpha - 1, stabilizer=eps),
+            "wsquare": lambda: zr.WSquare(stabilizer=eps), "zbox": lambda: zr.ZBox(*box, stabilizer=eps)}
+    first = [] if rules["first"] is None else [(Linear, make[rules["first"]]())]
+    layer_map = layer_map_base(eps) + [(Convolution, make[rules["conv"]]()), (nn.Linear, make[rules["dense"]]())]
+    return SpecialFirstLayerMapComposite(layer_map, first, canonizers=[Canon()]).context(model)
 
 
 def _has_zennit() -> bool:
@@ -136,39 +77,57 @@ def _has_zennit() -> bool:
 
 
 class LRP(Attribution):
-    """LRP with the epsilon, z+ or epsilon-plus rule; relevance starts at the target logit (sum ~ S_t(x), as
-    Captum). backend 'auto': zennit when installed (any model its canonizers handle, on a copy of the model),
-    else ours (nn.Sequential CNNs; BatchNorm and average pooling by the epsilon rule, activations pass)."""
+    """LRP with a rule per layer group; relevance starts at the target logit (sum ~ S_t(x), as Captum). `rule` is a
+    preset (one rule everywhere, or one of zennit's composites), `first`, `conv`, `dense` override it per group.
+    eps is the epsilon rule's epsilon and every other rule's stabiliser; gamma the gamma rule's, alpha the
+    alpha-beta rule's (beta = alpha - 1). zbox (first layer only) bounds each image by its own per-channel range.
+    backend 'auto': ours where it runs (nn.Sequential, torchvision VGG and ResNet), else zennit (noted)."""
     name = "LRP"
     family = "Relevance"
-    choices = {"rule": RULES, "backend": BACKENDS}
-    ranges = {"eps": (1e-6, 1.0, 0.01)}  # eps = 0 divides by a layer output that is exactly 0 (a dead channel)
+    choices = {"rule": tuple(PRESETS), "backend": BACKENDS, "first": (*GROUP, "zbox"), "conv": GROUP,
+               "dense": GROUP}
+    ranges = {"eps": (1e-6, 1.0, 0.01), "gamma": (0.0, 2.0, 0.05), "alpha": (1.0, 4.0, 0.5)}
     nonfinite_hint = "the rules divide by a layer's output plus eps, and some output is exactly 0: choose eps > 0"
 
-    def __init__(self, rule: str = "epsilon", eps: float = 1e-6, backend: str = "auto"):
+    def __init__(self, rule: str = "epsilon", eps: float = 1e-6, backend: str = "auto", first: str = "preset",
+                 conv: str = "preset", dense: str = "preset", gamma: float = 0.25, alpha: float = 2.0):
         self.layers = None
-        self.rule = rule
-        self.eps = eps
-        self.backend = backend
+        self.rule, self.eps, self.backend = rule, eps, backend
+        self.first, self.conv, self.dense, self.gamma, self.alpha = first, conv, dense, gamma, alpha
 
-    def attribute(self, model, x, resolve):
-        if self.rule not in RULES:
-            raise ValueError(f"unknown LRP rule {self.rule!r}; choose one of {', '.join(RULES)}")
+    def rules(self, model: nn.Module, x: torch.Tensor):
+        """The context manager that puts the chosen rules on the model (ours, or zennit's where ours cannot)."""
+        rules = group_rules(self.rule, self.first, self.conv, self.dense)
         if self.backend not in BACKENDS:
             raise ValueError(f"unknown LRP backend {self.backend!r}; choose one of {', '.join(BACKENDS)}")
-        use_zennit = self.backend == "zennit" or (self.backend == "auto" and _has_zennit())
-        if use_zennit:
-            model = copy.deepcopy(model)  # canonizers rewrite weights and zennit dislikes in-place ReLUs
-            for m in model.modules():
-                if hasattr(m, "inplace"):
-                    m.inplace = False
-            rules = zennit_rules(model, self.rule, self.eps)
-        else:
-            rules = lrp_rules(model, self.rule, self.eps)
-        with torch.enable_grad(), rules:
+        if self.alpha < 1:
+            raise ValueError(f"LRP alpha must be >= 1 (beta = alpha - 1 >= 0); got {self.alpha}")
+        box = (x.detach().amin((2, 3), keepdim=True), x.detach().amax((2, 3), keepdim=True)) if x.ndim == 4 else (
+            x.detach().amin(1, keepdim=True), x.detach().amax(1, keepdim=True))
+        args = (rules, self.eps, self.gamma, self.alpha, box)
+        why = unsupported(model) if self.backend != "zennit" else ""
+        if self.backend == "own" or (not why and self.backend == "auto"):
+            return own_rules(model, *args)
+        if not _has_zennit():
+            raise ValueError(f"LRP needs zennit (pip install zennit) for this model: {why}" if why else
+                             "LRP backend 'zennit' needs zennit: pip install zennit")
+        if why:
+            self.note(f"LRP through zennit: our rules cannot run this model ({why})")
+        return _chain(out_of_place(model), zennit_rules(model, *args))
+
+    def attribute(self, model, x, resolve):
+        with torch.enable_grad(), self.rules(model, x):
             xg = x.detach().requires_grad_(True)
             logits = run_model(model, xg)
             t = resolve(logits.detach())
             start = torch.zeros_like(logits).scatter_(1, t[:, None], logits.detach().gather(1, t[:, None]))
             (r,) = torch.autograd.grad(logits, xg, start)
         return r
+
+
+@contextlib.contextmanager
+def _chain(*managers):
+    with contextlib.ExitStack() as stack:
+        for m in managers:
+            stack.enter_context(m)
+        yield
