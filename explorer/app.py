@@ -21,6 +21,7 @@ LABS = {
     "Neural codes": "explorer.panels.codes:CodesPanel",
     "Loss landscape": "explorer.panels.landscape:LandscapePanel",
     "Geometry": "explorer.panels.geometry:GeometryPanel",
+    "Whole dataset": "explorer.panels.dataset:DatasetPanel",
 }
 MODELS = ("cnn", "mlp", "resnet18")
 

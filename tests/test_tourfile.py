@@ -35,6 +35,7 @@ def saved(tmp_path_factory):
     control(sal, "method").value = sal.method_names[2]
     control(sal, "alpha").value = 0.3
     control(p["Neural codes"], "colour").value = control(p["Neural codes"], "colour").options[1]
+    p["Loss landscape"].path.interpolate()  # a view with one button: pressed again on restore
     tour.tabs.selected_index = 1
     before = {k: shown(v) for k, v in p.items()}
     tour.save(path)
@@ -70,6 +71,8 @@ def test_the_restored_tour_shows_the_same_numbers(saved):
     assert sal.state.alpha == 0.3 and control(panels(again)["Gallery"], "split").value == "train"
     assert again.tabs.selected_index == 1 and "the same numbers as saved" in again.files.said.value
     assert again.session.model is not tour.session.model
+    path = panels(again)["Loss landscape"].path.path_
+    assert path is not None and path.loss.tolist() == panels(tour)["Loss landscape"].path.path_.loss.tolist()
     own, back = tour.session.model.state_dict(), again.session.model.state_dict()
     assert all(torch.equal(own[k], back[k]) for k in own)
 

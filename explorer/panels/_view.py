@@ -53,6 +53,7 @@ class View(W.VBox):
 
     cheap = False  # recomputed at once when the weights change (else: marked as computed for earlier weights)
     again = "compute it again"  # what the stale note asks the user to do
+    press = None  # a view with one button: the name of its handler (a restored tour presses it again)
 
     def __init__(self, state: LabState, error: ErrorLine, children, bar=None):
         self.state, self.session, self.error, self.bar = state, state.session, error, bar

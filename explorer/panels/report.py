@@ -6,6 +6,7 @@ import base64
 import time
 
 import ipywidgets as W
+import numpy as np
 
 from .._html import text
 from ..models import model_name
@@ -27,8 +28,14 @@ def empty(model) -> bool:
     """Whether a bokeh model draws no data (a plot of a result not computed yet: left out of the report)."""
     from bokeh.models import ColumnDataSource
 
+    def blank(source) -> bool:  # no rows, or only placeholder images of NaN (e.g. the regions map before a grid)
+        images = source.data.get("image")
+        if images is not None and len(images) and all(isinstance(i, np.ndarray) for i in images):
+            return all(np.isnan(i.astype(float)).all() for i in images)
+        return not any(len(v) for v in source.data.values())
+
     sources = list(model.select({"type": ColumnDataSource}))
-    return bool(sources) and all(not any(len(v) for v in s.data.values()) for s in sources)
+    return bool(sources) and all(blank(s) for s in sources)
 
 
 class Page:

@@ -155,9 +155,10 @@ def restore_labs(tour, meta: dict, now: bool) -> Restored:
         for path in lab["drawn"]:
             view = at(panel, path)
             if isinstance(view, View) and view.shown_ is None:
-                if type(view).recompute is not View.recompute:
+                again = view.press and getattr(view, view.press)  # one button: pressed again
+                if again or type(view).recompute is not View.recompute:
                     try:
-                        view.recompute()
+                        (again or view.recompute)()
                     except Exception as err:  # noqa: BLE001 - said beside the other problems of the restore
                         out.problems.append(f"{title}: {err}")
                 else:

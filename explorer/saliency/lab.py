@@ -43,6 +43,8 @@ def knobs(cls) -> dict[str, dict]:
             spec["range"] = (lo, hi, step)
         else:
             continue  # a knob the panel cannot offer (e.g. an image or a callable): the default stays
+        if p in getattr(cls, "labels", {}):  # a name the panel shows instead of the parameter's
+            spec["label"] = cls.labels[p]
         out[p] = spec
     return out
 

@@ -109,8 +109,9 @@ def test_per_layer_hessian_over_training(panel, session, unchanged):
     twin.load_state_dict(session.history.checkpoints[1][1])
     x, y = eval_batch(session.data, 64, "train")
     direct = layer_spectra(twin, x, y, groups=names, trace_samples=20, seed=0)
-    assert [g.top[0] for g in view.result_["epoch 1"]] == pytest.approx([g.top[0] for g in direct], rel=1e-9)
-    assert view.lines.data["ys"][1] == pytest.approx([g.top[0] for g in direct], rel=1e-9)
+    # the same inputs, seed and Lanczos settings; float64 sums may differ with the executor thread's torch threads
+    assert [g.top[0] for g in view.result_["epoch 1"]] == pytest.approx([g.top[0] for g in direct], rel=1e-6)
+    assert view.lines.data["ys"][1] == pytest.approx([g.top[0] for g in direct], rel=1e-6)
     i = 1  # the whisker is the trace ± 2 SE
     row = view.result_["epoch 0"][i]
     assert view.traces.data["upper"][i] - view.traces.data["trace"][i] == pytest.approx(2 * row.trace_se)

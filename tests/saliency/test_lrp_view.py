@@ -28,3 +28,14 @@ def test_rule_change_updates_the_score():
     assert "9.000" not in view.score.value and len(view.scores_) == 3
     panel.state.index = 4  # the image follows the lab's choice
     assert view.request_[2] == 4 and len(view.scores_) == 4
+
+
+def test_a_knob_shows_the_label_its_class_gives():
+    """LRP's alpha-beta knob is not shown as 'alpha', the name of the overlay's opacity slider beside it."""
+    from explorer.panels.saliency.knobs import knob_widget
+    from explorer.saliency.lab import knobs
+    from explorer.saliency.methods import METHODS
+
+    spec = knobs(METHODS["LRP"])
+    assert "alpha" not in knob_widget("alpha", spec["alpha"]).description.lower()
+    assert knob_widget("gamma", spec["gamma"]).description == "gamma"  # no label given: the parameter's name

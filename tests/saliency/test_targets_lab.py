@@ -62,7 +62,8 @@ def test_saliency_panel_on_a_segmentation_model(lraspp, photos, unchanged):
     # the map drawn is Grad-CAM of class c over the pixels the model gives class c
     mask = (lraspp(x)["out"][0].argmax(0) == c).float()
     want = S.GradCAM("backbone.16")(lraspp, x, S.SemanticSegmentationTarget(c, mask))[0].numpy()
-    np.testing.assert_allclose(panel.maps.cam_, want, atol=1e-6)
+    # float32 maps in [0, 1]; the panel's batch runs on the executor's thread (its own torch threads): ~10 ulp
+    np.testing.assert_allclose(panel.maps.cam_, want, atol=1e-5)
 
 
 def test_lab_with_the_sessions_own_target(lraspp, photos):

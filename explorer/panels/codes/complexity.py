@@ -14,6 +14,7 @@ class ComplexityView(View):
     """Mean local complexity per layer, train and test, at the state's radius (a job on a copy of the model)."""
 
     again = "press <b>local complexity</b>"
+    press = "local_complexity"
 
     def __init__(self, state, error):
         self.lc_button = W.Button(description="local complexity", layout=W.Layout(width="auto"),

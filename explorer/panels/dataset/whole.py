@@ -17,6 +17,8 @@ KINDS = ("saliency metrics", "activation codes")
 class WholeDatasetView(View):
     """A folder, an engine, a job: its files appear as partitions finish (Parquet tables, .npy maps or codes)."""
 
+    press = "compute"
+
     def __init__(self, session, state: LabState | None = None):
         self.kind = W.Dropdown(options=KINDS, description="job")
         self.method = W.Dropdown(options=list(METHODS), value="Grad-CAM", description="method")

@@ -15,6 +15,7 @@ class HessianView(View):
     """On 256 training inputs (stratified by class); its three stages in the progress bar."""
 
     again = "press <b>Hessian spectrum</b>"
+    press = "compute"
 
     def __init__(self, state, error, seed: int = 0):
         from bokeh.models import ColumnDataSource

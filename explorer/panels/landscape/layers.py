@@ -25,6 +25,7 @@ class LayerHessianView(View):
     trace is Hutchinson's with ±2 standard errors drawn as whiskers. Over training: one curve per checkpoint."""
 
     again = "press <b>per-layer Hessian</b>"
+    press = "compute"
 
     def __init__(self, state, error, seed: int = 0, n: int = 256):
         from bokeh.models import ColumnDataSource, FixedTicker, Whisker

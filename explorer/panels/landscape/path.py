@@ -16,6 +16,7 @@ class PathView(View):
     menus follow the session's checkpoints (a new training brings new ones)."""
 
     again = "press <b>interpolate</b>"
+    press = "interpolate"
 
     def __init__(self, state, error, n_eval: int = 512):
         from bokeh.models import ColumnDataSource

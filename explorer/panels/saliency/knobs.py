@@ -9,7 +9,7 @@ from .._common import replace_children
 
 def knob_widget(name: str, spec: dict):
     """One control for one knob: a menu for choices, a slider for a number in its range."""
-    label = name.replace("_", " ")
+    label = spec.get("label", name.replace("_", " "))
     slow = dict(continuous_update=False, description=label, style={"description_width": "initial"})
     if "choices" in spec:
         return W.Dropdown(options=list(spec["choices"]), value=spec["default"], description=label)

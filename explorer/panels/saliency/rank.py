@@ -19,6 +19,7 @@ class RankView(View):
     a cancel button; DiffROAR of the current method is a second view (RoarView) beside it."""
 
     again = "press <b>Rank methods</b>"
+    press = "evaluate"
 
     def __init__(self, state, error, all_names):
         self.all_names = list(all_names)

@@ -14,6 +14,7 @@ class RoarView(View):
     """A job of minutes on a copy of the model (two trainings), with its own progress bar and cancel."""
 
     again = "press <b>DiffROAR</b>"
+    press = "diff_roar"
 
     def __init__(self, state, error):
         slow = dict(continuous_update=False)

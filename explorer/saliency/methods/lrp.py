@@ -87,6 +87,7 @@ class LRP(Attribution):
     choices = {"rule": tuple(PRESETS), "backend": BACKENDS, "first": (*GROUP, "zbox"), "conv": GROUP,
                "dense": GROUP}
     ranges = {"eps": (1e-6, 1.0, 0.01), "gamma": (0.0, 2.0, 0.05), "alpha": (1.0, 4.0, 0.5)}
+    labels = {"alpha": "α (α-β rule, β = α − 1)"}  # not the overlay's "alpha" (its opacity) beside it
     nonfinite_hint = "the rules divide by a layer's output plus eps, and some output is exactly 0: choose eps > 0"
 
     def __init__(self, rule: str = "epsilon", eps: float = 1e-6, backend: str = "auto", first: str = "preset",
