@@ -115,10 +115,18 @@ def nearest(tree, scale: np.ndarray, x: float, y: float, radius: float = np.inf)
     return None if not np.isfinite(d) else int(i)
 
 
+LASSO_GRID = 512  # cells a side of the lasso's raster: points in cells the outline crosses get the exact test
+
+
 def inside(xy: np.ndarray, xs, ys) -> np.ndarray:
-    """Boolean mask of the points inside the polygon (xs, ys) (a lasso; closed for you); the polygon's bounding
-    box first, then matplotlib's even-odd test on the points within it."""
+    """Boolean mask of the points inside the polygon (xs, ys) (a lasso; closed for you): matplotlib's even-odd
+    test, exact, but run only where it can differ. The polygon's bounding box is cut into a grid; a cell that no
+    edge crosses lies wholly inside or outside, so its points take the answer of PIL's even-odd scanline
+    fill; the points of cells near the outline (drawn, then widened by two cells) are tested one by one."""
     from matplotlib.path import Path
+    from PIL import Image, ImageDraw
+    from scipy.ndimage import binary_dilation
+    from skimage.draw import polygon_perimeter
 
     poly = np.c_[np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64)]
     if len(poly) < 3 or not np.isfinite(poly).all():
@@ -126,5 +134,23 @@ def inside(xy: np.ndarray, xs, ys) -> np.ndarray:
     lo, hi = poly.min(0), poly.max(0)
     box = np.flatnonzero((xy[:, 0] >= lo[0]) & (xy[:, 0] <= hi[0]) & (xy[:, 1] >= lo[1]) & (xy[:, 1] <= hi[1]))
     mask = np.zeros(len(xy), bool)
-    mask[box] = Path(poly).contains_points(xy[box])
+    g, span = LASSO_GRID, np.maximum(hi - lo, 1e-300)
+    if len(box) < 4 * g or (hi - lo).min() <= 0:  # few points (or a flat lasso): the exact test on all of them
+        mask[box] = Path(poly).contains_points(xy[box])
+        return mask
+    # cell (i, j) covers [i, i + 1) x [j, j + 1) in u = (xy - lo) / span * g. Cells no edge crosses: the filled
+    # raster's answer (PIL's even-odd scanline fill; which cell a centre falls in matters only within the band)
+    u = (poly - lo) / span * g
+    canvas = Image.new("1", (g, g), 0)
+    ImageDraw.Draw(canvas).polygon([(float(a), float(b)) for b, a in u], fill=1)  # PIL's (x, y): column, row
+    filled = np.asarray(canvas, dtype=bool)
+    edge = np.zeros((g, g), bool)
+    edge[polygon_perimeter(np.floor(u[:, 0]), np.floor(u[:, 1]), (g, g), clip=True)] = True
+    edge = binary_dilation(edge, np.ones((5, 5), bool))  # every cell an edge passes through, with room to spare
+    # float32 cells: a point put in the cell next to its own is near their common side, and two neighbours that
+    # no edge crosses have the same answer
+    cell = np.clip(((xy[box] - lo.astype(np.float32)) * (g / span).astype(np.float32)).astype(np.int32), 0, g - 1)
+    near = edge[cell[:, 0], cell[:, 1]]
+    mask[box] = filled[cell[:, 0], cell[:, 1]]
+    mask[box[near]] = Path(poly).contains_points(xy[box[near]].astype(np.float64))
     return mask

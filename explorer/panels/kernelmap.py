@@ -43,7 +43,8 @@ class KernelMap:
         self.swatch = fig.scatter("x", "y", color="color", source=self.keys, size=8)
         self.legend = Legend(items=[], label_text_font_size="9pt")
         fig.add_layout(self.legend, "right")
-        fig.add_tools(LassoSelectTool(renderers=[dot]))  # its polygon comes as an event; the points are ours
+        # its polygon comes as one event on release (continuous: an event per mouse move, each a kernel round trip)
+        fig.add_tools(LassoSelectTool(renderers=[dot], continuous=False))
         fig.on_event(events.MouseMove, self._hover)
         fig.on_event(events.MouseLeave, lambda e: self._mark(None))
         fig.on_event(events.SelectionGeometry, self._lasso)

@@ -65,6 +65,22 @@ def test_lasso_selects_exactly_the_points_inside():
         bigmap.inside(xy, [0, 1], [0, 1])
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_lasso_raster_equals_the_even_odd_test_on_every_point(seed):
+    """Stars of up to 300 vertices and a self-intersecting scribble (even-odd: the loops' overlaps are outside),
+    on float32 points: the raster shortcut (cells no edge crosses) changes no point's answer."""
+    from matplotlib.path import Path
+
+    rng = np.random.default_rng(seed)
+    xy = rng.normal(size=(200_000, 2)).astype(np.float32)
+    n = int(rng.integers(3, 300))
+    angle, radius = np.sort(rng.uniform(0, 2 * np.pi, n)), rng.uniform(0.2, 3, n)
+    for xs, ys in ((radius * np.cos(angle), radius * np.sin(angle)), (rng.normal(size=40), rng.normal(size=40))):
+        want = Path(np.c_[xs, ys]).contains_points(xy.astype(np.float64))
+        assert 1000 < want.sum() < len(xy) - 1000  # the test is not all-in or all-out
+        np.testing.assert_array_equal(bigmap.inside(xy, xs, ys), want)
+
+
 def test_a_map_beyond_the_cap_says_what_was_sampled():
     idx, msg = bigmap.capped(2_500_000, cap=1_000_000, seed=4)
     assert len(idx) == 1_000_000 and len(np.unique(idx)) == 1_000_000 and idx.max() < 2_500_000
