@@ -10,17 +10,6 @@ captum_attr = pytest.importorskip("captum.attr")
 tv = pytest.importorskip("torchvision")
 
 
-def calibrated(name: str, seed: int = 0, size: int = 64) -> torch.nn.Module:
-    """A torchvision model with seeded random weights, BatchNorm statistics from 4 random images, in eval mode."""
-    torch.manual_seed(seed)
-    net = getattr(tv.models, name)(weights=None)
-    for m in net.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.momentum = None
-    with torch.no_grad():
-        net.train()(torch.randn(4, 3, size, size, generator=torch.Generator().manual_seed(seed + 1)))
-    return net.eval()
-
 
 def peer(model, x, layer, t, steps, method, baseline):
     mod = dict(model.named_modules())[layer]
@@ -52,7 +41,7 @@ def test_completeness(tiny_cnn):
 
 
 @pytest.fixture(scope="module")
-def resnet18():
+def resnet18(calibrated):
     return calibrated("resnet18")
 
 

@@ -16,21 +16,10 @@ from pytorch_grad_cam.utils.image import show_factorization_on_image  # noqa: E4
 SIZE = 96
 
 
-def calibrated(name: str, seed: int = 0) -> torch.nn.Module:
-    """A torchvision model with seeded random weights, BatchNorm statistics from 4 random images, in eval mode."""
-    torch.manual_seed(seed)
-    net = getattr(tv.models, name)(weights=None)
-    for m in net.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.momentum = None
-    with torch.no_grad():
-        net.train()(torch.randn(4, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(seed + 1)))
-    return net.eval()
-
 
 @pytest.fixture(scope="module")
-def models():
-    return {"resnet18": calibrated("resnet18"), "vgg11_bn": calibrated("vgg11_bn")}
+def models(calibrated):
+    return {"resnet18": calibrated("resnet18", size=SIZE), "vgg11_bn": calibrated("vgg11_bn", size=SIZE)}
 
 
 @pytest.fixture(scope="module")
