@@ -12,6 +12,7 @@ from .models import BUILTIN, model_name
 from .panels import report, tourfile
 from .panels._common import ErrorLine, close_tree, guarded, load_bokeh
 from .panels._jobbar import JobBar
+from .panels.filebar import Files
 from .session import Session
 
 # Tab title -> "module:Panel"; a panel is built the first time its tab is shown, on the current session.
@@ -81,7 +82,7 @@ class Tour(W.VBox):
         self.tabs = W.Tab()
         self.opened_ = None  # (session, what Train opened it from: dataset, options, model, seed) for save()
         self.restored_ = None  # what the last restore() did (tourfile.Restored)
-        self.files = tourfile.Files(self)
+        self.files = Files(self)
         self.train_button.on_click(lambda _: self.train())
         self.progress.cancel.on_click(lambda _: self.cancel())
         self.tabs.observe(self._show_tab, names="selected_index")

@@ -143,7 +143,7 @@ def test_a_model_and_data_of_your_own(digits, tmp_path, unchanged, monkeypatch):
         again = open_tour(tmp_path / "mine.pt", model=other, device="cpu")
     assert differences(shown(panels(tour)["Gallery"]), shown(panels(again)["Gallery"])) == []
     assert again.session.data.name == "mine" and again.pickers.layout.display == "none"
-    monkeypatch.setattr("explorer.panels.tourfile.SMALL", 0)  # data too large to go into the file: named only
+    monkeypatch.setattr("explorer.panels.tourdata.SMALL", 0)  # data too large to go into the file: named only
     tour.save(tmp_path / "large.pt")
     with pytest.raises(ValueError, match="does not hold its data.*data=..."):
         open_tour(tmp_path / "large.pt", model=other)

@@ -8,24 +8,22 @@ the weights shown."""
 from __future__ import annotations
 
 import copy
-import os
 import time
 from dataclasses import dataclass, field
 
-import ipywidgets as W
 import torch
 
 from ..checkpoints import check_archive, load_checkpoint, save_checkpoint
-from ..data import ImageSet, load_dataset
+from ..data import ImageSet
 from ..device import pick_device
 from ..models import build_model, model_name
 from ..session import Session
 from ..train import History
 from ._view import View
-from .snapshot import apply, at, choices, differences, plain, shown, walk
+from .snapshot import apply, at, choices, differences, shown, walk
+from .tourdata import data_ref, named_data
 
 FORMAT, VERSION = "explorer-tour", 1
-SMALL = 64 * 2**20  # bytes: a dataset of your own in memory up to this size is saved in the file itself
 
 
 @dataclass
@@ -45,37 +43,6 @@ class Restored:
         self.differences = [f"{t}{d}" for t, saved in self.saved.items() if t in now
                             for d in differences(saved, shown(now[t]))]
         return self.differences
-
-
-def data_ref(data: ImageSet, opened: dict | None) -> dict:
-    """How the file names the data: a dataset by name and its options (a folder is checked when opened), the
-    arrays themselves when they are your own, small and in memory, or only their name (pass data= to open)."""
-    if opened is not None:
-        return {"kind": "named", **opened}
-    nbytes = sum(t.numel() * t.element_size() for t in data.x.values())
-    if data.transform is not None or nbytes > SMALL:
-        why = "it has its own transform" if data.transform is not None else f"{nbytes / 2**20:.0f} MB in memory"
-        return {"kind": "unsaved", "name": data.name, "why": why}
-    return {"kind": "arrays", "name": data.name, "x": plain(data.x), "y": plain(data.y), "classes": list(data.classes),
-            "mean": list(data.mean), "std": list(data.std), "masks": plain(data.masks), "shown": plain(data.shown)}
-
-
-def _data(ref: dict, path, given: ImageSet | None) -> ImageSet:
-    """The data a tour file names (or the given data)."""
-    if given is not None:
-        return given
-    if ref["kind"] == "arrays":
-        return ImageSet(ref["name"], ref["x"], ref["y"], tuple(ref["classes"]), tuple(ref["mean"]), tuple(ref["std"]),
-                        masks=ref["masks"], shown={k: v.numpy() for k, v in ref["shown"].items()})
-    if ref["kind"] == "unsaved":
-        raise ValueError(f"tour file {path} does not hold its data ({ref['name']!r}: {ref['why']}): open it with "
-                         f"open_tour({str(path)!r}, data=...) and the same ImageSet")
-    root = ref["options"].get("root")
-    if root and not os.path.isdir(root):
-        raise FileNotFoundError(f"tour file {path} reads {ref['dataset']!r} from the folder {root!r}, which is "
-                                f"missing here: put the files back there, or pass data=... to open_tour")
-    options = {k: (False if k == "download" else v) for k, v in ref["options"].items()}  # never downloads
-    return load_dataset(ref["dataset"], **options)  # a named set's own seed (digits: its split) is its default
 
 
 def save(tour, path) -> None:
@@ -122,7 +89,7 @@ def read(path) -> dict:
 
 def session(path, meta: dict, model=None, data: ImageSet | None = None, device: str | None = None) -> Session:
     """A session on the saved weights (checked by load_checkpoint) and history, the data the file names."""
-    images = _data(meta["data"], path, data)
+    images = named_data(meta["data"], path, data)
     name, seed = meta["architecture"]["name"], meta["architecture"]["seed"]
     if model is None and name is None:
         kind = meta["architecture"]["class"]
@@ -169,28 +136,3 @@ def restore_labs(tour, meta: dict, now: bool) -> Restored:
     if now:
         out.check(tour)
     return out
-
-
-class Files(W.VBox):
-    """The tour's file bar: a file name, save, open and export buttons, and a line saying what was done."""
-
-    def __init__(self, tour):
-        self.tour = tour
-        self.path = W.Text(value="tour.pt", description="tour file", layout=W.Layout(width="320px"))
-        self.html = W.Text(value="tour.html", description="report", layout=W.Layout(width="320px"))
-        self.buttons = [W.Button(description=d, icon=i, layout=W.Layout(width="auto")) for d, i in
-                        (("save tour", "save"), ("open tour", "folder-open"), ("export HTML", "file-code-o"))]
-        for b, fn in zip(self.buttons, (lambda: tour.save(self.path.value), lambda: tour.restore(self.path.value),
-                                        lambda: tour.export_html(self.html.value))):
-            b.on_click(lambda _, fn=fn: self.run(fn))
-        self.said = W.HTML()
-        super().__init__([W.HBox([self.path, *self.buttons[:2], self.html, self.buttons[2]]), self.said])
-
-    def run(self, fn) -> None:
-        """A button's action; its error shown in the tour's error line."""
-        try:
-            fn()
-        except Exception as err:  # noqa: BLE001 - shown to the user, never swallowed silently
-            self.tour.error.show(err)
-        else:
-            self.tour.error.clear()
