@@ -102,3 +102,43 @@ def kernel(monkeypatch):
     import IPython
 
     monkeypatch.setattr(IPython, "get_ipython", lambda: types.SimpleNamespace(kernel=object()))
+
+
+def need(name):
+    """The module; skipped where it is not installed, except in CI, where the test extras install it."""
+    import importlib
+    import os
+
+    if os.environ.get("CI") == "true":
+        return importlib.import_module(name)
+    return pytest.importorskip(name)
+
+
+@pytest.fixture(scope="session")
+def client():
+    """One Dask LocalCluster of 2 worker processes for the whole run (the sweep and the whole-dataset tests)."""
+    dask, distributed = need("dask"), need("distributed")
+    # no retries of a task whose worker died, so the kill tests fail at once rather than after 3 restarts
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        cluster = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
+                                           dashboard_address=None)
+        c = distributed.Client(cluster, set_as_default=False)
+    yield c
+    c.close()
+    cluster.close()
+
+
+@pytest.fixture(scope="session")
+def ray():
+    """One local Ray instance (2 CPUs) for the whole run."""
+    import os
+
+    ray = need("ray")
+    try:
+        ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    except Exception as err:  # a loaded machine: Ray waits only 30 s for its raylet
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"a local Ray instance did not start here: {err}")
+    yield ray
+    ray.shutdown()

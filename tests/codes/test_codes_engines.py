@@ -1,6 +1,5 @@
 """Sweeps on Dask (a LocalCluster of 2 worker processes) and Ray: the sequential grid exactly, results streamed,
 clear errors for an unreachable scheduler, workers lacking a module and a worker killed mid-sweep."""
-import importlib
 import os
 import time
 
@@ -14,29 +13,9 @@ pytestmark = pytest.mark.slow
 GRID = dict(widths=(2, 8), epochs=(0, 1), sizes=(60, 200), seed=0)
 
 
-def need(name):
-    """The module; skipped where it is not installed, except in CI, where the test extras install it."""
-    if os.environ.get("CI") == "true":
-        return importlib.import_module(name)
-    return pytest.importorskip(name)
-
-
 @pytest.fixture(scope="module")
 def sequential(digits):
     return sweep(digits, backend="sequential", **GRID)
-
-
-@pytest.fixture(scope="module")
-def client():
-    dask, distributed = need("dask"), need("distributed")
-    # no retries of a task whose worker died, so the kill test fails at once rather than after 3 restarts
-    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
-        cluster = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
-                                           dashboard_address=None)
-        c = distributed.Client(cluster, set_as_default=False)
-    yield c
-    c.close()
-    cluster.close()
 
 
 def same_grid(a, b):
@@ -68,7 +47,7 @@ def test_dask_sweep_equals_sequential_and_streams(digits, client, sequential):
 
 
 def test_unreachable_scheduler_fails_fast(digits):
-    need("distributed")
+    pytest.importorskip("distributed")
     start = time.perf_counter()
     with pytest.raises(ConnectionError, match=r"could not reach the Dask scheduler at tcp://127.0.0.1:9 within 2"):
         map_tasks("tcp://127.0.0.1:9", abs, [1], timeout=2)
@@ -95,19 +74,6 @@ def test_worker_killed_mid_sweep_keeps_finished_cells(digits, client, sequential
     np.testing.assert_array_equal(part["k-NN"].transpose(0, 2, 1)[finished],
                                   sequential["k-NN"].transpose(0, 2, 1)[finished])
     client.wait_for_workers(2, timeout=30)  # the nanny restarts the killed worker
-
-
-@pytest.fixture(scope="module")
-def ray():
-    ray = need("ray")
-    try:
-        ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
-    except Exception as err:  # a loaded machine: Ray waits only 30 s for its raylet
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip(f"a local Ray instance did not start here: {err}")
-    yield ray
-    ray.shutdown()
 
 
 def test_ray_sweep_equals_sequential(digits, ray, sequential):

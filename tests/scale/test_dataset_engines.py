@@ -1,6 +1,5 @@
 """Whole-dataset jobs on a Dask LocalCluster (2 worker processes) and a local Ray: the local results bit for bit, a
 worker killed mid-job resumed from the finished partitions, a worker lacking a module named."""
-import importlib
 import os
 
 import numpy as np
@@ -13,39 +12,6 @@ pytestmark = pytest.mark.slow
 if os.environ.get("CI") != "true":  # CI installs the test extras: there a missing pyarrow fails
     pytest.importorskip("pyarrow")
 SALIENCY = dict(method="Grad-CAM", steps=8, size=12)  # 8 partitions of 12 images
-
-
-def need(name):
-    """The module; skipped where it is not installed, except in CI, where the test extras install it."""
-    if os.environ.get("CI") == "true":
-        return importlib.import_module(name)
-    return pytest.importorskip(name)
-
-
-@pytest.fixture(scope="module")
-def client():
-    dask, distributed = need("dask"), need("distributed")
-    # no retries of a task whose worker died, so the kill test fails at once rather than after 3 restarts
-    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
-        cluster = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
-                                           dashboard_address=None)
-        c = distributed.Client(cluster, set_as_default=False)
-    yield c
-    c.close()
-    cluster.close()
-
-
-@pytest.fixture(scope="module")
-def ray():
-    ray = need("ray")
-    try:
-        ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
-    except Exception as err:  # a loaded machine: Ray waits only 30 s for its raylet
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip(f"a local Ray instance did not start here: {err}")
-    yield ray
-    ray.shutdown()
 
 
 @pytest.fixture(scope="module")
