@@ -1,7 +1,8 @@
 """Write the README's pictures (docs/*.png): each lab of the tour in JupyterLab after its main action, and the
 playground after training, in headless Chromium (the browser tests' harness). Look at them after a change.
 
-Run: python tools/screenshots.py            (about 3 minutes on a quiet 2-core machine)
+Run: python tools/screenshots.py            (about 5 minutes on a quiet 2-core machine)
+     python tools/screenshots.py --new      (only the tabs added since the first pictures)
 """
 import re
 import sys
@@ -30,10 +31,12 @@ def shot(page, selector: str, name: str) -> None:
     print("wrote", DOCS / name)
 
 
-def tour(page, base: str) -> None:
+def tour(page, base: str, only_new: bool = False) -> None:
     page.goto(harness.lab_url(base, "00_tour.ipynb"))
     trained(page)
     root = f"{NOTEBOOK} .explorer-tour"
+    if only_new:
+        return newer_tabs(page, root)
     shot(page, root, "tour-jupyterlab.png")
     open_tab(page, "Saliency")
     sal = f"{NOTEBOOK} .explorer-saliency"
@@ -57,6 +60,36 @@ def tour(page, base: str) -> None:
     wait_text(page, f"{NOTEBOOK} .explorer-geometry", "regions on the")
     geo.locator(".widget-toggle-buttons button:visible", has_text="class").click()
     shot(page, root, "geometry-jupyterlab.png")
+    newer_tabs(page, root)
+
+
+def newer_tabs(page, root: str) -> None:
+    """The tabs added since the first pictures: LRP, per-layer Hessian, grokking and the whole-dataset job."""
+    open_tab(page, "Saliency")
+    sal = f"{NOTEBOOK} .explorer-saliency"
+    page.locator(sal).locator(".lm-TabBar-tab", has_text="LRP").click()
+    wait_text(page, sal, "faithfulness correlation")
+    shot(page, root, "lrp-jupyterlab.png")
+    open_tab(page, "Loss landscape")
+    land = f"{NOTEBOOK} .explorer-landscape"
+    page.locator(land).locator(".lm-TabBar-tab", has_text="per layer").click()
+    page.locator(land).locator("button", has_text="per-layer Hessian").click()
+    wait_text(page, land, "groups,")
+    shot(page, root, "layers-jupyterlab.png")
+    open_tab(page, "Neural codes")
+    codes = page.locator(f"{NOTEBOOK} .explorer-codes")
+    codes.locator(".lm-TabBar-tab", has_text="grokking").click()
+    codes.locator(".widget-dropdown", has_text="steps").locator("select").select_option("3000")
+    codes.locator("button:visible:has(i.fa-play)", has_text=re.compile(r"^\s*train\s*$")).click()
+    wait_text(page, f"{NOTEBOOK} .explorer-codes", "adversarial accuracy at", timeout=600_000)
+    shot(page, root, "grokking-jupyterlab.png")
+    open_tab(page, "Whole dataset")
+    whole = page.locator(f"{NOTEBOOK} .explorer-dataset")
+    whole.locator(".widget-text", has_text="folder").locator("input").fill("results/saliency-test")
+    whole.locator(".widget-checkbox", has_text="replace").locator("input").check()
+    whole.locator("button", has_text="run").click()
+    wait_text(page, f"{NOTEBOOK} .explorer-dataset", "partitions computed", timeout=600_000)
+    shot(page, root, "dataset-jupyterlab.png")
 
 
 def playground(page, base: str) -> None:
@@ -77,8 +110,9 @@ def main():
     DOCS.mkdir(exist_ok=True)
     with lab_page() as (page, base, _):
         page.set_viewport_size({"width": 1400, "height": 4200})  # the whole tour on screen: JupyterLab scrolls inside
-        tour(page, base)
-        playground(page, base)
+        tour(page, base, only_new="--new" in sys.argv)
+        if "--new" not in sys.argv:
+            playground(page, base)
 
 
 if __name__ == "__main__":

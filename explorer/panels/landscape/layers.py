@@ -33,25 +33,30 @@ class LayerHessianView(View):
         self.seed, self.n = seed, n
         self.by = W.Dropdown(options=[("each layer", "layer"), ("each block", "block")], value="layer",
                              description="groups")
-        self.wrt = W.ToggleButtons(options=WRT, value="parameters", description="w.r.t.")
+        self.wrt = W.ToggleButtons(options=WRT, value="parameters", description="w.r.t.",
+                                   style={"button_width": "100px"})
         self.over = W.Checkbox(value=False, description="at every training checkpoint", indent=False,
                                layout=W.Layout(width="auto"))
-        self.go = W.Button(description="per-layer Hessian", layout=W.Layout(width="auto"))
-        self.bar = JobBar("per-layer Hessian")
+        self.go = W.Button(description="per-layer Hessian", layout=W.Layout(width="auto", flex="0 0 auto"))
+        self.bar = JobBar("Hessians")
         self.lines = ColumnDataSource({"xs": [], "ys": [], "color": [], "label": []})
         self.traces = ColumnDataSource({"x": [], "trace": [], "lower": [], "upper": [], "color": []})
-        self.figure = figure("top Hessian eigenvalue per group", "group (input → output)", "λ_max", width=560)
+        self.figure = figure("top Hessian eigenvalue per group", "group (input → output)", "λ_max", width=450)
         self.figure.multi_line("xs", "ys", source=self.lines, color="color", legend_field="label", line_width=2)
-        self.trace_figure = figure("trace per group (±2 SE)", "group (input → output)", "trace", width=560)
+        self.figure.legend.location = "top_left"  # the last groups (the head) are often the sharpest
+        self.trace_figure = figure("trace per group (±2 SE)", "group (input → output)", "trace", width=450)
         self.trace_figure.scatter("x", "trace", source=self.traces, color="color", size=6)
         self.trace_figure.add_layout(Whisker(source=self.traces, base="x", lower="lower", upper="upper"))
+        for end in ("lower", "upper"):  # unseen points: the y range follows the whiskers (annotations do not move it)
+            self.trace_figure.scatter("x", end, source=self.traces, alpha=0)
         for f in (self.figure, self.trace_figure):
             f.xaxis.ticker, f.xaxis.major_label_orientation = FixedTicker(ticks=[]), 0.9
         self.summary = W.HTML()
         self.result_ = None
         self.go.on_click(self.compute)
         self.wrt.observe(lambda _: setattr(self.over, "disabled", self.wrt.value == "activations"), "value")
-        super().__init__(state, error, [W.HBox([self.by, self.wrt, self.over, self.go]), self.bar, self.summary,
+        super().__init__(state, error, [W.HBox([self.by, self.wrt]), W.HBox([self.over, self.go]), self.bar,
+                                        self.summary,
                                         W.HBox([view(self.figure), view(self.trace_figure)])], self.bar)
 
     @guarded
@@ -73,6 +78,7 @@ class LayerHessianView(View):
         for f in (self.figure, self.trace_figure):
             f.xaxis.ticker.ticks = list(range(len(names)))
             f.xaxis.major_label_overrides = {i: n for i, n in enumerate(names)}
+            f.x_range.start, f.x_range.end = -0.5, len(names) - 0.5  # the end groups' points inside the frame
 
     def _show(self, spectra: dict, names) -> None:
         """{label: [GroupSpectrum]}: one curve per model, the traces with whiskers."""

@@ -24,6 +24,7 @@ class LrpView(View):
         self.knobs = KnobForm()
         self.knobs.show(METHODS["LRP"])
         self.knobs.widgets["rule"].value = "EpsilonPlus"
+        self.knobs.layout.flex = "0 0 380px"  # beside a wide map the form was squeezed and its readouts cut off
         for w in self.knobs.widgets.values():  # (observe_values reaches only the controls show() makes later)
             w.observe(self.recompute, names="value")
         self.bar = JobBar("LRP")
