@@ -10,7 +10,8 @@ from torch import nn
 from ...capture import eval_mode
 from ...device import model_device
 from ..methods.base import check_input
-from ..methods.util import check_maps
+from ..methods.scoring import as_target, is_target, target_scores
+from ..methods.util import check_maps, run_model
 
 
 def blur(x: torch.Tensor, sigma: float | None = None) -> torch.Tensor:
@@ -38,9 +39,10 @@ def _baseline(x: torch.Tensor, baseline) -> torch.Tensor:
 
 
 @torch.no_grad()
-def deletion_insertion(model: nn.Module, x, maps: torch.Tensor, targets: torch.Tensor, steps: int = 20,
-                       baseline="blur", batch_size: int = 512) -> dict:
-    """Target-class probability as pixels are removed (deletion) or inserted (insertion) in the map's order.
+def deletion_insertion(model: nn.Module, x, maps: torch.Tensor, targets, steps: int = 20, baseline="blur",
+                       batch_size: int = 512) -> dict:
+    """Target-class probability as pixels are removed (deletion) or inserted (insertion) in the map's order; for a
+    target object (targets.py: a Target, one per image, or a callable) the target's score instead.
 
     Returns curves (N, steps + 1) at fractions 0, 1/steps, ..., 1 and their trapezoid AUCs (N,): a faithful
     map has a low deletion AUC and a high insertion AUC.
@@ -53,19 +55,23 @@ def deletion_insertion(model: nn.Module, x, maps: torch.Tensor, targets: torch.T
         raise ValueError(f"maps must be a tensor of shape {(n, h, w)}; got {tuple(getattr(maps, 'shape', ()))}")
     if not torch.isfinite(maps).all():
         raise ValueError("maps contain NaN or infinite values: their pixel order is undefined")
-    targets = torch.as_tensor(targets, device=x.device).long().expand(n)
+    objects = is_target(targets)
+    t = as_target(targets, n) if objects else torch.as_tensor(targets, device=x.device).long().expand(n)
     base = _baseline(x, baseline)
     order = maps.to(x.device).flatten(1).argsort(dim=1, descending=True, stable=True)
     rank = torch.empty_like(order).scatter_(1, order, torch.arange(h * w, device=x.device).expand(n, -1))
     ks = torch.round(torch.linspace(0, h * w, steps + 1, device=x.device)).long()
     first = (rank[None] < ks[:, None, None]).view(steps + 1, n, 1, h, w)  # (S, N, 1, H, W): top-k pixels
+    k = max(1, batch_size // n)  # steps per forward: whole steps, so a target sees its images in order
     curves = {}
     with eval_mode(model):
         for name, src, dst in (("deletion", x, base), ("insertion", base, x)):
             imgs = torch.where(first, dst[None], src[None]).flatten(0, 1)  # step-major (S*N, C, H, W)
-            probs = torch.cat([model(imgs[i:i + batch_size]).softmax(1) for i in range(0, len(imgs), batch_size)])
-            curves[name] = probs.view(steps + 1, n, -1).gather(2, targets.view(1, n, 1).expand(steps + 1, n, 1))[
-                ..., 0].T
+            scores = []
+            for i in range(0, steps + 1, k):
+                out = run_model(model, imgs[i * n:(i + k) * n], any_output=objects)
+                scores.append(target_scores(out if objects else out.softmax(1), t.repeat(min(k, steps + 1 - i))))
+            curves[name] = torch.cat(scores).view(steps + 1, n).T
     out = {k: v.cpu() for k, v in curves.items()}
     for k, v in list(out.items()):
         out[f"{k}_auc"] = ((v[:, 1:] + v[:, :-1]) / 2).mean(1)
