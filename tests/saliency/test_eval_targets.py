@@ -57,6 +57,8 @@ def test_class_targets_give_the_class_index_numbers(clf, unchanged):
         for key, v in deletion_insertion(net, x, maps, CLASSES, steps=4, batch_size=6).items():
             prob = [S.ClassifierOutputSoftmaxTarget(c) for c in CLASSES]
             assert torch.equal(v, deletion_insertion(net, x, maps, prob, steps=4, batch_size=6)[key]), key
+            small = deletion_insertion(net, x, maps, prob, steps=4, batch_size=2)[key]  # each step in two forwards
+            assert torch.allclose(v, small, atol=1e-6), key
         assert torch.equal(road(net, x, maps, CLASSES), road(net, x, maps, logit))
         assert torch.equal(road(net, x, maps, [1, 1, 1]), road(net, x, maps, lambda out: out[:, 1]))  # a callable
         assert torch.equal(faithfulness_correlation(net, x, maps, CLASSES, runs=6, subset=40),

@@ -10,7 +10,7 @@ from torch import nn
 from ...capture import eval_mode
 from ...device import model_device
 from ..methods.base import check_input
-from ..methods.scoring import as_target, is_target, target_scores
+from ..methods.scoring import PerImage, as_target, is_target, target_scores
 from ..methods.util import check_maps, run_model
 
 
@@ -62,20 +62,32 @@ def deletion_insertion(model: nn.Module, x, maps: torch.Tensor, targets, steps: 
     rank = torch.empty_like(order).scatter_(1, order, torch.arange(h * w, device=x.device).expand(n, -1))
     ks = torch.round(torch.linspace(0, h * w, steps + 1, device=x.device)).long()
     first = (rank[None] < ks[:, None, None]).view(steps + 1, n, 1, h, w)  # (S, N, 1, H, W): top-k pixels
-    k = max(1, batch_size // n)  # steps per forward: whole steps, so a target sees its images in order
+    k, b = max(1, batch_size // n), min(n, batch_size)  # per forward: k whole steps, or b images of one step
     curves = {}
     with eval_mode(model):
         for name, src, dst in (("deletion", x, base), ("insertion", base, x)):
-            imgs = torch.where(first, dst[None], src[None]).flatten(0, 1)  # step-major (S*N, C, H, W)
-            scores = []
-            for i in range(0, steps + 1, k):
-                out = run_model(model, imgs[i * n:(i + k) * n], any_output=objects)
-                scores.append(target_scores(out if objects else out.softmax(1), t.repeat(min(k, steps + 1 - i))))
-            curves[name] = torch.cat(scores).view(steps + 1, n).T
+            imgs = torch.where(first, dst[None], src[None])  # (S, N, C, H, W)
+            rows = []
+            for s in range(0, steps + 1, k):
+                part = []
+                for i in range(0, n, b):  # whole steps: the targets see their images in order
+                    step = imgs[s:s + k, i:i + b]
+                    out = run_model(model, step.flatten(0, 1), any_output=objects)
+                    part.append(target_scores(out if objects else out.softmax(1),
+                                              _part(t, i, i + b).repeat(len(step))).view(len(step), -1))
+                rows.append(torch.cat(part, 1))
+            curves[name] = torch.cat(rows).T
     out = {k: v.cpu() for k, v in curves.items()}
     for k, v in list(out.items()):
         out[f"{k}_auc"] = ((v[:, 1:] + v[:, :-1]) / 2).mean(1)
     return out
+
+
+def _part(t, i: int, j: int):
+    """Images i..j's targets: a slice of class indices or of one target per image; a target for all as it is."""
+    if isinstance(t, torch.Tensor):
+        return t[i:j]
+    return PerImage(t.targets[i:j]) if isinstance(t, PerImage) else t
 
 
 def pointing_game(maps: torch.Tensor, masks: torch.Tensor, tolerance: float = 0) -> torch.Tensor:
