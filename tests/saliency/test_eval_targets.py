@@ -49,7 +49,8 @@ def seg():
 
 def test_class_targets_give_the_class_index_numbers(clf, unchanged):
     """ROAD, faithfulness, max-sensitivity, sanity checks and the trust table track the class logit
-    (ClassifierOutputTarget); deletion/insertion the class probability (ClassifierOutputSoftmaxTarget)."""
+    (ClassifierOutputTarget); deletion/insertion the class probability, for a class logit target (the class it
+    means) as for a class probability target (ClassifierOutputSoftmaxTarget)."""
     net, x, maps = clf
     logit = [S.ClassifierOutputTarget(c) for c in CLASSES]
     cam = S.GradCAM("3")
@@ -57,6 +58,7 @@ def test_class_targets_give_the_class_index_numbers(clf, unchanged):
         for key, v in deletion_insertion(net, x, maps, CLASSES, steps=4, batch_size=6).items():
             prob = [S.ClassifierOutputSoftmaxTarget(c) for c in CLASSES]
             assert torch.equal(v, deletion_insertion(net, x, maps, prob, steps=4, batch_size=6)[key]), key
+            assert torch.equal(v, deletion_insertion(net, x, maps, logit, steps=4, batch_size=6)[key]), key
             small = deletion_insertion(net, x, maps, prob, steps=4, batch_size=2)[key]  # each step in two forwards
             assert torch.allclose(v, small, atol=1e-6), key
         assert torch.equal(road(net, x, maps, CLASSES), road(net, x, maps, logit))
@@ -133,3 +135,22 @@ def test_metrics_without_a_meaning_for_a_target_refuse_it(clf, seg, digits):
         diff_roar_job(session, "Grad-CAM", "0")
     with pytest.raises(ClassesOnly, match="none of Score-CAM can explain a target object"):
         rank_methods(session, ["Score-CAM"], n=2, layers="0", steps=2)
+
+
+def test_ranking_for_the_predicted_classes_as_targets_is_the_class_ranking(unchanged):
+    """Class logit targets of the predicted classes rank as the predicted class indices do (class sensitivity
+    kept: they are a classifier's classes); another callable leaves class sensitivity out."""
+    from explorer import Session
+    from explorer.saliency.evaluation import rank_methods
+
+    session = Session.open("block-digits", epochs=0, device="cpu")
+    _, _, idx = session.data.sample("test", 4, 0)
+    pred = session.evaluate("test").predictions[idx].tolist()
+    with unchanged(session.model):
+        want = rank_methods(session, ["Grad-CAM", "Input gradient"], n=4, steps=3)
+        got = rank_methods(session, ["Grad-CAM", "Input gradient"], n=4, steps=3,
+                           targets=[S.ClassifierOutputTarget(c) for c in pred])
+        other = rank_methods(session, ["Input gradient"], n=4, steps=3, targets=lambda out: out[:, 0] - out[:, 1])
+    assert [{k: v for k, v in r.items() if k != "seconds"} for r in got] == \
+        [{k: v for k, v in r.items() if k != "seconds"} for r in want] and "sensitivity" in got[0]
+    assert "sensitivity" not in other[0] and set(other[0]) >= {"deletion_auc", "insertion_auc", "rank"}

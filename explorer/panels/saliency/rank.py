@@ -54,9 +54,10 @@ class RankView(View):
             return ""
         ranked = {r["method"] for r in rows}
         skipped = [n for n in names if n not in ranked]
-        return (f"<br>The curves track the {text(target[0])} target's score; class sensitivity needs a "
-                "classifier's classes and is left out" + (f"; not ranked (they explain class indices only): "
-                                                           f"{text(', '.join(skipped))}" if skipped else ""))
+        return (f"<br>The curves track the {text(target[0])} target's score"
+                + ("" if "sensitivity" in rows[0] else "; class sensitivity needs a classifier's classes and is left "
+                   "out") + (f"; not ranked (they explain class indices only): {text(', '.join(skipped))}"
+                             if skipped else ""))
 
     def _show_ranking(self, rows, sampled: str = "", note: str = "") -> None:
         self.state.rows = list(rows)

@@ -10,7 +10,7 @@ from torch import nn
 from ...capture import eval_mode
 from ...device import model_device
 from ..methods.base import check_input
-from ..methods.scoring import PerImage, as_target, is_target, target_scores
+from ..methods.scoring import PerImage, as_classes, as_target, is_target, target_scores
 from ..methods.util import check_maps, run_model
 
 
@@ -41,8 +41,9 @@ def _baseline(x: torch.Tensor, baseline) -> torch.Tensor:
 @torch.no_grad()
 def deletion_insertion(model: nn.Module, x, maps: torch.Tensor, targets, steps: int = 20, baseline="blur",
                        batch_size: int = 512) -> dict:
-    """Target-class probability as pixels are removed (deletion) or inserted (insertion) in the map's order; for a
-    target object (targets.py: a Target, one per image, or a callable) the target's score instead.
+    """Target-class probability as pixels are removed (deletion) or inserted (insertion) in the map's order (a
+    class logit target means its class); for another target object (targets.py: a Target, one per image, or a
+    callable) the target's score instead.
 
     Returns curves (N, steps + 1) at fractions 0, 1/steps, ..., 1 and their trapezoid AUCs (N,): a faithful
     map has a low deletion AUC and a high insertion AUC.
@@ -55,6 +56,7 @@ def deletion_insertion(model: nn.Module, x, maps: torch.Tensor, targets, steps: 
         raise ValueError(f"maps must be a tensor of shape {(n, h, w)}; got {tuple(getattr(maps, 'shape', ()))}")
     if not torch.isfinite(maps).all():
         raise ValueError("maps contain NaN or infinite values: their pixel order is undefined")
+    targets = as_classes(targets)  # a class logit target: the class's probability, as for its index
     objects = is_target(targets)
     t = as_target(targets, n) if objects else torch.as_tensor(targets, device=x.device).long().expand(n)
     base = _baseline(x, baseline)

@@ -8,6 +8,8 @@ import torch
 
 from ..methods.explainer import Explainer, make_method
 from ..methods.registry import METHODS
+from ..methods.scoring import as_classes
+from ..methods.targets import ClassifierOutputSoftmaxTarget
 from ..methods.util import ClassesOnly
 from .metrics import class_sensitivity, deletion_insertion, energy, pointing_game
 
@@ -31,7 +33,8 @@ def rank_methods(session, methods=None, n: int = 64, split: str = "test", layers
 
     targets: None for the predicted classes (or the session's own Target object); a target object (a Target, one
     per image of the sample, or a callable; targets.py) makes the curves track its score, leaves out class
-    sensitivity (it needs a classifier's classes) and skips the methods that explain class indices only."""
+    sensitivity unless its targets are a classifier's classes, and skips the methods that explain class indices
+    only."""
     methods = list(METHODS) if methods is None else list(methods)
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
         raise ValueError(f"n must be an integer >= 1 (images to rank on); got {n!r}")
@@ -42,6 +45,7 @@ def rank_methods(session, methods=None, n: int = 64, split: str = "test", layers
             raise ValueError(f"a {session.target!r} session ranks for a target: pass targets= (a Target object, or "
                              f"explorer.saliency.kinds.batch_targets(...))")
         targets = session.target
+    targets = as_classes(targets)  # class logit targets: the classes they mean
     x, _, idx = session.data.sample(split, n, seed)
     x = x.to(session.device)
     masks = session.data.masks.get(split)
@@ -79,10 +83,18 @@ def _row(session, name, ex, x, maps, targets, idx, masks, seconds, split, steps,
     curves = deletion_insertion(session.model, x, maps, t, steps=steps, baseline=baseline)
     row = {"method": name, "deletion_auc": float(curves["deletion_auc"].mean()),
            "insertion_auc": float(curves["insertion_auc"].mean())}
-    if targets is None:  # class sensitivity: maps of the top and the bottom class of a classifier
+    if _classes(targets):  # class sensitivity: maps of the top and the bottom class of a classifier
         row["sensitivity"] = float(class_sensitivity(ex, x[:min(len(x), 64)]).mean())
     row["seconds"] = seconds
     if masks is not None:
         row["pointing"] = float(pointing_game(maps, masks[idx]).float().mean())
         row["energy"] = float(energy(maps, masks[idx]).mean())
     return row
+
+
+def _classes(targets) -> bool:
+    """Whether the targets are a classifier's classes (indices, or class probability targets): only then
+    has class sensitivity (maps of the top and the bottom class) a meaning."""
+    one = ClassifierOutputSoftmaxTarget
+    return targets is None or isinstance(targets, (int, torch.Tensor, one)) or (
+        isinstance(targets, (list, tuple)) and all(isinstance(t, one) for t in targets))

@@ -55,6 +55,18 @@ def as_target(targets, n: int) -> Target:
     return PerImage(t if isinstance(t, Target) else Function(t) for t in targets)
 
 
+def as_classes(targets):
+    """Class logit targets (ClassifierOutputTarget, one or one per image) as the class indices they mean, so a metric
+    gives them its class-index numbers (deletion: the class's probability); anything else as it is."""
+    from .targets import ClassifierOutputTarget
+
+    if isinstance(targets, ClassifierOutputTarget):
+        return targets.category
+    if isinstance(targets, (list, tuple)) and targets and all(isinstance(t, ClassifierOutputTarget) for t in targets):
+        return torch.tensor([t.category for t in targets])
+    return targets
+
+
 def target_scores(out, t) -> torch.Tensor:
     """The scores (N,) to explain: logits' column t_i per image for class indices t, else the target's scores."""
     if isinstance(t, torch.Tensor):
