@@ -210,20 +210,51 @@ def _twin(session):
     return Session(private_copy(session.model), session.data, session.history, target=session.target)
 
 
-def rank_job(session, methods, n: int = 32, split: str = "test", layers=None, seed: int = 0) -> Job:
-    """rank_methods() on a copy of the model (on data.sample(split, n, seed): stratified by class)."""
+def eval_targets(session, model, target, x, split: str):
+    """What the evaluation jobs score on images x: None for a classifier (the predicted classes); for a model that
+    is not one, the session's own Target object for ("given", 0), else one Target per image of a (kind, number)
+    request (kinds.batch_targets; similarity: to image `number` of the split)."""
+    if session.target is None or target is None:
+        return None
+    kind, k = target
+    if kind == "given":
+        return session.target
+    from .kinds import batch_targets
+
+    images = session.data.inputs(split)
+    if kind == "similarity" and not 0 <= k < len(images):
+        raise ValueError(f"image {k} out of range: the {split} split has {len(images)} images")
+    return batch_targets(model, kind, k, x, images[k:k + 1] if kind == "similarity" else None)
+
+
+def _request(target):
+    """A (kind, number) request as a key part (None for a classifier's predicted classes)."""
+    return None if target is None else (str(target[0]), int(target[1]))
+
+
+def rank_job(session, methods, n: int = 32, split: str = "test", layers=None, seed: int = 0, target=None) -> Job:
+    """rank_methods() on a copy of the model (on data.sample(split, n, seed): stratified by class); target: the
+    state's (kind, number) for a model that is not a classifier (eval_targets)."""
     from .evaluation.rank import rank_methods
 
-    methods = tuple(methods)
+    methods, target = tuple(methods), _request(target)
     layers = layers if isinstance(layers, (str, type(None))) else tuple(layers)
+
+    def compute(twin, progress):
+        x = session.data.sample(split, n, seed)[0]
+        return rank_methods(twin, list(methods), n=n, split=split, layers=layers, progress=progress, seed=seed,
+                            targets=eval_targets(twin, twin.model, target, x, split))
 
     def estimate():  # per method: its maps and a second class's, the deletion and insertion curves (10 steps + 1
         # each), an explainer and the split's predictions
         return maps_estimate(session, methods, estimates.sample_size(session.data, split, n), layers, 2, 2 * 11,
                              f"{len(methods)} methods on {n} images", 0.06 * len(methods))
-    return Job(("saliency-rank", methods, n, split, layers, seed), lambda: _twin(session),
-               lambda twin, progress: rank_methods(twin, list(methods), n=n, split=split, layers=layers,
-                                                   progress=progress, seed=seed), "ranking methods", estimate)
+    return Job(("saliency-rank", methods, n, split, layers, seed, target), lambda: _twin(session), compute,
+               "ranking methods", estimate)
+
+
+ROAR_REFUSED = ("DiffROAR retrains the architecture as a classifier on the data's class labels: it has no meaning "
+                "for a model that is not a classifier (a segmentation, similarity, binary or detection target)")
 
 
 def diff_roar_job(session, name: str, layers=None, params: dict | None = None, k: float = 0.2,
@@ -231,6 +262,8 @@ def diff_roar_job(session, name: str, layers=None, params: dict | None = None, k
     """DiffROAR of one configured method: the architecture retrained on its top-k and bottom-k pixels."""
     from .evaluation.roar import diff_roar
 
+    if session.target is not None:
+        raise ValueError(ROAR_REFUSED)
     params = dict(params or {})
     method = make_method(name, layers, **params)  # a bad name or knob: a clear error before any work
     return Job(("saliency-diffroar", *method_key(name, layers, params), k, epochs),
@@ -279,18 +312,21 @@ def configured(names, layers) -> dict:
 
 
 def sanity_job(session, methods, n: int = 8, split: str = "test", layers=None, mode: str = "cascading",
-               seed: int = 0) -> Job:
+               seed: int = 0, target=None) -> Job:
     """Adebayo et al.'s model randomisation of the compared methods on n images (data.sample(split, n, seed):
-    stratified by class), on a copy of the model."""
+    stratified by class), on a copy of the model; target as rank_job's."""
     from .evaluation.sanity import model_randomization
 
-    methods = tuple(methods)
+    methods, target = tuple(methods), _request(target)
     layers = layers if isinstance(layers, (str, type(None))) else tuple(layers)
     x = session.data.sample(split, n, seed)[0]
-    return Job(("saliency-sanity", methods, n, split, layers, mode, seed), lambda: private_copy(session.model),
-               lambda twin, progress: model_randomization(twin, x, configured(methods, layers), mode=mode, seed=seed,
-                                                          progress=progress), "sanity checks",
-               lambda: sanity_estimate(session, methods, len(x), layers))
+
+    def compute(twin, progress):
+        t = eval_targets(session, twin, target, x, split)
+        return model_randomization(twin, x, configured(methods, layers), "predicted" if t is None else t, mode=mode,
+                                   seed=seed, progress=progress)
+    return Job(("saliency-sanity", methods, n, split, layers, mode, seed, target), lambda: private_copy(session.model),
+               compute, "sanity checks", lambda: sanity_estimate(session, methods, len(x), layers))
 
 
 def sanity_estimate(session, methods, n: int, layers=None) -> Estimate:
@@ -301,16 +337,20 @@ def sanity_estimate(session, methods, n: int, layers=None) -> Estimate:
                          0.02 * count)  # a copy of the model re-initialised per layer
 
 
-def trust_job(session, methods, n: int = 8, split: str = "test", layers=None, seed: int = 0) -> Job:
-    """Faithfulness correlation, max-sensitivity, sparseness, complexity and random-logit per method, on n images
-    (data.sample(split, n, seed): stratified by class)."""
+def trust_job(session, methods, n: int = 8, split: str = "test", layers=None, seed: int = 0, target=None) -> Job:
+    """Faithfulness correlation, max-sensitivity, sparseness, complexity and random-logit (a classifier's only) per
+    method, on n images (data.sample(split, n, seed): stratified by class); target as rank_job's."""
     from .evaluation.trust import trust_metrics
 
-    methods = tuple(methods)
+    methods, target = tuple(methods), _request(target)
     layers = layers if isinstance(layers, (str, type(None))) else tuple(layers)
     x = session.data.sample(split, n, seed)[0]
-    return Job(("saliency-trust", methods, n, split, layers, seed), lambda: private_copy(session.model),
-               lambda twin, progress: trust_metrics(twin, x, configured(methods, layers), seed=seed,
-                                                    progress=progress), "trust metrics",
+
+    def compute(twin, progress):
+        t = eval_targets(session, twin, target, x, split)
+        return trust_metrics(twin, x, configured(methods, layers), "predicted" if t is None else t, seed=seed,
+                             progress=progress)
+    return Job(("saliency-trust", methods, n, split, layers, seed, target), lambda: private_copy(session.model),
+               compute, "trust metrics",
                lambda: maps_estimate(session, methods, len(x), layers, 20 + 2, 100,  # trust_metrics' defaults:
                                      f"{len(methods)} methods on {len(x)} images"))  # 100 perturbed forwards, 22 maps

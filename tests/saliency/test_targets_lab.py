@@ -80,3 +80,46 @@ def test_lab_with_the_sessions_own_target(lraspp, photos):
     assert session_kinds(session) == ("given",)
     got = Explainers(session).cam("Seg-Eigen-CAM", "backbone.12", {}, "test", 1, ("given", 0))
     np.testing.assert_allclose(got, S.SegEigenCAM("backbone.12")(lraspp, x, target)[0].numpy(), atol=1e-6)
+
+
+def test_evaluation_views_on_a_segmentation_model(lraspp, photos, unchanged):
+    """The ranking and the trust metrics score the segmentation target the map view names (class c over the pixels
+    each image gives class c); what has no meaning for it is left out or refused with a message in the panel."""
+    from explorer import Session
+    from explorer.panels.saliency import SaliencyPanel
+    from explorer.saliency.evaluation import deletion_insertion
+    from explorer.saliency.kinds import batch_targets
+
+    session = Session(lraspp, photos, target="segmentation")
+    x = photos.inputs("test")
+    with torch.no_grad():
+        c = int(lraspp(x[:1])["out"][0].argmax(0).flatten().mode().values)
+    with unchanged(lraspp):
+        panel = SaliencyPanel(session)
+        panel.maps.klass.value = c
+        assert panel.roar.roar_button.disabled and "not a classifier" in panel.roar.roar.value  # DiffROAR refused
+        panel.compare.compare_methods.value = ("Grad-CAM", "Score-CAM")
+        panel.ranking.eval_n.value = 4
+        panel.ranking.evaluate()
+        assert panel.error.value == "", panel.error.value
+        table = panel.ranking.table.value
+        assert "segmentation target's score" in table and "not ranked (they explain class indices only): Score-CAM" \
+            in table and "<th>sensitivity</th>" not in table
+        [row] = panel.state.rows
+        panel.trust.trust_n.value = 2
+        panel.trust.sanity()  # Score-CAM cannot explain the target: refused by name
+        assert "explains class indices only" in panel.error.value
+        panel.compare.compare_methods.value = ("Grad-CAM",)
+        panel.trust.sanity()
+        assert panel.error.value == "" and panel.trust.sanity_["layers"][0] == "original"
+        panel.trust.metrics()
+        assert panel.error.value == "" and "faithfulness" in panel.trust.trust_table.value
+        assert "random_logit needs a classifier's other classes" in panel.trust.trust_table.value
+        assert "random_logit" not in panel.trust.trust_rows_[0]
+    # the ranking's deletion AUC is Grad-CAM's curve for each image's own class-c mask
+    layer = panel.state.layers()
+    sample = photos.sample("test", 4, 0)[0]
+    targets = batch_targets(lraspp, "segmentation", c, sample)
+    maps = S.GradCAM(layer)(lraspp, sample, targets)
+    want = deletion_insertion(lraspp, sample, maps, targets, steps=10)["deletion_auc"].mean()
+    assert row["method"] == "Grad-CAM" and abs(row["deletion_auc"] - float(want)) < 1e-4 * max(1, abs(float(want)))

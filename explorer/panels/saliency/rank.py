@@ -42,11 +42,24 @@ class RankView(View):
         """Rank the compared methods (or all) on the current model: an HTML table."""
         st = self.state
         names = list(st.compared) or self.all_names
-        job = lab.rank_job(self.session, names, self.eval_n.value, st.split, st.layers())
-        sampled = self.session.data.describe_sample(st.split, self.eval_n.value, job.key[-1])
-        self.submit(job, lambda rows: self._show_ranking(rows, sampled))
+        target = st.eval_target()
+        job = lab.rank_job(self.session, names, self.eval_n.value, st.split, st.layers(), target=target)
+        sampled = self.session.data.describe_sample(st.split, self.eval_n.value, job.key[-2])
+        self.submit(job, lambda rows: self._show_ranking(rows, sampled, self._note(names, rows, target)))
 
-    def _show_ranking(self, rows, sampled: str = "") -> None:
+    @staticmethod
+    def _note(names, rows, target) -> str:
+        """For a target that is not a class: what the curves track, and what was left out and why."""
+        if target is None:
+            return ""
+        ranked = {r["method"] for r in rows}
+        skipped = [n for n in names if n not in ranked]
+        return (f"<br>The curves track the {text(target[0])} target's score"
+                + ("" if "sensitivity" in rows[0] else "; class sensitivity needs a classifier's classes and is left "
+                   "out") + (f"; not ranked (they explain class indices only): {text(', '.join(skipped))}"
+                             if skipped else ""))
+
+    def _show_ranking(self, rows, sampled: str = "", note: str = "") -> None:
         self.state.rows = list(rows)
         rows = [{**r, "insertion - deletion": r["insertion_auc"] - r["deletion_auc"]} for r in rows]
         cols = [c for c in COLUMNS if c in rows[0]]
@@ -56,7 +69,7 @@ class RankView(View):
         self.table.value = (f"<table class='explorer-table'><tr>{head}</tr>{body}</table>"
                             f"<small>on {sampled}. Ranked by insertion &minus; deletion AUC (higher first). "
                             "deletion: lower is better; insertion, pointing, energy: higher; sensitivity: lower is "
-                            "more class-sensitive</small>")
+                            f"more class-sensitive{note}</small>")
 
     def exports(self) -> dict:
         """The ranking as CSV, once computed."""

@@ -26,6 +26,8 @@ class RoarView(View):
         self.roar = W.HTML()
         self.roar_result_ = None
         self.roar_button.on_click(self.diff_roar)
+        if state.session.target is not None:  # not a classifier: nothing to retrain on class labels
+            self.roar_button.disabled, self.roar.value = True, text(lab.ROAR_REFUSED)
         super().__init__(state, error, [W.HBox([self.roar_button, self.roar_k, self.roar_epochs]),
                                         self.roar_progress, self.roar], self.roar_progress)
 

@@ -51,6 +51,11 @@ class SaliencyState(LabState):
             raise ValueError(f"class {self.klass} out of range: choose 0..{data.n_classes - 1}")
         return self.klass
 
+    def eval_target(self) -> tuple | None:
+        """What the evaluation views score: None for a classifier (each image's predicted class), else the
+        (kind, number) of the map view's target, made per image by the jobs (saliency.lab.eval_targets)."""
+        return None if self.session.target is None else self.target_class()
+
     def request(self, name: str, index: int | None = None) -> tuple:
         """What determines one map: (method, layers, knobs, split, image, class)."""
         i = self.index if index is None else index

@@ -56,13 +56,14 @@ class TrustView(View):
     def sanity(self, button=None) -> None:
         """Model randomisation of the compared methods."""
         st = self.state
-        job = lab.sanity_job(self.session, self.methods(), self.trust_n.value, st.split, st.layers(), self.mode.value)
+        job = lab.sanity_job(self.session, self.methods(), self.trust_n.value, st.split, st.layers(), self.mode.value,
+                             target=st.eval_target())
         sampled = self.sampled(job)
         self.submit(job, lambda r: self._show_sanity(r, sampled))
 
     def sampled(self, job) -> str:
-        """The job's images in words (its key ends with the seed of the sample)."""
-        return self.session.data.describe_sample(self.state.split, self.trust_n.value, job.key[-1])
+        """The job's images in words (its key ends with the seed of the sample and the target)."""
+        return self.session.data.describe_sample(self.state.split, self.trust_n.value, job.key[-2])
 
     def _show_sanity(self, r, sampled: str = "") -> None:
         self.sanity_ = r
@@ -80,8 +81,12 @@ class TrustView(View):
     def metrics(self, button=None) -> None:
         """The five trust metrics of the compared methods."""
         st = self.state
-        job = lab.trust_job(self.session, self.methods(), self.trust_n.value, st.split, st.layers())
+        job = lab.trust_job(self.session, self.methods(), self.trust_n.value, st.split, st.layers(),
+                            target=st.eval_target())
         sampled = self.sampled(job)
+        if job.key[-1] is not None:  # a target that is not a class: no other class for random-logit
+            sampled += (f" for the {text(job.key[-1][0])} target's score; random_logit needs a classifier's other "
+                        "classes and is left out")
         self.submit(job, lambda rows: self._show_metrics(rows, sampled))
 
     def _show_metrics(self, rows, sampled: str = "") -> None:

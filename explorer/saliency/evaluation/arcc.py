@@ -29,7 +29,7 @@ def arcc(model: nn.Module, x, maps: torch.Tensor, method, targets="predicted", l
     if maps.shape != (len(x), *x.shape[-2:]):
         raise ValueError(f"ARCC needs one (H, W) map per image: maps {tuple(maps.shape)} for images {tuple(x.shape)}")
     with eval_mode(model), torch.no_grad():
-        t = resolve_targets(targets, run_model(model, x), labels)
+        t = resolve_targets(targets, run_model(model, x, any_output=True), labels, objects=True)
     complexity = maps.flatten(1).abs().double().mean(1)
     coherency = (pearson(method(model, x * maps[:, None], t), maps) + 1) / 2
     r = (2 * road(model, x, maps, t, removed=removed, seed=seed, variant=variant).double()).clamp(0, 1)

@@ -8,7 +8,8 @@ from torch import nn
 
 from ...capture import eval_mode
 from ...device import model_device
-from ..methods.util import check_input, check_maps, resolve_targets, run_model
+from ..methods.scoring import is_target, target_scores
+from ..methods.util import ClassesOnly, check_input, check_maps, resolve_targets, run_model
 from .similarity import ssim
 
 
@@ -58,7 +59,8 @@ def faithfulness_correlation(model: nn.Module, x, attributions: torch.Tensor, ta
                              runs: int = 100, subset: int = 224, baseline="black", seed: int = 0,
                              batch_size: int = 512, progress=None) -> torch.Tensor:
     """(N,) Pearson correlation, over random feature subsets S, between sum(a[S]) and S_t(x) - S_t(x with S set to
-    the baseline) (Bhatt et al. 2020; Quantus FaithfulnessCorrelation). baseline 'black' = each image's minimum."""
+    the baseline) (Bhatt et al. 2020; Quantus FaithfulnessCorrelation). baseline 'black' = each image's minimum.
+    S_t: the target class's logit, or a target object's score (targets.py)."""
     x = check_input(x).to(model_device(model))
     if runs < 2 or subset < 1:
         raise ValueError(f"need runs >= 2 and subset >= 1; got runs={runs}, subset={subset}")
@@ -70,17 +72,17 @@ def faithfulness_correlation(model: nn.Module, x, attributions: torch.Tensor, ta
     base = flat.min(1, keepdim=True).values if baseline == "black" else torch.full_like(flat[:, :1], float(baseline))
     idx = subsets(runs, n, d, subset, seed).to(x.device)
     with eval_mode(model):
-        logits = run_model(model, x)
-        t = resolve_targets(targets, logits, labels)
-        y = logits.gather(1, t[:, None])[:, 0]
+        logits = run_model(model, x, any_output=True)
+        t = resolve_targets(targets, logits, labels, objects=True)
+        y = target_scores(logits, t)
         drops, sums = [], []
         chunk = max(1, batch_size // n)
         for r in range(0, runs, chunk):
             ix = idx[r:r + chunk]  # (k, N, subset)
             pert = flat[None].expand(len(ix), -1, -1).clone()
             pert.scatter_(2, ix, base[None].expand(len(ix), -1, subset))
-            out = run_model(model, pert.view(-1, *x.shape[1:])).view(len(ix), n, -1)
-            drops.append(y[None] - out.gather(2, t.view(1, n, 1).expand(len(ix), n, 1))[..., 0])
+            out = run_model(model, pert.view(-1, *x.shape[1:]), any_output=True)
+            drops.append(y[None] - target_scores(out, t.repeat(len(ix))).view(len(ix), n))
             sums.append(a[None].expand(len(ix), -1, -1).gather(2, ix).sum(2))
             if progress is not None:
                 progress(min(r + chunk, runs), runs, {})
@@ -102,7 +104,7 @@ def max_sensitivity(model: nn.Module, x, method, targets="predicted", labels=Non
     if samples < 1:
         raise ValueError(f"samples must be >= 1; got {samples}")
     with torch.no_grad(), eval_mode(model):
-        t = resolve_targets(targets, run_model(model, x), labels)
+        t = resolve_targets(targets, run_model(model, x, any_output=True), labels, objects=True)
     ref = _flat(method(model, x, t), "max-sensitivity's maps")
     gen = torch.Generator().manual_seed(seed)
     worst = torch.zeros(len(x), dtype=torch.float64)
@@ -125,6 +127,9 @@ def random_logit(model: nn.Module, x, method, targets="predicted", labels=None, 
     no-op on our [0, 1] maps that we skip so a score does not depend on the batch; and it reseeds per batch of 64,
     so every batch reuses the same draws, where ours draws once for all N."""
     x = check_input(x).to(model_device(model))
+    if is_target(targets):
+        raise ClassesOnly(f"random-logit compares the maps of two classes of a classifier; a target object "
+                          f"({targets!r}) has no other class to draw")
     with torch.no_grad(), eval_mode(model):
         logits = run_model(model, x)
     t = resolve_targets(targets, logits, labels)

@@ -10,7 +10,8 @@ from torch import nn
 from ...capture import eval_mode
 from ...device import model_device
 from ..methods.base import check_input
-from ..methods.util import check_maps
+from ..methods.scoring import PerImage, as_classes, as_target, is_target, target_scores
+from ..methods.util import check_maps, run_model
 
 
 def blur(x: torch.Tensor, sigma: float | None = None) -> torch.Tensor:
@@ -38,9 +39,11 @@ def _baseline(x: torch.Tensor, baseline) -> torch.Tensor:
 
 
 @torch.no_grad()
-def deletion_insertion(model: nn.Module, x, maps: torch.Tensor, targets: torch.Tensor, steps: int = 20,
-                       baseline="blur", batch_size: int = 512) -> dict:
-    """Target-class probability as pixels are removed (deletion) or inserted (insertion) in the map's order.
+def deletion_insertion(model: nn.Module, x, maps: torch.Tensor, targets, steps: int = 20, baseline="blur",
+                       batch_size: int = 512) -> dict:
+    """Target-class probability as pixels are removed (deletion) or inserted (insertion) in the map's order (a
+    class logit target means its class); for another target object (targets.py: a Target, one per image, or a
+    callable) the target's score instead.
 
     Returns curves (N, steps + 1) at fractions 0, 1/steps, ..., 1 and their trapezoid AUCs (N,): a faithful
     map has a low deletion AUC and a high insertion AUC.
@@ -53,23 +56,40 @@ def deletion_insertion(model: nn.Module, x, maps: torch.Tensor, targets: torch.T
         raise ValueError(f"maps must be a tensor of shape {(n, h, w)}; got {tuple(getattr(maps, 'shape', ()))}")
     if not torch.isfinite(maps).all():
         raise ValueError("maps contain NaN or infinite values: their pixel order is undefined")
-    targets = torch.as_tensor(targets, device=x.device).long().expand(n)
+    targets = as_classes(targets)  # a class logit target: the class's probability, as for its index
+    objects = is_target(targets)
+    t = as_target(targets, n) if objects else torch.as_tensor(targets, device=x.device).long().expand(n)
     base = _baseline(x, baseline)
     order = maps.to(x.device).flatten(1).argsort(dim=1, descending=True, stable=True)
     rank = torch.empty_like(order).scatter_(1, order, torch.arange(h * w, device=x.device).expand(n, -1))
     ks = torch.round(torch.linspace(0, h * w, steps + 1, device=x.device)).long()
     first = (rank[None] < ks[:, None, None]).view(steps + 1, n, 1, h, w)  # (S, N, 1, H, W): top-k pixels
+    k, b = max(1, batch_size // n), min(n, batch_size)  # per forward: k whole steps, or b images of one step
     curves = {}
     with eval_mode(model):
         for name, src, dst in (("deletion", x, base), ("insertion", base, x)):
-            imgs = torch.where(first, dst[None], src[None]).flatten(0, 1)  # step-major (S*N, C, H, W)
-            probs = torch.cat([model(imgs[i:i + batch_size]).softmax(1) for i in range(0, len(imgs), batch_size)])
-            curves[name] = probs.view(steps + 1, n, -1).gather(2, targets.view(1, n, 1).expand(steps + 1, n, 1))[
-                ..., 0].T
+            imgs = torch.where(first, dst[None], src[None])  # (S, N, C, H, W)
+            rows = []
+            for s in range(0, steps + 1, k):
+                part = []
+                for i in range(0, n, b):  # whole steps: the targets see their images in order
+                    step = imgs[s:s + k, i:i + b]
+                    out = run_model(model, step.flatten(0, 1), any_output=objects)
+                    part.append(target_scores(out if objects else out.softmax(1),
+                                              _part(t, i, i + b).repeat(len(step))).view(len(step), -1))
+                rows.append(torch.cat(part, 1))
+            curves[name] = torch.cat(rows).T
     out = {k: v.cpu() for k, v in curves.items()}
     for k, v in list(out.items()):
         out[f"{k}_auc"] = ((v[:, 1:] + v[:, :-1]) / 2).mean(1)
     return out
+
+
+def _part(t, i: int, j: int):
+    """Images i..j's targets: a slice of class indices or of one target per image; a target for all as it is."""
+    if isinstance(t, torch.Tensor):
+        return t[i:j]
+    return PerImage(t.targets[i:j]) if isinstance(t, PerImage) else t
 
 
 def pointing_game(maps: torch.Tensor, masks: torch.Tensor, tolerance: float = 0) -> torch.Tensor:

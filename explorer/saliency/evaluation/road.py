@@ -8,6 +8,7 @@ from torch import nn
 
 from ...capture import eval_mode
 from ...device import model_device
+from ..methods.scoring import target_scores
 from ..methods.util import check_input, check_maps, resolve_targets, run_model
 
 ORDERS = ("most", "least", "combined")
@@ -73,7 +74,8 @@ def kept(m: torch.Tensor, removed: float, most: bool, variant: str, gen: torch.G
 def road(model: nn.Module, x, maps: torch.Tensor, targets="predicted", labels=None,
          removed=(90, 80, 70, 60, 50, 40, 30, 20, 10), order: str = "combined", noise: float = 0.01, seed: int = 0,
          variant: str = "sound", progress=None) -> torch.Tensor:
-    """(N,) ROAD: the mean over `removed` percentages of S_t(x imputed) - S_t(x), unscaled target logits.
+    """(N,) ROAD: the mean over `removed` percentages of S_t(x imputed) - S_t(x), unscaled target logits (or a
+    target object's scores: a Target, one per image or a callable, as the peer's targets).
 
     order 'most' (MoRF: lower is better), 'least' (LeRF: higher is better), 'combined' = (least - most) / 2, as
     pytorch-grad-cam's ROADCombined (its percentile p keeps p%: removed = 100 - p). variant 'sound' (default) removes
@@ -94,16 +96,16 @@ def road(model: nn.Module, x, maps: torch.Tensor, targets="predicted", labels=No
         raise ValueError(f"ROAD: removed must be percentages in [0, 100]; got {removed!r}")
     gen = torch.Generator().manual_seed(seed)
     with eval_mode(model):
-        logits = run_model(model, x)
-        t = resolve_targets(targets, logits, labels)
-        base = logits.gather(1, t[:, None])[:, 0]
+        logits = run_model(model, x, any_output=True)
+        t = resolve_targets(targets, logits, labels, objects=True)
+        base = target_scores(logits, t)
         out = {}
         for o in ("least", "most") if order == "combined" else (order,):
             drops = []
             for j, r in enumerate(removed):
                 imp = torch.stack([impute(x[i], kept(maps[i], r, o == "most", variant, gen), noise, gen)
                                    for i in range(len(x))])
-                drops.append(run_model(model, imp).gather(1, t[:, None])[:, 0] - base)
+                drops.append(target_scores(run_model(model, imp, any_output=True), t) - base)
                 if progress is not None:
                     progress(j + 1, len(removed), {"order": o})
             out[o] = torch.stack(drops).mean(0)

@@ -13,7 +13,8 @@ from ...device import model_device
 from ...train import train
 from ..methods.attribution import Attribution
 from ..methods.explainer import named_methods
-from ..methods.util import check_input, resolve_targets, run_model
+from ..methods.scoring import is_target
+from ..methods.util import ClassesOnly, check_input, resolve_targets, run_model
 from .similarity import spearman, ssim
 
 MODES = ("cascading", "independent")
@@ -83,8 +84,8 @@ def model_randomization(model: nn.Module, x, methods, targets="predicted", label
     if bad or not names:
         raise ValueError(f"no parametrised layer(s) {bad or names}; choose from {', '.join(sorted(known)) or 'none'}")
     order = names[::-1]  # top down
-    with torch.no_grad(), eval_mode(model):
-        t = resolve_targets(targets, run_model(model, x), labels)
+    with torch.no_grad(), eval_mode(model):  # class indices, or a target object (targets.py) the maps explain
+        t = resolve_targets(targets, run_model(model, x, any_output=True), labels, objects=True)
     base = {k: signed_and_maps(m, model, x, t) for k, m in methods.items()}
     curves = {k: {"spearman": [1.0], "spearman_abs": [1.0], "ssim": [1.0]} for k in methods}
     work = copy.deepcopy(model)
@@ -114,6 +115,9 @@ def data_randomization(model: nn.Module, data, x, methods, targets="predicted", 
     a seeded re-initialisation on shuffled labels. Returns {'methods': {name: {'spearman', 'spearman_abs', 'ssim'}},
     'train_accuracy': the shuffled model's accuracy on its own (shuffled) training labels}."""
     x = check_input(x).to(model_device(model))
+    if is_target(targets):
+        raise ClassesOnly(f"data randomisation retrains a classifier on shuffled class labels: not for a target "
+                          f"object ({targets!r})")
     methods = named_methods(methods)
     with torch.no_grad(), eval_mode(model):
         t = resolve_targets(targets, run_model(model, x), labels)

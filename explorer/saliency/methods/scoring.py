@@ -7,13 +7,14 @@ from .targets import Target
 
 
 class PerImage(Target):
-    """One target per image: image i's score is targets[i]'s score of image i."""
+    """One target per image: image i's score is targets[i]'s score of image i's output alone (one pass over the
+    batch, not one per target: a perturbed batch of thousands stays linear)."""
 
     def __init__(self, targets):
         self.targets = list(targets)
 
     def __call__(self, out):
-        return torch.stack([t(out)[i] for i, t in enumerate(self.targets)])
+        return torch.cat([t(_row(out, i)) for i, t in enumerate(self.targets)])
 
     def repeat(self, k):
         return PerImage(self.targets * k)
@@ -27,6 +28,13 @@ class Function(Target):
 
     def __call__(self, out):
         return self.fn(out)
+
+
+def _row(out, i: int):
+    """Image i's output as a batch of one: a tensor's row, a dict's rows, a detection list's entry."""
+    if isinstance(out, dict):
+        return {k: v[i:i + 1] if isinstance(v, torch.Tensor) else v for k, v in out.items()}
+    return out[i:i + 1]
 
 
 def _one(t) -> bool:
@@ -45,6 +53,18 @@ def as_target(targets, n: int) -> Target:
     if len(targets) != n:
         raise ValueError(f"need one target per image: {n} images but {len(targets)} targets")
     return PerImage(t if isinstance(t, Target) else Function(t) for t in targets)
+
+
+def as_classes(targets):
+    """Class logit targets (ClassifierOutputTarget, one or one per image) as the class indices they mean, so a metric
+    gives them its class-index numbers (deletion: the class's probability); anything else as it is."""
+    from .targets import ClassifierOutputTarget
+
+    if isinstance(targets, ClassifierOutputTarget):
+        return targets.category
+    if isinstance(targets, (list, tuple)) and targets and all(isinstance(t, ClassifierOutputTarget) for t in targets):
+        return torch.tensor([t.category for t in targets])
+    return targets
 
 
 def target_scores(out, t) -> torch.Tensor:

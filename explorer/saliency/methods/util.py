@@ -14,6 +14,10 @@ from .scoring import as_target, is_target
 EPS = 1e-7  # as pytorch-grad-cam's scale_cam_image
 
 
+class ClassesOnly(ValueError):
+    """A method or metric asked for a target object (targets.py) where it explains or tracks class indices only."""
+
+
 class SaliencyNote(UserWarning):
     """What a user must know about one result (a map that is rounding, a gap in completeness): a method keeps it in
     `notes_` beside its result, where the saliency panel shows it, and warns with it in a notebook."""
@@ -146,7 +150,7 @@ def resolve_targets(targets, logits: torch.Tensor, labels=None, objects: bool = 
     objects=True (methods whose score goes through targets.target_scores) also a Target or one per image."""
     if is_target(targets):
         if not objects:
-            raise ValueError(f"this method explains class indices only, not {targets!r}: use a gradient CAM "
+            raise ClassesOnly(f"this method explains class indices only, not {targets!r}: use a gradient CAM "
                              f"(Grad-CAM, ...) or an input-gradient method")
         return as_target(targets, len(logits) if isinstance(logits, (torch.Tensor, list, tuple)) else
                          len(output_tensors(logits)[0]))
