@@ -76,19 +76,13 @@ def session_kinds(session) -> tuple[str, ...]:
     return session.memo(("saliency-kinds",), probe)
 
 
-def _image(out, i: int):
-    """Image i's output as a batch of one (a tensor's row, a dict's rows, a detection list's entry)."""
-    if isinstance(out, dict):
-        return {k: v[i:i + 1] if isinstance(v, torch.Tensor) else v for k, v in out.items()}
-    return out[i:i + 1]
-
-
 def batch_targets(model, kind: str, k: int, x, reference=None) -> list:
     """One Target per image of x (N, C, H, W) for a (kind, number) request, each from the image's own output as
     make_target makes it (segmentation: class k over the pixels the image gives class k); similarity: to the
     output of `reference` (1, C, H, W). What the evaluation metrics score for a model that is not a classifier."""
     from ..capture import eval_mode
     from ..device import model_device
+    from .methods.scoring import row_of
     from .methods.util import check_input, run_model
 
     if kind == "similarity" and reference is None:
@@ -97,4 +91,4 @@ def batch_targets(model, kind: str, k: int, x, reference=None) -> list:
         def output(t):
             return run_model(model, check_input(t).to(model_device(model)), any_output=True)
         out, ref = output(x), (output(reference) if kind == "similarity" else None)
-    return [make_target(kind, k, _image(out, i), ref) for i in range(len(x))]
+    return [make_target(kind, k, row_of(out, i), ref) for i in range(len(x))]

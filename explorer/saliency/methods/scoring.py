@@ -14,7 +14,7 @@ class PerImage(Target):
         self.targets = list(targets)
 
     def __call__(self, out):
-        return torch.cat([t(_row(out, i)) for i, t in enumerate(self.targets)])
+        return torch.cat([t(row_of(out, i)) for i, t in enumerate(self.targets)])
 
     def repeat(self, k):
         return PerImage(self.targets * k)
@@ -30,7 +30,7 @@ class Function(Target):
         return self.fn(out)
 
 
-def _row(out, i: int):
+def row_of(out, i: int):
     """Image i's output as a batch of one: a tensor's row, a dict's rows, a detection list's entry."""
     if isinstance(out, dict):
         return {k: v[i:i + 1] if isinstance(v, torch.Tensor) else v for k, v in out.items()}
