@@ -63,17 +63,18 @@ def deletion_insertion(model: nn.Module, x, maps: torch.Tensor, targets, steps: 
     order = maps.to(x.device).flatten(1).argsort(dim=1, descending=True, stable=True)
     rank = torch.empty_like(order).scatter_(1, order, torch.arange(h * w, device=x.device).expand(n, -1))
     ks = torch.round(torch.linspace(0, h * w, steps + 1, device=x.device)).long()
-    first = (rank[None] < ks[:, None, None]).view(steps + 1, n, 1, h, w)  # (S, N, 1, H, W): top-k pixels
+    rank = rank.view(n, 1, h, w)
     k, b = max(1, batch_size // n), min(n, batch_size)  # per forward: k whole steps, or b images of one step
     curves = {}
     with eval_mode(model):
         for name, src, dst in (("deletion", x, base), ("insertion", base, x)):
-            imgs = torch.where(first, dst[None], src[None])  # (S, N, C, H, W)
             rows = []
             for s in range(0, steps + 1, k):
                 part = []
                 for i in range(0, n, b):  # whole steps: the targets see their images in order
-                    step = imgs[s:s + k, i:i + b]
+                    # built per forward: all (S, N, C, H, W) at once is 3 GB for 256 images of 224 px
+                    first = rank[None, i:i + b] < ks[s:s + k, None, None, None, None]  # (k, b, 1, H, W): top-k pixels
+                    step = torch.where(first, dst[None, i:i + b], src[None, i:i + b])
                     out = run_model(model, step.flatten(0, 1), any_output=objects)
                     part.append(target_scores(out if objects else out.softmax(1),
                                               _part(t, i, i + b).repeat(len(step))).view(len(step), -1))
