@@ -33,10 +33,16 @@ class Rows:
 
 
 def rows(data, split: str = "test", labels=None) -> Rows:
-    """Rows from model inputs (a tensor or array, N, C, H, W), an ImageSet's split (its inputs, labels and masks)
-    or a torch Dataset whose items are (input, label); NaN or inf in a tensor is refused here, once."""
+    """Rows from model inputs (a tensor or array, N, C, H, W) or an (inputs, labels) pair, an ImageSet's split (its
+    inputs, labels and masks) or a torch Dataset whose items are (input, label); NaN or inf in a tensor is refused
+    here, once."""
     if hasattr(data, "inputs") and hasattr(data, "labels"):  # an ImageSet: a folder loaded by explorer.data
         return Rows(data.inputs(split), data.labels(split), data.masks.get(split))
+    if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(d, (torch.Tensor, np.ndarray))
+                                                                   for d in data):
+        if labels is not None:
+            raise ValueError("labels given twice: in the (inputs, labels) pair and as labels=")
+        return rows(data[0], split, labels=data[1])  # (inputs, labels), not a dataset of two items
     if isinstance(data, (torch.Tensor, np.ndarray)):
         x = torch.as_tensor(data)
         if x.ndim != 4:
@@ -78,7 +84,8 @@ def fingerprint(*parts) -> str:
         elif isinstance(v, torch.Tensor):
             t = v.detach().cpu().contiguous()
             h.update(f"{t.dtype}{tuple(t.shape)}".encode())
-            h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+            # flat first: a 0-d tensor (BatchNorm's num_batches_tracked) has no byte view
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
         elif isinstance(v, np.ndarray):
             feed(torch.from_numpy(np.ascontiguousarray(v)))
         elif isinstance(v, Rows):

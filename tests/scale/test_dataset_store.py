@@ -160,6 +160,23 @@ def test_a_torch_dataset_gives_the_tensors_result(small_set, small_cnn, tmp_path
     assert list(td["label"]) == y.tolist() and list(tt["label"]) == [-1] * 30
 
 
+def test_batchnorm_models_and_an_inputs_labels_pair(small_set, tmp_path):
+    """A model with BatchNorm (a 0-d num_batches_tracked buffer) gets a key, and (x, y) is inputs and labels, not a
+    dataset of two items: both failed before."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
+                              torch.nn.Flatten(), torch.nn.Linear(256, 10)).eval()
+    x, y = small_set.inputs("test")[:20], small_set.labels("test")[:20]
+    a = ds.fingerprint(net)
+    net[1].num_batches_tracked += 1
+    assert ds.fingerprint(net) != a  # the 0-d buffer's value is in the key
+    ds.run_codes(net, (x, y), tmp_path / "p", size=8)
+    ds.run_codes(net, x, tmp_path / "x", size=8)
+    (tp, cp), (_, cx) = ds.load_codes(tmp_path / "p"), ds.load_codes(tmp_path / "x")
+    np.testing.assert_array_equal(cp.packed, cx.packed)
+    assert len(tp) == 20 and list(tp["label"]) == y.tolist()
+
+
 def test_bad_input_is_named(small_cnn, tmp_path, monkeypatch):
     x = torch.zeros(4, 1, 8, 8)
     with pytest.raises(ValueError, match="NaN or inf"):
