@@ -33,6 +33,7 @@ class DffView(View):
         self.bar = JobBar("DFF")
         self.changed, self.caption = W.HTML(), W.HTML()
         self.image, self.legend = W.Image(format="png"), W.HTML()
+        self.image.add_class("explorer-dff-image")
         self.result_ = self.request_ = self.drawn_ = None
         self.button.on_click(self.factorize)
         for w in (self.layer, self.components, self.n_images):
