@@ -55,10 +55,10 @@ def tcav_sets(data, split: str, concept: str, randoms: str, target: int, inputs:
     if len(r) < len(c):
         raise ValueError(f"TCAV: {len(r)} random images outside the concept ({randoms!r}), but each random set "
                          f"needs {len(c)} (the concept's size): name more random images or fewer concept images")
-    x, t = data.inputs(split), class_inputs(data, split, target, inputs)
+    t = class_inputs(data, split, target, inputs)
     words = (f"concept {concept!r}: {len(c)} images, random sets of {len(c)} from {len(r)}, {len(t)} {split} images "
              "of the class")
-    return x[torch.from_numpy(c)], x[torch.from_numpy(r)], t, words
+    return model_inputs(data, split, c), model_inputs(data, split, r), t, words
 
 
 def class_inputs(data, split: str, target: int, n: int = 50) -> torch.Tensor:
@@ -68,4 +68,10 @@ def class_inputs(data, split: str, target: int, n: int = 50) -> torch.Tensor:
     t = np.flatnonzero(data.labels(split).numpy() == target)[:n]
     if not len(t):
         raise ValueError(f"TCAV: no {split} images of class {target} to explain")
-    return data.inputs(split)[torch.from_numpy(t)]
+    return model_inputs(data, split, t)
+
+
+def model_inputs(data, split: str, idx: np.ndarray) -> torch.Tensor:
+    """The model inputs of some images of a split (only those transformed or normalised, as ImageSet.sample)."""
+    x = data.images(split)[torch.from_numpy(np.asarray(idx))]
+    return data.transform(x) if data.transform is not None else data.normalize(x)

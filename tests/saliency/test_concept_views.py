@@ -195,3 +195,15 @@ def test_the_lab_offers_both_views():
     assert [panel.tabs.get_title(i) for i in range(len(TABS))][-2:] == ["DFF concepts", "TCAV"]
     assert panel.tabs.children[4] is panel.dff and panel.tabs.children[5] is panel.tcav
     assert callable(getattr(panel.dff, panel.dff.press)) and callable(getattr(panel.tcav, panel.tcav.press))
+
+
+def test_a_model_without_spatial_maps_gets_tcav_on_its_relus_and_dff_says_why_not():
+    from explorer import Session
+
+    session = Session.open("digits", "mlp", device="cpu", width=16)
+    _, error, dff, tc = views(session)
+    dff.factorize()
+    assert "DFF needs a layer with spatial maps" in error.value
+    tc.runs.value, tc.n_inputs.value = 3, 10
+    tc.run()
+    assert tc.layer.options == ("relu1",) and error.value == "" and tc.result_.layer == "relu1"

@@ -6,6 +6,7 @@ import ipywidgets as W
 import numpy as np
 
 from ..._html import text
+from ...layers import find_layers
 from ...saliency.concept_sets import class_inputs, tcav_sets
 from ...saliency.methods.util import check_input
 from ...saliency.tcav import CAVEAT, tcav_job
@@ -47,7 +48,9 @@ class TcavView(View):
         self.split = W.Dropdown(options=list(splits), value=state.split, description="split")
         self.concept = W.Text("class 1", description="concept", placeholder="class 3  or  0-29, 40")
         self.randoms = W.Text("all", description="random from", placeholder="all, class 0, 100-299", **wide)
-        self.layer = W.Dropdown(options=list(state.layer_order), value=state.layer, description="layer")
+        layers = list(state.layer_order) or find_layers(state.session.model, "relu") or find_layers(state.session.model)
+        self.layer = W.Dropdown(options=layers, value=state.layer if state.layer in layers else (layers or [None])[-1],
+                                description="layer")  # the lab's layers; a model without spatial maps: its ReLUs
         self.target = W.Dropdown(options=[(f"{i}: {c}", i) for i, c in enumerate(classes)], description="class")
         self.n_inputs = W.IntSlider(50, min=2, max=500, description="inputs", **slow)
         self.runs = W.IntSlider(10, min=2, max=50, description="runs", **slow)
