@@ -207,3 +207,46 @@ def test_a_model_without_spatial_maps_gets_tcav_on_its_relus_and_dff_says_why_no
     tc.runs.value, tc.n_inputs.value = 3, 10
     tc.run()
     assert tc.layer.options == ("relu1",) and error.value == "" and tc.result_.layer == "relu1"
+
+
+def test_in_a_kernel_a_result_for_weights_changed_meanwhile_is_not_drawn(kernel):
+    """Jobs on the executor's thread (a kernel's loop runs): weights changed while TCAV and DFF compute; what is
+    drawn is a fresh computation on the new weights."""
+    import asyncio
+    import threading
+
+    from explorer import Session
+
+    session = Session.open("block-digits", epochs=0, device="cpu")
+
+    async def use():
+        _, error, dff, tc = views(session)
+        dff.components.value, tc.runs.value, tc.n_inputs.value = 3, 3, 20
+        dff.factorize()
+        tc.run()
+        with torch.no_grad():
+            session.model.conv3.weight.mul_(-1.5)  # before either result reached the loop
+        for _ in range(300):
+            await asyncio.sleep(0.05)
+            if dff.result_ is not None and tc.result_ is not None:
+                break
+        assert error.value == "" and dff.current() and tc.current()
+        fresh = deep_feature_factorization(session.model, session.data.inputs("test")[:4], "relu3", 3)
+        np.testing.assert_allclose(dff.result_.maps, fresh.maps, atol=1e-6)
+        concept, pool, inputs, _ = tcav_sets(session.data, "test", "class 1", "all", 0, 20)
+        np.testing.assert_array_equal(tc.result_.cavs, tcav(session.model, "relu3", concept, pool, inputs, 0,
+                                                            runs=3).cavs)
+
+    errors = []
+
+    def target():  # asyncio.run in a thread of its own (as tests/test_panel_common.py's run_loop)
+        try:
+            asyncio.run(use())
+        except BaseException as err:  # noqa: BLE001 - re-raised in the test's thread
+            errors.append(err)
+    t = threading.Thread(target=target)
+    t.start()
+    t.join(60)
+    assert not t.is_alive()
+    if errors:
+        raise errors[0]
