@@ -34,6 +34,9 @@ def saved(tmp_path_factory):
     control(sal, "image").value = 5
     control(sal, "method").value = sal.method_names[2]
     control(sal, "alpha").value = 0.3
+    sal.dff.components.value, sal.tcav.runs.value, sal.tcav.concept.value = 3, 3, "class 2"
+    sal.dff.factorize()  # the DFF and TCAV views: one button each, pressed again on restore
+    sal.tcav.run()
     control(p["Neural codes"], "colour").value = control(p["Neural codes"], "colour").options[1]
     p["Loss landscape"].path.interpolate()  # a view with one button: pressed again on restore
     tour.tabs.selected_index = 1
@@ -69,6 +72,8 @@ def test_the_restored_tour_shows_the_same_numbers(saved):
     sal = panels(again)["Saliency"]
     assert sal.state.index == 5 and sal.state.method == panels(tour)["Saliency"].method_names[2]
     assert sal.state.alpha == 0.3 and control(panels(again)["Gallery"], "split").value == "train"
+    assert sal.dff.result_.maps.shape[1] == 3 and sal.tcav.result_.scores.tolist() == panels(tour)[
+        "Saliency"].tcav.result_.scores.tolist() and "concept &#x27;class 2&#x27;" in sal.tcav.summary.value
     assert again.tabs.selected_index == 1 and "the same numbers as saved" in again.files.said.value
     assert again.session.model is not tour.session.model
     path = panels(again)["Loss landscape"].path.path_

@@ -104,6 +104,17 @@ def factorization_image(image: np.ndarray, maps: np.ndarray, colors=None, image_
     return np.uint8((image * image_weight + mask * (1 - image_weight)) * 255)
 
 
+def concept_overlay(photo: np.ndarray, maps: np.ndarray, colors=None, image_weight: float = 0.5) -> np.ndarray:
+    """factorization_image() on a uint8 (H', W', 3) photo: the maps (K, H, W) resized bilinearly to it first (PIL)."""
+    from PIL import Image
+
+    if maps.shape[1:] != photo.shape[:2]:
+        size = (photo.shape[1], photo.shape[0])
+        maps = np.stack([np.asarray(Image.fromarray(np.float32(m), mode="F").resize(size, Image.BILINEAR))
+                         for m in maps])
+    return factorization_image(photo / 255.0, maps, colors, image_weight)
+
+
 def dff_job(session, x, layer: str, components: int = 16, head="auto", top_k: int = 2, seed: int = 0) -> Job:
     """deep_feature_factorization() of images x on a private copy of the session's model, as a Job."""
     from .tcav import digest

@@ -79,6 +79,18 @@ def test_labs_respond_in_jupyterlab(lab_server, notebook_dir, lab_page):
                 lines: new Set(tiles.map(t => Math.round(t.getBoundingClientRect().top))).size}; }""")
     assert fits["tiles"] == n and fits["named"] == n, fits
     assert fits["overflow"] <= 1 and fits["outside"] == 0 and fits["lines"] > 1, fits
+    # DFF and TCAV: each tab's button draws its concepts image with a legend, its scores as an inline SVG
+    sal.locator(".lm-TabBar-tab", has_text="DFF concepts").click()
+    sal.locator("button", has_text="Factorize").click()
+    page.wait_for_function("() => document.querySelectorAll('.explorer-dff-legend tr').length == 5", timeout=60_000)
+    sal.locator(".lm-TabBar-tab", has_text="TCAV").click()
+    sal.locator("button", has_text="TCAV").click()
+    page.wait_for_function("() => document.querySelectorAll('.explorer-tcav-plot circle').length == 20",
+                           timeout=60_000)
+    drawn = sal.evaluate("""p => ({svg: p.querySelector('.explorer-tcav-plot').getBoundingClientRect().width,
+        dff: p.querySelector('img.explorer-dff-image').naturalWidth})""")
+    assert drawn["svg"] > 300 and drawn["dff"] > 0, drawn
+    assert not sal.locator(".explorer-error:visible").count()
 
     # neural codes: the map's picture changes with the colouring (a recolour of the bokeh plot)
     open_tab(page, "Neural codes")

@@ -7,15 +7,17 @@ from ...saliency.lab import cam_layers, default_layer
 from .._common import ErrorLine, Lab
 from ..export import Export
 from .compare import CompareView
+from .dff import DffView
 from .lrp import LrpView
 from .maps import MapView, method_options
 from .rank import RankView
 from .roar import RoarView
 from .state import SaliencyState
 from .strip import ImageStrip
+from .tcav import TcavView
 from .trust import TrustView
 
-TABS = ("compare methods", "evaluate", "trust", "LRP")
+TABS = ("compare methods", "evaluate", "trust", "LRP", "DFF concepts", "TCAV")
 
 
 class SaliencyPanel(Lab):
@@ -38,10 +40,13 @@ class SaliencyPanel(Lab):
         self.roar = RoarView(self.state, self.error)
         self.trust = TrustView(self.state, self.error)
         self.lrp = LrpView(self.state, self.error, images)
+        self.dff = DffView(self.state, self.error)  # concepts of a layer; TCAV: panel.tcav.given(...) takes tensors
+        self.tcav = TcavView(self.state, self.error, session.data.classes, sorted(session.data.x))
         self.export = Export("saliency", lambda: {
             f"{self.state.method}-image{self.state.index}.png": self.maps.image.value,
             "compare.png": self.compare.png(), **self.ranking.exports()})
-        self.tabs = tabs = W.Tab([self.compare, W.VBox([self.ranking, self.roar]), self.trust, self.lrp])
+        self.tabs = tabs = W.Tab([self.compare, W.VBox([self.ranking, self.roar]), self.trust, self.lrp, self.dff,
+                                   self.tcav])
         tabs.observe(lambda c: c["new"] == 3 and self.lrp.request_ is None and self.lrp.recompute(),
                      names="selected_index")  # scored when first opened
         for i, t in enumerate(TABS):
