@@ -16,7 +16,6 @@ from pytorch_grad_cam.utils.image import show_factorization_on_image  # noqa: E4
 SIZE = 96
 
 
-
 @pytest.fixture(scope="module")
 def models(calibrated):
     return {"resnet18": calibrated("resnet18", size=SIZE), "vgg11_bn": calibrated("vgg11_bn", size=SIZE)}
