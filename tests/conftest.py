@@ -40,8 +40,7 @@ def tiny_cnn():
 def tiny_vit():
     """A 2-block torchvision ViT on 32 px images (patch 4: an 8 x 8 grid after the class token), seeded (the global
     RNG untouched), its head drawn at random (torchvision zeros it), eval. Shared and read-only."""
-    from torchvision.models.vision_transformer import VisionTransformer
-
+    VisionTransformer = pytest.importorskip("torchvision.models.vision_transformer").VisionTransformer
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         vit = VisionTransformer(image_size=32, patch_size=4, num_layers=2, num_heads=2, hidden_dim=32, mlp_dim=64,

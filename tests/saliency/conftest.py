@@ -25,3 +25,15 @@ def calibrated():
             net.train()(torch.randn(4, 3, size, size, generator=torch.Generator().manual_seed(seed + 1)))
         return net.eval()
     return make
+
+
+@pytest.fixture(scope="session")
+def arch_case(calibrated, tiny_vit, vit_tokens):
+    """arch_case(arch, size) -> (model, 2 seeded random images, pytorch-grad-cam's reshape_transform or None) for
+    'resnet18', 'vgg11_bn', 'mobilenet_v3_small' (calibrated at size) or 'vit' (tests/conftest.py's tiny ViT: 32 px
+    whatever the size)."""
+    def case(arch: str, size: int):
+        size = 32 if arch == "vit" else size
+        x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(5))
+        return (tiny_vit, x, vit_tokens) if arch == "vit" else (calibrated(arch, size=size), x, None)
+    return case

@@ -16,23 +16,14 @@ SIZE = 96
 VIT_LAST, VIT_FIRST = "encoder.layers.encoder_layer_1.ln_1", "encoder.layers.encoder_layer_0"  # default, another
 
 
-@pytest.fixture(scope="module")
-def models(calibrated, tiny_vit, vit_tokens):
-    """arch -> (model, images, the peer's reshape_transform)."""
-    x = torch.randn(2, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(5))
-    cases = {n: (calibrated(n, size=SIZE), x, None) for n in ("resnet18", "vgg11_bn", "mobilenet_v3_small")}
-    cases["vit"] = tiny_vit, torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(5)), vit_tokens
-    return cases
-
-
 @pytest.mark.parametrize("arch,layers,base", [
     ("resnet18", ["layer4"], "Grad-CAM++"), ("resnet18", ["layer2", "layer4"], "Grad-CAM++"),
     ("resnet18", ["layer2", "layer4"], "Grad-CAM"), ("vgg11_bn", ["features"], "Grad-CAM++"),
     ("vgg11_bn", ["features.13", "features"], "Grad-CAM++"),
     ("mobilenet_v3_small", ["features"], "Grad-CAM++"), ("mobilenet_v3_small", ["features.9", "features"], "Grad-CAM"),
     ("vit", [VIT_LAST], "Grad-CAM++"), ("vit", [VIT_FIRST, VIT_LAST], "Grad-CAM++")])
-def test_parity(models, unchanged, arch, layers, base):
-    model, images, reshape = models[arch]
+def test_parity(arch_case, unchanged, arch, layers, base):
+    model, images, reshape = arch_case(arch, SIZE)
     with torch.no_grad():
         t = model(images).argmax(1)
     mods = [dict(model.named_modules())[n] for n in layers]
@@ -51,7 +42,7 @@ def test_parity(models, unchanged, arch, layers, base):
         torch.testing.assert_close(METHODS["RefineCAM"](base=base)(model, images, t), ours)
 
 
-def test_bad_base(models):
-    model, images, _ = models["resnet18"]
+def test_bad_base(arch_case):
+    model, images, _ = arch_case("resnet18", SIZE)
     with pytest.raises(ValueError, match="base 'Score-CAM'"):
         RefineCAM("layer4", base="Score-CAM")(model, images)

@@ -17,18 +17,9 @@ LAYERS = {"resnet18": ("layer4", "layer3"), "vgg11_bn": ("features", "features.2
           "vit": ("encoder.layers.encoder_layer_1.ln_1", "encoder.layers.encoder_layer_0")}
 
 
-@pytest.fixture(scope="module")
-def models(calibrated, tiny_vit, vit_tokens):
-    """arch -> (model, images, the peer's reshape_transform)."""
-    x = torch.randn(2, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(5))
-    cases = {n: (calibrated(n, size=SIZE), x, None) for n in ("resnet18", "vgg11_bn", "mobilenet_v3_small")}
-    cases["vit"] = tiny_vit, torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(5)), vit_tokens
-    return cases
-
-
 @pytest.mark.parametrize("arch", list(LAYERS))
-def test_parity(models, unchanged, arch):
-    model, images, reshape = models[arch]
+def test_parity(arch_case, unchanged, arch):
+    model, images, reshape = arch_case(arch, SIZE)
     with torch.no_grad():
         t = model(images).argmax(1)
     default, other = LAYERS[arch]

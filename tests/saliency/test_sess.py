@@ -19,24 +19,15 @@ SIZE = 64
 DEFAULT = {"mobilenet_v3_small": "features", "vit": "encoder.layers.encoder_layer_1.ln_1"}  # our default layers
 
 
-@pytest.fixture(scope="module")
-def models(calibrated, tiny_vit, vit_tokens):
-    """arch -> (model, images, the peer's reshape_transform)."""
-    x = torch.randn(2, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(5))
-    cases = {n: (calibrated(n, size=SIZE), x, None) for n in ("resnet18", "vgg11_bn", "mobilenet_v3_small")}
-    cases["vit"] = tiny_vit, torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(5)), vit_tokens
-    return cases
-
-
 @pytest.mark.parametrize("arch,layer,kw", [
     ("resnet18", "layer4", {}), ("resnet18", "layer3", {"pool": "max", "step": 40}),
     ("vgg11_bn", "features", {"pre_filter": 0.3, "theta": 0.2}), ("vgg11_bn", "features.20", {}),
     ("mobilenet_v3_small", None, {}), ("mobilenet_v3_small", "features.9", {"pool": "max", "step": 40}),
     ("vit", None, {"theta": 0.2}), ("vit", "encoder.layers.encoder_layer_0", {"pool": "max", "step": 20})])
-def test_parity(models, unchanged, arch, layer, kw):
+def test_parity(arch_case, unchanged, arch, layer, kw):
     """layer None: our default layer (DEFAULT), given to the peer by name. The ViT takes only its own 32 px: every
     window is 32 px, at each scale."""
-    model, images, reshape = models[arch]
+    model, images, reshape = arch_case(arch, SIZE)
     with torch.no_grad():
         t = model(images).argmax(1)
     peer_layer = layer or DEFAULT[arch]
@@ -60,7 +51,7 @@ def test_parts():
     np.testing.assert_allclose(gaussian_blur(m).numpy(), cv2.GaussianBlur(m.numpy(), (11, 11), 5.0, 0), atol=1e-6)
 
 
-def test_errors(models):
-    model, images, _ = models["resnet18"]
+def test_errors(arch_case):
+    model, images, _ = arch_case("resnet18", SIZE)
     with pytest.raises(ValueError, match="pool 'min'"):
         SESS("layer4", pool="min")(model, images)
