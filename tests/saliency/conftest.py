@@ -14,16 +14,19 @@ def calibrated():
     tv = pytest.importorskip("torchvision")
 
     @functools.lru_cache(maxsize=4)  # vgg11_bn is 0.5 GB: not every size of it for the whole session
-    def make(name: str, seed: int = 0, size: int = 64, **kw) -> torch.nn.Module:
+    def build(name: str, seed: int, size: int, kw: tuple) -> torch.nn.Module:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            net = functools.reduce(getattr, name.split("."), tv.models)(weights=None, **kw)
+            net = functools.reduce(getattr, name.split("."), tv.models)(weights=None, **dict(kw))
         for m in net.modules():
             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
                 m.momentum = None
         with torch.no_grad():
             net.train()(torch.randn(4, 3, size, size, generator=torch.Generator().manual_seed(seed + 1)))
         return net.eval()
+
+    def make(name: str, seed: int = 0, size: int = 64, **kw) -> torch.nn.Module:
+        return build(name, seed, size, tuple(sorted(kw.items())))  # one cache key however the arguments are named
     return make
 
 
