@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny models with fixed weights, the digits data, a trained default session."""
+"""Shared fixtures: tiny models with fixed weights (a CNN, a ViT), the digits data, a trained default session."""
 from collections import OrderedDict
 
 import pytest
@@ -34,6 +34,25 @@ def tiny_cnn():
         ("conv2", nn.Conv2d(4, 6, 3, padding=1)), ("relu2", nn.ReLU(inplace=True)),
         ("gap", nn.AdaptiveAvgPool2d(1)), ("flatten", nn.Flatten()), ("fc", nn.Linear(6, 3)),
     ])).eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_vit():
+    """A 2-block torchvision ViT on 32 px images (patch 4: an 8 x 8 grid after the class token), seeded (the global
+    RNG untouched), its head drawn at random (torchvision zeros it), eval. Shared and read-only."""
+    VisionTransformer = pytest.importorskip("torchvision.models.vision_transformer").VisionTransformer
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        vit = VisionTransformer(image_size=32, patch_size=4, num_layers=2, num_heads=2, hidden_dim=32, mlp_dim=64,
+                                num_classes=10)
+        nn.init.normal_(vit.heads.head.weight, std=0.5)
+    return vit.eval()
+
+
+@pytest.fixture(scope="session")
+def vit_tokens():
+    """pytorch-grad-cam's reshape_transform for tiny_vit: the class token dropped, (N, 65, C) -> (N, C, 8, 8)."""
+    return lambda t: t[:, 1:, :].reshape(t.size(0), 8, 8, t.size(2)).permute(0, 3, 1, 2)
 
 
 def model_fingerprint(model: nn.Module) -> tuple:

@@ -16,16 +16,8 @@ SIZE = 64
 
 
 @pytest.fixture(scope="module")
-def case():
-    torch.manual_seed(0)
-    net = tv.models.resnet18(weights=None)
-    for m in net.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.momentum = None
-    with torch.no_grad():
-        net.train()(torch.randn(4, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(1)))
-    torch.seed()
-    net.eval()
+def case(calibrated):
+    net = calibrated("resnet18", size=SIZE)
     x = torch.randn(2, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(5))
     with torch.no_grad():
         t = net(x).argmax(1)

@@ -18,34 +18,22 @@ GRADIENT = {S.GradCAM: pgc.GradCAM, S.GradCAMpp: pgc.GradCAMPlusPlus, S.HiResCAM
             S.GradCAMElementWise: pgc.GradCAMElementWise, S.XGradCAM: pgc.XGradCAM, S.LayerCAM: pgc.LayerCAM}
 
 
-def calibrated(name: str, seed: int = 0) -> torch.nn.Module:
-    """A torchvision model with seeded random weights, BatchNorm statistics from 4 random images, in eval mode."""
-    torch.manual_seed(seed)
-    net = getattr(tv.models, name)(weights=None)
-    for m in net.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.momentum = None  # cumulative average: the statistics of the calibration batch
-    with torch.no_grad():
-        net.train()(torch.randn(4, 3, 224, 224, generator=torch.Generator().manual_seed(seed + 1)))
-    return net.eval()
+@pytest.fixture(scope="module")
+def resnet18(calibrated):
+    return calibrated("resnet18", size=224)
 
 
-@pytest.fixture(scope="session")
-def resnet18():
-    return calibrated("resnet18")
+@pytest.fixture(scope="module")
+def vgg11_bn(calibrated):
+    return calibrated("vgg11_bn", size=224)
 
 
-@pytest.fixture(scope="session")
-def vgg11_bn():
-    return calibrated("vgg11_bn")
+@pytest.fixture(scope="module")
+def mobilenet(calibrated):
+    return calibrated("mobilenet_v3_small", size=224)
 
 
-@pytest.fixture(scope="session")
-def mobilenet():
-    return calibrated("mobilenet_v3_small")
-
-
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def images():
     return torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(5))
 

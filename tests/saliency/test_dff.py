@@ -16,24 +16,13 @@ from pytorch_grad_cam.utils.image import show_factorization_on_image  # noqa: E4
 SIZE = 96
 
 
-
-@pytest.fixture(scope="module")
-def models(calibrated):
-    return {"resnet18": calibrated("resnet18", size=SIZE), "vgg11_bn": calibrated("vgg11_bn", size=SIZE)}
-
-
-@pytest.fixture(scope="module")
-def images():
-    return torch.randn(2, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(5))
-
-
 CASES = [("resnet18", "layer4", "fc"), ("resnet18", "layer3.1", None), ("vgg11_bn", "features", None),
          ("vgg11_bn", "features.21", None)]
 
 
 @pytest.mark.parametrize("arch,layer,head", CASES)
-def test_parity(models, images, unchanged, arch, layer, head):
-    model = models[arch]
+def test_parity(arch_case, unchanged, arch, layer, head):
+    model, images, _ = arch_case(arch, SIZE)
     mod = dict(model.named_modules())[layer]
     on = dict(model.named_modules())[head] if head else None
     peer = DeepFeatureFactorization(model, mod, computation_on_concepts=on)  # no `with`: it has no __enter__
@@ -54,8 +43,8 @@ def test_parity(models, images, unchanged, arch, layer, head):
         assert ours.scores is None and ours.top is None
 
 
-def test_auto_head_and_image(models, images):
-    model = models["resnet18"]
+def test_auto_head_and_image(arch_case):
+    model, images, _ = arch_case("resnet18", SIZE)
     r = deep_feature_factorization(model, images[:1], "layer4", components=3)  # 'auto': fc takes 512 features
     assert r.scores.shape == (3, 1000) and r.top.shape == (3, 2)
     np.testing.assert_allclose(r.scores.sum(1), 1, atol=1e-5)
@@ -75,8 +64,8 @@ def test_auto_head_and_image(models, images):
                                atol=1e-12)
 
 
-def test_errors_and_job(models, images):
-    model = models["resnet18"]
+def test_errors_and_job(arch_case):
+    model, images, _ = arch_case("resnet18", SIZE)
     with pytest.raises(ValueError, match="components=600"):
         deep_feature_factorization(model, images, "layer4", components=600)
     with pytest.raises(ValueError, match="not a spatial map"):

@@ -17,21 +17,10 @@ from zennit.torchvision import ResNetCanonizer, VGGCanonizer  # noqa: E402
 NAMED = ("EpsilonPlus", "EpsilonGammaBox", "EpsilonAlpha2Beta1", "EpsilonPlusFlat", "EpsilonAlpha2Beta1Flat")
 
 
-def calibrated(name: str, seed: int = 0) -> nn.Module:
-    """Seeded random weights, BatchNorm statistics of 4 random 64 px images (train mode), then eval."""
-    torch.manual_seed(seed)
-    net = getattr(tv.models, name)(weights=None, num_classes=10)
-    for m in net.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            m.momentum = None  # the calibration batch's statistics exactly
-    with torch.no_grad():
-        net.train()(torch.randn(4, 3, 64, 64, generator=torch.Generator().manual_seed(seed + 1)))
-    return net.eval()
-
-
 @pytest.fixture(scope="module")
-def nets():
-    return {"vgg11_bn": (calibrated("vgg11_bn"), VGGCanonizer), "resnet18": (calibrated("resnet18"), ResNetCanonizer)}
+def nets(calibrated):
+    return {"vgg11_bn": (calibrated("vgg11_bn", num_classes=10), VGGCanonizer),
+            "resnet18": (calibrated("resnet18", num_classes=10), ResNetCanonizer)}
 
 
 X = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(5))

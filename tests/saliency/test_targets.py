@@ -27,16 +27,6 @@ class PeerSimilarity:
         return torch.nn.CosineSimilarity(dim=0)(model_output, self.features)
 
 
-def calibrated(net, size: int, seed: int = 0):
-    """BatchNorm statistics from 4 seeded random images (cumulative average), then eval mode."""
-    for m in net.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.momentum = None
-    with torch.no_grad():
-        net.train()(torch.randn(4, 3, size, size, generator=torch.Generator().manual_seed(seed + 1)))
-    return net.eval()
-
-
 class Out(torch.nn.Module):
     """The wrapper pytorch-grad-cam needs for a torchvision segmentation model: the dict's 'out' tensor."""
 
@@ -60,9 +50,8 @@ def close(ours, theirs, what):
 
 
 @pytest.fixture(scope="module")
-def lraspp():
-    torch.manual_seed(0)
-    return calibrated(tv.models.segmentation.lraspp_mobilenet_v3_large(weights=None, weights_backbone=None), 96)
+def lraspp(calibrated):
+    return calibrated("segmentation.lraspp_mobilenet_v3_large", size=96, weights_backbone=None)
 
 
 @pytest.fixture(scope="module")
@@ -78,9 +67,8 @@ def seg_case(lraspp):
 
 
 @pytest.fixture(scope="module")
-def resnet18():
-    torch.manual_seed(0)
-    return calibrated(tv.models.resnet18(weights=None), 112)
+def resnet18(calibrated):
+    return calibrated("resnet18", size=112)
 
 
 @pytest.fixture(scope="module")

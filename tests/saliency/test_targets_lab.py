@@ -11,15 +11,8 @@ pytest.importorskip("ipywidgets")
 
 
 @pytest.fixture(scope="module")
-def lraspp():
-    torch.manual_seed(0)
-    net = tv.models.segmentation.lraspp_mobilenet_v3_large(weights=None, weights_backbone=None)
-    for m in net.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.momentum = None
-    with torch.no_grad():
-        net.train()(torch.randn(4, 3, 96, 96, generator=torch.Generator().manual_seed(1)))
-    return net.eval()
+def lraspp(calibrated):
+    return calibrated("segmentation.lraspp_mobilenet_v3_large", size=96, weights_backbone=None)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 import explorer.saliency as S
 
-from .conftest import calibrated, smooth_images
+from .conftest import smooth_images
 
 pgc = pytest.importorskip("pytorch_grad_cam")
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget, FinerWeightedTarget  # noqa: E402
@@ -26,30 +26,13 @@ CASES = {"resnet18": (("layer4", "layer4"), ("layer3.1.conv2", "layer3.1.conv2")
          "vit": (("encoder.layers.encoder_layer_1.ln_1",) * 2, ("encoder.layers.encoder_layer_0",) * 2)}
 
 
-def tiny_vit():
-    """A 2-block ViT on 32 px images (8 x 8 patch grid), seeded, its head drawn at random (torchvision zeros it)."""
-    from torchvision.models.vision_transformer import VisionTransformer
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        vit = VisionTransformer(image_size=32, patch_size=4, num_layers=2, num_heads=2, hidden_dim=32, mlp_dim=64,
-                                num_classes=10)
-        torch.nn.init.normal_(vit.heads.head.weight, std=0.5)
-    return calibrated(vit, torch.zeros(1, 3, 32, 32))
-
-
-def tokens(t):
-    """pytorch-grad-cam's ViT reshape_transform: the class token dropped, (N, 64, C) -> (N, C, 8, 8)."""
-    return t[:, 1:, :].reshape(t.size(0), 8, 8, t.size(2)).permute(0, 3, 1, 2)
-
-
 # vgg11_bn's 100M-weight classifier makes every `unchanged` fingerprint and forward slow on the CPU: marked slow
 @pytest.fixture(scope="module", params=[pytest.param(n, marks=pytest.mark.slow) if n == "vgg11_bn" else n
                                         for n in CASES])
-def case(request, zoo):
+def case(request, zoo, tiny_vit, vit_tokens):
     name = request.param
-    if name == "vit":
-        return tiny_vit(), smooth_images(2, seed=1, size=32), tokens, CASES[name]
+    if name == "vit":  # tests/conftest.py's: 32 px, an 8 x 8 token grid
+        return tiny_vit, smooth_images(2, seed=1, size=32), vit_tokens, CASES[name]
     return zoo(name), smooth_images(2, seed=1, size=SIZE), None, CASES[name]
 
 
@@ -134,10 +117,10 @@ def output_of(model, layer, x):
     return logits, seen[0]
 
 
-def test_shapleycam_vit_against_the_peers_formula(unchanged):
+def test_shapleycam_vit_against_the_peers_formula(tiny_vit, vit_tokens, unchanged):
     """On the ViT (where the peer's call fails) the map equals the peer's formula, mean_ij (g - H A / 2), computed
     here with plain autograd from the token activations; the Hessian term is not 0 there (LayerNorm, attention)."""
-    model, x = tiny_vit(), smooth_images(2, seed=1, size=32)
+    model, x, tokens = tiny_vit, smooth_images(2, seed=1, size=32), vit_tokens
     for layer in ("encoder.layers.encoder_layer_1.ln_1", "encoder.layers.encoder_layer_0"):
         with sdpa_kernel([SDPBackend.MATH]):  # the CPU's flash attention has no double backward
             logits, a = output_of(model, layer, x)
