@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from explorer.codes import bigmap
+from explorer.codes import bigmap, lasso
 from explorer.codes.embed_large import embed_large, note
 
 pytest.importorskip("datashader")
@@ -55,14 +55,14 @@ def test_lasso_selects_exactly_the_points_inside():
     xs, ys = [0, 2, 2, 1, 1, 0], [0, 0, 1, 1, 2, 2]
     x, y = xy.T
     want = ((x > 0) & (x < 2) & (y > 0) & (y < 1)) | ((x > 0) & (x < 1) & (y >= 1) & (y < 2))
-    np.testing.assert_array_equal(bigmap.inside(xy, xs, ys), want)
+    np.testing.assert_array_equal(lasso.inside(xy, xs, ys), want)
     # a triangle, by its three half-planes
     tx, ty = [0.1, 2.5, 0.3], [0.2, 0.7, 2.9]
     sign = lambda a, b: (x - tx[a]) * (ty[b] - ty[a]) - (y - ty[a]) * (tx[b] - tx[a])  # noqa: E731
     s = np.sign([sign(0, 1), sign(1, 2), sign(2, 0)])
-    np.testing.assert_array_equal(bigmap.inside(xy, tx, ty), (s == s[0]).all(0))
+    np.testing.assert_array_equal(lasso.inside(xy, tx, ty), (s == s[0]).all(0))
     with pytest.raises(ValueError, match="3 finite vertices"):
-        bigmap.inside(xy, [0, 1], [0, 1])
+        lasso.inside(xy, [0, 1], [0, 1])
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -78,7 +78,7 @@ def test_lasso_raster_equals_the_even_odd_test_on_every_point(seed):
     for xs, ys in ((radius * np.cos(angle), radius * np.sin(angle)), (rng.normal(size=40), rng.normal(size=40))):
         want = Path(np.c_[xs, ys]).contains_points(xy.astype(np.float64))
         assert 1000 < want.sum() < len(xy) - 1000  # the test is not all-in or all-out
-        np.testing.assert_array_equal(bigmap.inside(xy, xs, ys), want)
+        np.testing.assert_array_equal(lasso.inside(xy, xs, ys), want)
 
 
 def test_a_map_beyond_the_cap_says_what_was_sampled():
