@@ -34,7 +34,8 @@ def inside(xy: np.ndarray, xs, ys) -> np.ndarray:
     if len(poly) < 3 or not np.isfinite(poly).all():
         raise ValueError(f"a lasso needs at least 3 finite vertices; got {len(poly)}")
     lo, hi = poly.min(0), poly.max(0)
-    box = np.flatnonzero((xy[:, 0] >= lo[0]) & (xy[:, 0] <= hi[0]) & (xy[:, 1] >= lo[1]) & (xy[:, 1] <= hi[1]))
+    box = np.flatnonzero((xy[:, 0] >= lo[0]) & (xy[:, 0] <= hi[0]))  # the bounding box: x, then y of those
+    box = box[(xy[box, 1] >= lo[1]) & (xy[box, 1] <= hi[1])]
     mask = np.zeros(len(xy), bool)
     g, span = LASSO_GRID, np.maximum(hi - lo, 1e-300)
     if len(box) < 4 * g or (hi - lo).min() <= 0:  # few points (or a flat lasso): the exact test on all of them

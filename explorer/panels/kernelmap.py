@@ -89,9 +89,9 @@ class KernelMap:
         if self.xy is None:
             return
         self.agg_ = bigmap.counts(self.xy, self.codes, len(self.palette), *self.ranges, self.width, self.height)
-        self.base_ = bigmap.greyed(self.agg_)
-        if self.pix_ is None:  # new points or a new range
+        if self.pix_ is None:  # new points or a new range (a recolour moves no point: the same grey picture)
             self.pix_ = bigmap.pixels(self.xy, *self.ranges, self.width, self.height)
+            self.base_ = bigmap.greyed(self.agg_)
         self.keyed_ = self.pix_ * np.int32(len(self.palette)) + self.codes.astype(np.int32)
         self.paint()
 
