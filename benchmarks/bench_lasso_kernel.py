@@ -33,13 +33,15 @@ def main():
     (x0, x1), (y0, y1) = ranges = bigmap.extent(xy)
     w, h = 400, 360
     agg = bigmap.counts(xy, label, 10, *ranges, w, h)
-    base, keyed = bigmap.greyed(agg), bigmap.pixels(xy, *ranges, w, h) * 10 + label.astype(np.int32)
+    pix = bigmap.pixels(xy, *ranges, w, h)
+    base, keyed = bigmap.greyed(agg), pix * 10 + label.astype(np.int32)
     rows = {k: [] for k in ("lasso.inside", "highlight (kept counts)", "render (all points again)", "equal")}
     for _ in range(args.rounds):
         for i in range(4):
             cx, cy, rad = x0 + (x1 - x0) * (0.35 + 0.1 * i), (y0 + y1) / 2, (x1 - x0) * (40 + 8 * (i % 3)) / w
             a = np.arange(25) * np.pi / 12
-            ms, mask = timed(lasso.inside, xy, cx + rad * np.cos(a), cy + rad * np.sin(a))
+            xs, ys = cx + rad * np.cos(a), cy + rad * np.sin(a)
+            ms, mask = timed(lasso.inside, xy, xs, ys)
             rows["lasso.inside"].append(ms)
             ms, new = timed(bigmap.highlight, base, keyed[mask], palette)
             rows["highlight (kept counts)"].append(ms)

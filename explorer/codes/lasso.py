@@ -35,7 +35,8 @@ def inside(xy: np.ndarray, xs, ys) -> np.ndarray:
         raise ValueError(f"a lasso needs at least 3 finite vertices; got {len(poly)}")
     lo, hi = poly.min(0), poly.max(0)
     box = np.flatnonzero((xy[:, 0] >= lo[0]) & (xy[:, 0] <= hi[0]))  # the bounding box: x, then y of those
-    box = box[(xy[box, 1] >= lo[1]) & (xy[box, 1] <= hi[1])]
+    y = xy[box, 1]
+    box = box[(y >= lo[1]) & (y <= hi[1])]
     mask = np.zeros(len(xy), bool)
     g, span = LASSO_GRID, np.maximum(hi - lo, 1e-300)
     if len(box) < 4 * g or (hi - lo).min() <= 0:  # few points (or a flat lasso): the exact test on all of them
@@ -53,7 +54,8 @@ def inside(xy: np.ndarray, xs, ys) -> np.ndarray:
     # float32 cells: a point put in the cell next to its own is near their common side, and two neighbours that
     # no edge crosses have the same answer
     cell = np.clip(((xy[box] - lo.astype(np.float32)) * (g / span).astype(np.float32)).astype(np.int32), 0, g - 1)
-    near = edge[cell[:, 0], cell[:, 1]]
-    mask[box] = filled[cell[:, 0], cell[:, 1]]
+    cell = cell[:, 0] * g + cell[:, 1]  # flat: one index for both rasters
+    near = edge.ravel()[cell]
+    mask[box] = filled.ravel()[cell]
     mask[box[near]] = Path(poly).contains_points(xy[box[near]].astype(np.float64))
     return mask
