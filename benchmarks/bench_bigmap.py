@@ -5,7 +5,9 @@ picture on screen: a recolour (menu change to the changed canvas, polled every a
 measures), a hover (first pointer move to the marker's new data in the page, plus two frames: painted) and a lasso
 (mouse release to the new image in the page, plus two frames). Median and 90th percentile after warm-ups.
 
-Run: python benchmarks/bench_bigmap.py [--points 1000000] [--steps 20]
+Run: python benchmarks/bench_bigmap.py [--points 1000000] [--steps 20] [--profile]
+--profile splits each lasso: release to the kernel's handler, the handler (the exact test, the picture), its end to
+the new image in the page, and on to the picture painted (clock times of the page and the kernel, one machine).
 """
 import argparse
 import json
@@ -32,22 +34,41 @@ ARM = """
       && has(m.data, column)).pop();
   window.__took = new Promise(res => { let t0 = null;
     window.addEventListener(event, () => { if (t0 === null) t0 = performance.now(); }, {capture: true});
-    src.change.connect(async () => { if (t0 === null) return; await frame(); await frame();
+    src.change.connect(async () => { if (t0 === null) return; const t1 = performance.now(); await frame();
+      await frame(); window.__at = [performance.timeOrigin + t0, performance.timeOrigin + t1];
       res(performance.now() - t0); });
     setTimeout(() => res(NaN), 30000); }); }
 """
 
 
-def write(nb: Path, n: int) -> None:
+# --profile: the kernel notes when each lasso's handler starts, when its mask is known and when it ends (epoch s)
+PROFILE = """
+import time
+from explorer.codes import lasso as _lasso
+from explorer.panels.kernelmap import KernelMap
+_marks, _handler, _inside = [], KernelMap._lasso, _lasso.inside
+def _timed(self, event):
+    _marks.append([time.time()]); _handler(self, event); _marks[-1].append(time.time())
+    with open("lasso-marks.txt", "a") as f:
+        f.write(" ".join(str(t) for t in _marks[-1]) + "\\n")
+def _timed_inside(*a):
+    out = _inside(*a); _marks[-1].append(time.time()); return out
+KernelMap._lasso, _lasso.inside = _timed, _timed_inside"""
+
+
+def write(nb: Path, n: int, profile: bool = False) -> None:
     source = CELL.replace("1000000", str(n)).replace("1,000,000", f"{n:,}")
+    if profile:
+        head, last = source.rsplit("\n", 1)
+        source = f"{head}{PROFILE}\n{last}"
     (nb / "bigmap.ipynb").write_text(json.dumps({
         "cells": [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": source}],
         "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
         "nbformat": 4, "nbformat_minor": 5}))
 
 
-def rows(page, base: str, nb: Path, n: int, steps: int) -> tuple[list[str], list[str]]:
-    write(nb, n)
+def rows(page, base: str, nb: Path, n: int, steps: int, profile: bool = False) -> tuple[list[str], list[str]]:
+    write(nb, n, profile)
     page.goto(harness.lab_url(base, "bigmap.ipynb"))
     start = time.perf_counter()
     run_all(page)
@@ -76,7 +97,7 @@ def rows(page, base: str, nb: Path, n: int, steps: int) -> tuple[list[str], list
         page.wait_for_timeout(300)
     out.append(summary(f"{n:,}-point map hover (pointer move to the nearest point marked)", hover))
     page.locator(ROOT).locator(".bk-tool-icon-lasso-select").first.click()
-    lasso = []
+    lasso, pages = [], []
     for i in range(max(3, steps // 2) + 1):
         cx, cy, r = f["x"] + f["w"] * (0.35 + 0.1 * (i % 4)), f["y"] + f["h"] * 0.5, 40 + 8 * (i % 3)
         page.mouse.move(cx + r, cy)
@@ -90,9 +111,24 @@ def rows(page, base: str, nb: Path, n: int, steps: int) -> tuple[list[str], list
         print(f"  lasso {i}: {ms:.0f} ms", file=sys.stderr, flush=True)
         if i >= 1:
             lasso.append(ms)
+            pages.append(page.evaluate("() => window.__at"))
         page.wait_for_timeout(800)
     out.append(summary(f"{n:,}-point map lasso (release to the selection drawn)", lasso))
+    if profile:
+        out += split(nb, pages, lasso)
     return out, firsts
+
+
+def split(nb: Path, pages: list, took: list) -> list[str]:
+    """The profile's rows: each lasso's parts from the kernel's marks (the notebook folder's lasso-marks.txt, epoch
+    seconds) and the page's (release and the image's arrival, epoch ms)."""
+    marks = [[float(t) * 1000 for t in line.split()] for line in (nb / "lasso-marks.txt").read_text().splitlines()]
+    parts = {"release to the kernel's handler": [], "lasso.inside": [], "the picture (highlight, sent)": [],
+             "handler's end to the image in the page": [], "image in the page to painted (two frames)": []}
+    for (up, data), (k0, k1, k2), ms in zip(pages, marks[-len(pages):], took):
+        for name, part in zip(parts, (k0 - up, k1 - k0, k2 - k1, data - k2, up + ms - data)):
+            parts[name].append(part)
+    return [summary(f"lasso part: {name}", v) for name, v in parts.items()]
 
 
 def measure_recolour(page, steps: int) -> list[float]:
@@ -112,9 +148,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--points", type=int, default=1_000_000)
     ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--profile", action="store_true", help="split each lasso into its parts")
     args = ap.parse_args()
     with lab_page() as (page, base, nb):
-        table, firsts = rows(page, base, nb, args.points, args.steps)
+        table, firsts = rows(page, base, nb, args.points, args.steps, args.profile)
     print("| interaction | median ms | p90 ms | min | max | moves |\n|---|---|---|---|---|---|")
     print("\n".join(table))
     print("\n| first time | seconds |\n|---|---|")

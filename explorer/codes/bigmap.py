@@ -1,6 +1,7 @@
 """Maps of up to a million points drawn in the kernel: datashader counts each pixel's points per colour and one
 image goes to the page (a few hundred KB, whatever the number of points); a hover is a nearest-neighbour lookup
-(scipy's cKDTree, in screen pixels), a lasso a point-in-polygon test (matplotlib's Path), a recolour a new image.
+(scipy's cKDTree, in screen pixels), a lasso a point-in-polygon test (lasso.py) and a picture shaded again only where
+selected points are (highlight: no new count of all the points), a recolour a new image.
 
 Why not the points themselves in the page: 1,000,000 float32 x, y and colour are 12 MB per drawing, and WebGL
 scatter libraries (regl-scatterplot) draw on the CPU in a browser without a GPU. Compute only: no widget here."""
@@ -73,18 +74,19 @@ def counts(xy: np.ndarray, codes: np.ndarray, n_codes: int, x_range, y_range, wi
     return agg.isel({agg.dims[2]: slice(0, n_codes)})
 
 
-def shade(agg, palette, min_alpha: int = 90) -> np.ndarray:
+def shade(agg, palette, min_alpha: int = 90, top: float | None = None) -> np.ndarray:
     """(height, width) uint32 RGBA (bokeh's image_rgba) of counts (height, width, k): each pixel the mean colour of
-    its points, its opacity from min_alpha up by log(1 + count). numpy (datashader's own categorical shading took
-    about 100 ms of a recolour at 1,000,000 points, this about 10)."""
-    counts = np.asarray(getattr(agg, "values", agg), dtype=np.float32)
+    its points, its opacity from min_alpha up by log(1 + count) / top (default: of the largest count). The mix is summed
+    in float64, exact for whole numbers below 2**53: a pixel's colour is the same whatever block of the image is
+    shaded (see highlight) and in whatever order BLAS adds."""
+    counts = np.asarray(getattr(agg, "values", agg))
     h, w, k = counts.shape
     if len(palette) != k or not all(isinstance(c, str) and len(c) == 7 and c[0] == "#" for c in palette):
         raise ValueError(f"a palette of {k} '#rrggbb' colours is needed; got {list(palette)[:4]}...")
-    rgb = np.array([[int(c[i:i + 2], 16) for i in (1, 3, 5)] for c in palette], np.float32)  # (k, 3)
-    total = counts.sum(-1)
-    mix = (counts.reshape(-1, k) @ rgb).reshape(h, w, 3) / np.maximum(total, 1)[..., None]
-    top = np.log1p(max(float(total.max()), 1.0))
+    rgb = np.array([[int(c[i:i + 2], 16) for i in (1, 3, 5)] for c in palette], np.float64)  # (k, 3)
+    total = counts.sum(-1, dtype=np.int64)
+    mix = (counts.reshape(-1, k).astype(np.float64) @ rgb).reshape(h, w, 3) / np.maximum(total, 1)[..., None]
+    top = np.log1p(max(float(total.max(initial=0)), 1.0)) if top is None else top
     alpha = np.where(total > 0, min_alpha + (255 - min_alpha) * np.log1p(total) / top, 0)
     rgba = np.ascontiguousarray(np.dstack([mix, alpha]).round().clip(0, 255).astype(np.uint8))
     return rgba.view(np.uint32).reshape(h, w)
@@ -93,6 +95,44 @@ def shade(agg, palette, min_alpha: int = 90) -> np.ndarray:
 def render(xy, codes, palette, x_range, y_range, width: int, height: int) -> np.ndarray:
     """The map's picture: (height, width) uint32 RGBA of the points coloured by palette[code]."""
     return shade(counts(xy, codes, len(palette), x_range, y_range, width, height), palette)
+
+
+def pixels(xy: np.ndarray, x_range, y_range, width: int, height: int) -> np.ndarray:
+    """int32 pixel of each point as datashader's Canvas.points bins it (row * width + column, row 0 the lowest y;
+    width * height off the ranges): int(x * s + t) with s = width / (x1 - x0), t = -x0 * s, the far edge in the
+    last pixel. A selection's keys for highlight: pixels * k + colour code."""
+    out = []
+    for v, (v0, v1), n in ((xy[:, 0], x_range, width), (xy[:, 1], y_range, height)):
+        s = n / (v1 - v0)
+        out.append((np.minimum((v * s + -v0 * s).astype(np.int64), n - 1), (v >= v0) & (v <= v1)))
+    (col, okx), (row, oky) = out
+    return np.where(okx & oky, row * width + col, width * height).astype(np.int32)
+
+
+def greyed(agg) -> tuple[np.ndarray, float, np.ndarray]:
+    """(points per pixel, the opacity's top, the picture with every point grey) of counts agg (height, width, k):
+    what highlight reuses for every selection of one drawing."""
+    total = np.asarray(getattr(agg, "values", agg)).sum(-1, dtype=np.int64)
+    top = float(np.log1p(max(float(total.max(initial=0)), 1.0)))
+    return total, top, shade(total[..., None], [GREY], top=top)
+
+
+def highlight(base, keys: np.ndarray, palette) -> np.ndarray:
+    """The picture of a selection: render(all points, their code where selected else a grey one, [*palette, GREY])
+    pixel for pixel, from base = greyed(counts of all the points) and the selected points' keys alone (pixels * k
+    + code, k = len(palette); a key past width * height * k, off the ranges, is not counted): only the box of
+    pixels holding a selected point is shaded again, its colours mixed with the grey of the unselected."""
+    total, top, grey = base
+    (h, w), k = total.shape, len(palette)
+    chosen = np.bincount(keys, minlength=h * w * k + 1)[:h * w * k].reshape(h, w, k)
+    picked = np.bincount(keys // k, minlength=h * w + 1)[:h * w].reshape(h, w)  # selected points per pixel
+    out, rows, cols = grey.copy(), np.flatnonzero(picked.any(1)), np.flatnonzero(picked.any(0))
+    if not len(rows):
+        return out
+    r, c = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)  # the selection's pixels' box
+    rest = total[r, c] - picked[r, c]
+    out[r, c] = shade(np.concatenate([chosen[r, c], rest[..., None]], -1), [*palette, GREY], top=top)
+    return out
 
 
 def pixel_scale(x_range, y_range, width: int, height: int) -> np.ndarray:
@@ -113,44 +153,3 @@ def nearest(tree, scale: np.ndarray, x: float, y: float, radius: float = np.inf)
     scale the tree was built at)."""
     d, i = tree.query(np.array([x, y]) * scale, distance_upper_bound=radius)
     return None if not np.isfinite(d) else int(i)
-
-
-LASSO_GRID = 512  # cells a side of the lasso's raster: points in cells the outline crosses get the exact test
-
-
-def inside(xy: np.ndarray, xs, ys) -> np.ndarray:
-    """Boolean mask of the points inside the polygon (xs, ys) (a lasso; closed for you): matplotlib's even-odd
-    test, exact, but run only where it can differ. The polygon's bounding box is cut into a grid; a cell that no
-    edge crosses lies wholly inside or outside, so its points take the answer of PIL's even-odd scanline
-    fill; the points of cells near the outline (drawn, then widened by two cells) are tested one by one."""
-    from matplotlib.path import Path
-    from PIL import Image, ImageDraw
-    from scipy.ndimage import binary_dilation
-    from skimage.draw import polygon_perimeter
-
-    poly = np.c_[np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64)]
-    if len(poly) < 3 or not np.isfinite(poly).all():
-        raise ValueError(f"a lasso needs at least 3 finite vertices; got {len(poly)}")
-    lo, hi = poly.min(0), poly.max(0)
-    box = np.flatnonzero((xy[:, 0] >= lo[0]) & (xy[:, 0] <= hi[0]) & (xy[:, 1] >= lo[1]) & (xy[:, 1] <= hi[1]))
-    mask = np.zeros(len(xy), bool)
-    g, span = LASSO_GRID, np.maximum(hi - lo, 1e-300)
-    if len(box) < 4 * g or (hi - lo).min() <= 0:  # few points (or a flat lasso): the exact test on all of them
-        mask[box] = Path(poly).contains_points(xy[box])
-        return mask
-    # cell (i, j) covers [i, i + 1) x [j, j + 1) in u = (xy - lo) / span * g. Cells no edge crosses: the filled
-    # raster's answer (PIL's even-odd scanline fill; which cell a centre falls in matters only within the band)
-    u = (poly - lo) / span * g
-    canvas = Image.new("1", (g, g), 0)
-    ImageDraw.Draw(canvas).polygon([(float(a), float(b)) for b, a in u], fill=1)  # PIL's (x, y): column, row
-    filled = np.asarray(canvas, dtype=bool)
-    edge = np.zeros((g, g), bool)
-    edge[polygon_perimeter(np.floor(u[:, 0]), np.floor(u[:, 1]), (g, g), clip=True)] = True
-    edge = binary_dilation(edge, np.ones((5, 5), bool))  # every cell an edge passes through, with room to spare
-    # float32 cells: a point put in the cell next to its own is near their common side, and two neighbours that
-    # no edge crosses have the same answer
-    cell = np.clip(((xy[box] - lo.astype(np.float32)) * (g / span).astype(np.float32)).astype(np.int32), 0, g - 1)
-    near = edge[cell[:, 0], cell[:, 1]]
-    mask[box] = filled[cell[:, 0], cell[:, 1]]
-    mask[box[near]] = Path(poly).contains_points(xy[box[near]].astype(np.float64))
-    return mask

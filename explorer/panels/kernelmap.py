@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..codes import bigmap
-from ._common import load_bokeh, reporting
+from ..codes import bigmap, lasso
+from ._common import reporting
 from .bokehjs import view
+from .mapfigure import legend, map_figure
 
 RENDERER = "datashader in the kernel"
 HOVER_PX = 12  # a pointer further than this from every point shows no point
@@ -22,34 +23,17 @@ class KernelMap:
         self.selected = np.zeros(0, bool)  # the lasso's points (none: every point in its colour)
         self.hovered, self.tips = None, {}
         self.plot = self.fig = self.shown_ = None
+        self.agg_ = self.base_ = self.pix_ = self.keyed_ = None  # this drawing's counts and what a lasso reuses
 
     def build(self) -> None:
         """The bokeh figure (self.fig) and its event handlers; `widget()` wraps it for the page."""
         from bokeh import events
-        from bokeh.models import ColumnDataSource, LassoSelectTool, Legend, Range1d
-        from bokeh.plotting import figure
 
-        load_bokeh()
-        fig = figure(frame_width=self.width, frame_height=self.height, tools="pan,wheel_zoom,reset",
-                     x_range=Range1d(0, 1), y_range=Range1d(0, 1), title=f"drawn by {RENDERER}")
-        self.image = ColumnDataSource({"image": [np.zeros((1, 1), np.uint32)], "x": [0], "y": [0], "dw": [1],
-                                       "dh": [1]})
-        fig.image_rgba("image", "x", "y", "dw", "dh", source=self.image)
-        self.mark = ColumnDataSource({"x": [], "y": [], "text": []})  # the hovered point and what it is
-        dot = fig.scatter("x", "y", source=self.mark, size=11, fill_alpha=0, line_color="black", line_width=2)
-        fig.text("x", "y", "text", source=self.mark, x_offset=9, y_offset=-6, text_font_size="9pt",
-                 background_fill_color="white", background_fill_alpha=0.85)
-        self.keys = ColumnDataSource({"x": [], "y": [], "color": []})  # never drawn (NaN): the legend's swatches
-        self.swatch = fig.scatter("x", "y", color="color", source=self.keys, size=8)
-        self.legend = Legend(items=[], label_text_font_size="9pt")
-        fig.add_layout(self.legend, "right")
-        # its polygon comes as one event on release (continuous: an event per mouse move, each a kernel round trip)
-        fig.add_tools(LassoSelectTool(renderers=[dot], continuous=False))
-        fig.on_event(events.MouseMove, self._hover)
-        fig.on_event(events.MouseLeave, lambda e: self._mark(None))
-        fig.on_event(events.SelectionGeometry, self._lasso)
-        fig.on_event(events.RangesUpdate, self._zoom)
-        self.fig = fig
+        vars(self).update(vars(map_figure(self.width, self.height, f"drawn by {RENDERER}")))  # fig, image, mark, ...
+        self.fig.on_event(events.MouseMove, self._hover)
+        self.fig.on_event(events.MouseLeave, lambda e: self._mark(None))
+        self.fig.on_event(events.SelectionGeometry, self._lasso)
+        self.fig.on_event(events.RangesUpdate, self._zoom)
 
     def widget(self):
         """The figure as a widget; made once, after a first `show` where there is one: its page gets the document
@@ -75,7 +59,7 @@ class KernelMap:
         """New points (their colour codes index palette; keys name the colours): the whole map, no selection."""
         self.xy = bigmap.check_points(xy)
         self.codes, self.palette = np.asarray(codes), list(palette)
-        self._legend(keys)
+        legend(self, self.codes, self.palette, keys)
         self.selected = np.zeros(len(self.xy), bool)
         xr, yr = bigmap.extent(self.xy)
         self.scale = bigmap.pixel_scale(xr, yr, self.width, self.height)
@@ -83,7 +67,7 @@ class KernelMap:
         self.fig.title.text = f"{title}; drawn by {RENDERER}"
         self.mark.data = {"x": [], "y": [], "text": []}
         self.hovered = None
-        self.ranges = (xr, yr)
+        self.ranges, self.pix_ = (xr, yr), None
         self.fig.x_range.update(start=xr[0], end=xr[1], reset_start=xr[0], reset_end=xr[1])
         self.fig.y_range.update(start=yr[0], end=yr[1], reset_start=yr[0], reset_end=yr[1])
         self.draw()
@@ -91,33 +75,36 @@ class KernelMap:
     def recolour(self, codes, palette, keys) -> None:
         """New colours of the same points."""
         self.codes, self.palette = np.asarray(codes), list(palette)
-        self._legend(keys)
+        legend(self, self.codes, self.palette, keys)
         self.draw()
-
-    def _legend(self, keys) -> None:
-        """One legend entry per colour present."""
-        from bokeh.models import LegendItem
-
-        present = np.flatnonzero(np.bincount(self.codes, minlength=len(self.palette)))
-        nan = [float("nan")] * len(self.palette)
-        self.keys.data = {"x": nan, "y": nan, "color": list(self.palette)}
-        self.legend.items = [LegendItem(label=str(keys[int(c)]), renderers=[self.swatch], index=int(c))
-                             for c in present]
 
     def select(self, mask) -> None:
-        """Points in their colours, the others grey (an empty mask: every point in its colour)."""
+        """Points in their colours, the others grey (an empty mask: every point in its colour); no new count."""
         self.selected = np.asarray(mask, bool)
-        self.draw()
+        self.paint()
 
     def draw(self) -> None:
-        """Render the points at the current range and send the image (one binary buffer) to the page."""
+        """Count the points at the current range (datashader) and keep what a lasso reuses: the picture with every
+        point grey, and each point's pixel and colour as one key; then paint."""
         if self.xy is None:
             return
-        codes, palette = self.codes, self.palette
+        self.agg_ = bigmap.counts(self.xy, self.codes, len(self.palette), *self.ranges, self.width, self.height)
+        if self.pix_ is None:  # new points or a new range (a recolour moves no point: the same grey picture)
+            self.pix_ = bigmap.pixels(self.xy, *self.ranges, self.width, self.height)
+            self.base_ = bigmap.greyed(self.agg_)
+        self.keyed_ = self.pix_ * np.int32(len(self.palette)) + self.codes.astype(np.int32)
+        self.paint()
+
+    def paint(self) -> None:
+        """Shade this drawing's counts, or with a selection only its pixels' box (bigmap.highlight), and send the
+        image (one binary buffer) to the page."""
+        if self.agg_ is None:
+            return
         if self.selected.any():
-            codes, palette = np.where(self.selected, codes, len(palette)), [*palette, bigmap.GREY]
+            img = bigmap.highlight(self.base_, self.keyed_[self.selected], self.palette)
+        else:
+            img = bigmap.shade(self.agg_, self.palette)
         (x0, x1), (y0, y1) = self.ranges
-        img = bigmap.render(self.xy, codes, palette, (x0, x1), (y0, y1), self.width, self.height)
         self.image.data = {"image": [img], "x": [x0], "y": [y0], "dw": [x1 - x0], "dh": [y1 - y0]}
 
     def _mark(self, i) -> None:
@@ -144,7 +131,7 @@ class KernelMap:
         geometry = event.geometry
         if self.xy is None or not event.final or geometry.get("type") != "poly":
             return
-        mask = bigmap.inside(self.xy, geometry["x"], geometry["y"])
+        mask = lasso.inside(self.xy, geometry["x"], geometry["y"])
         self.select(mask)
         if self.on_select is not None:
             self.on_select(np.flatnonzero(mask))
@@ -155,5 +142,5 @@ class KernelMap:
             return
         new = ((event.x0, event.x1), (event.y0, event.y1))
         if new != self.ranges:
-            self.ranges = new
+            self.ranges, self.pix_ = new, None
             self.draw()

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from explorer.codes import bigmap
+from explorer.codes import bigmap, lasso
 from explorer.codes.embed_large import embed_large, note
 
 pytest.importorskip("datashader")
@@ -55,14 +55,14 @@ def test_lasso_selects_exactly_the_points_inside():
     xs, ys = [0, 2, 2, 1, 1, 0], [0, 0, 1, 1, 2, 2]
     x, y = xy.T
     want = ((x > 0) & (x < 2) & (y > 0) & (y < 1)) | ((x > 0) & (x < 1) & (y >= 1) & (y < 2))
-    np.testing.assert_array_equal(bigmap.inside(xy, xs, ys), want)
+    np.testing.assert_array_equal(lasso.inside(xy, xs, ys), want)
     # a triangle, by its three half-planes
     tx, ty = [0.1, 2.5, 0.3], [0.2, 0.7, 2.9]
     sign = lambda a, b: (x - tx[a]) * (ty[b] - ty[a]) - (y - ty[a]) * (tx[b] - tx[a])  # noqa: E731
     s = np.sign([sign(0, 1), sign(1, 2), sign(2, 0)])
-    np.testing.assert_array_equal(bigmap.inside(xy, tx, ty), (s == s[0]).all(0))
+    np.testing.assert_array_equal(lasso.inside(xy, tx, ty), (s == s[0]).all(0))
     with pytest.raises(ValueError, match="3 finite vertices"):
-        bigmap.inside(xy, [0, 1], [0, 1])
+        lasso.inside(xy, [0, 1], [0, 1])
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -78,7 +78,7 @@ def test_lasso_raster_equals_the_even_odd_test_on_every_point(seed):
     for xs, ys in ((radius * np.cos(angle), radius * np.sin(angle)), (rng.normal(size=40), rng.normal(size=40))):
         want = Path(np.c_[xs, ys]).contains_points(xy.astype(np.float64))
         assert 1000 < want.sum() < len(xy) - 1000  # the test is not all-in or all-out
-        np.testing.assert_array_equal(bigmap.inside(xy, xs, ys), want)
+        np.testing.assert_array_equal(lasso.inside(xy, xs, ys), want)
 
 
 def test_a_map_beyond_the_cap_says_what_was_sampled():
@@ -127,3 +127,41 @@ def test_shade_mixes_the_colours_of_a_pixels_points():
     assert rgba[1, 0, 3] == 0 and rgba[1, 1, 3] == 255 and 90 <= rgba[0, 1, 3] < rgba[0, 0, 3] < 255
     with pytest.raises(ValueError, match="palette of 2"):
         bigmap.shade(counts, ["red", "blue"])
+
+
+def test_pixels_are_datashaders_bins_edges_and_outside_included():
+    """bigmap.pixels puts each point in the pixel datashader counts it in: random points, points exactly on the
+    ranges' edges (the far edge in the last pixel), on pixel borders, and outside (not counted)."""
+    rng = np.random.default_rng(5)
+    xr, yr, w, h = (-1.3, 2.1), (0.2, 1.7), 37, 23
+    edges = np.array([[xr[0], yr[0]], [xr[1], yr[1]], [xr[0], yr[1]], [xr[1], yr[0]], [xr[1] + 1e-9, 1.0]])
+    borders = np.c_[xr[0] + (xr[1] - xr[0]) * rng.integers(0, w + 1, 500) / w, rng.uniform(*yr, 500)]
+    xy = np.r_[rng.uniform(-1.6, 2.4, (20_000, 2)) * [1, 0.5] + [0, 1], edges, borders]
+    pix = bigmap.pixels(xy, xr, yr, w, h)
+    assert pix.dtype == np.int32 and (pix[-505] == 0) and pix[-504] == w * h - 1 and pix[-501] == w * h
+    ref = bigmap.counts(xy, np.zeros(len(xy), int), 1, xr, yr, w, h).values[..., 0]
+    np.testing.assert_array_equal(np.bincount(pix, minlength=w * h + 1)[:w * h].reshape(h, w), ref)
+    assert 0 < (pix == w * h).sum() < len(xy)
+
+
+def test_a_selections_picture_equals_the_full_render_pixel_for_pixel(points):
+    """highlight (the drawing's counts kept, only the selected points counted) equals rendering every point again
+    with the unselected in a grey slot: a lasso's blob, points off a zoomed range, none and all selected."""
+    xy, codes = points
+    palette = ["#ff0000", "#00ff00", "#0000ff", "#123456"]
+    for xr, yr in (bigmap.extent(xy), ((-0.7, 0.9), (1.8, 2.6))):  # the whole map, and zoomed in
+        agg = bigmap.counts(xy, codes, 4, xr, yr, 50, 40)
+        keyed = bigmap.pixels(xy, xr, yr, 50, 40) * 4 + codes
+        base = bigmap.greyed(agg)
+        blob = np.hypot(xy[:, 0] - 0.3, xy[:, 1] - 2.2) < 0.6
+        for mask in (blob, blob & (codes != 2), np.zeros(len(xy), bool), np.ones(len(xy), bool)):
+            full = bigmap.render(xy, np.where(mask, codes, 4), [*palette, bigmap.GREY], xr, yr, 50, 40)
+            np.testing.assert_array_equal(bigmap.highlight(base, keyed[mask], palette), full)
+
+
+def test_lasso_dilation_equals_scipys():
+    from scipy.ndimage import binary_dilation
+
+    cells = np.random.default_rng(0).random((64, 48)) < 0.01
+    cells[0, 5] = cells[63, 47] = True  # at the border
+    np.testing.assert_array_equal(lasso.grow(cells, 2), binary_dilation(cells, np.ones((5, 5), bool)))

@@ -57,6 +57,27 @@ def test_lasso_selects_the_points_inside_and_greys_the_rest(drawn):
     assert (m.image.data["image"][0] != before).any()
 
 
+def test_a_lasso_counts_no_point_again_and_draws_what_a_full_render_draws(drawn, monkeypatch):
+    """The lasso's picture comes from the drawing's kept counts (datashader not run again) and equals rendering
+    every point with the unselected grey; so does a zoom's while a selection stands."""
+    from bokeh import events
+
+    from explorer.codes import bigmap
+
+    m, xy, picked = drawn
+    calls, counts = [], bigmap.counts
+    monkeypatch.setattr(bigmap, "counts", lambda *a, **k: calls.append(a) or counts(*a, **k))
+    m.fig._trigger_event(events.SelectionGeometry(m.fig, {"type": "poly", "x": [-1, 1, 0], "y": [-1, -1, 1.5]},
+                                                  final=True))
+    assert not calls and 1000 < len(picked[-1]) < len(xy) - 1000
+    codes = np.where(m.selected, m.codes, len(m.palette))
+    for _ in range(2):
+        full = bigmap.render(xy, codes, [*m.palette, bigmap.GREY], *m.ranges, m.width, m.height)
+        np.testing.assert_array_equal(m.image.data["image"][0], full)
+        m.fig._trigger_event(events.RangesUpdate(m.fig, x0=-0.7, x1=0.9, y0=-1.1, y1=0.6))  # zoomed, still selected
+    m.select(np.zeros(len(xy), bool))
+
+
 def test_zoom_renders_at_the_new_range(drawn):
     from bokeh import events
 
