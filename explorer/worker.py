@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import functools
 import os
 import pickle
 import sys
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,15 +34,34 @@ class Shared:
         return ray.get(self.source)
 
 
-@functools.lru_cache(maxsize=1)
+class Kept:
+    """One slot holding the data of the latest token (the old data dropped before the new is read)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.token, self.data = None, None
+
+    def get(self, shared: Shared):
+        """The data of `shared`, read only when its token is not the one held."""
+        with self.lock:
+            if self.token != shared.token:
+                self.token, self.data = None, None
+                self.data, self.token = shared.load(), shared.token
+            return self.data
+
+
+KEPT = Kept()  # the package's one module-level state: see unpack
+
+
 def unpack(shared: Shared):
     """The shared data in this worker process: read on the first task of a map, the same object for the rest.
 
-    The package's one module-level cache, by necessity: a worker process keeps no object of ours between tasks, so
-    the cache lives in this module, bounded to one map's data (the latest token; a worker that joblib or Ray keeps
-    warm holds it until the next map or its exit). The kernel never calls it: there the data is passed as it is.
+    KEPT is the package's one module-level state, by necessity: a worker process keeps no object of ours between
+    tasks, so the cache lives in this module, bounded to one map's data (by its token only: a Ray reference is not
+    kept, so the object store can free it after the map; a worker that joblib or Ray keeps warm holds the data until
+    the next map or its exit). The kernel never calls it: there the data is passed as it is.
     """
-    return shared.load()
+    return KEPT.get(shared)
 
 
 def _glibc():
