@@ -262,8 +262,14 @@ def check_workers(k: str, h, requires=REQUIRES) -> None:
 
 
 def _call(fn, shared, index, item):
-    """One task: (index, fn(shared, item)), so results can arrive in any order."""
-    return index, fn(shared, item)
+    """One task: (index, fn(shared, item)), so results can arrive in any order; a worker.Shared handle is read
+    once per worker process (worker.unpack), and the task runs with malloc's heap kept (worker.heap_kept)."""
+    from .worker import Shared, heap_kept, unpack
+
+    if isinstance(shared, Shared):
+        shared = unpack(shared)
+    with heap_kept():
+        return index, fn(shared, item)
 
 
 def map_tasks(engine, fn, items, shared=None, on_result=None, n_jobs: int = 1, requires=REQUIRES,
@@ -271,7 +277,9 @@ def map_tasks(engine, fn, items, shared=None, on_result=None, n_jobs: int = 1, r
     """[fn(shared, item) for item in items], each a task on `engine`; on_result(index, result) as each finishes.
 
     `fn` must be importable on the workers (a module-level function of an installed package); `shared` (the
-    data) goes to the workers once (Dask scatter, Ray object store). Before anything runs, each worker is probed
+    data) goes to each worker process once and is kept there for all its tasks (Dask: scattered to every worker;
+    Ray: the object store, read once per worker; joblib's process backends: pickled once to a file each worker
+    reads once; the kernel's own backends pass it as it is). Before anything runs, each worker is probed
     for `requires`. A lost worker or failed task raises EngineError whose `.partial` maps the indices that
     finished to their results (Dask and Ray first retry tasks of a lost worker, as configured there).
     """
@@ -303,16 +311,40 @@ class _TaskFailed(Exception):
 
 
 def _joblib(backend, fn, items, shared, finished, n_jobs):
-    """joblib, results in the order they finish."""
-    from joblib import Parallel, delayed
+    """joblib, results in the order they finish; for worker processes the data is pickled once, to a file."""
+    from joblib import Parallel, cpu_count, delayed
 
-    stream = Parallel(n_jobs=n_jobs, backend=backend, return_as="generator_unordered")(
-        delayed(_call)(fn, shared, i, item) for i, item in enumerate(items))
-    try:
-        for i, result in stream:
-            finished(i, result)
-    except Exception as err:  # noqa: BLE001 - a dead loky worker (TerminatedWorkerError) or the task's own error
-        raise _TaskFailed(None, err) from err
+    processes = backend in ("loky", "multiprocessing") and (n_jobs if n_jobs > 0 else cpu_count() + 1 + n_jobs) > 1
+    with _shared_file(shared) if processes and shared is not None else contextlib.nullcontext(shared) as data:
+        stream = Parallel(n_jobs=n_jobs, backend=backend, return_as="generator_unordered")(
+            delayed(_call)(fn, data, i, item) for i, item in enumerate(items))
+        try:
+            for i, result in stream:
+                finished(i, result)
+        except Exception as err:  # noqa: BLE001 - a dead loky worker (TerminatedWorkerError) or the task's own error
+            raise _TaskFailed(None, err) from err
+
+
+@contextlib.contextmanager
+def _shared_file(shared):
+    """A worker.Shared naming `shared` pickled once (by loky's own pickler) into a temporary file, by the
+    sha256 of its bytes: the same data in a later map is the same token, which a warm worker already holds."""
+    import hashlib
+    import os
+    import pickle
+    import tempfile
+
+    from joblib.externals.loky.backend.reduction import dumps
+
+    from .worker import Shared
+
+    data = bytes(dumps(shared, protocol=pickle.HIGHEST_PROTOCOL))
+    token = hashlib.sha256(data).hexdigest()
+    with tempfile.TemporaryDirectory(prefix="explorer-shared-") as tmp:
+        path = os.path.join(tmp, f"{token}.pkl")
+        with open(path, "wb") as f:
+            f.write(data)
+        yield Shared(token, path)
 
 
 def _dask(client, fn, items, shared, finished, n_jobs):
@@ -334,10 +366,13 @@ def _dask(client, fn, items, shared, finished, n_jobs):
 
 
 def _ray(ray, fn, items, shared, finished, n_jobs):
-    """Ray: the data put in the object store once, one task per item, results through ray.wait."""
+    """Ray: the data put in the object store once and read once per worker process (a reference inside a
+    worker.Shared is not resolved per task, as a top-level one would be), one task per item, results by ray.wait."""
+    from .worker import Shared
+
     ref = ray.put(shared)
     remote = ray.remote(num_cpus=1)(_call)
-    pending = {remote.remote(fn, ref, i, item): i for i, item in enumerate(items)}
+    pending = {remote.remote(fn, Shared(ref.hex(), ref), i, item): i for i, item in enumerate(items)}
     try:
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)

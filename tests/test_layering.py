@@ -10,8 +10,8 @@ UI = ("ipywidgets", "bokeh", "jupyter_bokeh", "umap", "IPython")
 # Lowest first. A module may import from its own floor and the floors below; its floor is that of the longest entry
 # naming it or a package above it ("" is explorer/__init__.py). Within a floor the no-circle rule orders modules.
 FLOORS = (
-    ("device", "layers", "jobs", "executor", "weights", "table", "optim", "checkpoints", "engines", "shutdown",
-     "_html"),  # the base
+    ("device", "layers", "jobs", "executor", "weights", "table", "optim", "checkpoints", "worker", "engines",
+     "shutdown", "_html"),  # the base
     ("capture", "models"),
     ("data",),
     ("train", "estimates"),

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from explorer import dataset as ds
-from explorer.engines import EngineError
+from explorer.engines import EngineError, map_tasks
 
 pytestmark = pytest.mark.slow
 if os.environ.get("CI") != "true":  # CI installs the test extras: there a missing pyarrow fails
@@ -77,3 +77,35 @@ def test_a_worker_lacking_a_module_is_named(small_set, small_cnn, client, tmp_pa
         ds.run_partitions(client, ds.saliency.saliency_part, work, tmp_path, "k", {"files": ["table"]},
                           requires=("torch", "explorer", "no_such_mod_x"))
     assert ds.read_manifest(tmp_path)["done"] == []  # nothing ran
+
+
+def counted(log):
+    """An object whose every unpickling appends the unpickling process's id to the file `log` (by value: cloudpickle
+    sends these local definitions to any worker)."""
+    def rebuild(path):
+        with open(path, "a") as f:
+            f.write(f"{os.getpid()}\n")
+        return Box(path)
+
+    class Box:
+        def __init__(self, path):
+            self.path = path
+
+        def __reduce__(self):
+            return rebuild, (self.path,)
+    return Box(str(log))
+
+
+@pytest.mark.parametrize("engine", ["loky", "dask", "ray"])
+def test_the_shared_data_is_unpickled_once_per_worker_not_per_task(engine, request, tmp_path):
+    def task(shared, item):
+        return os.getpid(), type(shared).__name__
+
+    handle = {"loky": "loky", "dask": "client", "ray": "ray"}[engine]
+    eng = request.getfixturevalue(handle) if handle != "loky" else "loky"
+    out = map_tasks(eng, task, range(8), shared=counted(tmp_path / "log"), n_jobs=2)
+    pids = [pid for pid, _ in out]
+    loads = (tmp_path / "log").read_text().split()
+    assert {name for _, name in out} == {"Box"}
+    assert sorted(loads) == sorted({str(p) for p in pids}), \
+        f"{len(loads)} unpicklings for 8 tasks on {len(set(pids))} workers: once per worker expected"
