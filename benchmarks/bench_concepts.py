@@ -1,13 +1,16 @@
 """Issue 24's remaining methods beside their peers: RefineCAM and DFF (pytorch-grad-cam 1.5.7), layer conductance
-and TCAV (Captum), medians of interleaved runs: python benchmarks/bench_concepts.py [--runs 5]."""
+and TCAV (Captum), medians of interleaved runs: python benchmarks/bench_concepts.py [--runs 5] [--only concepts]
+[--cpu-time] (1 thread, this process's CPU time: for a loaded machine)."""
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import tempfile
+import time
 
+import bench_saliency
 import torch
-from bench_saliency import compare
 
 
 def calibrated(name: str, size: int, seed: int = 0) -> torch.nn.Module:
@@ -24,7 +27,7 @@ def calibrated(name: str, size: int, seed: int = 0) -> torch.nn.Module:
     return net.eval()
 
 
-def rows(runs: int, only: str = "") -> list[tuple[str, dict]]:
+def rows(runs: int, only: str = "", clock=time.perf_counter) -> list[tuple[str, dict]]:
     import pytorch_grad_cam as pgc
     from captum.attr import LayerConductance as CapLC
     from captum.concept import TCAV, Concept
@@ -41,6 +44,7 @@ def rows(runs: int, only: str = "") -> list[tuple[str, dict]]:
     t = net(x).argmax(1).detach()
     tg = [ClassifierOutputTarget(int(c)) for c in t]
     out = []
+    compare = functools.partial(bench_saliency.compare, clock=clock)  # wall, or CPU time (--cpu-time)
 
     def peer_refine():
         p = PeerRefine(net, [net.layer3, net.layer4])
@@ -61,12 +65,14 @@ def rows(runs: int, only: str = "") -> list[tuple[str, dict]]:
             p(x1, [ClassifierOutputTarget(int(t1[0]))])
         net.zero_grad(set_to_none=True)
 
-    out.append(("SESS (Grad-CAM), 6 scales, layer4, 1 x 112", compare(
-        {"ours": lambda: SESS("layer4", num_scales=6)(net, x1, t1), "peer": peer_sess}, runs)))
+    if only != "concepts":
+        out.append(("SESS (Grad-CAM), 6 scales, layer4, 1 x 112", compare(
+            {"ours": lambda: SESS("layer4", num_scales=6)(net, x1, t1), "peer": peer_sess}, runs)))
     if only == "sess":
         return out
-    out.append(("RefineCAM (Grad-CAM++), layer3 + layer4, 2 x 224", compare(
-        {"ours": lambda: RefineCAM(["layer3", "layer4"])(net, x, t), "peer": peer_refine}, runs)))
+    if only != "concepts":
+        out.append(("RefineCAM (Grad-CAM++), layer3 + layer4, 2 x 224", compare(
+            {"ours": lambda: RefineCAM(["layer3", "layer4"])(net, x, t), "peer": peer_refine}, runs)))
 
     x4 = torch.randn(4, 3, 224, 224, generator=torch.Generator().manual_seed(1))
 
@@ -103,15 +109,17 @@ def rows(runs: int, only: str = "") -> list[tuple[str, dict]]:
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--only", default="", help="'sess': that row alone")
+    ap.add_argument("--only", default="", help="'sess': that row alone; 'concepts': DFF, conductance and TCAV")
+    ap.add_argument("--cpu-time", action="store_true", help="1 thread, CPU time of this process (a loaded machine)")
     args = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(1 if args.cpu_time else 2)
     import warnings
 
     warnings.filterwarnings("ignore")
     load = os.getloadavg()[0]
-    lines = [f"load before: {load:.1f}", "", "| method | ours ms | peer ms | speed-up |", "|---|---|---|---|"]
-    for name, r in rows(args.runs, args.only):
+    clock = "CPU time, 1 thread" if args.cpu_time else "wall, 2 threads"
+    lines = [f"load before: {load:.1f}, {clock}", "", "| method | ours ms | peer ms | speed-up |", "|---|---|---|---|"]
+    for name, r in rows(args.runs, args.only, time.process_time if args.cpu_time else time.perf_counter):
         lines.append(f"| {name} | {r['ours']:.0f} | {r['peer']:.0f} | **{r['peer'] / r['ours']:.2f}x** |")
         print(lines[-1], flush=True)
     lines.append(f"\nload after: {os.getloadavg()[0]:.1f}")

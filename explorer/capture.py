@@ -91,6 +91,31 @@ def capture(model: nn.Module, layers, keep_graph: bool = False):
             h.remove()
 
 
+class Enough(Exception):
+    """Raised by stop_after()'s hook once the layer has run often enough: the rest of the forward is skipped."""
+
+
+@contextlib.contextmanager
+def stop_after(model: nn.Module, layer: str, calls: int = 1):
+    """End a forward pass once `layer` has run `calls` times (enter it after capture(), whose hook then records the
+    output first): what the layers above would compute is skipped, and the block ends there without error."""
+    (mod,) = resolve(model, [layer]).values()
+    seen = [0]
+
+    def hook(module, inputs, output):
+        seen[0] += 1
+        if seen[0] >= calls:
+            raise Enough
+
+    handle = mod.register_forward_hook(hook)
+    try:
+        yield
+    except Enough:
+        pass
+    finally:
+        handle.remove()
+
+
 @contextlib.contextmanager
 def eval_mode(model: nn.Module):
     """Put the model in eval mode for the block, then restore every module's own mode."""

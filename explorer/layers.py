@@ -30,7 +30,7 @@ def relu_layers(model: nn.Module, layers=None) -> list[str]:
     if layers is not None:
         names = list(resolve(model, [layers] if isinstance(layers, str) else list(layers), kind="relu"))
         order = {n: i for i, (n, _) in enumerate(model.named_modules())}
-        return sorted(dict.fromkeys(names), key=order.__getitem__)
+        return sorted(dict.fromkeys(names), key=lambda n: order.get(n, len(order)))  # a second name: last
     names = find_layers(model, "relu")
     if not names:
         kinds = ", ".join(c.__name__ for c in RELU_LIKE[:6])
@@ -45,14 +45,18 @@ def resolve(model: nn.Module, layers, kind: str | None = None) -> dict[str, nn.M
         layers = [layers]
     if kind not in (None, "all", *KINDS):
         find_layers(model, kind)  # raises: names the kinds
-    modules = dict(model.named_modules())
+    try:  # each name a submodule's path: found in O(depth), where named_modules() walks (and names) every module
+        modules = {name: model.get_submodule(name) for name in layers}
+    except (AttributeError, TypeError):
+        modules = dict(model.named_modules())
     out = {}
     for name in layers:
         m = modules.get(name)
         ok = m is not None and (kind is None or (isinstance(m, KINDS[kind]) if kind in KINDS else
                                                  bool(name) and not any(True for _ in m.children())))
         if not ok:
-            valid = find_layers(model, kind or "all")  # only on the error path: it walks the model again
+            modules = dict(model.named_modules())  # only on the error path: it walks the model again
+            valid = find_layers(model, kind or "all")
             near = difflib.get_close_matches(str(name), valid, n=3)
             what = f"{kind} layer" if kind else "layer"
             is_other = name in modules and kind is not None

@@ -127,7 +127,7 @@ def test_a_meta_device_model_is_a_clear_error(digits):
     net = _meta_cnn()
     for call in (lambda: Session.open(digits, net), lambda: Session(net, digits).evaluate(),
                  lambda: activation_codes(net, _x()), lambda: METHODS["Grad-CAM"]()(net, _x()),
-                 lambda: METHODS["Input gradient"]()(net, _x())):
+                 lambda: METHODS["Input gradient"]()(net, _x()), lambda: METHODS["FEM"]("0")(net, _x())):
         with pytest.raises(ValueError, match="'meta' device"):
             call()
 

@@ -128,3 +128,40 @@ def test_errors_name_the_valid_choices(tiny_cnn):
         relu_layers(functional)
     with pytest.raises(ValueError, match="unknown layer kind"):
         find_layers(tiny_cnn, "attention")
+
+
+def test_stop_after_skips_the_layers_above(tiny_cnn, unchanged):
+    from explorer.capture import stop_after
+
+    x = torch.randn(3, 1, 8, 8, generator=torch.Generator().manual_seed(2))
+    ran = []
+    h = tiny_cnn.fc.register_forward_hook(lambda *a: ran.append(1))
+    try:
+        with unchanged(tiny_cnn), torch.no_grad(), capture(tiny_cnn, ["conv2"]) as rec, stop_after(tiny_cnn, "conv2"):
+            tiny_cnn(x)
+            raise AssertionError("the forward should have ended at conv2")
+        with torch.no_grad():
+            assert torch.equal(rec.output("conv2"), tiny_cnn[:3](x)) and not ran  # recorded first, fc never ran
+        with pytest.raises(ValueError, match="boom"), unchanged(tiny_cnn), stop_after(tiny_cnn, "conv2"):
+            raise ValueError("boom")  # other errors pass through, hooks removed
+    finally:
+        h.remove()
+
+
+def test_stop_after_the_last_call_of_a_reused_layer(unchanged):
+    from explorer.capture import stop_after
+
+    class Twice(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.f, self.head = nn.Linear(3, 3), nn.Linear(3, 2)
+
+        def forward(self, x):
+            return self.head(self.f(torch.relu(self.f(x))))
+
+    torch.manual_seed(0)
+    m, x = Twice().eval(), torch.randn(4, 3)
+    with unchanged(m), torch.no_grad(), capture(m, ["f"]) as rec, stop_after(m, "f", calls=2):
+        m(x)
+    with torch.no_grad():
+        assert rec.calls("f") == 2 and torch.equal(rec.output("f"), m.f(torch.relu(m.f(x))))

@@ -34,3 +34,19 @@ def test_apply_layer_linear_and_refusal():
     assert torch.equal(apply_layer(m, x, w, b), x @ w.T + b)
     with pytest.raises(TypeError, match="Linear or Conv1d/2d/3d layer; got ConvTranspose2d"):
         apply_layer(nn.ConvTranspose2d(2, 2, 3), torch.randn(1, 2, 4, 4), torch.randn(2, 2, 3, 3), None)
+
+
+def test_resolve_by_path_and_a_second_name():
+    """Names are looked up by their path (get_submodule), so a module registered twice resolves under both names
+    (named_modules() lists it once); errors still name the valid choices."""
+    from explorer.layers import relu_layers, resolve
+
+    m = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Sequential(nn.Linear(3, 3)))
+    m.act = m[1]  # the same ReLU under a second name
+    assert resolve(m, ["2.0", "1"]) == {"2.0": m[2][0], "1": m[1]}
+    assert resolve(m, "act")["act"] is m[1]  # old: KeyError (not in named_modules())
+    assert relu_layers(m, ["act", "1"]) == ["1", "act"]
+    with pytest.raises(KeyError, match="no layer named '2.1'.*valid choices: 0, 1, 2.0"):
+        resolve(m, "2.1")
+    with pytest.raises(KeyError, match="'0' is a Linear, not a relu layer"):
+        resolve(m, "0", kind="relu")

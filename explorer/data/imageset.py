@@ -8,6 +8,7 @@ cast, is a ValueError. Nothing is standardised unless asked (from_arrays' mean=,
 """
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -123,15 +124,18 @@ def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]
 
 def model_dtype(model: nn.Module | None) -> torch.dtype:
     """The floating dtype of the model's first floating parameter or buffer; float32 without one."""
-    for t in (*(model.parameters() if model is not None else ()), *(model.buffers() if model is not None else ())):
-        if t.is_floating_point():
-            return t.dtype
+    if model is not None:  # lazily: the first floating tensor ends the walk
+        for t in itertools.chain(model.parameters(), model.buffers()):
+            if t.is_floating_point():
+                return t.dtype
     return torch.float32
 
 
 def check_model(model: nn.Module) -> None:
     """A clear ValueError for a model whose weights are not materialised (meta device)."""
-    if any(t.is_meta for t in (*model.parameters(), *model.buffers())):
+    # each module's own tensors (torch's registries): parameters() names every tensor, 2x slower on mobilenet_v3
+    tensors = (t for m in model.modules() for d in (m._parameters, m._buffers) for t in d.values())
+    if any(t is not None and t.is_meta for t in tensors):
         raise ValueError(f"{type(model).__name__}'s weights are on the 'meta' device (not materialised), so it "
                          f"computes nothing: call model.to_empty(device='cpu') and load its weights first")
 

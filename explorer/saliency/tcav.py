@@ -14,6 +14,7 @@ rejects one exactly, by construction). Read a significant score as a hypothesis,
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import warnings
 from dataclasses import dataclass
@@ -22,10 +23,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..capture import capture, eval_mode
+from ..capture import capture, eval_mode, stop_after
 from ..device import model_device
 from ..jobs import Job, key, no_progress, private_copy
-from .methods.util import check_input, resolve_targets, run_model
+from ..layers import resolve
+from .methods.util import check_input, grad_from, resolve_targets, run_model
 
 CLASSIFIERS = ("sgd", "logistic")
 CAVEAT = ("The t-test treats the runs as independent, but every concept CAV shares the concept's examples and every "
@@ -51,22 +53,32 @@ class TCAVResult:
         return float(self.scores.mean())
 
 
-def layer_activations(model: nn.Module, x: torch.Tensor, layer: str) -> torch.Tensor:
-    """(N, ...) images -> (N, D) the layer's flattened outputs (eval mode, no grad, hooks removed after)."""
+def layer_activations(model: nn.Module, x: torch.Tensor, layer: str, calls: int | None = None) -> torch.Tensor:
+    """(N, ...) images -> (N, D) the layer's flattened outputs (eval mode, no grad, hooks removed after). calls: how
+    often the layer runs in a forward (known from a full one): the forward stops after the last, skipping the layers
+    above (None: the whole forward runs)."""
     x = check_input(x).to(model_device(model))
     with eval_mode(model), torch.no_grad(), capture(model, [layer]) as rec:
-        run_model(model, x)
+        with stop_after(model, layer, calls) if calls else contextlib.nullcontext():
+            run_model(model, x)
     return rec.output(layer).flatten(1)
 
 
 def layer_gradients(model: nn.Module, x: torch.Tensor, layer: str, target) -> tuple[torch.Tensor, torch.Tensor]:
     """((N, D) d logit_t / d layer output, (N,) targets t): targeted autograd.grad, no parameter .grad filled."""
+    g, t, _ = _gradients(model, x, layer, target)
+    return g, t
+
+
+def _gradients(model: nn.Module, x: torch.Tensor, layer: str, target) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """layer_gradients() and how often the layer ran. The layers below it run without a graph (grad_from): only
+    d logit / d layer output is asked for (the same numbers as the full graph)."""
     x = check_input(x).to(model_device(model))
-    with eval_mode(model), torch.enable_grad(), capture(model, [layer], keep_graph=True) as rec:
+    with eval_mode(model), grad_from(resolve(model, [layer])), capture(model, [layer], keep_graph=True) as rec:
         logits = run_model(model, x)
         t = resolve_targets(target, logits)
         (g,) = torch.autograd.grad(logits.gather(1, t[:, None]).sum(), rec.output(layer))
-    return g.flatten(1).detach(), t
+    return g.flatten(1).detach(), t, rec.calls(layer)
 
 
 def train_cav(concept: np.ndarray, random: np.ndarray, classifier: str = "sgd", seed: int = 0):
@@ -119,11 +131,11 @@ def tcav(model: nn.Module, layer: str, concept, randoms, inputs, target="predict
     if len(randoms) < runs + 1:
         raise ValueError(f"TCAV: {len(randoms)} random sets for runs={runs}; pass runs + 1 (set 0 is the null's "
                          f"reference) or one tensor of random images")
-    acts = [layer_activations(model, s, layer).double().cpu().numpy() for s in (concept, *randoms[:runs + 1])]
-    grads, t = layer_gradients(model, inputs, layer, target)
+    grads, t, calls = _gradients(model, inputs, layer, target)  # first: how often the layer runs in a forward
     if len(set(t.tolist())) > 1:
         raise ValueError(f"TCAV explains one class: the inputs' targets are {sorted(set(t.tolist()))}; "
                          f"pass inputs of one class or one target")
+    acts = [layer_activations(model, s, layer, calls).double().cpu().numpy() for s in (concept, *randoms[:runs + 1])]
     grads = grads.double().cpu().numpy()
     scores, nulls, accs, cavs = [], [], [], []
     for i in range(1, runs + 1):

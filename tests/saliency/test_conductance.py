@@ -68,3 +68,25 @@ def test_registered_map(tiny_cnn, unchanged):
     assert maps.shape == (2, 8, 8) and maps.max() == pytest.approx(1, abs=1e-6)
     with pytest.raises(ValueError, match="path 'simpson'"):
         METHODS["Layer conductance"](layers="conv2", method="simpson")(tiny_cnn, x, t)
+
+
+def test_no_graph_below_the_layer(tiny_cnn, unchanged):
+    """Only dS/dA is asked for: the layers below run without a graph, and the numbers equal the full graph's."""
+    x = torch.randn(2, 1, 8, 8, generator=torch.Generator().manual_seed(3))
+    t = torch.tensor([2, 0])
+    graph = []
+    h = tiny_cnn.conv1.register_forward_hook(lambda m, i, o: graph.append(o.requires_grad))
+    try:
+        with unchanged(tiny_cnn):
+            ours = conductance(tiny_cnn, x, "conv2", t, steps=6, batch_size=64)  # one pass of 7 points
+    finally:
+        h.remove()
+    assert graph == [False]
+    a = torch.tensor(path_alphas("gausslegendre", 7)).view(-1, 1, 1, 1, 1)
+    with torch.enable_grad():  # the full graph, from the parameters of conv1 on
+        act = tiny_cnn[:3]((a * x).flatten(0, 1))
+        assert act.grad_fn is not None
+        logits = tiny_cnn[3:](act.clone())
+        (g,) = torch.autograd.grad(logits.gather(1, t.repeat(7)[:, None]).sum(), act)
+    act, g = act.detach().unflatten(0, (7, 2)), g.unflatten(0, (7, 2))
+    assert torch.equal(ours, (g[:-1] * (act[1:] - act[:-1])).sum(0))

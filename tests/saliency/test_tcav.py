@@ -60,6 +60,46 @@ def test_gradient_is_the_planted_one(planted):
     assert t.tolist() == [0] * len(x)
 
 
+def test_passes_skip_what_they_do_not_need(planted, unchanged):
+    """The gradient pass builds no graph below the layer; the activation passes stop at it: the head runs once."""
+    model, p = planted["model"], planted
+    head, feat = [], []
+    hooks = [model.head.register_forward_hook(lambda *a: head.append(1)),
+             model.feat.register_forward_pre_hook(lambda m, i: feat.append(torch.is_grad_enabled()))]
+    try:
+        with unchanged(model):
+            tcav(model, "feat", p["concept"], p["pool"], p["inputs"], target=0, runs=3)
+    finally:
+        for h in hooks:
+            h.remove()
+    assert len(head) == 1 and feat == [False] * 6  # 1 + 1 + 4 passes; old: 6 heads, feat with grad first
+
+
+class Reused(nn.Module):
+    """A layer run twice in a forward: TCAV's activations are its last call's (the forward's own)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.f, self.head = nn.Linear(DIM, DIM), nn.Linear(DIM, 2)
+
+    def forward(self, x):
+        return self.head(self.f(torch.tanh(self.f(x.flatten(1)))))
+
+
+def test_reused_layer_takes_the_last_call(planted):
+    from explorer.saliency.tcav import layer_activations
+
+    model, p = Reused().eval(), planted
+    r = tcav(model, "f", p["concept"], [p["pool"][:30], p["pool"][30:60], p["pool"][60:90]],
+             p["inputs"], target=0, runs=2)
+    full = [layer_activations(model, s, "f").double().numpy() for s in (p["concept"], p["pool"][30:60])]
+    with torch.no_grad():
+        assert torch.equal(layer_activations(model, p["concept"], "f"),
+                           model.f(torch.tanh(model.f(p["concept"].flatten(1)))))
+    np.testing.assert_array_equal(r.cavs[0], train_cav(*full, seed=1)[0])
+
+
 def test_planted_concept_is_found(planted, unchanged):
     model = planted["model"]
     with unchanged(model):

@@ -88,7 +88,8 @@ class Saliency:
         """One forward pass (eval mode, grad on), keeping the graph to the chosen layers."""
         from ...data import check_model
 
-        check_model(model)  # a meta-device model: a clear error before the layer probe runs it
+        if getattr(self, "layers", None) is None:  # a meta-device model: a clear error before the layer probe runs it
+            check_model(model)  # (named layers: run_model's own check says it, one walk over the model fewer)
         x = check_input(x).to(model_device(model))
         names = self.layer_names(model, x)
         with eval_mode(model):
