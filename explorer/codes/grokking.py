@@ -3,7 +3,9 @@ follow train/test/adversarial accuracy and local complexity at train, test and r
 the exact-grid regions on a plane through training points at any kept checkpoint."""
 from __future__ import annotations
 
+import dataclasses
 import math
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -13,7 +15,7 @@ import torch.nn.functional as F
 from ..data import stratified_indices
 from ..geometry.plane import plane_through
 from ..geometry.regions import GridRegions, grid_regions
-from ..jobs import Job, key
+from ..jobs import Estimate, Job, key
 from ..optim import Adam
 from .complexity import local_complexity
 from .pgd import adversarial_accuracy
@@ -145,21 +147,50 @@ def train_run(data, settings: Settings = Settings(), progress=None, run_key: tup
             order, pos = torch.randperm(len(xtr), generator=gen), 0
         idx = order[pos:pos + s.batch_size]
         pos += s.batch_size
-        logits = model.train()(xtr[idx])
-        loss = (F.mse_loss(logits, F.one_hot(ytr[idx], data.n_classes).float()) if s.loss == "mse"
-                else F.cross_entropy(logits, ytr[idx]))
-        opt.zero_grad()
-        loss.backward()
-        with torch.no_grad():  # AdamW: decay decoupled from the adaptive step
-            torch._foreach_mul_(params, 1 - s.lr * s.weight_decay)
-        opt.step()
+        _step(model, opt, params, xtr[idx], ytr[idx], s, data.n_classes)
     return run
+
+
+def _step(model, opt, params, xb, yb, s: Settings, n_classes: int) -> None:
+    """One AdamW step on a batch (MSE on one-hot targets, or cross-entropy)."""
+    logits = model.train()(xb)
+    loss = F.mse_loss(logits, F.one_hot(yb, n_classes).float()) if s.loss == "mse" else F.cross_entropy(logits, yb)
+    opt.zero_grad()
+    loss.backward()
+    with torch.no_grad():  # AdamW: decay decoupled from the adaptive step
+        torch._foreach_mul_(params, 1 - s.lr * s.weight_decay)
+    opt.step()
+
+
+def estimate(data, settings: Settings = Settings(), probe: int = 16) -> Estimate:
+    """A run's cost before it starts, timed on the caller's thread in a few tens of ms: three training steps of the
+    run's MLP and one checkpoint's measurement on `probe` points of each split, scaled to the steps and checkpoints
+    and to eval_points (PGD and local complexity are linear in the points); memory: the kept states."""
+    s = dataclasses.replace(settings, eval_points=min(settings.eval_points, probe))
+    xtr, ytr, x, y, bounds = _inputs(data, s)
+    run = Run(s, (), tuple(xtr.shape[1:]), data.n_classes, bounds, x, y, x_train=xtr, y_train=ytr)
+    model = seeded_mlp(run.shape, s.width, s.depth, data.n_classes, s.seed)
+    opt = Adam(model.parameters(), lr=s.lr)
+    xb, yb = xtr[:s.batch_size], ytr[:s.batch_size]
+    _step(model, opt, list(opt.params), xb, yb, s, data.n_classes)  # warm-up: the first call pays allocations
+    start = time.perf_counter()
+    for _ in range(3):
+        _step(model, opt, list(opt.params), xb, yb, s, data.n_classes)
+    step = (time.perf_counter() - start) / 3
+    start = time.perf_counter()
+    measure(run, model.eval())
+    check = (time.perf_counter() - start) * settings.eval_points / s.eval_points
+    points = len(log_steps(settings.steps, settings.checkpoints))
+    kept = points * sum(p.numel() * p.element_size() for p in model.parameters())
+    return Estimate(settings.steps * step + points * check, kept + xtr.numel() * 4,
+                    f"{settings.steps:,} steps and {points} checkpoints, timed on 3 steps and one checkpoint")
 
 
 def grokking_job(data, settings: Settings = Settings()) -> Job:
     """train_run as a job: its own model (nothing of the user's to prepare), partial runs streamed."""
     k = key("grokking", vars(settings))
-    return Job(k, lambda: None, lambda _, progress: train_run(data, settings, progress, k), "grokking run")
+    return Job(k, lambda: None, lambda _, progress: train_run(data, settings, progress, k), "grokking run",
+               estimate=lambda: estimate(data, settings))
 
 
 def anchors(run: Run) -> tuple[int, int, int]:

@@ -31,10 +31,12 @@ def _subset(data, n: int):
 
 
 def seeded_mlp(shape, width: int, depth: int, n_classes: int, seed: int):
-    """An MLP with PyTorch's default Linear init drawn from its own generator (threads share the global RNG)."""
+    """An MLP with PyTorch's default Linear init drawn from its own generator (threads share the global RNG, which
+    this leaves alone)."""
     from ..models import MLP
 
-    model = MLP(shape, width=width, depth=depth, n_classes=n_classes)
+    with torch.device("meta"):  # built without weights: nn.Linear's own init would draw from the global RNG
+        model = MLP(shape, width=width, depth=depth, n_classes=n_classes).to_empty(device="cpu")
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for m in model.modules():

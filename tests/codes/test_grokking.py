@@ -1,5 +1,7 @@
 """PGD and the grokking run: known answers (epsilon 0 is the clean accuracy, monotone in epsilon, the ball and the
 data range kept), hand-counted local complexity, log-spaced checkpoints, a cancellable job, models unchanged."""
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -109,6 +111,20 @@ def test_the_job_is_cancellable_and_streams_rows(digits):
                                                     eval_points=40)).key
     with pytest.raises(ValueError, match="loss"):
         train_run(digits, Settings(steps=1, loss="hinge"))
+
+
+def test_the_job_has_an_estimate_of_its_kept_states_and_time(digits, run):
+    """The estimate's memory is the kept states and the trained-on images, counted; its time is positive and grows
+    with the steps (three timed steps priced per step); the global RNG is left alone."""
+    job = grokking_job(digits, QUICK)
+    rng = torch.get_rng_state()
+    e = job.estimate()
+    assert torch.equal(rng, torch.get_rng_state())
+    per_state = sum(v.numel() * v.element_size() for v in run.states[0].values())
+    assert e.bytes == len(run.states) * per_state + run.x_train.numel() * 4
+    assert 0 < e.seconds and "120 steps and 5 checkpoints" in e.what
+    longer = grokking_job(digits, dataclasses.replace(QUICK, steps=100_000)).estimate()
+    assert longer.seconds > 20 * e.seconds  # 800x the steps: the training dominates
 
 
 def test_view_trains_draws_and_never_shows_an_answer_for_other_choices(digits, unchanged):
