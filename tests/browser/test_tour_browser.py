@@ -195,7 +195,7 @@ def test_tour_uses_your_resnet_on_an_image_folder(lab_server, notebook_dir, lab_
     sal = panel("Saliency", "explorer-saliency")
     widths = pictures(".explorer-saliency img", 10)  # 8 thumbnails, the overlay (the photo twice), the comparison
     assert widths[8] == 192 and widths[:8] == [48] * 8 and "explaining class" in sal.inner_text(), widths
-    assert sal.get_by_label("layer", exact=True).input_value() == "layer4"
+    assert sal.get_by_label("layer", exact=True).first.input_value() == "layer4"  # the lab's (DFF, TCAV: their own)
 
     codes = panel("Neural codes", "explorer-codes")
     codes.locator(".bk-Canvas, canvas").first.wait_for(timeout=60_000)
