@@ -17,11 +17,14 @@ def session(digits):
     return Session.open(digits, "mlp", device="cpu", width=8, epochs=1, seed=0)
 
 
-def slow_job(key, value, seconds=0.2, log=None, steps=4):
-    """A job that reports progress `steps` times over `seconds`; log gets its key at prepare()."""
+def slow_job(key, value, seconds=0.2, log=None, steps=4, started=None):
+    """A job that reports progress `steps` times over `seconds`; log gets its key at prepare(); `started` (an Event)
+    is set when compute() begins."""
     from explorer.jobs import Job
 
     def compute(prepared, progress):
+        if started is not None:
+            started.set()
         for i in range(steps):
             time.sleep(seconds / steps)
             progress(i + 1, steps)
@@ -74,9 +77,17 @@ def test_the_same_request_again_joins_the_running_job(session, kernel):
     owner, shown, prepared = Owner(), [], []
 
     async def use():
-        session.submit(slow_job(("same",), "one", 0.3, prepared), shown.append, shown.append, owner=owner)
+        # The other request cancels the first job, the same one again un-cancels it: a job that saw the cancel
+        # restarts (by design). It sees it at a progress call or, before compute(), at the start: so the two come
+        # once compute() runs (a worker thread taking the GIL between them saw the cancel: 1 in 5 runs), and the
+        # first progress call is 0.3 s in (a garbage collection between them once took more than 75 ms)
+        started = threading.Event()
+        session.submit(slow_job(("same",), "one", 0.6, prepared, steps=2, started=started), shown.append,
+                       shown.append, owner=owner)
+        while not started.is_set():
+            await asyncio.sleep(0.005)
         session.submit(slow_job(("other",), "two", 0.3, prepared), shown.append, shown.append, owner=owner)
-        session.submit(slow_job(("same",), "one", 0.3, prepared), shown.append, shown.append, owner=owner)
+        session.submit(slow_job(("same",), "one", 0.6, prepared, steps=2), shown.append, shown.append, owner=owner)
         while session.jobs().busy(owner):
             await asyncio.sleep(0.02)
 
