@@ -7,7 +7,7 @@ import types
 import pytest
 
 
-def run_loop(coro) -> None:
+def run_loop(coro, timeout: float = 10) -> None:
     """asyncio.run in a thread of its own (Playwright's sync API may leave a loop running in this one); errors
     raised inside the coroutine are raised here."""
     errors = []
@@ -19,7 +19,7 @@ def run_loop(coro) -> None:
             errors.append(err)
     t = threading.Thread(target=target)
     t.start()
-    t.join(10)
+    t.join(timeout)
     assert not t.is_alive()
     if errors:
         raise errors[0]

@@ -213,9 +213,10 @@ def test_in_a_kernel_a_result_for_weights_changed_meanwhile_is_not_drawn(kernel)
     """Jobs on the executor's thread (a kernel's loop runs): weights changed while TCAV and DFF compute; what is
     drawn is a fresh computation on the new weights."""
     import asyncio
-    import threading
 
     from explorer import Session
+
+    from ..test_panel_common import run_loop
 
     session = Session.open("block-digits", epochs=0, device="cpu")
 
@@ -237,16 +238,4 @@ def test_in_a_kernel_a_result_for_weights_changed_meanwhile_is_not_drawn(kernel)
         np.testing.assert_array_equal(tc.result_.cavs, tcav(session.model, "relu3", concept, pool, inputs, 0,
                                                             runs=3).cavs)
 
-    errors = []
-
-    def target():  # asyncio.run in a thread of its own (as tests/test_panel_common.py's run_loop)
-        try:
-            asyncio.run(use())
-        except BaseException as err:  # noqa: BLE001 - re-raised in the test's thread
-            errors.append(err)
-    t = threading.Thread(target=target)
-    t.start()
-    t.join(60)
-    assert not t.is_alive()
-    if errors:
-        raise errors[0]
+    run_loop(use(), timeout=60)
