@@ -25,7 +25,7 @@ from torch import nn
 
 from ..capture import capture, eval_mode, stop_after
 from ..device import model_device
-from ..jobs import Job, key, no_progress, private_copy
+from ..jobs import Estimate, Job, key, no_progress, private_copy
 from ..layers import resolve
 from .methods.util import check_input, grad_from, resolve_targets, run_model
 
@@ -175,4 +175,20 @@ def tcav_job(session, layer: str, concept, randoms, inputs, target="predicted", 
             else digest(torch.as_tensor(target)), runs, classifier, alpha, seed)
     return Job(k, lambda: private_copy(session.model),
                lambda twin, progress: tcav(twin, layer, concept, sets, inputs, target, runs, classifier, alpha, seed,
-                                           progress), "TCAV")
+                                           progress), "TCAV",
+               lambda: tcav_estimate(session.model, concept, sets, inputs, runs, session))
+
+
+def tcav_estimate(model, concept, randoms, inputs, runs: int, session=None) -> Estimate:
+    """A forward and backward of the inputs and a forward of every example set (timed passes, whole forwards: the
+    passes that stop at the layer cost less); the 2 x runs linear fits are left out (milliseconds each)."""
+    from .. import estimates
+
+    session = session if hasattr(session, "memo") else None  # a stand-in without the memo: timed now
+    x = check_input(inputs)
+    sets = len(randoms) if not isinstance(randoms, torch.Tensor) else runs + 1
+    examples = len(concept) * (1 + sets)  # the concept and each random set (or as many drawn from a pool)
+    seconds = (estimates.pass_seconds(model, x[:2], len(x), "gradient", session)
+               + estimates.forwards(model, x[:2], examples, session=session))
+    return Estimate(seconds, len(x) * 3 * estimates.activation_bytes(model, x[:2]),
+                    f"a gradient pass of {len(x)} inputs and a forward of {examples} examples")

@@ -74,3 +74,5 @@ def test_errors_and_job(arch_case):
     job = dff_job(session, images[:1], "layer4", components=2, head=model.fc)
     assert job.key == dff_job(session, images[:1], "layer4", components=2, head="fc").key
     assert job.run().scores.shape == (2, 1000)
+    e = job.estimate()  # one timed forward of the image
+    assert e.seconds > 0 and e.bytes > 0 and e.what == "one forward of 1 images"

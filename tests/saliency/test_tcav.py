@@ -186,3 +186,19 @@ def test_job_runs_on_a_copy(planted):
     assert job.key == again.key != other.key
     r = job.run()
     assert r.significant and r.score >= 0.9
+
+
+def test_job_has_an_estimate_of_its_passes(planted, unchanged):
+    """The estimate prices a gradient pass of the inputs and a forward of every example set: more random sets cost
+    more; the model is left as it was."""
+    from types import SimpleNamespace
+
+    p = planted
+    session = SimpleNamespace(model=p["model"])
+    with unchanged(p["model"]):
+        few = tcav_job(session, "feat", p["concept"], p["pool"], p["inputs"], target=0, runs=3).estimate()
+        many = tcav_job(session, "feat", p["concept"], p["pool"], p["inputs"], target=0, runs=30).estimate()
+    n, k = len(p["inputs"]), len(p["concept"])
+    assert few.what == f"a gradient pass of {n} inputs and a forward of {k * 5} examples"
+    assert many.what.endswith(f"a forward of {k * 32} examples") and 0 < few.seconds and few.bytes > 0
+
