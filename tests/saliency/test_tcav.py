@@ -189,8 +189,8 @@ def test_job_runs_on_a_copy(planted):
 
 
 def test_job_has_an_estimate_of_its_passes(planted, unchanged):
-    """The estimate prices a gradient pass of the inputs and a forward of every example set: more random sets cost
-    more; the model is left as it was."""
+    """The estimate prices a gradient pass of the inputs, a forward of every example set and the fits: more random
+    sets cost more; the model is left as it was."""
     from types import SimpleNamespace
 
     p = planted
@@ -199,6 +199,6 @@ def test_job_has_an_estimate_of_its_passes(planted, unchanged):
         few = tcav_job(session, "feat", p["concept"], p["pool"], p["inputs"], target=0, runs=3).estimate()
         many = tcav_job(session, "feat", p["concept"], p["pool"], p["inputs"], target=0, runs=30).estimate()
     n, k = len(p["inputs"]), len(p["concept"])
-    assert few.what == f"a gradient pass of {n} inputs and a forward of {k * 5} examples"
-    assert many.what.endswith(f"a forward of {k * 32} examples") and 0 < few.seconds and few.bytes > 0
+    assert few.what == f"a gradient pass of {n} inputs, a forward of {k * 5} examples and 6 fits"
+    assert many.what.endswith(f"a forward of {k * 32} examples and 60 fits") and 0 < few.seconds and few.bytes > 0
 
