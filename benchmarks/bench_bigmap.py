@@ -56,6 +56,17 @@ def _timed_inside(*a):
 KernelMap._lasso, _lasso.inside = _timed, _timed_inside"""
 
 
+# --profile: the page notes when each large websocket frame (an image's buffer) arrives, before JupyterLab reads it
+WS_HOOK = """
+(() => { const Native = window.WebSocket; window.__frames = [];
+  window.WebSocket = function (...a) { const ws = new Native(...a);
+    ws.addEventListener('message', e => { const n = e.data.byteLength || e.data.size || e.data.length || 0;
+      if (n > 100000) window.__frames.push(performance.timeOrigin + performance.now()); });
+    return ws; };
+  window.WebSocket.prototype = Native.prototype; Object.assign(window.WebSocket, Native); })();
+"""
+
+
 def write(nb: Path, n: int, profile: bool = False) -> None:
     source = CELL.replace("1000000", str(n)).replace("1,000,000", f"{n:,}")
     if profile:
@@ -69,6 +80,8 @@ def write(nb: Path, n: int, profile: bool = False) -> None:
 
 def rows(page, base: str, nb: Path, n: int, steps: int, profile: bool = False) -> tuple[list[str], list[str]]:
     write(nb, n, profile)
+    if profile:
+        page.add_init_script(WS_HOOK)
     page.goto(harness.lab_url(base, "bigmap.ipynb"))
     start = time.perf_counter()
     run_all(page)
@@ -111,7 +124,8 @@ def rows(page, base: str, nb: Path, n: int, steps: int, profile: bool = False) -
         print(f"  lasso {i}: {ms:.0f} ms", file=sys.stderr, flush=True)
         if i >= 1:
             lasso.append(ms)
-            pages.append(page.evaluate("() => window.__at"))
+            pages.append(page.evaluate("() => [...window.__at, (window.__frames || [])"
+                                       ".filter(t => t > window.__at[0])[0]]"))
         page.wait_for_timeout(800)
     out.append(summary(f"{n:,}-point map lasso (release to the selection drawn)", lasso))
     if profile:
@@ -124,9 +138,10 @@ def split(nb: Path, pages: list, took: list) -> list[str]:
     seconds) and the page's (release and the image's arrival, epoch ms)."""
     marks = [[float(t) * 1000 for t in line.split()] for line in (nb / "lasso-marks.txt").read_text().splitlines()]
     parts = {"release to the kernel's handler": [], "lasso.inside": [], "the picture (highlight, sent)": [],
-             "handler's end to the image in the page": [], "image in the page to painted (two frames)": []}
-    for (up, data), (k0, k1, k2), ms in zip(pages, marks[-len(pages):], took):
-        for name, part in zip(parts, (k0 - up, k1 - k0, k2 - k1, data - k2, up + ms - data)):
+             "handler's end to the image's frame at the page's websocket": [],
+             "that frame to the image in the page's source": [], "image in the page to painted (two frames)": []}
+    for (up, data, frame), (k0, k1, k2), ms in zip(pages, marks[-len(pages):], took):
+        for name, part in zip(parts, (k0 - up, k1 - k0, k2 - k1, frame - k2, data - frame, up + ms - data)):
             parts[name].append(part)
     return [summary(f"lasso part: {name}", v) for name, v in parts.items()]
 

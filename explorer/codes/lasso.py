@@ -21,11 +21,35 @@ def grow(cells: np.ndarray, r: int) -> np.ndarray:
     return out
 
 
-def inside(xy: np.ndarray, xs, ys) -> np.ndarray:
+class ByX:
+    """Points sorted by x, kept across the lassos of one map: a lasso's bounding box is then two binary searches
+    and a test of y on the slice between them, not two passes over every point (7 ms of 20 at 1,000,000)."""
+
+    def __init__(self, xy: np.ndarray):
+        self.order = np.argsort(xy[:, 0], kind="stable")
+        self.x, self.y = np.ascontiguousarray(xy[self.order, 0]), np.ascontiguousarray(xy[self.order, 1])
+
+
+def box(xy: np.ndarray, lo, hi, by_x: ByX | None = None):
+    """(indices, x, y) of the points in the box [lo, hi], bounds included; by_x, the points' ByX, makes it a slice."""
+    if by_x is None:
+        idx = np.flatnonzero((xy[:, 0] >= lo[0]) & (xy[:, 0] <= hi[0]))  # x, then y of those
+        y = xy[idx, 1]
+        keep = (y >= lo[1]) & (y <= hi[1])
+        idx = idx[keep]
+        return idx, xy[idx, 0], y[keep]
+    a, b = np.searchsorted(by_x.x, lo[0], "left"), np.searchsorted(by_x.x, hi[0], "right")
+    y = by_x.y[a:b]
+    keep = np.flatnonzero((y >= lo[1]) & (y <= hi[1]))
+    return by_x.order[a:b][keep], by_x.x[a:b][keep], y[keep]
+
+
+def inside(xy: np.ndarray, xs, ys, by_x: ByX | None = None) -> np.ndarray:
     """Boolean mask of the points inside the polygon (xs, ys) (a lasso; closed for you): matplotlib's even-odd
     test, exact, but run only where it can differ. The polygon's bounding box is cut into a grid; a cell that no
     edge crosses lies wholly inside or outside, so its points take the answer of PIL's even-odd scanline
-    fill; the points of cells near the outline (drawn, then widened by two cells) are tested one by one."""
+    fill; the points of cells near the outline (drawn, then widened by two cells) are tested one by one.
+    by_x: the points' ByX, where one map takes many lassos."""
     from matplotlib.path import Path
     from PIL import Image, ImageDraw
     from skimage.draw import polygon_perimeter
@@ -34,13 +58,11 @@ def inside(xy: np.ndarray, xs, ys) -> np.ndarray:
     if len(poly) < 3 or not np.isfinite(poly).all():
         raise ValueError(f"a lasso needs at least 3 finite vertices; got {len(poly)}")
     lo, hi = poly.min(0), poly.max(0)
-    box = np.flatnonzero((xy[:, 0] >= lo[0]) & (xy[:, 0] <= hi[0]))  # the bounding box: x, then y of those
-    y = xy[box, 1]
-    box = box[(y >= lo[1]) & (y <= hi[1])]
+    idx, px, py = box(xy, lo, hi, by_x)
     mask = np.zeros(len(xy), bool)
     g, span = LASSO_GRID, np.maximum(hi - lo, 1e-300)
-    if len(box) < 4 * g or (hi - lo).min() <= 0:  # few points (or a flat lasso): the exact test on all of them
-        mask[box] = Path(poly).contains_points(xy[box])
+    if len(idx) < 4 * g or (hi - lo).min() <= 0:  # few points (or a flat lasso): the exact test on all of them
+        mask[idx] = Path(poly).contains_points(np.c_[px, py].astype(np.float64))
         return mask
     # cell (i, j) covers [i, i + 1) x [j, j + 1) in u = (xy - lo) / span * g. Cells no edge crosses: the filled
     # raster's answer (PIL's even-odd scanline fill; which cell a centre falls in matters only within the band)
@@ -51,11 +73,12 @@ def inside(xy: np.ndarray, xs, ys) -> np.ndarray:
     edge = np.zeros((g, g), bool)
     edge[polygon_perimeter(np.floor(u[:, 0]), np.floor(u[:, 1]), (g, g), clip=True)] = True
     edge = grow(edge, 2)  # every cell an edge passes through, with room to spare
-    # float32 cells: a point put in the cell next to its own is near their common side, and two neighbours that
-    # no edge crosses have the same answer
-    cell = np.clip(((xy[box] - lo.astype(np.float32)) * (g / span).astype(np.float32)).astype(np.int32), 0, g - 1)
-    cell = cell[:, 0] * g + cell[:, 1]  # flat: one index for both rasters
-    near = edge.ravel()[cell]
-    mask[box] = filled.ravel()[cell]
-    mask[box[near]] = Path(poly).contains_points(xy[box[near]].astype(np.float64))
+    # float32 bounds and scale: a point put in the cell next to its own is near their common side, and two
+    # neighbours that no edge crosses have the same answer
+    lo32, scale32 = lo.astype(np.float32), (g / span).astype(np.float32)
+    cell = np.clip(((px - lo32[0]) * scale32[0]).astype(np.int32), 0, g - 1) * g  # flat: one index, both rasters
+    cell += np.clip(((py - lo32[1]) * scale32[1]).astype(np.int32), 0, g - 1)
+    near = np.flatnonzero(edge.ravel()[cell])
+    mask[idx] = filled.ravel()[cell]
+    mask[idx[near]] = Path(poly).contains_points(np.c_[px[near], py[near]].astype(np.float64))
     return mask

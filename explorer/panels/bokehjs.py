@@ -19,6 +19,26 @@ from pathlib import Path
 NAME = "explorer-bokehjs"
 FILES = tuple(f"{c}.min.js" for c in ("bokeh", "bokeh-gl", "bokeh-widgets", "bokeh-tables"))  # no mathjax (1.8 MB)
 
+# jupyter_bokeh 4.1 sends every document event back to the kernel, those of the kernel's own patches too (bokeh marks
+# them sync = false and its server's client drops them, bokeh#13406): each image a panel sent came back gzipped and
+# base64'd (103 KB for the million-point map's picture; 60-70 ms more to paint a 400 x 360 image in Chromium here,
+# then the kernel's decode). Only jupyter_bokeh's listener is filtered: bokeh's own still sees every event.
+NO_ECHO = """function () {
+    var Document = window.Bokeh.require("document").Document, onChange = Document.prototype.on_change;
+    if (onChange.explorerNoEcho) return;
+    Document.prototype.on_change = function (callback, allowBatches) {
+      if (!allowBatches && String(callback).indexOf("_change_event") >= 0) {
+        var listener = callback;
+        callback = function (event) { if (event.sync !== false) listener(event); };
+      }
+      return onChange.call(this, callback, allowBatches);
+    };
+    Document.prototype.on_change.explorerNoEcho = true;
+  }"""
+# the same where BokehJS comes INLINE in a cell's output (no extension): once it is there
+NO_ECHO_INLINE = ("(function wait(n) { if (window.Bokeh && window.Bokeh.require) (" + NO_ECHO + ")(); "
+                  "else if (n > 0) setTimeout(function () { wait(n - 1); }, 100); })(100);")
+
 ENTRY = """(function () {
   // explorer: BokehJS %(version)s for jupyter_bokeh's widgets, loaded in order from this extension's folder
   var base = document.currentScript.src.replace(/[^/]*$/, "");
@@ -33,7 +53,8 @@ ENTRY = """(function () {
       document.head.appendChild(s);
     }).then(function () { return load(i + 1); });
   }
-  var ready = window.Bokeh && window.Bokeh.version === "%(version)s" ? Promise.resolve() : load(0);
+  var noEcho = %(no_echo)s;
+  var ready = (window.Bokeh && window.Bokeh.version === "%(version)s" ? Promise.resolve() : load(0)).then(noEcho);
   var plugin = {id: "%(name)s:plugin", autoStart: true, activate: function () { return ready; }};
   window._JUPYTERLAB = window._JUPYTERLAB || {};
   window._JUPYTERLAB["%(name)s"] = {
@@ -53,7 +74,7 @@ def _bokeh() -> tuple[str, Path]:
 
 
 def _entry(version: str) -> str:
-    return ENTRY % {"version": version, "files": json.dumps(list(FILES)), "name": NAME}
+    return ENTRY % {"version": version, "files": json.dumps(list(FILES)), "name": NAME, "no_echo": NO_ECHO}
 
 
 def _package(version: str) -> dict:
@@ -119,8 +140,10 @@ def load_bokeh() -> None:
         return
     import bokeh.io
     import bokeh.resources
+    from IPython.display import Javascript, display
 
     bokeh.io.output_notebook(bokeh.resources.INLINE, hide_banner=True)
+    display(Javascript(NO_ECHO_INLINE))
 
 
 @functools.cache

@@ -19,7 +19,7 @@ class KernelMap:
 
     def __init__(self, error, width: int = 400, height: int = 360, describe=None, on_select=None):
         self.error, self.width, self.height, self.describe, self.on_select = error, width, height, describe, on_select
-        self.xy = self.codes = self.palette = self.tree = self.scale = None
+        self.xy = self.codes = self.palette = self.tree = self.scale = self.by_x = None
         self.selected = np.zeros(0, bool)  # the lasso's points (none: every point in its colour)
         self.hovered, self.tips = None, {}
         self.plot = self.fig = self.shown_ = None
@@ -64,6 +64,7 @@ class KernelMap:
         xr, yr = bigmap.extent(self.xy)
         self.scale = bigmap.pixel_scale(xr, yr, self.width, self.height)
         self.tree = bigmap.screen_tree(self.xy, self.scale)
+        self.by_x = lasso.ByX(self.xy)  # a lasso's bounding box as a slice
         self.fig.title.text = f"{title}; drawn by {RENDERER}"
         self.mark.data = {"x": [], "y": [], "text": []}
         self.hovered = None
@@ -131,7 +132,7 @@ class KernelMap:
         geometry = event.geometry
         if self.xy is None or not event.final or geometry.get("type") != "poly":
             return
-        mask = lasso.inside(self.xy, geometry["x"], geometry["y"])
+        mask = lasso.inside(self.xy, geometry["x"], geometry["y"], self.by_x)
         self.select(mask)
         if self.on_select is not None:
             self.on_select(np.flatnonzero(mask))

@@ -11,6 +11,13 @@ from .test_tour_browser import NOTEBOOK, run_all
 pytestmark = pytest.mark.browser
 
 N = 1_000_000
+# the bytes the page sends the kernel: jupyter_bokeh sent each patch of the kernel's back, gzipped (bokehjs.ENTRY)
+SENT = """
+(() => { const Native = window.WebSocket; window.__sent = 0;
+  window.WebSocket = function (...a) { const ws = new Native(...a), send = ws.send.bind(ws);
+    ws.send = d => { window.__sent += d.byteLength || d.length || 0; return send(d); }; return ws; };
+  window.WebSocket.prototype = Native.prototype; Object.assign(window.WebSocket, Native); })();
+"""
 CELL = f"""\
 import numpy as np
 from explorer.panels.pointmap import PointMap
@@ -31,6 +38,7 @@ def notebook(folder, name: str = "bigmap.ipynb") -> str:
 
 def test_million_point_map_draws_and_recolours(lab_server, notebook_dir, lab_page):
     page = lab_page
+    page.add_init_script(SENT)
     page.goto(lab_url(lab_server, notebook(notebook_dir)))
     run_all(page)
     root = page.locator(f"{NOTEBOOK} .explorer-pointmap")
@@ -41,12 +49,15 @@ def test_million_point_map_draws_and_recolours(lab_server, notebook_dir, lab_pag
             break
         page.wait_for_timeout(500)
     assert len(colours(plot, 0.002)) >= 8, colours(plot, 0.002)
-    before = pixels(plot)
+    before, sent = pixels(plot), page.evaluate("() => window.__sent")
     root.locator(".widget-dropdown select").select_option("parity")
     for _ in range(120):
         page.wait_for_timeout(250)
         if pixels(plot) != before:
             break
     assert pixels(plot) != before, "a recolour did not change the map's pixels"
+    page.wait_for_timeout(1000)
+    # the menu's change and the page's own events, not the new 576 KB picture sent back (gzipped: 103 KB)
+    assert page.evaluate("() => window.__sent") - sent < 10_000, page.evaluate("() => window.__sent") - sent
     assert not root.locator(".explorer-error:visible").count()
     assert not page.console.errors, page.console.errors

@@ -59,3 +59,34 @@ def test_a_reload_draws_every_plot_again(lab_server, notebook_dir, lab_page):
     assert inked(land.locator(".bk-Figure").first) > 0.8 * ink > 0, "the slice's heat map came back blank"
     assert not page.locator(".explorer-error:visible").count()
     assert not [e for e in page.console.errors if "bokeh" in e.lower() or "Bokeh" in e], page.console.errors
+
+
+def test_the_kernels_own_patches_are_not_sent_back(chromium):
+    """jupyter_bokeh's document listener (found by its text, `_change_event`) no longer gets the events of a patch
+    the kernel sent (sync false), with bokeh's own files and the snippet the INLINE fallback runs; other listeners
+    still get every event, and the page's own changes still reach jupyter_bokeh."""
+    from pathlib import Path
+
+    from bokeh.util.paths import bokehjs_path
+
+    from explorer.panels import bokehjs
+
+    page = chromium.new_page()
+    try:
+        page.set_content("<html><body></body></html>")
+        page.add_script_tag(path=str(Path(bokehjs_path()) / "js" / "bokeh.min.js"))
+        page.add_script_tag(content=bokehjs.NO_ECHO_INLINE)
+        page.wait_for_function("() => Bokeh.require('document').Document.prototype.on_change.explorerNoEcho")
+        seen, everyone, start = page.evaluate("""() => {
+          const {Document} = Bokeh.require("document"), {Range1d} = Bokeh.require("models");
+          const doc = new Document(), range = new Range1d({start: 0, end: 1});
+          doc.add_root(range);
+          const seen = [], everyone = [], view = {_change_event(e) { seen.push(e.sync); }};
+          doc.on_change((e) => view._change_event(e));  // as jupyter_bokeh's widget registers it
+          doc.on_change((e) => everyone.push(e.sync));
+          doc.apply_json_patch({events: [{kind: "ModelChanged", model: {id: range.id}, attr: "start", new: 5}]});
+          range.start = 7;  // the page's own change (a pan, a tool)
+          return [seen, everyone, range.start]; }""")
+        assert (seen, everyone, start) == ([True], [False, True], 7)
+    finally:
+        page.close()

@@ -79,6 +79,21 @@ def test_lasso_raster_equals_the_even_odd_test_on_every_point(seed):
         want = Path(np.c_[xs, ys]).contains_points(xy.astype(np.float64))
         assert 1000 < want.sum() < len(xy) - 1000  # the test is not all-in or all-out
         np.testing.assert_array_equal(lasso.inside(xy, xs, ys), want)
+        np.testing.assert_array_equal(lasso.inside(xy, xs, ys, lasso.ByX(xy)), want)
+
+
+def test_a_lasso_box_by_x_is_the_box_of_two_passes():
+    """The x-sorted slice finds the same points as two passes over all of them, those on the box's bounds too
+    (whole-number coordinates: many points lie exactly on them, and many share an x)."""
+    rng = np.random.default_rng(3)
+    xy = rng.integers(-20, 21, (20_000, 2)).astype(np.float64)
+    by_x = lasso.ByX(xy)
+    for lo, hi in (([-5, -3], [7, 2]), ([0, 0], [0, 0]), ([30, 0], [40, 5]), ([-20, -20], [20, 20])):
+        want = np.flatnonzero((xy >= lo).all(1) & (xy <= hi).all(1))
+        for idx, px, py in (lasso.box(xy, lo, hi), lasso.box(xy, lo, hi, by_x)):
+            order = np.argsort(idx)
+            np.testing.assert_array_equal(idx[order], want)
+            np.testing.assert_array_equal(np.c_[px, py][order], xy[want])
 
 
 def test_a_map_beyond_the_cap_says_what_was_sampled():
