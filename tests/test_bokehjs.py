@@ -58,3 +58,5 @@ def test_a_page_that_asks_gets_the_document_as_it_is_now():
     assert "3.5" not in json.dumps(w.render_bundle)  # jupyter_bokeh's own trait: still as built
     assert w.get_state("layout").keys() == {"layout"}  # other keys: no bundle made
     w.close()
+    assert w not in fig.document.callbacks._change_callbacks  # its listener gone: no more patches to send
+    w.close()  # again, as ipywidgets' __del__ does after an explicit close: jupyter_bokeh raised KeyError

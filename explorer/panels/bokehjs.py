@@ -160,6 +160,13 @@ def plot_class():
                 state["render_bundle"] = serialize_json(self._model_to_traits(self._model))
             return state
 
+        def close(self):
+            # jupyter_bokeh's close removes its document listener with no check, so a second close (ipywidgets'
+            # __del__ after an explicit one) raised KeyError, printed as "Exception ignored" into a cell's output
+            if self.comm is None:
+                return
+            super().close()
+
     return Plot
 
 
