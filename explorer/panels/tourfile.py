@@ -20,7 +20,8 @@ from ..models import build_model, model_name
 from ..session import Session
 from ..train import History
 from ._view import View
-from .snapshot import apply, at, choices, differences, shown, walk
+from .plaindata import differences
+from .snapshot import apply, at, choices, shown, walk
 from .tourdata import data_ref, named_data
 
 FORMAT, VERSION = "explorer-tour", 1
