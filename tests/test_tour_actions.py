@@ -107,3 +107,18 @@ def test_in_a_kernel_each_views_handlers_run_one_after_the_other(saved, kernel):
         assert trust.sanity_ is not None and "faithfulness" in trust.trust_table.value and trust.todo_ == []
 
     run_loop(use(), timeout=120)
+
+
+def test_handlers_that_fail_again_are_a_problem_not_an_empty_view(saved, tmp_path):
+    """The file's unit no longer exists (a choice edited by hand): both handlers fail, and the restore says so."""
+    blob = torch.load(saved[1], weights_only=True)
+    lab = blob["meta"]["labs"]["Geometry"]
+    blob["meta"]["labs"] = {"Geometry": lab}
+    unit = next(c for c in lab["choices"]["controls"] if c["description"] == "unit")
+    unit["value"] = 999
+    torch.save(blob, tmp_path / "gone.pt")
+    again = open_tour(tmp_path / "gone.pt", device="cpu")
+    assert any("FeaturesView shows nothing again" in p and "press the button again" in p
+               for p in again.restored_.problems), again.restored_.problems
+    geometry = again.tabs.children[list(again.labs).index("Geometry")].children[0]
+    assert "999" in geometry.error.value and geometry.features.shown_ is None

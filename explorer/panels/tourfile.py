@@ -140,7 +140,7 @@ def restore_labs(tour, meta: dict, now: bool) -> Restored:
                         out.problems.append(f"{title}: {err}")
                     else:
                         if now and view.shown_ is None:  # a handler's error went to the lab's error line
-                                out.problems.append(f"{title}: {type(view).__name__} shows nothing again (the lab's "
+                            out.problems.append(f"{title}: {type(view).__name__} shows nothing again (the lab's "
                                                 f"error line says why); {view.again}")
                 else:
                     out.press.append(f"{title}: {view.again}")
