@@ -7,7 +7,8 @@ pytest.importorskip("ipywidgets")
 pytest.importorskip("jupyter_bokeh")
 
 from explorer.app import LABS, Tour, open_tour  # noqa: E402
-from explorer.panels.snapshot import differences, shown, walk  # noqa: E402
+from explorer.panels.plaindata import differences  # noqa: E402
+from explorer.panels.snapshot import shown, walk  # noqa: E402
 
 
 def control(panel, description):

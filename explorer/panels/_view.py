@@ -54,12 +54,15 @@ class View(W.VBox):
     cheap = False  # recomputed at once when the weights change (else: marked as computed for earlier weights)
     again = "compute it again"  # what the stale note asks the user to do
     press = None  # a view with one button: the name of its handler (a restored tour presses it again)
+    acts: dict = {}  # a view with several buttons: handler name -> the place it draws in (one result a place); last_
+    # keeps the handler that drew each place, recompute() runs those again (so does a restored tour)
 
     def __init__(self, state: LabState, error: ErrorLine, children, bar=None):
         self.state, self.session, self.error, self.bar = state, state.session, error, bar
         self.stale = W.HTML()
         self.stale.add_class("explorer-stale-note")
         self.shown_ = self.ticket_ = None
+        self.last_, self.todo_ = {}, []  # place -> the handler that drew what it shows; handlers still to run again
         if bar is not None:
             bar.cancel.on_click(lambda _: self.session.jobs().cancel(self))
         self.session.watch(self.weights_changed)
@@ -69,27 +72,37 @@ class View(W.VBox):
         """The session this view's results must come from now."""
         return self.state.session_now()
 
-    def submit(self, job, draw, partial=None, session=None, failed=None) -> None:
+    def submit(self, job, draw, partial=None, session=None, failed=None, act=None) -> None:
         """Run job (on session, default the state's now) as this view's one job; draw(result) when it is done,
-        failed(error) (default: the error line) when it fails."""
+        failed(error) (default: the error line) when it fails. act: the handler asking (one of acts)."""
         def done(result, ticket):
             self.shown_, self.ticket_ = (ticket.session, ticket.token), ticket
-            self.stale.value = ""
-            self.remove_class("explorer-stale-view")
+            self._did(act)
             guarded(lambda view: draw(result))(self)
-        s = session or self.session_now()
-        s.submit(job, done, failed or self.error.show, _Watch(self.bar, partial), owner=self)
+            self._again()
 
-    def drawn(self, session=None) -> None:
-        """Say that what is drawn now was computed here and now (a view that computes on the kernel's thread)."""
+        def fail(err):
+            self.todo_ = []
+            (failed or self.error.show)(err)
+        s = session or self.session_now()
+        s.submit(job, done, fail, _Watch(self.bar, partial), owner=self)
+
+    def drawn(self, session=None, act=None) -> None:
+        """Say that what is drawn now was computed here and now (a view that computes on the kernel's thread) by the
+        handler act (one of acts)."""
         s = session or self.session_now()
         self.shown_ = (s, s.state())
+        self._did(act)
+
+    def _did(self, act) -> None:
         self.stale.value = ""
         self.remove_class("explorer-stale-view")
+        if act is not None:
+            self.last_[self.acts[act]] = act
 
     def forget(self) -> None:
         """Nothing of a result is drawn any more (a new choice cleared it); a job in flight is superseded."""
-        self.shown_ = None
+        self.shown_, self.last_, self.todo_ = None, {}, []
         self.stale.value = ""
         self.remove_class("explorer-stale-view")
         self.session.jobs().cancel(self)
@@ -112,7 +125,19 @@ class View(W.VBox):
             self.add_class("explorer-stale-view")
 
     def recompute(self, change=None) -> None:
-        """Ask again for the current choice (views override)."""
+        """Ask again for the current choice (views override): run the handlers that drew what is shown (last_) again,
+        one after the other; a ValueError names one that this view does not have."""
+        unknown = [a for a in self.last_.values() if a not in self.acts]
+        if unknown:
+            raise ValueError(f"{type(self).__name__} cannot compute {', '.join(map(repr, unknown))} again: its "
+                             f"buttons' handlers are {', '.join(self.acts) or 'none'}")
+        self.todo_ = list(self.last_.values())
+        self._again()
+
+    def _again(self) -> None:
+        """Run the handlers still to run again until one leaves a job running (its result runs the rest)."""
+        while self.todo_ and not self.session.jobs().busy(self):
+            getattr(self, self.todo_.pop(0))()
 
     def close(self) -> None:
         """Stop this view's job, then close it (also from Widget.__del__: nothing imported or made here)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 
 from ..data import ImageSet, load_dataset
-from .snapshot import plain
+from .plaindata import plain
 
 SMALL = 64 * 2**20  # bytes: a dataset of your own in memory up to this size is saved in the file itself
 

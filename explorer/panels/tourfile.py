@@ -20,7 +20,8 @@ from ..models import build_model, model_name
 from ..session import Session
 from ..train import History
 from ._view import View
-from .snapshot import apply, at, choices, differences, shown, walk
+from .plaindata import differences
+from .snapshot import apply, at, choices, shown, walk
 from .tourdata import data_ref, named_data
 
 FORMAT, VERSION = "explorer-tour", 1
@@ -45,6 +46,11 @@ class Restored:
         return self.differences
 
 
+def where(path) -> str:
+    """A view's place in its panel, as a key of plain data ('1/0/2')."""
+    return "/".join(map(str, path))
+
+
 def save(tour, path) -> None:
     """Write the tour's session and open labs to path (atomically; the model is not changed)."""
     s = tour.session
@@ -56,8 +62,10 @@ def save(tour, path) -> None:
     for title, page in zip(tour.labs, tour.tabs.children):
         if page.children:
             panel = page.children[0]
+            views = [(p, w) for p, w in walk(panel) if isinstance(w, View)]
             labs[title] = {"choices": choices(panel), "shown": shown(panel),
-                           "drawn": [list(p) for p, w in walk(panel) if isinstance(w, View) and w.shown_]}
+                           "drawn": [list(p) for p, w in views if w.shown_],
+                           "acts": {where(p): dict(w.last_) for p, w in views if w.shown_ and w.last_}}
     save_checkpoint(s.model, path, format=FORMAT, version=VERSION, saved=time.strftime("%Y-%m-%d %H:%M:%S"),
                     architecture={"name": opened["model"] if opened else None, "class": model_name(s.model),
                            "seed": opened["seed"] if opened else 0},
@@ -120,14 +128,20 @@ def restore_labs(tour, meta: dict, now: bool) -> Restored:
         panel = tour.tabs.children[titles.index(title)].children[0]
         out.problems += [f"{title}: {p}" for p in apply(panel, lab["choices"])]
         for path in lab["drawn"]:
-            view = at(panel, path)
+            view, acts = at(panel, path), lab.get("acts", {}).get(where(path))  # no acts: an older file
             if isinstance(view, View) and view.shown_ is None:
                 again = view.press and getattr(view, view.press)  # one button: pressed again
+                if acts:  # several buttons: the handlers that drew what it showed, run again by recompute()
+                    view.last_, again = dict(acts), view.recompute
                 if again or type(view).recompute is not View.recompute:
                     try:
                         (again or view.recompute)()
                     except Exception as err:  # noqa: BLE001 - said beside the other problems of the restore
                         out.problems.append(f"{title}: {err}")
+                    else:
+                        if now and view.shown_ is None:  # a handler's error went to the lab's error line
+                            out.problems.append(f"{title}: {type(view).__name__} shows nothing again (the lab's "
+                                                f"error line says why); {view.again}")
                 else:
                     out.press.append(f"{title}: {view.again}")
     selected = meta["tour"]["selected"]

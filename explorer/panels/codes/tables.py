@@ -15,6 +15,7 @@ class TablesView(View):
     table for an old choice is never drawn (it is kept: going back shows it at once)."""
 
     again = "press the table's button"
+    acts = {"categorize": "table", "over_training": "table"}  # one table at a time (a restored tour draws it again)
 
     def __init__(self, state, error):
         auto = W.Layout(width="auto")  # the default width cuts the labels
@@ -43,7 +44,8 @@ class TablesView(View):
     @guarded
     def categorize(self, button=None) -> None:
         """k-NN, logistic regression and K-Means on codes, pixels and activations."""
-        self.submit(lab.categorization_job(self.session_now(), self.state.layers()), self._show_categorization)
+        self.submit(lab.categorization_job(self.session_now(), self.state.layers()), self._show_categorization,
+                    act="categorize")
 
     def _show_categorization(self, rows) -> None:
         self.tables_["categorization"] = rows
@@ -58,7 +60,8 @@ class TablesView(View):
         training's checkpoints, whatever the epoch slider shows)."""
         radius = self.state.radius
         self.submit(lab.over_training_job(self.session, self.state.layers(), radius=radius),
-                    lambda rows: self._show_over_training(rows, radius), session=self.session)
+                    lambda rows: self._show_over_training(rows, radius), session=self.session,
+                    act="over_training")
 
     def _show_over_training(self, rows, radius) -> None:
         self.tables_["over-training"] = rows

@@ -33,6 +33,7 @@ class FeaturesView(View):
     multifaceted: Nguyen et al. 2016, one optimum per cluster of its top images)."""
 
     again = "press the button again"
+    acts = {"show_top": "top", "maximise": "result", "facets": "result"}  # a restored tour presses them again
 
     def __init__(self, state, error, k: int = 9, steps: int = STEPS):
         session = state.session
@@ -69,20 +70,22 @@ class FeaturesView(View):
         idx, act = top_images(self.session.model, data.inputs("test"), layer, unit, self.k)
         self.top.value = img_tags(to_uint8(data.images("test")[torch.as_tensor(idx)]),
                                   [f"#{i} {a:.2f}" for i, a in zip(idx, act, strict=True)])
+        self.drawn(act="show_top")
 
     @guarded
     def maximise(self, _=None) -> None:
         """Activation maximisation of the unit, as a job."""
         layer, unit = self._choice()
         self._check(layer, unit)
-        self.submit(maximise_job(self.session, layer, unit, steps=self.steps), self._show)
+        self.submit(maximise_job(self.session, layer, unit, steps=self.steps), self._show, act="maximise")
 
     @guarded
     def facets(self, _=None) -> None:
         """One optimum per cluster of the unit's top training images, as a job."""
         layer, unit = self._choice()
         self._check(layer, unit)
-        self.submit(multifaceted_job(self.session, layer, unit, steps=self.steps), self._show_facets)
+        self.submit(multifaceted_job(self.session, layer, unit, steps=self.steps), self._show_facets,
+                    act="facets")
 
     def _check(self, layer, unit) -> None:
         n = layer_outputs(self.session.model, self.session.data.inputs("test")[:1], [layer], flatten=False)[layer]

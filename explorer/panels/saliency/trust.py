@@ -21,6 +21,7 @@ class TrustView(View):
     the metrics with their rank agreement (joined with the ranking's metrics from the state)."""
 
     again = "press <b>Sanity checks</b> or <b>Trust metrics</b>"
+    acts = {"sanity": "curves", "metrics": "table"}  # what each button draws in (a restored tour presses them again)
 
     def __init__(self, state, error):
         from bokeh.models import ColumnDataSource
@@ -59,7 +60,7 @@ class TrustView(View):
         job = lab.sanity_job(self.session, self.methods(), self.trust_n.value, st.split, st.layers(), self.mode.value,
                              target=st.eval_target())
         sampled = self.sampled(job)
-        self.submit(job, lambda r: self._show_sanity(r, sampled))
+        self.submit(job, lambda r: self._show_sanity(r, sampled), act="sanity")
 
     def sampled(self, job) -> str:
         """The job's images in words (its key ends with the seed of the sample and the target)."""
@@ -87,7 +88,7 @@ class TrustView(View):
         if job.key[-1] is not None:  # a target that is not a class: no other class for random-logit
             sampled += (f" for the {text(job.key[-1][0])} target's score; random_logit needs a classifier's other "
                         "classes and is left out")
-        self.submit(job, lambda rows: self._show_metrics(rows, sampled))
+        self.submit(job, lambda rows: self._show_metrics(rows, sampled), act="metrics")
 
     def _show_metrics(self, rows, sampled: str = "") -> None:
         self.trust_rows_ = rows
