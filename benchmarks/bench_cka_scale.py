@@ -6,7 +6,7 @@ each in its own process (peak RSS per run), for several image counts: the memory
         [--root /work/shared/data/mnist-10k] [--device cpu] [--no-calibrate]
 
 Two torchvision resnet18s (weights=None, seeds 0 and 1, eval), all 14 stages each (features.stages): 196 pairs;
-BatchNorm calibrated (as bench_saliency_methods.calibrated_resnet18: momentum None, one train-mode pass) on the
+BatchNorm calibrated (explorer.testing.calibrate_batchnorm: momentum None, one train-mode pass) on the
 first --batch images, unless --no-calibrate (the figures of 2026-12-05 before 03:00 UTC: BatchNorm at its init).
 The full-batch estimate: the features of every layer of n inputs (float32, kept at once by layer_grams) plus two
 stacks of (layers, n, n) float64 Grams, what geometry.cka_layers without minibatch would hold.
@@ -40,11 +40,9 @@ def _resnet18(seed: int, device, calibrate: torch.Tensor | None = None):
     torch.manual_seed(seed)
     net = torchvision.models.resnet18(weights=None, num_classes=10)
     if calibrate is not None:  # BatchNorm statistics of real inputs, as the other benchmarks' calibrated models
-        for m in net.modules():
-            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-                m.momentum = None
-        with torch.no_grad():
-            net.train()(calibrate)
+        from explorer.testing import calibrate_batchnorm
+
+        calibrate_batchnorm(net, calibrate)
     return net.eval().to(device)
 
 

@@ -13,20 +13,6 @@ import bench_saliency
 import torch
 
 
-def calibrated(name: str, size: int, seed: int = 0) -> torch.nn.Module:
-    """A torchvision model with seeded random weights and BatchNorm statistics of 4 random images, in eval mode."""
-    import torchvision
-
-    torch.manual_seed(seed)
-    net = getattr(torchvision.models, name)(weights=None)
-    for m in net.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.momentum = None
-    with torch.no_grad():
-        net.train()(torch.randn(4, 3, size, size, generator=torch.Generator().manual_seed(seed + 1)))
-    return net.eval()
-
-
 def rows(runs: int, only: str = "", clock=time.perf_counter) -> list[tuple[str, dict]]:
     import pytorch_grad_cam as pgc
     from captum.attr import LayerConductance as CapLC
@@ -38,8 +24,9 @@ def rows(runs: int, only: str = "", clock=time.perf_counter) -> list[tuple[str, 
     from explorer.saliency.dff import deep_feature_factorization
     from explorer.saliency.methods.conductance import conductance
     from explorer.saliency.tcav import tcav
+    from explorer.testing import calibrated
 
-    net = calibrated("resnet18", 224)
+    net = calibrated("resnet18", size=224)
     x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
     t = net(x).argmax(1).detach()
     tg = [ClassifierOutputTarget(int(c)) for c in t]

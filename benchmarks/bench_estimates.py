@@ -1,13 +1,14 @@
 """Estimates vs measured: each job's estimate (session.estimate) against its run, with the load of the moment.
 
-Run: python benchmarks/bench_estimates.py [--models cnn,resnet18] [--threads N] [--cold-umap]
+Run: python benchmarks/bench_estimates.py [--models cnn,resnet18] [--threads N] [--cold-umap] [--only dff]
 
 cnn: the default tour (digits, the CNN; the first training from fresh weights, 15 epochs, estimated as the Tour
 does: explorer.estimates.training) and the labs on the trained model. resnet18: torchvision's resnet18 with seeded
 random weights (num_classes=10) on random 224 x 224 images made with explorer.data.from_arrays (few images and
 points, so a case takes a minute or two on a CPU: the estimate must scale to them). --cold-umap adds the first UMAP
 of a process whose numba cache is empty (a subprocess with its own NUMBA_CACHE_DIR: a few minutes). Each row: the
-job, the model, the estimate, the measured seconds, their ratio and os.getloadavg()[0] after the run.
+job, the model, the estimate, the measured seconds, their ratio and os.getloadavg()[0] after the run. --only dff:
+the DFF job alone (the saliency lab's Factorize: 1-8 images, the forward and the NMF) after the model's session.
 """
 import argparse
 import os
@@ -27,7 +28,8 @@ def load() -> float:
 
 def row(job: str, model: str, estimate: float, measured: float) -> None:
     ROWS.append((job, model, estimate, measured, estimate / measured, load()))
-    print(f"| {job} | {model} | {estimate:.2f} | {measured:.2f} | {estimate / measured:.2f} | {ROWS[-1][5]:.1f} |",
+    f = lambda v: f"{v:.2f}" if v >= 0.1 else f"{v:.4f}"  # noqa: E731 - a job of milliseconds in 4 decimals
+    print(f"| {job} | {model} | {f(estimate)} | {f(measured)} | {estimate / measured:.2f} | {ROWS[-1][5]:.1f} |",
           flush=True)
 
 
@@ -71,6 +73,27 @@ def labs(s, model: str, slices=((21, 512), (7, 512)), spectrum=(3, 256, 50)):
          f"Hessian spectrum (k {k}, {n_h} inputs, {trace_iters} trace samples)", model)
 
 
+def dff(s, model: str, layer: str, counts=(1, 4, 8), components: int = 4, repeat: int = 5):
+    """The DFF job (the lab's Factorize) on the first n test images for each n, as the DFF tab runs it: the median
+    estimate and the median run of `repeat` jobs (each its own seed: no memo; a shared machine's noise)."""
+    import statistics
+
+    from explorer.saliency.dff import dff_job
+
+    x = s.data.inputs("test")
+    s.run(dff_job(s, x[:1], layer, 1, seed=99))  # untimed: the executor's first job probes its threads (40 ms)
+    for n in counts:
+        est, took = [], []
+        for seed in range(repeat):
+            job = dff_job(s, x[:n], layer, components, top_k=3, seed=100 * n + seed)
+            est.append(s.estimate(job).seconds)
+            start = time.perf_counter()
+            s.run(job)
+            took.append(time.perf_counter() - start)
+        row(f"DFF, {components} concepts of {layer}, {n} images (median of {repeat})", model,
+            statistics.median(est), statistics.median(took))
+
+
 def resnet(n_train: int = 32, n_test: int = 16, epochs: int = 1):
     import torchvision
 
@@ -83,6 +106,8 @@ def resnet(n_train: int = 32, n_test: int = 16, epochs: int = 1):
                        torch.rand(n_test, 3, 224, 224, generator=g), torch.arange(n_test) % 10, name="random-224")
     torch.manual_seed(0)
     s = Session(torchvision.models.resnet18(weights=None, num_classes=10).eval(), data)
+    if not epochs:
+        return s
     est = training(s.model, s.data, epochs, batch_size=16)
     start = time.perf_counter()
     s.train(epochs=epochs, batch_size=16)
@@ -108,6 +133,7 @@ def main():
     p.add_argument("--models", default="cnn,resnet18")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
     p.add_argument("--cold-umap", action="store_true")
+    p.add_argument("--only", choices=["dff"], help="only these jobs (after the model's session)")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -115,9 +141,14 @@ def main():
           f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, load {load():.1f}\n")
     print("| job | model | estimate s | measured s | ratio | load |\n|---|---|---|---|---|---|")
     models = args.models.split(",")
-    if "cnn" in models:
+    if args.only == "dff":
+        if "cnn" in models:
+            dff(tour(), "cnn", "relu3")
+        if "resnet18" in models:
+            dff(resnet(epochs=0), "resnet18", "layer4", counts=(2, 4, 8))
+    elif "cnn" in models:
         labs(tour(), "cnn")
-    if "resnet18" in models:
+    if "resnet18" in models and args.only is None:
         labs(resnet(), "resnet18", slices=((5, 8), (3, 16)), spectrum=(1, 2, 5))
     if args.cold_umap:
         cold_umap()

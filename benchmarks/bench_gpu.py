@@ -4,7 +4,7 @@
     python benchmarks/bench_gpu.py --device cpu --quick --no-tests --out /tmp/gpu.md   # the smoke test (seconds)
 
 Rows (median of --runs after one warm-up, interleaved by bench_saliency.compare): Grad-CAM and Score-CAM
-(bench_saliency_methods.calibrated_resnet18, 8 x 3 x 224 x 224, layer4), a 21 x 21 loss-landscape slice and the
+(explorer.testing.calibrated("resnet18", size=224), 8 x 3 x 224 x 224, layer4), a 21 x 21 loss-landscape slice and the
 Hessian's top-3 eigenvalues (bench_landscape.net, 512 inputs), codes of 10,000 1 x 28 x 28 inputs (SmallCNN, batches
 of 256), the phase sweep's quick preset (its tiny MLPs train on the CPU wherever the model runs: one thread per
 training). --quick: a small CNN and small sizes, only a check that every row runs.
@@ -46,19 +46,20 @@ def rows(device: torch.device, quick: bool, runs: int) -> list[tuple[str, float,
     """(what, median ms, size) for each row of the table."""
     from bench_landscape import net
     from bench_saliency import compare
-    from bench_saliency_methods import calibrated_resnet18
 
     from explorer import load_dataset
     from explorer.codes import PRESETS, activation_codes, sweep
     from explorer.landscape import HessianOperator, random_plane, slice_grid, top_eigen
     from explorer.models import SmallCNN
     from explorer.saliency import GradCAM, ScoreCAM
+    from explorer.testing import calibrated
 
     g = torch.Generator().manual_seed(0)
     if quick:
         cam_model, layer, x_cam = net().to(device), "conv2", torch.randn(2, 1, 28, 28, generator=g)
     else:
-        cam_model, layer, x_cam = calibrated_resnet18().to(device), "layer4", torch.randn(8, 3, 224, 224, generator=g)
+        cam_model, layer = calibrated("resnet18", size=224).to(device), "layer4"
+        x_cam = torch.randn(8, 3, 224, 224, generator=g)
     x_cam = x_cam.to(device)
     n_land, n_grid, n_codes = (16, 5, 256) if quick else (512, 21, 10000)
     land = net().to(device)

@@ -10,20 +10,7 @@ import torch
 from bench_saliency import compare, peers
 
 import explorer.saliency as S
-
-
-def calibrated_resnet18(seed: int = 0) -> torch.nn.Module:
-    """resnet18 with seeded random weights and BatchNorm statistics of 4 random images (as the parity tests)."""
-    import torchvision
-
-    torch.manual_seed(seed)
-    net = torchvision.models.resnet18(weights=None)
-    for m in net.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.momentum = None
-    with torch.no_grad():
-        net.train()(torch.randn(4, 3, 224, 224, generator=torch.Generator().manual_seed(seed + 1)))
-    return net.eval()
+from explorer.testing import calibrated
 
 
 def pairs():
@@ -54,7 +41,7 @@ def main():
     torch.set_num_threads(args.threads)
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-    net = calibrated_resnet18()
+    net = calibrated("resnet18", size=224)
     x = torch.randn(8, 3, 224, 224, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         t = net(x).argmax(1)  # explicit per-image targets (positive logits)

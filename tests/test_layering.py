@@ -12,7 +12,7 @@ UI = ("ipywidgets", "bokeh", "jupyter_bokeh", "umap", "IPython")
 FLOORS = (
     ("device", "layers", "jobs", "executor", "weights", "table", "optim", "checkpoints", "worker", "engines",
      "shutdown", "_html"),  # the base
-    ("capture", "models"),
+    ("capture", "models", "testing"),  # testing: seeded torchvision stand-ins for the tests and benchmarks
     ("data",),
     ("train", "estimates"),
     ("session",),

@@ -3,6 +3,7 @@ non-negative factorization of a layer's activations over a batch, each with a ma
 classifier head, its top categories."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +20,7 @@ from .methods.util import check_input, normalize, run_model, upsample
 RAINBOW = ((0.000, (1.00, 0.00, 0.16)), (0.030, (1.00, 0.00, 0.00)), (0.215, (1.00, 1.00, 0.00)),
            (0.400, (0.00, 1.00, 0.00)), (0.586, (0.00, 1.00, 1.00)), (0.770, (0.00, 0.00, 1.00)),
            (0.954, (1.00, 0.00, 1.00)), (1.000, (1.00, 0.00, 0.75)))
+NMF_COLUMNS = 4096  # the estimate's timed factorization: at most this many columns (positions of all images)
 
 
 @dataclass(frozen=True)
@@ -53,12 +55,9 @@ def default_head(model: nn.Module, channels: int) -> nn.Module | None:
     return heads[-1] if heads else None
 
 
-def deep_feature_factorization(model: nn.Module, x, layer: str, components: int = 16, head="auto", top_k: int = 2,
-                               seed: int = 0) -> Factorization:
-    """DFF of images x at a layer: concepts, their maps (per concept min-max normalised, then bilinear to the image
-    size, as the peer) and, with a head (a module, a layer name, 'auto': default_head, or None), the softmax of the
-    head on each concept and its top_k categories."""
-    x = check_input(x).to(model_device(model))
+def layer_map(model: nn.Module, x: torch.Tensor, layer: str, components: int):
+    """((N, C, h, w) float32 numpy activations of the layer, its grid) for images x on the model's device; a clear
+    error for a layer without spatial maps or more components than its channels."""
     with eval_mode(model), torch.no_grad(), capture(model, [layer]) as rec:
         run_model(model, x)
     out = rec.output(layer)
@@ -67,7 +66,16 @@ def deep_feature_factorization(model: nn.Module, x, layer: str, components: int 
         raise ValueError(f"DFF: layer {layer!r} outputs {tuple(getattr(out, 'shape', ()))}, not a spatial map")
     if not 1 <= components <= grid.channels:
         raise ValueError(f"DFF: components={components}; choose 1..{grid.channels} (the layer's channels)")
-    acts = grid.to_map(out).float().cpu().numpy()
+    return grid.to_map(out).float().cpu().numpy(), grid
+
+
+def deep_feature_factorization(model: nn.Module, x, layer: str, components: int = 16, head="auto", top_k: int = 2,
+                               seed: int = 0) -> Factorization:
+    """DFF of images x at a layer: concepts, their maps (per concept min-max normalised, then bilinear to the image
+    size, as the peer) and, with a head (a module, a layer name, 'auto': default_head, or None), the softmax of the
+    head on each concept and its top_k categories."""
+    x = check_input(x).to(model_device(model))
+    acts, grid = layer_map(model, x, layer, components)
     concepts, expl = factorize(acts, components, seed)
     e = torch.from_numpy(np.float32(expl)).flatten(0, 1)  # (N K, h, w)
     maps = upsample(normalize(e), x.shape[-2:]).view(len(x), components, *x.shape[-2:]).numpy()
@@ -126,15 +134,29 @@ def dff_job(session, x, layer: str, components: int = 16, head="auto", top_k: in
     k = key("saliency-dff", digest(x), layer, components, head, top_k, seed)
     return Job(k, lambda: private_copy(session.model),
                lambda twin, progress: deep_feature_factorization(twin, x, layer, components, head, top_k, seed), "DFF",
-               lambda: dff_estimate(session.model, x, session))
+               lambda: dff_estimate(session.model, x, layer, components, seed, session))
 
 
-def dff_estimate(model, x: torch.Tensor, session=None) -> Estimate:
-    """One timed forward of the images (DFF's only pass; scikit-learn's NMF after it is about a tenth more on
-    resnet18, left out); memory: the activations of every image."""
+def dff_estimate(model, x: torch.Tensor, layer: str, components: int = 16, seed: int = 0,
+                 session=None) -> Estimate:
+    """One timed forward of the images (DFF's only pass), one timed factorization of seeded non-negative
+    activations of the layer's size (scikit-learn's NMF, most of the time on a small model, its 200 iterations at
+    most: real activations may stop sooner; its import, once per kernel, paid here) and the model's copy; memory:
+    the activations of every image."""
+    from sklearn.decomposition import NMF  # noqa: F401 - once per kernel: not the factorization's cost
+
     from .. import estimates
 
     session = session if hasattr(session, "memo") else None  # a stand-in without the memo: timed now
+    x = check_input(x)
     n = len(x)
     seconds = estimates.forwards(model, x[:2], n, batch=n, session=session)
-    return Estimate(seconds, n * estimates.activation_bytes(model, x[:2]), f"one forward of {n} images")
+    c, h, w = layer_map(model, x[:1].to(model_device(model)), layer, components)[0].shape[1:]
+    m = max(1, min(n, NMF_COLUMNS // (h * w)))  # images timed: at most NMF_COLUMNS columns, the rest scaled
+    fake = np.maximum(np.random.default_rng(seed).standard_normal((m, c, h, w)), 0)  # ReLU-like, seeded
+    start = time.perf_counter()
+    factorize(fake, components, seed)
+    seconds += (time.perf_counter() - start) * n / m  # an NMF iteration is linear in the columns (images x h x w)
+    seconds += estimates.param_bytes(model) / 2e9  # the job's private copy of the model, at about 2 GB/s
+    return Estimate(seconds, n * estimates.activation_bytes(model, x[:2]),
+                    f"one forward of {n} images and a factorization into {components} concepts")

@@ -90,6 +90,10 @@ def test_labs_respond_in_jupyterlab(lab_server, notebook_dir, lab_page):
     drawn = sal.evaluate("""p => ({svg: p.querySelector('.explorer-tcav-plot').getBoundingClientRect().width,
         dff: p.querySelector('img.explorer-dff-image').naturalWidth})""")
     assert drawn["svg"] > 300 and drawn["dff"] > 0, drawn
+    cut = sal.locator(".explorer-tcav").evaluate("""v => { const r = v.getBoundingClientRect();
+        return [...v.querySelectorAll('.widget-inline-hbox, .widget-button')].filter(
+            e => e.getBoundingClientRect().right > r.right + 1).map(e => e.innerText.trim()); }""")
+    assert cut == [], f"TCAV controls cut at the panel's right edge: {cut}"  # 'random from' was
     assert not sal.locator(".explorer-error:visible").count()
 
     # neural codes: the map's picture changes with the colouring (a recolour of the bokeh plot)

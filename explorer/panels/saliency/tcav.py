@@ -33,6 +33,13 @@ def strip_plot(scores, randoms, width: int = 420) -> str:
     return "".join(out) + "</svg>"
 
 
+def px(width: int, **kw) -> dict:
+    """A control `width` pixels wide, its label as wide as its text and a gap after it: each row of the view fits
+    the tour's panel (about 900 px) and wraps in a narrower one, never running off its edge."""
+    return dict(layout=W.Layout(width=f"{width}px", margin="2px 12px 2px 2px"),
+                style={"description_width": "initial"}, **kw)
+
+
 class TcavView(View):
     """TCAV at a layer for a class: the examples are read from the session's data by class labels or index ranges
     ('class 3', '0-29, 40'), or given in Python with `given(concept, randoms, inputs)`. One job on a copy of the
@@ -43,26 +50,28 @@ class TcavView(View):
 
     def __init__(self, state, error, classes, splits):
         slow = dict(continuous_update=False)
-        wide = dict(style={"description_width": "initial"})
-        self.source = W.Dropdown(options=SOURCES, description="examples from", **wide)
-        self.split = W.Dropdown(options=list(splits), value=state.split, description="split")
-        self.concept = W.Text("class 1", description="concept", placeholder="class 3  or  0-29, 40")
-        self.randoms = W.Text("all", description="random from", placeholder="all, class 0, 100-299", **wide)
+        self.source = W.Dropdown(options=SOURCES, description="examples from", **px(240))
+        self.split = W.Dropdown(options=list(splits), value=state.split, description="split", **px(130))
+        self.concept = W.Text("class 1", description="concept", placeholder="class 3  or  0-29, 40", **px(220))
+        self.randoms = W.Text("all", description="random from", placeholder="all, class 0, 100-299", **px(240))
         layers = list(state.layer_order) or find_layers(state.session.model, "relu") or find_layers(state.session.model)
         self.layer = W.Dropdown(options=layers, value=state.layer if state.layer in layers else (layers or [None])[-1],
-                                description="layer")  # the lab's layers; a model without spatial maps: its ReLUs
-        self.target = W.Dropdown(options=[(f"{i}: {c}", i) for i, c in enumerate(classes)], description="class")
-        self.n_inputs = W.IntSlider(50, min=2, max=500, description="inputs", **slow)
-        self.runs = W.IntSlider(10, min=2, max=50, description="runs", **slow)
-        self.button = W.Button(description="TCAV", icon="bullseye")
+                                description="layer", **px(180))  # the lab's layers; without spatial maps: its ReLUs
+        self.target = W.Dropdown(options=[(f"{i}: {c}", i) for i, c in enumerate(classes)], description="class",
+                                 **px(170))
+        self.n_inputs = W.IntSlider(50, min=2, max=500, description="inputs", **px(200, **slow))
+        self.runs = W.IntSlider(10, min=2, max=50, description="runs", **px(190, **slow))
+        self.button = W.Button(description="TCAV", icon="bullseye", layout=W.Layout(width="90px"))
         self.bar = JobBar("TCAV")
         self.plot, self.summary = W.HTML(), W.HTML()
         self.result_ = self.request_ = self.given_ = None
         self.given_count = 0
         self.button.on_click(self.run)
-        super().__init__(state, error, [W.HBox([self.source, self.split, self.concept, self.randoms]),
-                                        W.HBox([self.layer, self.target, self.n_inputs, self.runs, self.button]),
-                                        self.bar, self.plot, self.summary], self.bar)
+        rows = [W.HBox(r, layout=W.Layout(flex_flow="row wrap")) for r in
+                ([self.source, self.split, self.concept, self.randoms],
+                 [self.layer, self.target, self.n_inputs, self.runs, self.button])]
+        super().__init__(state, error, [*rows, self.bar, self.plot, self.summary], self.bar)
+        self.add_class("explorer-tcav")
 
     def given(self, concept, randoms, inputs=None) -> None:
         """Use your own examples, model inputs (N, C, H, W): the concept's images, the random images (one tensor the

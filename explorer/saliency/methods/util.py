@@ -197,10 +197,16 @@ def record_inputs(modules: dict[str, nn.Module]):
 @contextlib.contextmanager
 def grad_from(modules: dict[str, nn.Module]):
     """Run under no_grad and switch grad on at the first of `modules` to run: only the graph from that layer to
-    the logits is built (faster, and a kept graph holds only what a class switch needs); hooks removed on exit."""
+    the logits is built (faster, and a kept graph holds only what a class switch needs); hooks removed on exit.
+    A later one of `modules` whose output has no graph (an nn.Identity or other parameter-free module on a skip path
+    from before the switch, or frozen weights there) becomes a graph leaf too, so its gradient is there."""
     def start(module, inputs, output):
-        if isinstance(output, torch.Tensor) and not torch.is_grad_enabled():
+        if not isinstance(output, torch.Tensor):
+            return None
+        if not torch.is_grad_enabled():
             torch.set_grad_enabled(True)  # the outer no_grad() restores the mode on exit, even after an error
+            return output.detach().requires_grad_(True)
+        if not output.requires_grad and output.is_floating_point():  # computed from tensors before the switch
             return output.detach().requires_grad_(True)
         return None
 
