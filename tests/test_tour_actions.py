@@ -122,3 +122,33 @@ def test_handlers_that_fail_again_are_a_problem_not_an_empty_view(saved, tmp_pat
                for p in again.restored_.problems), again.restored_.problems
     geometry = again.tabs.children[list(again.labs).index("Geometry")].children[0]
     assert "999" in geometry.error.value and geometry.features.shown_ is None
+
+
+def test_a_press_during_a_recompute_drops_the_rest_of_its_chain(saved, kernel):
+    """The user's own press while a recompute's chain runs replaces the chain: the handlers not yet started do not
+    run after the user's result is drawn (they ran again, unasked, before)."""
+    import asyncio
+
+    async def settle(view):
+        for _ in range(240):  # at most 60 s
+            await asyncio.sleep(0.25)
+            if not view.session.jobs().busy(view) and not view.todo_:
+                return
+
+    async def use():
+        again = open_tour(saved[1], device="cpu")  # in the kernel: its jobs run on the executor
+        trust = views(again)["trust"]
+        await settle(trust)  # the restore's own chain
+        calls, metrics = [], trust.metrics
+        trust.metrics = lambda *a: (calls.append(1), metrics(*a))[1]  # the chain and the button both find it here
+        trust.mode.value = "independent"  # curves not computed yet (the restore's are cascading): a job that runs
+        trust.last_ = {"curves": "sanity", "table": "metrics"}
+        trust.recompute()  # the sanity curves' job runs; the metrics wait for its result
+        assert trust.todo_ == ["metrics"] and trust.session.jobs().busy(trust)
+        trust.metrics()  # the user presses 'metrics' before the curves are back: their job is cancelled
+        await settle(trust)
+        await asyncio.sleep(1.0)
+        assert calls == [1] and trust.todo_ == [] and not trust.session.jobs().busy(trust)
+        assert "faithfulness" in trust.trust_table.value
+
+    run_loop(use(), timeout=180)

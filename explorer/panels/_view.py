@@ -63,8 +63,9 @@ class View(W.VBox):
         self.stale.add_class("explorer-stale-note")
         self.shown_ = self.ticket_ = None
         self.last_, self.todo_ = {}, []  # place -> the handler that drew what it shows; handlers still to run again
+        self.chaining_ = False  # a handler runs as part of recompute()'s chain (not a press of the user's)
         if bar is not None:
-            bar.cancel.on_click(lambda _: self.session.jobs().cancel(self))
+            bar.cancel.on_click(lambda _: (self.todo_.clear(), self.session.jobs().cancel(self)))
         self.session.watch(self.weights_changed)
         super().__init__([self.stale, *children])
 
@@ -84,6 +85,8 @@ class View(W.VBox):
         def fail(err):
             self.todo_ = []
             (failed or self.error.show)(err)
+        if not self.chaining_:  # the user's own press replaces the rest of a recompute's chain
+            self.todo_ = []
         s = session or self.session_now()
         s.submit(job, done, fail, _Watch(self.bar, partial), owner=self)
 
@@ -137,7 +140,11 @@ class View(W.VBox):
     def _again(self) -> None:
         """Run the handlers still to run again until one leaves a job running (its result runs the rest)."""
         while self.todo_ and not self.session.jobs().busy(self):
-            getattr(self, self.todo_.pop(0))()
+            self.chaining_ = True
+            try:
+                getattr(self, self.todo_.pop(0))()
+            finally:
+                self.chaining_ = False
 
     def close(self) -> None:
         """Stop this view's job, then close it (also from Widget.__del__: nothing imported or made here)."""
