@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_browser import MEASURE, frame_box, lab_page, summary  # noqa: E402
 
 from tests.browser import conftest as harness  # noqa: E402
-from tests.browser.test_bigmap_browser import CELL  # noqa: E402
+from tests.browser.test_bigmap_browser import CELL, SOCKET  # noqa: E402
 from tests.browser.test_tour_browser import NOTEBOOK, run_all  # noqa: E402
 
 ROOT = f"{NOTEBOOK} .explorer-pointmap"
@@ -56,17 +56,6 @@ def _timed_inside(*a):
 KernelMap._lasso, _lasso.inside = _timed, _timed_inside"""
 
 
-# --profile: the page notes when each large websocket frame (an image's buffer) arrives, before JupyterLab reads it
-WS_HOOK = """
-(() => { const Native = window.WebSocket; window.__frames = [];
-  window.WebSocket = function (...a) { const ws = new Native(...a);
-    ws.addEventListener('message', e => { const n = e.data.byteLength || e.data.size || e.data.length || 0;
-      if (n > 100000) window.__frames.push(performance.timeOrigin + performance.now()); });
-    return ws; };
-  window.WebSocket.prototype = Native.prototype; Object.assign(window.WebSocket, Native); })();
-"""
-
-
 def write(nb: Path, n: int, profile: bool = False) -> None:
     source = CELL.replace("1000000", str(n)).replace("1,000,000", f"{n:,}")
     if profile:
@@ -81,7 +70,7 @@ def write(nb: Path, n: int, profile: bool = False) -> None:
 def rows(page, base: str, nb: Path, n: int, steps: int, profile: bool = False) -> tuple[list[str], list[str]]:
     write(nb, n, profile)
     if profile:
-        page.add_init_script(WS_HOOK)
+        page.add_init_script(SOCKET)  # notes when each image's frame arrives
     page.goto(harness.lab_url(base, "bigmap.ipynb"))
     start = time.perf_counter()
     run_all(page)
@@ -124,7 +113,7 @@ def rows(page, base: str, nb: Path, n: int, steps: int, profile: bool = False) -
         print(f"  lasso {i}: {ms:.0f} ms", file=sys.stderr, flush=True)
         if i >= 1:
             lasso.append(ms)
-            pages.append(page.evaluate("() => [...window.__at, (window.__frames || [])"
+            pages.append(page.evaluate("() => [...window.__at, window.__frames"
                                        ".filter(t => t > window.__at[0])[0]]"))
         page.wait_for_timeout(800)
     out.append(summary(f"{n:,}-point map lasso (release to the selection drawn)", lasso))

@@ -11,11 +11,15 @@ from .test_tour_browser import NOTEBOOK, run_all
 pytestmark = pytest.mark.browser
 
 N = 1_000_000
-# the bytes the page sends the kernel: jupyter_bokeh sent each patch of the kernel's back, gzipped (bokehjs.ENTRY)
-SENT = """
-(() => { const Native = window.WebSocket; window.__sent = 0;
+# the page's websocket: the bytes it sends the kernel (jupyter_bokeh sent each patch of the kernel's back, gzipped:
+# bokehjs.NO_ECHO) and when each large frame (an image's buffer) arrives (bench_bigmap.py --profile)
+SOCKET = """
+(() => { const Native = window.WebSocket; window.__sent = 0; window.__frames = [];
   window.WebSocket = function (...a) { const ws = new Native(...a), send = ws.send.bind(ws);
-    ws.send = d => { window.__sent += d.byteLength || d.length || 0; return send(d); }; return ws; };
+    ws.send = d => { window.__sent += d.byteLength || d.length || 0; return send(d); };
+    ws.addEventListener('message', e => { if ((e.data.byteLength || e.data.size || e.data.length || 0) > 100000)
+      window.__frames.push(performance.timeOrigin + performance.now()); });
+    return ws; };
   window.WebSocket.prototype = Native.prototype; Object.assign(window.WebSocket, Native); })();
 """
 CELL = f"""\
@@ -38,7 +42,7 @@ def notebook(folder, name: str = "bigmap.ipynb") -> str:
 
 def test_million_point_map_draws_and_recolours(lab_server, notebook_dir, lab_page):
     page = lab_page
-    page.add_init_script(SENT)
+    page.add_init_script(SOCKET)
     page.goto(lab_url(lab_server, notebook(notebook_dir)))
     run_all(page)
     root = page.locator(f"{NOTEBOOK} .explorer-pointmap")
